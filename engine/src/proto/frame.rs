@@ -1,0 +1,263 @@
+//! A parsed frame head: the start line and headers, typed, pointing into the
+//! bytes that arrived (RFC 4975 7.1, 9).
+
+use bytes::Bytes;
+
+use super::header::{ByteRange, FailureReport, ReportStatus, SuccessReport};
+use super::ident::{MessageId, TransactionId};
+use super::span::Span;
+use super::uri::{split_path, MsrpUri};
+
+/// A request method (RFC 4975 9: `mSEND / mREPORT / other-method`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Send,
+    Report,
+    /// Any other `1*UPALPHA` token (AUTH, NICKNAME, ...): answered 501 by an
+    /// endpoint that does not know it.
+    Other(Bytes),
+}
+
+impl Method {
+    /// Reads a method token; `None` unless it is `1*UPALPHA`.
+    pub fn parse(token: Bytes) -> Option<Method> {
+        match &token[..] {
+            b"SEND" => Some(Method::Send),
+            b"REPORT" => Some(Method::Report),
+            t if !t.is_empty() && t.iter().all(u8::is_ascii_uppercase) => Some(Method::Other(token)),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Method::Send => b"SEND",
+            Method::Report => b"REPORT",
+            Method::Other(token) => token,
+        }
+    }
+
+    /// The method name (always ASCII upper case).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+/// The end-line's continuation flag (RFC 4975 7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continuation {
+    /// `+`: more chunks of this message follow.
+    More,
+    /// `$`: this chunk completes the message.
+    Last,
+    /// `#`: the sender abandons the message.
+    Abort,
+}
+
+impl Continuation {
+    pub fn from_byte(b: u8) -> Option<Continuation> {
+        match b {
+            b'+' => Some(Continuation::More),
+            b'$' => Some(Continuation::Last),
+            b'#' => Some(Continuation::Abort),
+            _ => None,
+        }
+    }
+
+    pub fn as_byte(self) -> u8 {
+        match self {
+            Continuation::More => b'+',
+            Continuation::Last => b'$',
+            Continuation::Abort => b'#',
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Continuation::More => "+",
+            Continuation::Last => "$",
+            Continuation::Abort => "#",
+        }
+    }
+}
+
+/// Request or response, from the start line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Request(Method),
+    Response { status: u16 },
+}
+
+/// One header line: name and value as spans of the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeaderField {
+    pub name: Span,
+    pub value: Span,
+}
+
+/// A To-Path or From-Path value: one or more URIs, leftmost first.
+#[derive(Clone, Copy, Debug)]
+pub struct Path<'a> {
+    raw: &'a Bytes,
+    span: Span,
+}
+
+impl<'a> Path<'a> {
+    /// The header value as written.
+    pub fn as_str(&self) -> &'a str {
+        core::str::from_utf8(self.span.of(self.raw)).unwrap_or_default()
+    }
+
+    /// The URIs, leftmost (next hop / previous hop) first.
+    pub fn uris(&self) -> impl Iterator<Item = MsrpUri> + 'a {
+        let raw = self.raw;
+        let start = self.span.start as usize;
+        split_path(self.span.of(raw)).filter_map(move |(at, uri)| {
+            // Validated when the head was parsed.
+            MsrpUri::parse(raw.slice(start + at..start + at + uri.len())).ok()
+        })
+    }
+
+    /// How many URIs the path holds (an endpoint expects one in To-Path).
+    pub fn len(&self) -> usize {
+        self.span.of(self.raw).iter().filter(|&&b| b == b' ').count() + 1
+    }
+
+    /// A path always holds at least one URI.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// The start line and headers of one frame, validated and typed.
+///
+/// Field values point into `raw`, the head's bytes as they arrived.
+#[derive(Clone, Debug)]
+pub struct FrameHead {
+    pub(crate) raw: Bytes,
+    pub(crate) tid: TransactionId,
+    pub(crate) kind: FrameKind,
+    pub(crate) comment: Option<Span>,
+    pub(crate) headers: Vec<HeaderField>,
+    pub(crate) to_path: Span,
+    pub(crate) from_path: Span,
+    pub(crate) message_id: Option<MessageId>,
+    pub(crate) byte_range: Option<ByteRange>,
+    pub(crate) success_report: Option<SuccessReport>,
+    pub(crate) failure_report: Option<FailureReport>,
+    pub(crate) status: Option<ReportStatus>,
+    pub(crate) status_comment: Option<Span>,
+    pub(crate) content_type: Option<Span>,
+    pub(crate) has_body: bool,
+}
+
+impl FrameHead {
+    fn text(&self, span: Span) -> &str {
+        // The head parser admitted only utf8text, so every span is valid UTF-8.
+        let text = core::str::from_utf8(span.of(&self.raw));
+        debug_assert!(text.is_ok());
+        text.unwrap_or_default()
+    }
+
+    /// The head's bytes exactly as received (start line through the blank line
+    /// or the end-line).
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    pub fn transaction_id(&self) -> &TransactionId {
+        &self.tid
+    }
+
+    pub fn kind(&self) -> &FrameKind {
+        &self.kind
+    }
+
+    /// The method of a request.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.kind {
+            FrameKind::Request(method) => Some(method),
+            FrameKind::Response { .. } => None,
+        }
+    }
+
+    /// The status code of a response.
+    pub fn status_code(&self) -> Option<u16> {
+        match self.kind {
+            FrameKind::Response { status } => Some(status),
+            FrameKind::Request(_) => None,
+        }
+    }
+
+    /// The free-text comment after a response's status code.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.map(|s| self.text(s))
+    }
+
+    pub fn to_path(&self) -> Path<'_> {
+        Path {
+            raw: &self.raw,
+            span: self.to_path,
+        }
+    }
+
+    pub fn from_path(&self) -> Path<'_> {
+        Path {
+            raw: &self.raw,
+            span: self.from_path,
+        }
+    }
+
+    pub fn message_id(&self) -> Option<&MessageId> {
+        self.message_id.as_ref()
+    }
+
+    pub fn byte_range(&self) -> Option<ByteRange> {
+        self.byte_range
+    }
+
+    /// The Success-Report header as sent; `None` when absent (meaning `no`).
+    pub fn success_report(&self) -> Option<SuccessReport> {
+        self.success_report
+    }
+
+    /// The Failure-Report header as sent; `None` when absent (meaning `yes`).
+    pub fn failure_report(&self) -> Option<FailureReport> {
+        self.failure_report
+    }
+
+    /// The Status header of a REPORT.
+    pub fn report_status(&self) -> Option<ReportStatus> {
+        self.status
+    }
+
+    /// The comment of the Status header.
+    pub fn report_status_comment(&self) -> Option<&str> {
+        self.status_comment.map(|s| self.text(s))
+    }
+
+    /// The media type, parameters included.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.map(|s| self.text(s))
+    }
+
+    /// `false` for a bodiless frame (no Content-Type, no blank line), `true`
+    /// when a body follows, even an empty one (RFC 4975 7.1).
+    pub fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    /// Every header in order, as `(name, value)` exactly as written.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .map(|h| (self.text(h.name), self.text(h.value)))
+    }
+
+    /// The first header of that name (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}

@@ -1,0 +1,511 @@
+//! Parsing one complete frame head: the start line, the header lines and the
+//! line that ends the head (RFC 4975 9; digest 2.1-2.7).
+
+use bytes::Bytes;
+
+use super::error::Error;
+use super::frame::{Continuation, FrameHead, FrameKind, HeaderField, Method};
+use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
+use super::ident::{is_ident, MessageId, TransactionId};
+use super::limits::Strictness;
+use super::span::Span;
+use super::uri::{is_token_char, validate_path};
+
+/// Seven hyphens open every end-line (RFC 4975 7.1).
+pub(crate) const END_LINE_HYPHENS: &[u8] = b"-------";
+
+/// The longest token accepted as a transaction id when a start line is broken
+/// but the frame can still be delimited by it.
+const RECOVERED_TID_BYTES_MAX: usize = 255;
+
+/// What the start line says, with spans relative to the frame's first byte.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartLine {
+    /// The transaction id that the end-line must repeat. When `error` is set
+    /// this is the token recovered from a broken start line.
+    pub tid: Span,
+    pub kind: StartKind,
+    /// A delimitable defect of the start line.
+    pub error: Option<Error>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StartKind {
+    Request { method: Span },
+    Response { status: u16, comment: Option<Span> },
+    Unknown,
+}
+
+/// `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)` (RFC 4975 9).
+pub(crate) fn is_utf8text(s: &[u8]) -> bool {
+    // Branch-free fold so the common ASCII case vectorises.
+    let (control, high) = s.iter().fold((false, false), |(control, high), &b| {
+        (
+            control | ((b < 0x20 && b != b'\t') | (b == 0x7f)),
+            high | (b >= 0x80),
+        )
+    });
+    !control && (!high || core::str::from_utf8(s).is_ok())
+}
+
+/// The second whitespace-separated token of a start line whose first token is
+/// "MSRP" in any case: the frame can still be delimited by it (N02, N03, N31).
+fn recover_tid(line: &[u8]) -> Option<Span> {
+    let mut tokens = line
+        .split(|&b| b == b' ')
+        .scan(0usize, |at, token| {
+            let start = *at;
+            *at += token.len() + 1;
+            Some((start, token))
+        })
+        .filter(|(_, token)| !token.is_empty());
+    let (_, protocol) = tokens.next()?;
+    let (start, tid) = tokens.next()?;
+    let usable = protocol.eq_ignore_ascii_case(b"MSRP")
+        && tid.len() <= RECOVERED_TID_BYTES_MAX
+        && tid.iter().all(|&b| (0x21..=0x7e).contains(&b));
+    usable.then(|| Span::new(start, start + tid.len()))
+}
+
+fn skip_spaces(line: &[u8], mut at: usize, strictness: Strictness) -> usize {
+    if strictness == Strictness::Lenient {
+        while line.get(at) == Some(&b' ') {
+            at += 1;
+        }
+    }
+    at
+}
+
+/// Parses `"MSRP" SP transact-id SP (method / status-code [SP comment])`.
+///
+/// `Err` means the frame cannot be delimited (no transaction id to look for).
+pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<StartLine, Error> {
+    let recovered =
+        recover_tid(line).ok_or(Error::FramingLost("start line has no \"MSRP <transaction-id>\""))?;
+    let broken = |error| {
+        Ok(StartLine {
+            tid: recovered,
+            kind: StartKind::Unknown,
+            error: Some(error),
+        })
+    };
+    // pMSRP = %x4D.53.52.50: exact case (RFC 4975 9).
+    if !line.starts_with(b"MSRP ") {
+        return broken(Error::BadStartLine("protocol name is not \"MSRP\""));
+    }
+    let tid_start = skip_spaces(line, 5, strictness);
+    let tid_end = memchr::memchr(b' ', &line[tid_start..]).map_or(line.len(), |p| tid_start + p);
+    if tid_start == tid_end {
+        return broken(Error::BadStartLine(
+            "fields are not separated by exactly one space",
+        ));
+    }
+    if !is_ident(&line[tid_start..tid_end]) {
+        return broken(Error::BadTransactionId);
+    }
+    let tid = Span::new(tid_start, tid_end);
+    if tid_end == line.len() {
+        return broken(Error::BadStartLine("no method or status code"));
+    }
+    let third = skip_spaces(line, tid_end + 1, strictness);
+    let rest = &line[third..];
+    let kind = if rest.first().is_some_and(u8::is_ascii_digit) {
+        let code_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let Some(status) = three_digits(&rest[..code_end]) else {
+            return broken(Error::BadStatusCode);
+        };
+        let comment = if code_end < rest.len() {
+            let at = skip_spaces(line, third + code_end + 1, strictness);
+            if !is_utf8text(&line[at..]) {
+                return broken(Error::BadStartLine("response comment is not UTF-8 text"));
+            }
+            Some(Span::new(at, line.len()))
+        } else {
+            None
+        };
+        StartKind::Response { status, comment }
+    } else {
+        let mut end = line.len();
+        if strictness == Strictness::Lenient {
+            while end > third && line[end - 1] == b' ' {
+                end -= 1;
+            }
+        }
+        let method = &line[third..end];
+        // other-method = 1*UPALPHA: "send" is a syntax error, not an unknown method.
+        if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
+            return broken(Error::BadStartLine("method is not upper-case letters"));
+        }
+        StartKind::Request {
+            method: Span::new(third, end),
+        }
+    };
+    Ok(StartLine {
+        tid,
+        kind,
+        error: None,
+    })
+}
+
+/// How the head ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum HeadEnd {
+    /// An empty line: a body follows.
+    Blank { line_start: usize },
+    /// A line starting with seven hyphens: the frame is bodiless.
+    EndLine { line_start: usize, line_end: usize },
+}
+
+/// Splits a head into its header lines: `(start, end)` of each line without CRLF.
+fn header_lines(head: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = from;
+    core::iter::from_fn(move || {
+        if at >= to {
+            return None;
+        }
+        let start = at;
+        let mut search = at;
+        loop {
+            let nl = memchr::memchr(b'\n', &head[search..to]).map(|p| search + p)?;
+            if nl > start && head[nl - 1] == b'\r' {
+                at = nl + 1;
+                return Some((start, nl - 1));
+            }
+            search = nl + 1;
+        }
+    })
+}
+
+/// The eight headers with meaning to an endpoint (RFC 4975 7.1, 9).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    ToPath,
+    FromPath,
+    MessageId,
+    ByteRange,
+    SuccessReport,
+    FailureReport,
+    Status,
+    ContentType,
+}
+
+impl Known {
+    fn from_name(name: &[u8]) -> Option<Known> {
+        let is = |canonical: &[u8]| name.eq_ignore_ascii_case(canonical);
+        match name.len() {
+            7 if is(b"To-Path") => Some(Known::ToPath),
+            9 if is(b"From-Path") => Some(Known::FromPath),
+            10 if is(b"Message-ID") => Some(Known::MessageId),
+            10 if is(b"Byte-Range") => Some(Known::ByteRange),
+            14 if is(b"Success-Report") => Some(Known::SuccessReport),
+            14 if is(b"Failure-Report") => Some(Known::FailureReport),
+            6 if is(b"Status") => Some(Known::Status),
+            12 if is(b"Content-Type") => Some(Known::ContentType),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Known::ToPath => "To-Path",
+            Known::FromPath => "From-Path",
+            Known::MessageId => "Message-ID",
+            Known::ByteRange => "Byte-Range",
+            Known::SuccessReport => "Success-Report",
+            Known::FailureReport => "Failure-Report",
+            Known::Status => "Status",
+            Known::ContentType => "Content-Type",
+        }
+    }
+}
+
+/// Splits `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP` (lenient).
+fn split_header(head: &[u8], start: usize, end: usize, strictness: Strictness) -> Result<HeaderField, Error> {
+    let line = &head[start..end];
+    let colon = memchr::memchr(b':', line).ok_or(Error::BadHeader("no colon"))?;
+    let name = &line[..colon];
+    // hname = ALPHA *token
+    if !name.first().is_some_and(u8::is_ascii_alphabetic) || !name.iter().all(|&b| is_token_char(b)) {
+        return Err(Error::BadHeader("header name is not a token"));
+    }
+    let (mut value_start, mut value_end) = (colon + 1, line.len());
+    match strictness {
+        Strictness::Strict => {
+            if line.get(colon + 1) != Some(&b' ') {
+                return Err(Error::BadHeader("no single space after the colon"));
+            }
+            value_start += 1;
+        }
+        Strictness::Lenient => {
+            while value_start < value_end && matches!(line[value_start], b' ' | b'\t') {
+                value_start += 1;
+            }
+            while value_end > value_start && matches!(line[value_end - 1], b' ' | b'\t') {
+                value_end -= 1;
+            }
+        }
+    }
+    if !is_utf8text(&line[value_start..value_end]) {
+        return Err(Error::BadHeader("header value is not UTF-8 text"));
+    }
+    Ok(HeaderField {
+        name: Span::new(start, start + colon),
+        value: Span::new(start + value_start, start + value_end),
+    })
+}
+
+/// A frame head that failed validation but whose frame can be delimited.
+pub(crate) struct Rejected {
+    pub error: Error,
+    /// The end-line flag of a bodiless frame.
+    pub bodiless: Option<Continuation>,
+}
+
+/// Parses a complete head held in `raw` (start line through the CRLF of the
+/// line in `end`). `Ok(Err(..))` is a delimitable defect; `Err` is fatal.
+pub(crate) fn parse_head(
+    raw: Bytes,
+    start: &StartLine,
+    headers_start: usize,
+    end: HeadEnd,
+    strictness: Strictness,
+) -> Result<Result<(FrameHead, Option<Continuation>), Rejected>, Error> {
+    let head = &raw[..];
+    let tid_bytes = start.tid.of(head);
+    let (headers_end, bodiless) = match end {
+        HeadEnd::Blank { line_start } => (line_start, None),
+        HeadEnd::EndLine { line_start, line_end } => {
+            // end-line = "-------" transact-id continuation-flag CRLF
+            let line = &head[line_start..line_end];
+            let flag = line
+                .strip_prefix(END_LINE_HYPHENS)
+                .and_then(|rest| rest.strip_prefix(tid_bytes))
+                .and_then(|rest| match rest {
+                    [flag] => Continuation::from_byte(*flag),
+                    _ => None,
+                })
+                .ok_or(Error::BadEndLine)?;
+            (line_start, Some(flag))
+        }
+    };
+    let reject = |error| Ok(Err(Rejected { error, bodiless }));
+    if let Some(error) = start.error {
+        return reject(error);
+    }
+    let (kind, comment) = match start.kind {
+        StartKind::Request { method } => {
+            let method = Method::parse(raw.slice(method.start as usize..method.end as usize));
+            match method {
+                Some(method) => (FrameKind::Request(method), None),
+                None => return reject(Error::BadStartLine("method is not upper-case letters")),
+            }
+        }
+        StartKind::Response { status, comment } => (FrameKind::Response { status }, comment),
+        StartKind::Unknown => return reject(Error::BadStartLine("unrecognised start line")),
+    };
+    let Some(tid) = TransactionId::new(tid_bytes) else {
+        return reject(Error::BadTransactionId);
+    };
+    let checked = check_headers(head, headers_start, headers_end, bodiless.is_none(), strictness)
+        .and_then(|fields| check_frame_rules(&kind, fields, bodiless));
+    match checked {
+        Ok(fields) => Ok(Ok((
+            FrameHead {
+                tid,
+                kind,
+                comment,
+                headers: fields.headers,
+                to_path: fields.to_path,
+                from_path: fields.from_path,
+                message_id: fields.message_id,
+                byte_range: fields.byte_range,
+                success_report: fields.success_report,
+                failure_report: fields.failure_report,
+                status: fields.status,
+                status_comment: fields.status_comment,
+                content_type: fields.content_type,
+                has_body: bodiless.is_none(),
+                raw,
+            },
+            bodiless,
+        ))),
+        Err(error) => reject(match (&kind, error) {
+            // Digest 2.8: a malformed REPORT is discarded, never answered...
+            (FrameKind::Request(Method::Report), e) => Error::BadReport(e.kind()),
+            // ...and so is a malformed response; its transaction times out.
+            (FrameKind::Response { .. }, e @ Error::BadResponse(_)) => e,
+            (FrameKind::Response { .. }, e) => Error::BadResponse(e.kind()),
+            (_, e) => e,
+        }),
+    }
+}
+
+/// The typed header fields of a head, before the frame-level rules.
+#[derive(Default)]
+struct Fields {
+    headers: Vec<HeaderField>,
+    to_path: Option<Span>,
+    from_path: Option<Span>,
+    to_index: usize,
+    from_index: usize,
+    message_id: Option<MessageId>,
+    byte_range: Option<ByteRange>,
+    success_report: Option<SuccessReport>,
+    failure_report: Option<FailureReport>,
+    status: Option<ReportStatus>,
+    status_comment: Option<Span>,
+    content_type: Option<Span>,
+    has_body: bool,
+    strictness: Strictness,
+}
+
+/// Reads every header line: syntax, duplicates, values, Content-Type position.
+fn check_headers(
+    head: &[u8],
+    from: usize,
+    to: usize,
+    has_body: bool,
+    strictness: Strictness,
+) -> Result<Fields, Error> {
+    let mut f = Fields {
+        headers: Vec::with_capacity(8),
+        has_body,
+        strictness,
+        ..Fields::default()
+    };
+    for (index, (start, end)) in header_lines(head, from, to).enumerate() {
+        let field = split_header(head, start, end, strictness)?;
+        if f.content_type.is_some() && strictness == Strictness::Strict {
+            // RFC 4975 7.1: Content-Type is the last header before the body.
+            return Err(Error::ContentTypeNotLast);
+        }
+        f.headers.push(field);
+        let Some(known) = Known::from_name(field.name.of(head)) else {
+            continue; // RFC 4975 12: unknown headers are ignored.
+        };
+        let value = field.value.of(head);
+        let duplicate = match known {
+            Known::ToPath => f.to_path.is_some(),
+            Known::FromPath => f.from_path.is_some(),
+            Known::MessageId => f.message_id.is_some(),
+            Known::ByteRange => f.byte_range.is_some(),
+            Known::SuccessReport => f.success_report.is_some(),
+            Known::FailureReport => f.failure_report.is_some(),
+            Known::Status => f.status.is_some(),
+            Known::ContentType => f.content_type.is_some(),
+        };
+        if duplicate {
+            return Err(Error::DuplicateHeader(known.name()));
+        }
+        match known {
+            Known::ToPath => {
+                validate_path(value).map_err(Error::BadUri)?;
+                f.to_path = Some(field.value);
+                f.to_index = index;
+            }
+            Known::FromPath => {
+                validate_path(value).map_err(Error::BadUri)?;
+                f.from_path = Some(field.value);
+                f.from_index = index;
+            }
+            Known::MessageId => {
+                f.message_id = Some(MessageId::new(value).ok_or(Error::BadHeaderValue("Message-ID"))?);
+            }
+            Known::ByteRange => {
+                f.byte_range = Some(ByteRange::parse(value).map_err(Error::BadByteRange)?);
+            }
+            Known::SuccessReport => {
+                f.success_report =
+                    Some(SuccessReport::parse(value).ok_or(Error::BadHeaderValue("Success-Report"))?);
+            }
+            Known::FailureReport => {
+                f.failure_report =
+                    Some(FailureReport::parse(value).ok_or(Error::BadHeaderValue("Failure-Report"))?);
+            }
+            Known::Status => {
+                let (status, comment) = ReportStatus::parse(value).ok_or(Error::BadHeaderValue("Status"))?;
+                f.status = Some(status);
+                f.status_comment =
+                    comment.map(|at| Span::new(field.value.start as usize + at, field.value.end as usize));
+            }
+            Known::ContentType => {
+                if !is_media_type(value) {
+                    return Err(Error::BadHeaderValue("Content-Type"));
+                }
+                f.content_type = Some(field.value);
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The rules that need the whole head (RFC 4975 7.1, 7.1.1, 7.1.2, 7.2).
+struct Checked {
+    headers: Vec<HeaderField>,
+    to_path: Span,
+    from_path: Span,
+    message_id: Option<MessageId>,
+    byte_range: Option<ByteRange>,
+    success_report: Option<SuccessReport>,
+    failure_report: Option<FailureReport>,
+    status: Option<ReportStatus>,
+    status_comment: Option<Span>,
+    content_type: Option<Span>,
+}
+
+fn check_frame_rules(kind: &FrameKind, f: Fields, bodiless: Option<Continuation>) -> Result<Checked, Error> {
+    let to_path = f.to_path.ok_or(Error::MissingToPath)?;
+    let from_path = f.from_path.ok_or(Error::MissingFromPath)?;
+    // headers = To-Path CRLF From-Path CRLF ... (RFC 4975 9); lenient mode
+    // takes them anywhere.
+    if f.strictness == Strictness::Strict && (f.to_index, f.from_index) != (0, 1) {
+        return Err(Error::HeaderOrder);
+    }
+    match kind {
+        FrameKind::Response { .. } => {
+            // RFC 4975 7.2: responses are bodiless and end in "$".
+            if f.has_body || f.content_type.is_some() {
+                return Err(Error::BadResponse("a response carries a body"));
+            }
+            if bodiless != Some(Continuation::Last) {
+                return Err(Error::BadResponse("a response end-line must end in \"$\""));
+            }
+        }
+        FrameKind::Request(method) => {
+            if f.has_body && f.content_type.is_none() {
+                return Err(Error::ContentTypeMissing);
+            }
+            if !f.has_body && f.content_type.is_some() {
+                return Err(Error::ContentTypeWithoutBody);
+            }
+            match method {
+                Method::Send if f.message_id.is_none() => return Err(Error::MissingMessageId),
+                Method::Report => {
+                    // RFC 4975 7.1.2
+                    if f.success_report.is_some() || f.failure_report.is_some() {
+                        return Err(Error::BadReport("carries Success-Report or Failure-Report"));
+                    }
+                    if f.status.is_none() {
+                        return Err(Error::BadReport("no Status header"));
+                    }
+                    if f.message_id.is_none() {
+                        return Err(Error::BadReport("no Message-ID"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Checked {
+        headers: f.headers,
+        to_path,
+        from_path,
+        message_id: f.message_id,
+        byte_range: f.byte_range,
+        success_report: f.success_report,
+        failure_report: f.failure_report,
+        status: f.status,
+        status_comment: f.status_comment,
+        content_type: f.content_type,
+    })
+}

@@ -1,0 +1,124 @@
+//! `ident` values: transaction ids and Message-IDs (RFC 4975 9).
+//!
+//! ```text
+//! ident      = ALPHANUM 3*31ident-char
+//! ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="
+//! ```
+//! At most 32 octets, so both are stored inline and copied for free.
+
+use core::fmt;
+
+/// The longest ident the grammar allows.
+pub const IDENT_LEN_MAX: usize = 32;
+/// The shortest ident the grammar allows.
+pub const IDENT_LEN_MIN: usize = 4;
+
+fn is_ident_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=')
+}
+
+/// Checks the `ident` rule.
+pub fn is_ident(s: &[u8]) -> bool {
+    (IDENT_LEN_MIN..=IDENT_LEN_MAX).contains(&s.len())
+        && s[0].is_ascii_alphanumeric()
+        && s.iter().all(|&b| is_ident_char(b))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Ident {
+    len: u8,
+    bytes: [u8; IDENT_LEN_MAX],
+}
+
+impl Ident {
+    fn new(s: &[u8]) -> Option<Ident> {
+        if !is_ident(s) {
+            return None;
+        }
+        let mut bytes = [0u8; IDENT_LEN_MAX];
+        bytes[..s.len()].copy_from_slice(s);
+        Some(Ident {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    fn as_str(&self) -> &str {
+        // `is_ident` admitted ASCII only.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+macro_rules! ident_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(Ident);
+
+        impl $name {
+            /// Accepts `s` when it matches the `ident` rule.
+            pub fn new(s: &[u8]) -> Option<$name> {
+                Ident::new(s).map($name)
+            }
+
+            /// The id's octets.
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+
+            /// The id as text (always ASCII).
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.as_str())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+ident_type!(
+    /// A transaction id: names one request and its response, and delimits the
+    /// frame through the end-line (RFC 4975 7.1).
+    TransactionId
+);
+
+ident_type!(
+    /// A Message-ID: names one whole message across all of its chunks
+    /// (RFC 4975 7.1.1).
+    MessageId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ident_rule() {
+        assert!(is_ident(b"a786hjs2"));
+        assert!(is_ident(b"abcd"));
+        assert!(is_ident(b"a.-+%=bcd"));
+        assert!(!is_ident(b"abc"));
+        assert!(!is_ident(&[b'a'; 33]));
+        assert!(is_ident(&[b'a'; 32]));
+        assert!(!is_ident(b".abc"));
+        assert!(!is_ident(b"ab_cd"));
+        assert_eq!(
+            TransactionId::new(b"a786hjs2").map(|t| t.to_string()),
+            Some("a786hjs2".into())
+        );
+    }
+}

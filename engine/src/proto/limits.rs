@@ -1,0 +1,53 @@
+//! Parser limits and strictness: every bound is configuration, enforced with a
+//! typed error (digest 2.8; RFC 4975 itself sets only the 10240-octet bound).
+
+/// How literally the parser reads the RFC 4975 9 grammar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strictness {
+    /// The grammar exactly (the default).
+    #[default]
+    Strict,
+    /// For interop with stacks that bend the grammar, also accept: To-Path and
+    /// From-Path in any position (vector N12), Content-Type not last (N24), runs
+    /// of spaces in the start line (N31) and no or extra whitespace after a
+    /// header colon (N38). Nothing else differs.
+    Lenient,
+}
+
+/// Size bounds of one frame, all in octets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Start line without its CRLF.
+    pub start_line_bytes_max: usize,
+    /// One header line without its CRLF.
+    pub header_line_bytes_max: usize,
+    /// Start line and all header lines together.
+    pub header_block_bytes_max: usize,
+    /// Number of header lines in one frame.
+    pub header_count_max: usize,
+    /// Body of a request other than SEND (RFC 4975 7.1: 10240).
+    pub non_send_body_bytes_max: u64,
+    /// Body of one chunk before its end-line must appear; past it the
+    /// connection is closed because the frame cannot be delimited.
+    pub chunk_body_bytes_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            start_line_bytes_max: 1024,
+            header_line_bytes_max: 8 * 1024,
+            header_block_bytes_max: 64 * 1024,
+            header_count_max: 128,
+            non_send_body_bytes_max: 10240,
+            chunk_body_bytes_max: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything the parser is configured with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParserConfig {
+    pub limits: Limits,
+    pub strictness: Strictness,
+}

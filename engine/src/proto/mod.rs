@@ -1,0 +1,28 @@
+//! The MSRP wire format, sans-IO: no sockets, no clocks, no runtime.
+//!
+//! - [`Parser`]: incremental, zero-copy stream parser yielding [`Event`]s.
+//! - [`Writer`], [`write_response`]: frame builders.
+//! - [`MsrpUri`]: URIs and their RFC 4975 6.1 comparison.
+//! - [`Error`]: every wire error, with its [`Reaction`] (digest 2.8).
+
+mod error;
+mod frame;
+mod head;
+mod header;
+mod ident;
+mod limits;
+mod parse;
+mod span;
+mod uri;
+mod write;
+
+pub use error::{Error, Limit, Reaction};
+pub use frame::{Continuation, FrameHead, FrameKind, Method, Path};
+pub use header::{ByteRange, FailureReport, ReportStatus, SuccessReport};
+pub use ident::{is_ident, MessageId, TransactionId, IDENT_LEN_MAX, IDENT_LEN_MIN};
+pub use limits::{Limits, ParserConfig, Strictness};
+pub use parse::{Event, Malformed, Parser};
+pub use uri::{MsrpUri, UriError};
+pub use write::{
+    status_comment, write_response, Content, EncodedRequest, Request, WriteError, Writer, GENERATED_TID_LEN,
+};

@@ -1,0 +1,510 @@
+//! The incremental MSRP stream parser (RFC 4975 7.1, 9; digest 2.9).
+//!
+//! Bytes go into [`Parser::buffer_mut`] (or [`Parser::feed`]) as they arrive, in
+//! any split down to one byte; [`Parser::poll`] then yields, per frame, a
+//! [`Event::Head`], the body as [`Event::Body`] pieces that are slices of the
+//! input (never copied, never gathered into a whole body) and an
+//! [`Event::End`] with the continuation flag. A frame that can be delimited but
+//! is invalid yields one [`Event::Malformed`] instead, and parsing goes on after
+//! it; a stream that cannot be delimited any more yields an [`Error`] and stays
+//! failed.
+
+use bytes::{Buf, Bytes, BytesMut};
+use memchr::memmem::Finder;
+
+use super::error::{Error, Limit};
+use super::frame::{Continuation, FrameHead, FrameKind, Method};
+use super::head::{parse_head, parse_start_line, HeadEnd, Rejected, StartLine, END_LINE_HYPHENS};
+use super::limits::ParserConfig;
+use super::span::Span;
+
+/// What the end-line search looks for first: the CRLF that ends the data,
+/// then the seven hyphens (RFC 4975 7.1; the CRLF is framing, not data).
+const END_LINE_PREFIX: &[u8] = b"\r\n-------";
+
+/// One step of a parsed stream.
+#[derive(Debug)]
+pub enum Event {
+    /// A frame began: its start line and headers, validated.
+    Head(FrameHead),
+    /// The next piece of the current frame's body, a slice of the input.
+    Body(Bytes),
+    /// The current frame ended with this flag.
+    End(Continuation),
+    /// A frame was delimited but is invalid; its reaction is
+    /// `error.reaction()`. When it follows a `Head` (a non-SEND body over its
+    /// limit), that frame is abandoned and no `End` comes for it.
+    Malformed(Malformed),
+}
+
+/// A delimited but invalid frame, with what is known of it so that it can be
+/// answered (400 needs the transaction id and From-Path) or logged.
+#[derive(Clone, Debug)]
+pub struct Malformed {
+    pub error: Error,
+    /// Stream offset of the frame's first octet.
+    pub offset: u64,
+    /// The end-line's flag.
+    pub flag: Continuation,
+    /// Octets of body, or `None` for a bodiless frame.
+    pub body_len: Option<u64>,
+    head: Bytes,
+    tid: Span,
+}
+
+impl Malformed {
+    /// The head's bytes as received.
+    pub fn head(&self) -> &Bytes {
+        &self.head
+    }
+
+    /// The transaction id that delimited the frame (it may break the ident rule).
+    pub fn transaction_id(&self) -> &[u8] {
+        self.tid.of(&self.head)
+    }
+
+    /// The start line without its CRLF.
+    pub fn start_line(&self) -> &[u8] {
+        self.lines().next().unwrap_or_default()
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.head
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .take_while(|line| !line.is_empty() && !line.starts_with(END_LINE_HYPHENS))
+    }
+
+    /// The header lines as `(name, value)`, split at the first colon with
+    /// surrounding whitespace trimmed: best effort, for answering and logging.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.lines().skip(1).filter_map(|line| {
+            let colon = memchr::memchr(b':', line)?;
+            Some((&line[..colon], line[colon + 1..].trim_ascii()))
+        })
+    }
+
+    /// The first header of that name (case-insensitive), best effort.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Progress of the end-line search over the body held in the buffer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scan {
+    /// Buffer index from which an end-line start has not been ruled out.
+    from: usize,
+    /// Body octets already handed out or discarded.
+    body_len: u64,
+}
+
+enum Found {
+    /// The end-line's CRLF starts at this buffer index.
+    End { at: usize, flag: Continuation },
+    /// Octets before this index are body for certain.
+    NotYet { safe: usize },
+}
+
+#[derive(Debug)]
+enum State {
+    /// Collecting the start line and header lines of a frame that starts at
+    /// buffer index 0.
+    Head {
+        start: Option<StartLine>,
+        headers_start: usize,
+        line_start: usize,
+        search: usize,
+        header_count: usize,
+    },
+    /// A `Head` was handed out; its body is being scanned and handed out.
+    Body {
+        scan: Scan,
+        tid: super::ident::TransactionId,
+        /// The head of a non-SEND request, kept to report a body over limit.
+        non_send: Option<(Bytes, Span, &'static str)>,
+    },
+    /// An invalid frame's body is being skipped up to its end-line.
+    Skip { scan: Scan, rejected: Malformed },
+    /// A bodiless `Head` was handed out; its `End` comes next.
+    PendingEnd(Continuation),
+    /// The stream cannot be delimited any more.
+    Failed(Error),
+}
+
+impl State {
+    fn frame_boundary() -> State {
+        State::Head {
+            start: None,
+            headers_start: 0,
+            line_start: 0,
+            search: 0,
+            header_count: 0,
+        }
+    }
+}
+
+/// Incremental, zero-copy parser for one MSRP byte stream (one connection).
+pub struct Parser {
+    buf: BytesMut,
+    state: State,
+    config: ParserConfig,
+    finder: Finder<'static>,
+    /// Stream offset of `buf[0]`.
+    consumed: u64,
+    /// Stream offset of the current frame's first octet.
+    frame_offset: u64,
+}
+
+impl Parser {
+    pub fn new(config: ParserConfig) -> Parser {
+        Parser {
+            buf: BytesMut::with_capacity(64 * 1024),
+            state: State::frame_boundary(),
+            config,
+            finder: Finder::new(END_LINE_PREFIX),
+            consumed: 0,
+            frame_offset: 0,
+        }
+    }
+
+    pub fn config(&self) -> &ParserConfig {
+        &self.config
+    }
+
+    /// The input buffer, to read into directly; bytes appended here are parsed
+    /// by the next [`Parser::poll`].
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Octets received but not handed out yet (bounded by the head limits and
+    /// the end-line look-behind, whatever the body size).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Stream offset of the first octet of the frame being parsed (or that
+    /// failed).
+    pub fn frame_offset(&self) -> u64 {
+        self.frame_offset
+    }
+
+    /// Stream offset up to which input was consumed.
+    pub fn offset(&self) -> u64 {
+        self.consumed
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.buf.advance(n);
+        self.consumed += n as u64;
+    }
+
+    fn split(&mut self, n: usize) -> Bytes {
+        self.consumed += n as u64;
+        self.buf.split_to(n).freeze()
+    }
+
+    fn fail(&mut self, error: Error) -> Result<Option<Event>, Error> {
+        self.state = State::Failed(error);
+        Err(error)
+    }
+
+    /// The next event, `Ok(None)` when more input is needed, or the error that
+    /// ended the stream (returned again on every later call).
+    pub fn poll(&mut self) -> Result<Option<Event>, Error> {
+        match self.state {
+            State::Head { .. } => self.poll_head(),
+            State::Body { .. } => self.poll_body(),
+            State::Skip { .. } => self.poll_skip(),
+            State::PendingEnd(flag) => {
+                self.state = State::frame_boundary();
+                Ok(Some(Event::End(flag)))
+            }
+            State::Failed(error) => Err(error),
+        }
+    }
+
+    /// Call at end of input: an error if the stream ended inside a frame.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        match &self.state {
+            State::Failed(error) => Err(*error),
+            State::Head { .. } if self.buf.is_empty() => Ok(()),
+            State::PendingEnd(_) => Ok(()),
+            _ => {
+                self.state = State::Failed(Error::Unterminated);
+                Err(Error::Unterminated)
+            }
+        }
+    }
+
+    fn poll_head(&mut self) -> Result<Option<Event>, Error> {
+        let State::Head {
+            mut start,
+            mut headers_start,
+            mut line_start,
+            mut search,
+            mut header_count,
+        } = self.state
+        else {
+            unreachable!("poll_head outside the Head state")
+        };
+        let limits = self.config.limits;
+        if start.is_none() {
+            self.frame_offset = self.consumed;
+            // Fail fast on a stream that does not start a frame here.
+            let seen = self.buf.len().min(5);
+            if !self.buf[..seen].eq_ignore_ascii_case(&b"MSRP "[..seen]) {
+                return self.fail(Error::FramingLost("bytes at a frame boundary are not \"MSRP \""));
+            }
+        }
+        let end = loop {
+            let line_max = if start.is_none() {
+                (limits.start_line_bytes_max, Limit::StartLine)
+            } else {
+                (limits.header_line_bytes_max, Limit::HeaderLine)
+            };
+            let Some(nl) = memchr::memchr(b'\n', &self.buf[search..]).map(|p| search + p) else {
+                self.state = State::Head {
+                    start,
+                    headers_start,
+                    line_start,
+                    search: self.buf.len(),
+                    header_count,
+                };
+                if self.buf.len() - line_start > line_max.0 + 1 {
+                    return self.fail(Error::LimitExceeded {
+                        what: line_max.1,
+                        limit: line_max.0 as u64,
+                    });
+                }
+                if self.buf.len() > limits.header_block_bytes_max {
+                    return self.fail(Error::LimitExceeded {
+                        what: Limit::HeaderBlock,
+                        limit: limits.header_block_bytes_max as u64,
+                    });
+                }
+                return Ok(None);
+            };
+            search = nl + 1;
+            if nl == line_start || self.buf[nl - 1] != b'\r' {
+                continue; // a bare LF is line content, not a line end (N34)
+            }
+            let line_end = nl - 1;
+            if line_end - line_start > line_max.0 {
+                return self.fail(Error::LimitExceeded {
+                    what: line_max.1,
+                    limit: line_max.0 as u64,
+                });
+            }
+            if nl + 1 > limits.header_block_bytes_max {
+                return self.fail(Error::LimitExceeded {
+                    what: Limit::HeaderBlock,
+                    limit: limits.header_block_bytes_max as u64,
+                });
+            }
+            let line = &self.buf[line_start..line_end];
+            if start.is_none() {
+                match parse_start_line(line, self.config.strictness) {
+                    Ok(parsed) => start = Some(parsed),
+                    Err(error) => return self.fail(error),
+                }
+                headers_start = nl + 1;
+            } else if line.is_empty() {
+                break HeadEnd::Blank { line_start };
+            } else if line.starts_with(END_LINE_HYPHENS) {
+                break HeadEnd::EndLine { line_start, line_end };
+            } else {
+                header_count += 1;
+                if header_count > limits.header_count_max {
+                    return self.fail(Error::LimitExceeded {
+                        what: Limit::HeaderCount,
+                        limit: limits.header_count_max as u64,
+                    });
+                }
+            }
+            line_start = nl + 1;
+        };
+        let Some(start) = start else {
+            unreachable!("a head ends only after its start line")
+        };
+        let raw = self.split(search);
+        match parse_head(raw.clone(), &start, headers_start, end, self.config.strictness) {
+            Err(error) => self.fail(error),
+            Ok(Ok((head, Some(flag)))) => {
+                self.state = State::PendingEnd(flag);
+                Ok(Some(Event::Head(head)))
+            }
+            Ok(Ok((head, None))) => {
+                let non_send = match head.kind() {
+                    FrameKind::Request(Method::Send) => None,
+                    FrameKind::Request(method) => Some((
+                        raw,
+                        start.tid,
+                        match method {
+                            Method::Report => "REPORT",
+                            _ => "non-SEND",
+                        },
+                    )),
+                    FrameKind::Response { .. } => unreachable!("responses with a body are rejected"),
+                };
+                self.state = State::Body {
+                    scan: Scan::default(),
+                    tid: *head.transaction_id(),
+                    non_send,
+                };
+                Ok(Some(Event::Head(head)))
+            }
+            Ok(Err(Rejected { error, bodiless })) => {
+                let mut rejected = Malformed {
+                    error,
+                    offset: self.frame_offset,
+                    flag: Continuation::Last,
+                    body_len: None,
+                    head: raw,
+                    tid: start.tid,
+                };
+                match bodiless {
+                    Some(flag) => {
+                        rejected.flag = flag;
+                        self.state = State::frame_boundary();
+                        Ok(Some(Event::Malformed(rejected)))
+                    }
+                    None => {
+                        rejected.body_len = Some(0);
+                        self.state = State::Skip {
+                            scan: Scan::default(),
+                            rejected,
+                        };
+                        self.poll_skip()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Looks for `CRLF "-------" tid flag CRLF` from `scan.from`, never
+    /// re-scanning octets already ruled out (digest 2.5, 2.9).
+    fn find_end_line(finder: &Finder<'_>, buf: &[u8], scan: &mut Scan, tid: &[u8]) -> Found {
+        loop {
+            let Some(p) = finder.find(&buf[scan.from..]) else {
+                scan.from = scan.from.max(buf.len().saturating_sub(END_LINE_PREFIX.len() - 1));
+                return Found::NotYet { safe: scan.from };
+            };
+            let at = scan.from + p;
+            let tid_at = at + END_LINE_PREFIX.len();
+            let need = tid_at + tid.len() + 3;
+            if buf.len() < need {
+                scan.from = at;
+                return Found::NotYet { safe: at };
+            }
+            let flag = Continuation::from_byte(buf[tid_at + tid.len()]);
+            if &buf[tid_at..tid_at + tid.len()] == tid && &buf[need - 2..need] == b"\r\n" {
+                if let Some(flag) = flag {
+                    return Found::End { at, flag };
+                }
+            }
+            // A look-alike (another tid, a bad flag, no CRLF): body data (C08, N06, N08).
+            scan.from = at + 1;
+        }
+    }
+
+    fn poll_body(&mut self) -> Result<Option<Event>, Error> {
+        let State::Body { mut scan, tid, .. } = self.state else {
+            unreachable!("poll_body outside the Body state")
+        };
+        let found = Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.as_bytes());
+        let body_now = match found {
+            Found::End { at, .. } => at,
+            Found::NotYet { safe } => safe,
+        };
+        let body_len = scan.body_len + body_now as u64;
+        if body_len > self.config.limits.chunk_body_bytes_max {
+            return self.fail(Error::LimitExceeded {
+                what: Limit::ChunkBody,
+                limit: self.config.limits.chunk_body_bytes_max,
+            });
+        }
+        if let State::Body {
+            non_send: Some((head, tid_span, method)),
+            ..
+        } = &self.state
+        {
+            if body_len > self.config.limits.non_send_body_bytes_max {
+                // RFC 4975 7.1: other requests carry at most 10240 octets.
+                let rejected = Malformed {
+                    error: Error::NonSendBodyTooLarge(method),
+                    offset: self.frame_offset,
+                    flag: Continuation::Last,
+                    body_len: Some(scan.body_len),
+                    head: head.clone(),
+                    tid: *tid_span,
+                };
+                self.state = State::Skip { scan, rejected };
+                return self.poll_skip();
+            }
+        }
+        if body_now > 0 {
+            scan.from -= body_now.min(scan.from);
+            scan.body_len = body_len;
+            if let State::Body { scan: s, .. } = &mut self.state {
+                *s = scan;
+            }
+            return Ok(Some(Event::Body(self.split(body_now))));
+        }
+        match found {
+            Found::End { flag, .. } => {
+                self.advance(END_LINE_PREFIX.len() + tid.as_bytes().len() + 3);
+                self.state = State::frame_boundary();
+                Ok(Some(Event::End(flag)))
+            }
+            Found::NotYet { .. } => {
+                if let State::Body { scan: s, .. } = &mut self.state {
+                    *s = scan;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn poll_skip(&mut self) -> Result<Option<Event>, Error> {
+        let (mut scan, head, tid) = match &self.state {
+            State::Skip { scan, rejected } => (*scan, rejected.head.clone(), rejected.tid),
+            _ => unreachable!("poll_skip outside the Skip state"),
+        };
+        let found = Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.of(&head));
+        let body_now = match found {
+            Found::End { at, .. } => at,
+            Found::NotYet { safe } => safe,
+        };
+        scan.body_len += body_now as u64;
+        if scan.body_len > self.config.limits.chunk_body_bytes_max {
+            return self.fail(Error::LimitExceeded {
+                what: Limit::ChunkBody,
+                limit: self.config.limits.chunk_body_bytes_max,
+            });
+        }
+        self.advance(body_now);
+        scan.from -= body_now.min(scan.from);
+        match (found, std::mem::replace(&mut self.state, State::frame_boundary())) {
+            (Found::End { flag, .. }, State::Skip { mut rejected, .. }) => {
+                self.advance(END_LINE_PREFIX.len() + tid.len() + 3);
+                rejected.flag = flag;
+                rejected.body_len = Some(scan.body_len);
+                Ok(Some(Event::Malformed(rejected)))
+            }
+            (Found::NotYet { .. }, State::Skip { rejected, .. }) => {
+                self.state = State::Skip { scan, rejected };
+                Ok(None)
+            }
+            (_, other) => unreachable!("poll_skip left the Skip state: {other:?}"),
+        }
+    }
+}
