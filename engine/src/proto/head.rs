@@ -3,13 +3,14 @@
 
 use bytes::Bytes;
 
+use super::chars;
 use super::error::Error;
 use super::frame::{Continuation, FrameHead, FrameKind, HeaderField, Method};
 use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
 use super::ident::{is_ident, MessageId, TransactionId};
 use super::limits::Strictness;
 use super::span::Span;
-use super::uri::{is_token_char, validate_path};
+use super::uri::PathMemo;
 
 /// Seven hyphens open every end-line (RFC 4975 7.1).
 pub(crate) const END_LINE_HYPHENS: &[u8] = b"-------";
@@ -38,14 +39,16 @@ pub(crate) enum StartKind {
 
 /// `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)` (RFC 4975 9).
 pub(crate) fn is_utf8text(s: &[u8]) -> bool {
-    // Branch-free fold so the common ASCII case vectorises.
-    let (control, high) = s.iter().fold((false, false), |(control, high), &b| {
-        (
-            control | ((b < 0x20 && b != b'\t') | (b == 0x7f)),
-            high | (b >= 0x80),
-        )
+    // Branch-free arithmetic so the all-ASCII case vectorises: an octet is
+    // plain text when it is in %x20-7E or HTAB.
+    let outside = s.iter().fold(0u8, |acc, &b| {
+        acc | (u8::from(b.wrapping_sub(0x20) > 0x5e) & u8::from(b != b'\t'))
     });
-    !control && (!high || core::str::from_utf8(s).is_ok())
+    if outside == 0 {
+        return true;
+    }
+    // Rare: non-ASCII text must be well-formed UTF-8, and still free of controls.
+    core::str::from_utf8(s).is_ok() && s.iter().all(|&b| b >= 0x80 || chars::is(b, chars::TEXT))
 }
 
 /// The second whitespace-separated token of a start line whose first token is
@@ -151,29 +154,9 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum HeadEnd {
     /// An empty line: a body follows.
-    Blank { line_start: usize },
+    Blank,
     /// A line starting with seven hyphens: the frame is bodiless.
     EndLine { line_start: usize, line_end: usize },
-}
-
-/// Splits a head into its header lines: `(start, end)` of each line without CRLF.
-fn header_lines(head: &[u8], from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut at = from;
-    core::iter::from_fn(move || {
-        if at >= to {
-            return None;
-        }
-        let start = at;
-        let mut search = at;
-        loop {
-            let nl = memchr::memchr(b'\n', &head[search..to]).map(|p| search + p)?;
-            if nl > start && head[nl - 1] == b'\r' {
-                at = nl + 1;
-                return Some((start, nl - 1));
-            }
-            search = nl + 1;
-        }
-    })
 }
 
 /// The eight headers with meaning to an endpoint (RFC 4975 7.1, 9).
@@ -225,7 +208,7 @@ fn split_header(head: &[u8], start: usize, end: usize, strictness: Strictness) -
     let colon = memchr::memchr(b':', line).ok_or(Error::BadHeader("no colon"))?;
     let name = &line[..colon];
     // hname = ALPHA *token
-    if !name.first().is_some_and(u8::is_ascii_alphabetic) || !name.iter().all(|&b| is_token_char(b)) {
+    if !name.first().is_some_and(u8::is_ascii_alphabetic) || !chars::all(name, chars::TOKEN) {
         return Err(Error::BadHeader("header name is not a token"));
     }
     let (mut value_start, mut value_end) = (colon + 1, line.len());
@@ -259,21 +242,25 @@ pub(crate) struct Rejected {
     pub error: Error,
     /// The end-line flag of a bodiless frame.
     pub bodiless: Option<Continuation>,
+    /// The head's bytes, handed back for the report.
+    pub raw: Bytes,
 }
 
 /// Parses a complete head held in `raw` (start line through the CRLF of the
-/// line in `end`). `Ok(Err(..))` is a delimitable defect; `Err` is fatal.
+/// line in `end`); `lines` are the header lines (without CRLF) that the
+/// stream scan found. `Ok(Err(..))` is a delimitable defect; `Err` is fatal.
 pub(crate) fn parse_head(
     raw: Bytes,
     start: &StartLine,
-    headers_start: usize,
+    lines: &[Span],
     end: HeadEnd,
     strictness: Strictness,
+    paths: &mut PathMemo,
 ) -> Result<Result<(FrameHead, Option<Continuation>), Rejected>, Error> {
     let head = &raw[..];
     let tid_bytes = start.tid.of(head);
-    let (headers_end, bodiless) = match end {
-        HeadEnd::Blank { line_start } => (line_start, None),
+    let bodiless = match end {
+        HeadEnd::Blank => None,
         HeadEnd::EndLine { line_start, line_end } => {
             // end-line = "-------" transact-id continuation-flag CRLF
             let line = &head[line_start..line_end];
@@ -285,28 +272,38 @@ pub(crate) fn parse_head(
                     _ => None,
                 })
                 .ok_or(Error::BadEndLine)?;
-            (line_start, Some(flag))
+            Some(flag)
         }
     };
-    let reject = |error| Ok(Err(Rejected { error, bodiless }));
     if let Some(error) = start.error {
-        return reject(error);
+        return Ok(Err(Rejected { error, bodiless, raw }));
     }
     let (kind, comment) = match start.kind {
         StartKind::Request { method } => {
-            let method = Method::parse(raw.slice(method.start as usize..method.end as usize));
-            match method {
-                Some(method) => (FrameKind::Request(method), None),
-                None => return reject(Error::BadStartLine("method is not upper-case letters")),
-            }
+            let method = match method.of(head) {
+                b"SEND" => Method::Send,
+                b"REPORT" => Method::Report,
+                _ => match Method::parse(raw.slice(method.start as usize..method.end as usize)) {
+                    Some(method) => method,
+                    None => {
+                        let error = Error::BadStartLine("method is not upper-case letters");
+                        return Ok(Err(Rejected { error, bodiless, raw }));
+                    }
+                },
+            };
+            (FrameKind::Request(method), None)
         }
         StartKind::Response { status, comment } => (FrameKind::Response { status }, comment),
-        StartKind::Unknown => return reject(Error::BadStartLine("unrecognised start line")),
+        StartKind::Unknown => {
+            let error = Error::BadStartLine("unrecognised start line");
+            return Ok(Err(Rejected { error, bodiless, raw }));
+        }
     };
     let Some(tid) = TransactionId::new(tid_bytes) else {
-        return reject(Error::BadTransactionId);
+        let error = Error::BadTransactionId;
+        return Ok(Err(Rejected { error, bodiless, raw }));
     };
-    let checked = check_headers(head, headers_start, headers_end, bodiless.is_none(), strictness)
+    let checked = check_headers(head, lines, bodiless.is_none(), strictness, paths)
         .and_then(|fields| check_frame_rules(&kind, fields, bodiless));
     match checked {
         Ok(fields) => Ok(Ok((
@@ -329,14 +326,18 @@ pub(crate) fn parse_head(
             },
             bodiless,
         ))),
-        Err(error) => reject(match (&kind, error) {
-            // Digest 2.8: a malformed REPORT is discarded, never answered...
-            (FrameKind::Request(Method::Report), e) => Error::BadReport(e.kind()),
-            // ...and so is a malformed response; its transaction times out.
-            (FrameKind::Response { .. }, e @ Error::BadResponse(_)) => e,
-            (FrameKind::Response { .. }, e) => Error::BadResponse(e.kind()),
-            (_, e) => e,
-        }),
+        Err(error) => Ok(Err(Rejected {
+            bodiless,
+            raw,
+            error: match (&kind, error) {
+                // Digest 2.8: a malformed REPORT is discarded, never answered...
+                (FrameKind::Request(Method::Report), e) => Error::BadReport(e.kind()),
+                // ...and so is a malformed response; its transaction times out.
+                (FrameKind::Response { .. }, e @ Error::BadResponse(_)) => e,
+                (FrameKind::Response { .. }, e) => Error::BadResponse(e.kind()),
+                (_, e) => e,
+            },
+        })),
     }
 }
 
@@ -362,19 +363,19 @@ struct Fields {
 /// Reads every header line: syntax, duplicates, values, Content-Type position.
 fn check_headers(
     head: &[u8],
-    from: usize,
-    to: usize,
+    lines: &[Span],
     has_body: bool,
     strictness: Strictness,
+    paths: &mut PathMemo,
 ) -> Result<Fields, Error> {
     let mut f = Fields {
-        headers: Vec::with_capacity(8),
+        headers: Vec::with_capacity(lines.len()),
         has_body,
         strictness,
         ..Fields::default()
     };
-    for (index, (start, end)) in header_lines(head, from, to).enumerate() {
-        let field = split_header(head, start, end, strictness)?;
+    for (index, line) in lines.iter().enumerate() {
+        let field = split_header(head, line.start as usize, line.end as usize, strictness)?;
         if f.content_type.is_some() && strictness == Strictness::Strict {
             // RFC 4975 7.1: Content-Type is the last header before the body.
             return Err(Error::ContentTypeNotLast);
@@ -399,12 +400,12 @@ fn check_headers(
         }
         match known {
             Known::ToPath => {
-                validate_path(value).map_err(Error::BadUri)?;
+                paths.validate(value).map_err(Error::BadUri)?;
                 f.to_path = Some(field.value);
                 f.to_index = index;
             }
             Known::FromPath => {
-                validate_path(value).map_err(Error::BadUri)?;
+                paths.validate(value).map_err(Error::BadUri)?;
                 f.from_path = Some(field.value);
                 f.from_index = index;
             }

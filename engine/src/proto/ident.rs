@@ -8,20 +8,18 @@
 
 use core::fmt;
 
+use super::chars;
+
 /// The longest ident the grammar allows.
 pub const IDENT_LEN_MAX: usize = 32;
 /// The shortest ident the grammar allows.
 pub const IDENT_LEN_MIN: usize = 4;
 
-fn is_ident_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=')
-}
-
 /// Checks the `ident` rule.
 pub fn is_ident(s: &[u8]) -> bool {
     (IDENT_LEN_MIN..=IDENT_LEN_MAX).contains(&s.len())
-        && s[0].is_ascii_alphanumeric()
-        && s.iter().all(|&b| is_ident_char(b))
+        && chars::is(s[0], chars::ALPHANUM)
+        && chars::all(s, chars::IDENT)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

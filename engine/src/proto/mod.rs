@@ -5,6 +5,7 @@
 //! - [`MsrpUri`]: URIs and their RFC 4975 6.1 comparison.
 //! - [`Error`]: every wire error, with its [`Reaction`] (digest 2.8).
 
+mod chars;
 mod error;
 mod frame;
 mod head;

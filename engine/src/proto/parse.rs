@@ -17,6 +17,7 @@ use super::frame::{Continuation, FrameHead, FrameKind, Method};
 use super::head::{parse_head, parse_start_line, HeadEnd, Rejected, StartLine, END_LINE_HYPHENS};
 use super::limits::ParserConfig;
 use super::span::Span;
+use super::uri::PathMemo;
 
 /// What the end-line search looks for first: the CRLF that ends the data,
 /// then the seven hyphens (RFC 4975 7.1; the CRLF is framing, not data).
@@ -99,6 +100,9 @@ struct Scan {
     from: usize,
     /// Body octets already handed out or discarded.
     body_len: u64,
+    /// The end-line was found right after the body handed out last: it starts
+    /// at buffer index 0.
+    end: Option<Continuation>,
 }
 
 enum Found {
@@ -114,10 +118,8 @@ enum State {
     /// buffer index 0.
     Head {
         start: Option<StartLine>,
-        headers_start: usize,
         line_start: usize,
         search: usize,
-        header_count: usize,
     },
     /// A `Head` was handed out; its body is being scanned and handed out.
     Body {
@@ -138,10 +140,8 @@ impl State {
     fn frame_boundary() -> State {
         State::Head {
             start: None,
-            headers_start: 0,
             line_start: 0,
             search: 0,
-            header_count: 0,
         }
     }
 }
@@ -156,6 +156,10 @@ pub struct Parser {
     consumed: u64,
     /// Stream offset of the current frame's first octet.
     frame_offset: u64,
+    /// Header lines of the head being collected, reused from frame to frame.
+    lines: Vec<Span>,
+    /// Path values that validated recently.
+    paths: PathMemo,
 }
 
 impl Parser {
@@ -167,6 +171,8 @@ impl Parser {
             finder: Finder::new(END_LINE_PREFIX),
             consumed: 0,
             frame_offset: 0,
+            lines: Vec::with_capacity(16),
+            paths: PathMemo::default(),
         }
     }
 
@@ -248,95 +254,118 @@ impl Parser {
     fn poll_head(&mut self) -> Result<Option<Event>, Error> {
         let State::Head {
             mut start,
-            mut headers_start,
             mut line_start,
             mut search,
-            mut header_count,
         } = self.state
         else {
             unreachable!("poll_head outside the Head state")
         };
         let limits = self.config.limits;
-        if start.is_none() {
+        if start.is_none() && search == 0 {
             self.frame_offset = self.consumed;
+            self.lines.clear();
+        }
+        if start.is_none() && search < 5 {
             // Fail fast on a stream that does not start a frame here.
             let seen = self.buf.len().min(5);
             if !self.buf[..seen].eq_ignore_ascii_case(&b"MSRP "[..seen]) {
                 return self.fail(Error::FramingLost("bytes at a frame boundary are not \"MSRP \""));
             }
         }
-        let end = loop {
-            let line_max = if start.is_none() {
-                (limits.start_line_bytes_max, Limit::StartLine)
-            } else {
-                (limits.header_line_bytes_max, Limit::HeaderLine)
-            };
-            let Some(nl) = memchr::memchr(b'\n', &self.buf[search..]).map(|p| search + p) else {
-                self.state = State::Head {
-                    start,
-                    headers_start,
-                    line_start,
-                    search: self.buf.len(),
-                    header_count,
-                };
-                if self.buf.len() - line_start > line_max.0 + 1 {
-                    return self.fail(Error::LimitExceeded {
-                        what: line_max.1,
-                        limit: line_max.0 as u64,
-                    });
-                }
-                if self.buf.len() > limits.header_block_bytes_max {
-                    return self.fail(Error::LimitExceeded {
-                        what: Limit::HeaderBlock,
-                        limit: limits.header_block_bytes_max as u64,
-                    });
-                }
-                return Ok(None);
-            };
+        let mut end = None;
+        let mut fatal = None;
+        let scan_from = search;
+        for nl in memchr::memchr_iter(b'\n', &self.buf[scan_from..]).map(|p| scan_from + p) {
             search = nl + 1;
             if nl == line_start || self.buf[nl - 1] != b'\r' {
                 continue; // a bare LF is line content, not a line end (N34)
             }
             let line_end = nl - 1;
-            if line_end - line_start > line_max.0 {
-                return self.fail(Error::LimitExceeded {
-                    what: line_max.1,
-                    limit: line_max.0 as u64,
+            let (line_max, what) = match start {
+                None => (limits.start_line_bytes_max, Limit::StartLine),
+                Some(_) => (limits.header_line_bytes_max, Limit::HeaderLine),
+            };
+            if line_end - line_start > line_max {
+                fatal = Some(Error::LimitExceeded {
+                    what,
+                    limit: line_max as u64,
                 });
+                break;
             }
-            if nl + 1 > limits.header_block_bytes_max {
-                return self.fail(Error::LimitExceeded {
+            if search > limits.header_block_bytes_max {
+                fatal = Some(Error::LimitExceeded {
                     what: Limit::HeaderBlock,
                     limit: limits.header_block_bytes_max as u64,
                 });
+                break;
             }
             let line = &self.buf[line_start..line_end];
             if start.is_none() {
                 match parse_start_line(line, self.config.strictness) {
                     Ok(parsed) => start = Some(parsed),
-                    Err(error) => return self.fail(error),
+                    Err(error) => {
+                        fatal = Some(error);
+                        break;
+                    }
                 }
-                headers_start = nl + 1;
             } else if line.is_empty() {
-                break HeadEnd::Blank { line_start };
+                end = Some(HeadEnd::Blank);
+                break;
             } else if line.starts_with(END_LINE_HYPHENS) {
-                break HeadEnd::EndLine { line_start, line_end };
+                end = Some(HeadEnd::EndLine { line_start, line_end });
+                break;
             } else {
-                header_count += 1;
-                if header_count > limits.header_count_max {
-                    return self.fail(Error::LimitExceeded {
+                if self.lines.len() == limits.header_count_max {
+                    fatal = Some(Error::LimitExceeded {
                         what: Limit::HeaderCount,
                         limit: limits.header_count_max as u64,
                     });
+                    break;
                 }
+                self.lines.push(Span::new(line_start, line_end));
             }
             line_start = nl + 1;
+        }
+        if let Some(error) = fatal {
+            return self.fail(error);
+        }
+        let Some(end) = end else {
+            let (line_max, what) = match start {
+                None => (limits.start_line_bytes_max, Limit::StartLine),
+                Some(_) => (limits.header_line_bytes_max, Limit::HeaderLine),
+            };
+            // One octet of slack: a CR at the end may be the line's own.
+            if self.buf.len() - line_start > line_max + 1 {
+                return self.fail(Error::LimitExceeded {
+                    what,
+                    limit: line_max as u64,
+                });
+            }
+            if self.buf.len() > limits.header_block_bytes_max + 1 {
+                return self.fail(Error::LimitExceeded {
+                    what: Limit::HeaderBlock,
+                    limit: limits.header_block_bytes_max as u64,
+                });
+            }
+            self.state = State::Head {
+                start,
+                line_start,
+                search: self.buf.len(),
+            };
+            return Ok(None);
         };
         let Some(start) = start else {
             unreachable!("a head ends only after its start line")
         };
         let raw = self.split(search);
-        match parse_head(raw.clone(), &start, headers_start, end, self.config.strictness) {
+        match parse_head(
+            raw,
+            &start,
+            &self.lines,
+            end,
+            self.config.strictness,
+            &mut self.paths,
+        ) {
             Err(error) => self.fail(error),
             Ok(Ok((head, Some(flag)))) => {
                 self.state = State::PendingEnd(flag);
@@ -346,7 +375,7 @@ impl Parser {
                 let non_send = match head.kind() {
                     FrameKind::Request(Method::Send) => None,
                     FrameKind::Request(method) => Some((
-                        raw,
+                        head.raw().clone(),
                         start.tid,
                         match method {
                             Method::Report => "REPORT",
@@ -362,7 +391,7 @@ impl Parser {
                 };
                 Ok(Some(Event::Head(head)))
             }
-            Ok(Err(Rejected { error, bodiless })) => {
+            Ok(Err(Rejected { error, bodiless, raw })) => {
                 let mut rejected = Malformed {
                     error,
                     offset: self.frame_offset,
@@ -420,7 +449,10 @@ impl Parser {
         let State::Body { mut scan, tid, .. } = self.state else {
             unreachable!("poll_body outside the Body state")
         };
-        let found = Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.as_bytes());
+        let found = match scan.end {
+            Some(flag) => Found::End { at: 0, flag },
+            None => Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.as_bytes()),
+        };
         let body_now = match found {
             Found::End { at, .. } => at,
             Found::NotYet { safe } => safe,
@@ -454,6 +486,9 @@ impl Parser {
         if body_now > 0 {
             scan.from -= body_now.min(scan.from);
             scan.body_len = body_len;
+            if let Found::End { flag, .. } = found {
+                scan.end = Some(flag);
+            }
             if let State::Body { scan: s, .. } = &mut self.state {
                 *s = scan;
             }

@@ -13,6 +13,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
 
+use super::chars;
 use super::span::Span;
 
 /// Why a URI was rejected; every reason maps to `400` in a request.
@@ -40,41 +41,27 @@ pub(crate) struct UriParts {
 
 /// RFC 3986 unreserved.
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// RFC 3986 sub-delims.
-fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
+    chars::is(b, chars::UNRESERVED)
 }
 
 /// RFC 4975 9 (token, as used by URI-parameter).
 pub(crate) fn is_token_char(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
+    chars::is(b, chars::TOKEN)
 }
 
-/// Checks `*( unreserved / pct-encoded / sub-delims [/ ":"] )`.
-fn is_rfc3986_text(s: &[u8], allow_colon: bool) -> bool {
-    let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if b == b'%' {
-            if i + 2 >= s.len() {
-                return false;
-            }
-            if !(s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()) {
-                return false;
-            }
-            i += 3;
-            continue;
+/// Checks `*( unreserved / pct-encoded / sub-delims )` (RFC 3986 reg-name,
+/// and userinfo without the ":" that would introduce a password).
+fn is_reg_name(s: &[u8]) -> bool {
+    if !chars::all(s, chars::REG_NAME) {
+        return false;
+    }
+    // pct-encoded = "%" HEXDIG HEXDIG
+    let mut rest = s;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        match rest.get(at + 1..at + 3) {
+            Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => rest = &rest[at + 3..],
+            _ => return false,
         }
-        if !(is_unreserved(b) || is_sub_delim(b) || (allow_colon && b == b':')) {
-            return false;
-        }
-        i += 1;
     }
     true
 }
@@ -87,9 +74,21 @@ fn parse_port(s: &[u8]) -> Result<u16, UriError> {
     u16::try_from(port).map_err(|_| "port is out of range")
 }
 
-fn parse_ip(s: &[u8]) -> Option<IpAddr> {
-    let text = core::str::from_utf8(s).ok()?;
-    text.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+/// RFC 3986 IPv4address (dec-octets without leading zeros); anything else is a
+/// reg-name.
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        let leading_zero = part.len() > 1 && part[0] == b'0';
+        if part.is_empty() || part.len() > 3 || leading_zero || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let value = part.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+        *octet = u8::try_from(value).ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
 impl UriParts {
@@ -109,11 +108,11 @@ impl UriParts {
             .map(|p| rest_at + p)
             .ok_or("transport is missing (\";tcp\")")?;
         let auth = &s[rest_at..auth_end];
-        let (userinfo, host_at) = match memchr::memchr(b'@', auth) {
+        let (userinfo, host_at) = match auth.iter().position(|&b| b == b'@') {
             Some(at) => {
                 let info = &auth[..at];
                 // RFC 4975 6: userinfo MUST NOT contain a password.
-                if info.is_empty() || !is_rfc3986_text(info, false) {
+                if info.is_empty() || !is_reg_name(info) {
                     return Err("userinfo is malformed or carries a password");
                 }
                 (Some(Span::new(rest_at, rest_at + at)), rest_at + at + 1)
@@ -140,14 +139,19 @@ impl UriParts {
                 port_text,
             )
         } else {
-            let (name, port_text) = match memchr::memchr(b':', hostport) {
+            let (name, port_text) = match hostport.iter().position(|&b| b == b':') {
                 Some(colon) => (&hostport[..colon], Some(&hostport[colon + 1..])),
                 None => (hostport, None),
             };
-            if name.is_empty() || !is_rfc3986_text(name, false) {
+            if name.is_empty() || !is_reg_name(name) {
                 return Err("host is empty or malformed");
             }
-            let kind = parse_ip(name).map_or(HostKind::Name, HostKind::Ip);
+            let ip = if name[0].is_ascii_digit() {
+                parse_ipv4(name)
+            } else {
+                None
+            };
+            let kind = ip.map_or(HostKind::Name, |ip| HostKind::Ip(IpAddr::V4(ip)));
             (Span::new(host_at, host_at + name.len()), kind, port_text)
         };
         let port = port_text.map(parse_port).transpose()?;
@@ -166,11 +170,7 @@ impl UriParts {
                 .ok_or("transport is missing (\";tcp\")")?;
             let id = &s[start..end];
             // session-id = 1*( unreserved / "+" / "=" / "/" )
-            if id.is_empty()
-                || !id
-                    .iter()
-                    .all(|&b| is_unreserved(b) || matches!(b, b'+' | b'=' | b'/'))
-            {
+            if id.is_empty() || !chars::all(id, chars::SESSION_ID) {
                 return Err("session-id is empty or has an illegal character");
             }
             at = end;
@@ -185,7 +185,7 @@ impl UriParts {
             .position(|&b| b == b';')
             .map_or(s.len(), |p| transport_start + p);
         let transport = &s[transport_start..transport_end];
-        if transport.is_empty() || !transport.iter().all(u8::is_ascii_alphanumeric) {
+        if transport.is_empty() || !chars::all(transport, chars::ALPHANUM) {
             return Err("transport is empty or not alphanumeric");
         }
         // *( ";" URI-parameter ), URI-parameter = token ["=" token]
@@ -232,6 +232,37 @@ pub(crate) fn validate_path(value: &[u8]) -> Result<(), UriError> {
         UriParts::parse(uri)?;
     }
     Ok(())
+}
+
+/// The last few path values that validated, so the paths that every frame of a
+/// session repeats are checked once per burst instead of once per frame.
+/// Bounded: [`PathMemo::ENTRIES`] values of at most [`PathMemo::VALUE_BYTES_MAX`].
+#[derive(Debug, Default)]
+pub(crate) struct PathMemo {
+    entries: [Vec<u8>; PathMemo::ENTRIES],
+    next: usize,
+}
+
+impl PathMemo {
+    /// Covers both directions of two sessions (To-Path and From-Path swap in
+    /// responses).
+    const ENTRIES: usize = 4;
+    const VALUE_BYTES_MAX: usize = 512;
+
+    /// [`validate_path`], remembering values that passed.
+    pub(crate) fn validate(&mut self, value: &[u8]) -> Result<(), UriError> {
+        if self.entries.iter().any(|known| known.as_slice() == value) {
+            return Ok(());
+        }
+        validate_path(value)?;
+        if value.len() <= Self::VALUE_BYTES_MAX {
+            let slot = &mut self.entries[self.next];
+            slot.clear();
+            slot.extend_from_slice(value);
+            self.next = (self.next + 1) % Self::ENTRIES;
+        }
+        Ok(())
+    }
 }
 
 /// One MSRP URI, owning its text as a [`Bytes`] slice.
@@ -434,5 +465,23 @@ mod tests {
             uri("msrp://[2001:db8::20]:1/s;tcp"),
             uri("msrp://[2001:DB8:0::20]:1/s;tcp")
         );
+    }
+
+    #[test]
+    fn path_memo_admits_only_what_validated() {
+        let mut memo = PathMemo::default();
+        let good: Vec<String> = (0..6).map(|i| format!("msrp://h{i}.example.com:1/s{i};tcp")).collect();
+        for round in 0..2 {
+            for path in &good {
+                assert_eq!(memo.validate(path.as_bytes()), Ok(()), "round {round}");
+            }
+        }
+        let bad = "msrp://198.51.100.20:2855/yLj7wU8m3WNYnErIrgGr";
+        for _ in 0..3 {
+            assert!(memo.validate(bad.as_bytes()).is_err());
+        }
+        let two = format!("{} {}", good[0], good[1]);
+        assert_eq!(memo.validate(two.as_bytes()), Ok(()));
+        assert!(memo.validate(format!("{two} ").as_bytes()).is_err(), "an empty URI after a space");
     }
 }

@@ -1,0 +1,72 @@
+//! Character classes of the RFC 4975 9 and RFC 3986 grammars as one lookup
+//! table, so that validating a header is one table load per octet.
+
+pub(crate) const UNRESERVED: u8 = 1 << 0;
+pub(crate) const SUB_DELIM: u8 = 1 << 1;
+pub(crate) const TOKEN: u8 = 1 << 2;
+/// ASCII octets allowed in `utf8text` (HTAB and %x20-7E).
+pub(crate) const TEXT: u8 = 1 << 3;
+pub(crate) const IDENT: u8 = 1 << 4;
+/// `session-id = 1*( unreserved / "+" / "=" / "/" )`
+pub(crate) const SESSION_ID: u8 = 1 << 5;
+pub(crate) const ALPHANUM: u8 = 1 << 6;
+/// RFC 3986 `reg-name` and `userinfo` octets (unreserved / sub-delims / the
+/// "%" of pct-encoded, checked separately).
+pub(crate) const REG_NAME: u8 = 1 << 7;
+
+const fn build() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let mut class = 0;
+        if alnum || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            class |= UNRESERVED | SESSION_ID;
+        }
+        if matches!(b, b'+' | b'=' | b'/') {
+            class |= SESSION_ID;
+        }
+        if matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+        ) {
+            class |= SUB_DELIM;
+        }
+        // token = 1*(%x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A / %x5E-7E)
+        if matches!(b, 0x21 | 0x23..=0x27 | 0x2A..=0x2B | 0x2D..=0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5E..=0x7E)
+        {
+            class |= TOKEN;
+        }
+        if b == b'\t' || (b >= 0x20 && b <= 0x7e) {
+            class |= TEXT;
+        }
+        // ident-char = ALPHANUM / "." / "-" / "+" / "%" / "="
+        if alnum || matches!(b, b'.' | b'-' | b'+' | b'%' | b'=') {
+            class |= IDENT;
+        }
+        if alnum {
+            class |= ALPHANUM;
+        }
+        if class & (UNRESERVED | SUB_DELIM) != 0 || b == b'%' {
+            class |= REG_NAME;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+}
+
+static CLASSES: [u8; 256] = build();
+
+/// Whether `b` is in every class of `mask`.
+#[inline]
+pub(crate) fn is(b: u8, mask: u8) -> bool {
+    CLASSES[usize::from(b)] & mask == mask
+}
+
+/// Whether every octet of `s` is in `mask`; no early exit, so it vectorises.
+#[inline]
+pub(crate) fn all(s: &[u8], mask: u8) -> bool {
+    s.iter().fold(mask, |acc, &b| acc & CLASSES[usize::from(b)]) == mask
+}
