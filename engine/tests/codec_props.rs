@@ -204,13 +204,9 @@ fn request() -> impl Strategy<Value = GenRequest> {
         )
 }
 
-fn write(writer: &mut Writer, req: &GenRequest, out: &mut BytesMut) -> msrp_engine::proto::TransactionId {
-    let mime: Vec<(&str, &str)> = req
-        .mime_headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let request = Request {
+/// The writer's view of a generated request; `mime` holds its MIME headers.
+fn as_request<'a>(req: &'a GenRequest, mime: &'a [(&'a str, &'a str)]) -> Request<'a> {
+    Request {
         method: &req.method,
         to_path: &req.to_path,
         from_path: &req.from_path,
@@ -224,13 +220,24 @@ fn write(writer: &mut Writer, req: &GenRequest, out: &mut BytesMut) -> msrp_engi
         status: req.status.as_ref().map(|(s, c)| (*s, c.as_str())),
         content: req.content.as_ref().map(|(ty, body)| Content {
             content_type: ty,
-            mime_headers: &mime,
+            mime_headers: mime,
             body: Bytes::copy_from_slice(body),
         }),
         continuation: req.continuation,
-    };
+    }
+}
+
+fn mime_of(req: &GenRequest) -> Vec<(&str, &str)> {
+    req.mime_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+fn write(writer: &mut Writer, req: &GenRequest, out: &mut BytesMut) -> msrp_engine::proto::TransactionId {
+    let mime = mime_of(req);
     writer
-        .write_request(&request, out)
+        .write_request(&as_request(req, &mime), out)
         .expect("generated requests are valid")
 }
 
@@ -278,23 +285,8 @@ proptest! {
     fn encoded_requests_match_written_ones(req in request(), seed in any::<u64>()) {
         let mut written = BytesMut::new();
         let tid = write(&mut Writer::with_seed(seed), &req, &mut written);
-        let mime: Vec<(&str, &str)> = req.mime_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let request = Request {
-            method: &req.method,
-            to_path: &req.to_path,
-            from_path: &req.from_path,
-            message_id: req.message_id.as_deref().and_then(|m| MessageId::new(m.as_bytes())),
-            byte_range: req.byte_range,
-            success_report: req.success_report,
-            failure_report: req.failure_report,
-            status: req.status.as_ref().map(|(s, c)| (*s, c.as_str())),
-            content: req.content.as_ref().map(|(ty, body)| Content {
-                content_type: ty,
-                mime_headers: &mime,
-                body: Bytes::copy_from_slice(body),
-            }),
-            continuation: req.continuation,
-        };
+        let mime = mime_of(&req);
+        let request = as_request(&req, &mime);
         let encoded = Writer::with_seed(seed).encode_request(&request, &mut BytesMut::new()).expect("valid");
         prop_assert_eq!(encoded.tid, tid);
         let joined = [encoded.head, encoded.body, encoded.tail].concat();

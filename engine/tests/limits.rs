@@ -19,6 +19,10 @@ fn send(tid: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
     frame
 }
 
+fn exceeded(what: Limit, limit: u64) -> Error {
+    Error::LimitExceeded { what, limit }
+}
+
 fn with_limits(f: impl FnOnce(&mut Limits)) -> ParserConfig {
     let mut config = ParserConfig::default();
     f(&mut config.limits);
@@ -49,23 +53,11 @@ fn start_line_limit() {
     let tid = "t".repeat(40);
     let frame = send(&tid, "", b"x");
     let config = with_limits(|l| l.start_line_bytes_max = 30);
-    assert_eq!(
-        limit_error(&frame, config),
-        Error::LimitExceeded {
-            what: Limit::StartLine,
-            limit: 30
-        }
-    );
+    assert_eq!(limit_error(&frame, config), exceeded(Limit::StartLine, 30));
     // Without a CRLF in sight the limit still trips (nothing waits forever).
     let config = with_limits(|l| l.start_line_bytes_max = 64);
     let garbage = [b"MSRP ".as_slice(), &[b'a'; 100]].concat();
-    assert_eq!(
-        limit_error(&garbage, config),
-        Error::LimitExceeded {
-            what: Limit::StartLine,
-            limit: 64
-        }
-    );
+    assert_eq!(limit_error(&garbage, config), exceeded(Limit::StartLine, 64));
 }
 
 #[test]
@@ -75,33 +67,15 @@ fn header_line_block_and_count_limits() {
     assert_eq!(first_error(&frame, ParserConfig::default()), (1, None));
     let config = with_limits(|l| l.header_line_bytes_max = 100);
     let e = limit_error(&frame, config);
-    assert_eq!(
-        e,
-        Error::LimitExceeded {
-            what: Limit::HeaderLine,
-            limit: 100
-        }
-    );
+    assert_eq!(e, exceeded(Limit::HeaderLine, 100));
     assert_eq!(e.reaction(), Reaction::Close);
 
     let many: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
     let frame = send("abcd1234", &many, b"x");
     let config = with_limits(|l| l.header_count_max = 10);
-    assert_eq!(
-        limit_error(&frame, config),
-        Error::LimitExceeded {
-            what: Limit::HeaderCount,
-            limit: 10
-        }
-    );
+    assert_eq!(limit_error(&frame, config), exceeded(Limit::HeaderCount, 10));
     let config = with_limits(|l| l.header_block_bytes_max = 256);
-    assert_eq!(
-        limit_error(&frame, config),
-        Error::LimitExceeded {
-            what: Limit::HeaderBlock,
-            limit: 256
-        }
-    );
+    assert_eq!(limit_error(&frame, config), exceeded(Limit::HeaderBlock, 256));
     let config = with_limits(|l| l.header_count_max = 24);
     assert_eq!(first_error(&frame, config), (1, None));
 }
@@ -112,10 +86,7 @@ fn chunk_body_limit_default_and_configured() {
     let frame = send("abcd1234", "", &body);
     assert_eq!(
         limit_error(&frame, ParserConfig::default()),
-        Error::LimitExceeded {
-            what: Limit::ChunkBody,
-            limit: 16 << 20
-        }
+        exceeded(Limit::ChunkBody, 16 << 20)
     );
     let config = with_limits(|l| l.chunk_body_bytes_max = 32 << 20);
     assert_eq!(first_error(&frame, config), (1, None));

@@ -470,7 +470,9 @@ mod tests {
     #[test]
     fn path_memo_admits_only_what_validated() {
         let mut memo = PathMemo::default();
-        let good: Vec<String> = (0..6).map(|i| format!("msrp://h{i}.example.com:1/s{i};tcp")).collect();
+        let good: Vec<String> = (0..6)
+            .map(|i| format!("msrp://h{i}.example.com:1/s{i};tcp"))
+            .collect();
         for round in 0..2 {
             for path in &good {
                 assert_eq!(memo.validate(path.as_bytes()), Ok(()), "round {round}");
@@ -482,6 +484,9 @@ mod tests {
         }
         let two = format!("{} {}", good[0], good[1]);
         assert_eq!(memo.validate(two.as_bytes()), Ok(()));
-        assert!(memo.validate(format!("{two} ").as_bytes()).is_err(), "an empty URI after a space");
+        assert!(
+            memo.validate(format!("{two} ").as_bytes()).is_err(),
+            "an empty URI after a space"
+        );
     }
 }
