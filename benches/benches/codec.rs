@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use msrp_benches::{body, drain, loaded_parser, send_request, send_stream};
+use msrp_benches::{body, drain, interleaved_stream, loaded_parser, send_request, send_stream};
 use msrp_engine::proto::{MessageId, Writer};
 
 const SMALL_BODY: usize = 160;
@@ -22,6 +22,15 @@ fn parse(c: &mut Criterion) {
     group.bench_function("send_160B_frames", |b| {
         b.iter_batched(
             || loaded_parser(&small),
+            |mut parser| black_box(drain(&mut parser)),
+            BatchSize::LargeInput,
+        )
+    });
+    // Worst case for the path memo: 1,000 sessions taking turns on one connection.
+    let mixed = interleaved_stream(SMALL_FRAMES, SMALL_BODY, 1000);
+    group.bench_function("send_160B_frames_1000_sessions", |b| {
+        b.iter_batched(
+            || loaded_parser(&mixed),
             |mut parser| black_box(drain(&mut parser)),
             BatchSize::LargeInput,
         )

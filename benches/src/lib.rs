@@ -19,11 +19,21 @@ pub fn body(len: usize, seed: u64) -> Bytes {
 
 /// A SEND carrying `body` as one chunk of a message of the same size.
 pub fn send_request<'a>(message_id: MessageId, body: Bytes) -> Request<'a> {
+    session_send(TO_PATH, FROM_PATH, message_id, body)
+}
+
+/// [`send_request`] on the session with these paths.
+pub fn session_send<'a>(
+    to_path: &'a str,
+    from_path: &'a str,
+    message_id: MessageId,
+    body: Bytes,
+) -> Request<'a> {
     let len = body.len() as u64;
     Request {
         method: &Method::Send,
-        to_path: TO_PATH,
-        from_path: FROM_PATH,
+        to_path,
+        from_path,
         message_id: Some(message_id),
         byte_range: Some(ByteRange {
             start: 1,
@@ -49,6 +59,28 @@ pub fn send_stream(frames: usize, body_len: usize) -> Vec<u8> {
     let message_id = MessageId::new(b"bench-message-1").expect("ident");
     for i in 0..frames {
         let req = send_request(message_id, body(body_len, i as u64));
+        writer.write_request(&req, &mut out).expect("valid SEND");
+    }
+    out.to_vec()
+}
+
+/// [`send_stream`] over `sessions` sessions taking turns, so that consecutive
+/// frames never share their paths.
+pub fn interleaved_stream(frames: usize, body_len: usize, sessions: usize) -> Vec<u8> {
+    let paths: Vec<(String, String)> = (0..sessions)
+        .map(|i| {
+            (
+                format!("msrp://198.51.100.20:2855/rcv{i:017};tcp"),
+                format!("msrp://192.0.2.10:2855/snd{i:017};tcp"),
+            )
+        })
+        .collect();
+    let mut writer = Writer::with_seed(43);
+    let mut out = BytesMut::new();
+    let message_id = MessageId::new(b"bench-message-1").expect("ident");
+    for i in 0..frames {
+        let (to, from) = &paths[i % sessions];
+        let req = session_send(to, from, message_id, body(body_len, i as u64));
         writer.write_request(&req, &mut out).expect("valid SEND");
     }
     out.to_vec()

@@ -214,6 +214,7 @@ impl Parser {
     }
 
     fn split(&mut self, n: usize) -> Bytes {
+        debug_assert!(n <= self.buf.len());
         self.consumed += n as u64;
         self.buf.split_to(n).freeze()
     }
@@ -422,6 +423,11 @@ impl Parser {
     /// Looks for `CRLF "-------" tid flag CRLF` from `scan.from`, never
     /// re-scanning octets already ruled out (digest 2.5, 2.9).
     fn find_end_line(finder: &Finder<'_>, buf: &[u8], scan: &mut Scan, tid: &[u8]) -> Found {
+        debug_assert!(scan.from <= buf.len(), "scan position past the buffer");
+        debug_assert!(
+            scan.end.is_none(),
+            "searching again for an end-line already found"
+        );
         loop {
             let Some(p) = finder.find(&buf[scan.from..]) else {
                 scan.from = scan.from.max(buf.len().saturating_sub(END_LINE_PREFIX.len() - 1));
