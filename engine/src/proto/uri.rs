@@ -239,7 +239,8 @@ pub(crate) fn validate_path(value: &[u8]) -> Result<(), UriError> {
 /// Bounded: [`PathMemo::ENTRIES`] values of at most [`PathMemo::VALUE_BYTES_MAX`].
 #[derive(Debug, Default)]
 pub(crate) struct PathMemo {
-    entries: [Vec<u8>; PathMemo::ENTRIES],
+    /// At most [`PathMemo::ENTRIES`] values, each one that passed [`validate_path`].
+    entries: Vec<Vec<u8>>,
     next: usize,
 }
 
@@ -256,10 +257,14 @@ impl PathMemo {
         }
         validate_path(value)?;
         if value.len() <= Self::VALUE_BYTES_MAX {
-            let slot = &mut self.entries[self.next];
-            slot.clear();
-            slot.extend_from_slice(value);
-            self.next = (self.next + 1) % Self::ENTRIES;
+            if self.entries.len() < Self::ENTRIES {
+                self.entries.push(value.to_vec());
+            } else {
+                let slot = &mut self.entries[self.next];
+                slot.clear();
+                slot.extend_from_slice(value);
+                self.next = (self.next + 1) % Self::ENTRIES;
+            }
         }
         Ok(())
     }
@@ -470,6 +475,8 @@ mod tests {
     #[test]
     fn path_memo_admits_only_what_validated() {
         let mut memo = PathMemo::default();
+        // A fresh memo must not take an empty value for a remembered one.
+        assert!(memo.validate(b"").is_err());
         let good: Vec<String> = (0..6)
             .map(|i| format!("msrp://h{i}.example.com:1/s{i};tcp"))
             .collect();
