@@ -167,3 +167,21 @@ fn a_one_gib_chunk_passes_in_bounded_memory() {
     assert_eq!((heads, body), (1, LEN));
     assert!(peak < 64, "parser held {peak} octets of a streamed body");
 }
+
+#[test]
+fn limits_below_their_floors_are_raised() {
+    let config = with_limits(|l| {
+        l.start_line_bytes_max = 0;
+        l.header_line_bytes_max = 1;
+        l.header_block_bytes_max = 2;
+        l.header_count_max = 0;
+    });
+    let parser = Parser::new(config);
+    let effective = parser.config().limits;
+    assert_eq!(effective.start_line_bytes_max, Limits::START_LINE_BYTES_MIN);
+    assert_eq!(effective.header_line_bytes_max, Limits::HEADER_LINE_BYTES_MIN);
+    assert_eq!(effective.header_block_bytes_max, Limits::HEADER_BLOCK_BYTES_MIN);
+    assert_eq!(effective.header_count_max, Limits::HEADER_COUNT_MIN);
+    // Garbage is still told apart from a limit: the "MSRP " check comes first.
+    assert_eq!(first_error(b"M\r", config), (0, Some(("FramingLost", false))));
+}

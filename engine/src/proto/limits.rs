@@ -45,6 +45,32 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The smallest start line that still holds `MSRP`, a tid and a method.
+    pub const START_LINE_BYTES_MIN: usize = 16;
+    pub const HEADER_LINE_BYTES_MIN: usize = 16;
+    pub const HEADER_BLOCK_BYTES_MIN: usize = 64;
+    /// Offsets into a head are 32-bit.
+    pub const HEADER_BLOCK_BYTES_CEILING: usize = u32::MAX as usize / 2;
+    /// To-Path and From-Path.
+    pub const HEADER_COUNT_MIN: usize = 2;
+
+    /// These limits with each one raised to its floor (and the header block
+    /// capped at its ceiling): below the floors no valid frame fits, and the
+    /// "MSRP " check at a frame boundary would race the limits.
+    pub fn floored(self) -> Limits {
+        Limits {
+            start_line_bytes_max: self.start_line_bytes_max.max(Self::START_LINE_BYTES_MIN),
+            header_line_bytes_max: self.header_line_bytes_max.max(Self::HEADER_LINE_BYTES_MIN),
+            header_block_bytes_max: self
+                .header_block_bytes_max
+                .clamp(Self::HEADER_BLOCK_BYTES_MIN, Self::HEADER_BLOCK_BYTES_CEILING),
+            header_count_max: self.header_count_max.max(Self::HEADER_COUNT_MIN),
+            ..self
+        }
+    }
+}
+
 /// Everything the parser is configured with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ParserConfig {

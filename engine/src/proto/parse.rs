@@ -34,7 +34,9 @@ pub enum Event {
     End(Continuation),
     /// A frame was delimited but is invalid; its reaction is
     /// `error.reaction()`. When it follows a `Head` (a non-SEND body over its
-    /// limit), that frame is abandoned and no `End` comes for it.
+    /// limit), that frame is abandoned: no `End` comes for it, and the `Body`
+    /// pieces already handed out (how many depends on how the bytes arrived)
+    /// must be dropped.
     Malformed(Malformed),
 }
 
@@ -69,11 +71,19 @@ impl Malformed {
         self.lines().next().unwrap_or_default()
     }
 
+    /// Lines split at CRLF only: a bare LF is line content (N34).
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.head
-            .split(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .take_while(|line| !line.is_empty() && !line.starts_with(END_LINE_HYPHENS))
+        let mut rest: &[u8] = &self.head;
+        core::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = memchr::memmem::find(rest, b"\r\n").unwrap_or(rest.len());
+            let line = &rest[..end];
+            rest = rest.get(end + 2..).unwrap_or_default();
+            Some(line)
+        })
+        .take_while(|line| !line.is_empty() && !line.starts_with(END_LINE_HYPHENS))
     }
 
     /// The header lines as `(name, value)`, split at the first colon with
@@ -163,7 +173,10 @@ pub struct Parser {
 }
 
 impl Parser {
-    pub fn new(config: ParserConfig) -> Parser {
+    /// A parser for one stream; limits below their floors are raised to them
+    /// (see [`Limits::floored`](super::Limits::floored)).
+    pub fn new(mut config: ParserConfig) -> Parser {
+        config.limits = config.limits.floored();
         Parser {
             buf: BytesMut::with_capacity(64 * 1024),
             state: State::frame_boundary(),
@@ -252,6 +265,49 @@ impl Parser {
         }
     }
 
+    /// The length limit of the line being collected.
+    fn line_limit(&self, in_headers: bool) -> (usize, Limit) {
+        let limits = &self.config.limits;
+        if in_headers {
+            (limits.header_line_bytes_max, Limit::HeaderLine)
+        } else {
+            (limits.start_line_bytes_max, Limit::StartLine)
+        }
+    }
+
+    /// Which head limit the first `seen` octets of the frame break, if any.
+    /// When both the line and the block limit are broken, the one whose
+    /// crossing point comes first in the stream wins, so the verdict does not
+    /// depend on how the bytes arrived.
+    fn head_limit_error(
+        &self,
+        in_headers: bool,
+        line_start: usize,
+        line_too_long: bool,
+        seen: usize,
+    ) -> Option<Error> {
+        let (line_max, what) = self.line_limit(in_headers);
+        let block_max = self.config.limits.header_block_bytes_max;
+        let line = Error::LimitExceeded {
+            what,
+            limit: line_max as u64,
+        };
+        let block = Error::LimitExceeded {
+            what: Limit::HeaderBlock,
+            limit: block_max as u64,
+        };
+        // The line limit is evident once line_start + line_max + 2 octets are
+        // in (line_max octets, a CR, one more); the block limit at block_max + 1.
+        let line_at = line_start + line_max + 2;
+        let block_at = block_max + 1;
+        match (line_too_long, seen >= block_at) {
+            (true, true) if block_at < line_at => Some(block),
+            (true, _) => Some(line),
+            (false, true) => Some(block),
+            (false, false) => None,
+        }
+    }
+
     fn poll_head(&mut self) -> Result<Option<Event>, Error> {
         let State::Head {
             mut start,
@@ -282,22 +338,9 @@ impl Parser {
                 continue; // a bare LF is line content, not a line end (N34)
             }
             let line_end = nl - 1;
-            let (line_max, what) = match start {
-                None => (limits.start_line_bytes_max, Limit::StartLine),
-                Some(_) => (limits.header_line_bytes_max, Limit::HeaderLine),
-            };
-            if line_end - line_start > line_max {
-                fatal = Some(Error::LimitExceeded {
-                    what,
-                    limit: line_max as u64,
-                });
-                break;
-            }
-            if search > limits.header_block_bytes_max {
-                fatal = Some(Error::LimitExceeded {
-                    what: Limit::HeaderBlock,
-                    limit: limits.header_block_bytes_max as u64,
-                });
+            let line_too_long = line_end - line_start > self.line_limit(start.is_some()).0;
+            if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search) {
+                fatal = Some(error);
                 break;
             }
             let line = &self.buf[line_start..line_end];
@@ -331,22 +374,12 @@ impl Parser {
             return self.fail(error);
         }
         let Some(end) = end else {
-            let (line_max, what) = match start {
-                None => (limits.start_line_bytes_max, Limit::StartLine),
-                Some(_) => (limits.header_line_bytes_max, Limit::HeaderLine),
-            };
-            // One octet of slack: a CR at the end may be the line's own.
-            if self.buf.len() - line_start > line_max + 1 {
-                return self.fail(Error::LimitExceeded {
-                    what,
-                    limit: line_max as u64,
-                });
-            }
-            if self.buf.len() > limits.header_block_bytes_max + 1 {
-                return self.fail(Error::LimitExceeded {
-                    what: Limit::HeaderBlock,
-                    limit: limits.header_block_bytes_max as u64,
-                });
+            // A partial line is too long once it has more octets than its
+            // limit plus the CR that may end it.
+            let seen = self.buf.len();
+            let line_too_long = seen - line_start > self.line_limit(start.is_some()).0 + 1;
+            if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, seen) {
+                return self.fail(error);
             }
             self.state = State::Head {
                 start,

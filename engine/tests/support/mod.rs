@@ -62,6 +62,8 @@ impl DecodedFrame {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedError {
     pub kind: &'static str,
+    /// The whole error value (which limit, which header, ...).
+    pub detail: String,
     pub delimitable: bool,
     pub reaction: &'static str,
     pub offset: u64,
@@ -97,6 +99,7 @@ pub fn decode(bytes: &[u8], config: ParserConfig, cuts: &[usize]) -> Decoded {
         if let Err(error) = parser.finish() {
             out.errors.push(DecodedError {
                 kind: error.kind(),
+                detail: format!("{error:?}"),
                 delimitable: error.delimitable(),
                 reaction: error.reaction().as_str(),
                 offset: parser.frame_offset(),
@@ -157,6 +160,7 @@ fn drain(parser: &mut Parser, out: &mut Decoded, current: &mut Option<DecodedFra
                 let status = third.as_deref().and_then(|t| t.parse().ok());
                 out.errors.push(DecodedError {
                     kind: bad.error.kind(),
+                    detail: format!("{:?}", bad.error),
                     delimitable: bad.error.delimitable(),
                     reaction: bad.error.reaction().as_str(),
                     offset: bad.offset,
@@ -175,6 +179,7 @@ fn drain(parser: &mut Parser, out: &mut Decoded, current: &mut Option<DecodedFra
             Err(error) => {
                 out.errors.push(DecodedError {
                     kind: error.kind(),
+                    detail: format!("{error:?}"),
                     delimitable: error.delimitable(),
                     reaction: error.reaction().as_str(),
                     offset: parser.frame_offset(),
