@@ -264,3 +264,71 @@ fn flows_decode_as_one_stream() {
     let beach = std::fs::read(support::vectors_dir().join("flows/beach.jpg.bin")).expect("beach.jpg.bin");
     assert_eq!(file, beach);
 }
+
+/// Every malformed request that the manifest answers with 400 can be
+/// answered: the response echoes the tid that delimited it (even one that
+/// breaks the ident rule, N03-N05) and goes to the leftmost From-Path URI.
+#[test]
+fn every_400_can_be_written_back() {
+    use bytes::BytesMut;
+    use msrp_engine::proto::{write_response_echo, Event, Parser};
+
+    let mut answered = 0;
+    for v in msrp_vectors() {
+        if v["expect"]["response"] != 400 {
+            continue;
+        }
+        let id = v["id"].as_str().unwrap_or("?");
+        let mut parser = Parser::new(strict());
+        parser.feed(&vector_bytes(&v));
+        let bad = loop {
+            match parser.poll() {
+                Ok(Some(Event::Malformed(bad))) => break bad,
+                Ok(Some(_)) => continue,
+                other => panic!("{id}: no Malformed: {other:?}"),
+            }
+        };
+        assert_eq!(bad.error.reaction(), msrp_engine::Reaction::Respond400, "{id}");
+        // Digest 2.8: without a usable From-Path no response can be addressed.
+        let Some(from) = bad.header("From-Path").and_then(|p| std::str::from_utf8(p).ok()) else {
+            assert!(
+                matches!(bad.error.kind(), "MissingFromPath" | "MissingToPath"),
+                "{id}"
+            );
+            continue;
+        };
+        let to_us = bad
+            .header("To-Path")
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .unwrap_or(from);
+        let leftmost = from.split(' ').next().unwrap_or(from);
+        let mut out = BytesMut::new();
+        write_response_echo(
+            &mut out,
+            bad.transaction_id(),
+            400,
+            Some("Bad Request"),
+            leftmost,
+            to_us,
+        )
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let tid = String::from_utf8_lossy(bad.transaction_id()).into_owned();
+        assert!(
+            out.starts_with(format!("MSRP {tid} 400 Bad Request\r\n").as_bytes()),
+            "{id}"
+        );
+        assert!(out.ends_with(format!("-------{tid}$\r\n").as_bytes()), "{id}");
+        let back = support::decode(&out, lenient(), &[]);
+        let echoed = back
+            .frames
+            .first()
+            .or(back.errors.first().and_then(|e| e.frame.as_ref()));
+        assert_eq!(
+            echoed.map(|f| f.tid.as_str()),
+            Some(tid.as_str()),
+            "{id}: {back:?}"
+        );
+        answered += 1;
+    }
+    assert!(answered >= 20, "only {answered} vectors answered");
+}

@@ -25,5 +25,6 @@ pub use limits::{Limits, ParserConfig, Strictness};
 pub use parse::{Event, Malformed, Parser};
 pub use uri::{MsrpUri, UriError};
 pub use write::{
-    status_comment, write_response, Content, EncodedRequest, Request, WriteError, Writer, GENERATED_TID_LEN,
+    status_comment, write_response, write_response_echo, Content, EncodedRequest, Request, WriteError,
+    Writer, GENERATED_TID_LEN,
 };

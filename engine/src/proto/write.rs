@@ -253,7 +253,7 @@ impl Writer {
             out.put_slice(&content.body);
             out.put_slice(b"\r\n");
         }
-        put_end_line(out, &tid, req.continuation);
+        put_end_line(out, tid.as_bytes(), req.continuation);
         Ok(tid)
     }
 
@@ -273,7 +273,7 @@ impl Writer {
             }
             None => Bytes::new(),
         };
-        put_end_line(scratch, &tid, req.continuation);
+        put_end_line(scratch, tid.as_bytes(), req.continuation);
         Ok(EncodedRequest {
             tid,
             head,
@@ -291,9 +291,9 @@ fn put_three_digits(out: &mut BytesMut, n: u16) {
     ]);
 }
 
-fn put_end_line(out: &mut BytesMut, tid: &TransactionId, flag: Continuation) {
+fn put_end_line(out: &mut BytesMut, tid: &[u8], flag: Continuation) {
     out.put_slice(END_LINE_HYPHENS);
-    out.put_slice(tid.as_bytes());
+    out.put_slice(tid);
     out.put_u8(flag.as_byte());
     out.put_slice(b"\r\n");
 }
@@ -309,6 +309,25 @@ pub fn write_response(
     to_path: &str,
     from_path: &str,
 ) -> Result<(), WriteError> {
+    write_response_echo(out, tid.as_bytes(), status, comment, to_path, from_path)
+}
+
+/// [`write_response`] echoing a transaction id that need not be a valid
+/// ident: the `400` to a malformed request repeats the id that delimited it
+/// ([`Malformed::transaction_id`](super::Malformed::transaction_id), e.g. the
+/// three-character `abc` of vector N03). The id must still be 1 to 255
+/// visible ASCII characters, so that it cannot break the frame.
+pub fn write_response_echo(
+    out: &mut BytesMut,
+    tid: &[u8],
+    status: u16,
+    comment: Option<&str>,
+    to_path: &str,
+    from_path: &str,
+) -> Result<(), WriteError> {
+    if tid.is_empty() || tid.len() > 255 || !tid.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(WriteError::InvalidHeaderValue("transaction id"));
+    }
     if !(100..=999).contains(&status) {
         return Err(WriteError::BadStatusCode(status));
     }
@@ -317,7 +336,7 @@ pub fn write_response(
     let comment = comment.map(|c| checked("response comment", c)).transpose()?;
     out.reserve(64 + to_path.len() + from_path.len());
     out.put_slice(b"MSRP ");
-    out.put_slice(tid.as_bytes());
+    out.put_slice(tid);
     out.put_u8(b' ');
     put_three_digits(out, status);
     if let Some(comment) = comment {
