@@ -178,7 +178,8 @@ impl Parser {
     pub fn new(mut config: ParserConfig) -> Parser {
         config.limits = config.limits.floored();
         Parser {
-            buf: BytesMut::with_capacity(64 * 1024),
+            // Empty until bytes arrive: an idle connection holds no buffer.
+            buf: BytesMut::new(),
             state: State::frame_boundary(),
             config,
             finder: Finder::new(END_LINE_PREFIX),
@@ -193,8 +194,8 @@ impl Parser {
         &self.config
     }
 
-    /// The input buffer, to read into directly; bytes appended here are parsed
-    /// by the next [`Parser::poll`].
+    /// The input buffer, to read into directly (reserve room first); bytes
+    /// appended here are parsed by the next [`Parser::poll`].
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
     }
