@@ -83,11 +83,13 @@ fn skip_spaces(line: &[u8], mut at: usize, strictness: Strictness) -> usize {
 ///
 /// `Err` means the frame cannot be delimited (no transaction id to look for).
 pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<StartLine, Error> {
-    let recovered =
-        recover_tid(line).ok_or(Error::FramingLost("start line has no \"MSRP <transaction-id>\""))?;
+    // Only a broken start line needs its tid recovered the hard way: a valid
+    // one yields the same span below.
     let broken = |error| {
+        let tid =
+            recover_tid(line).ok_or(Error::FramingLost("start line has no \"MSRP <transaction-id>\""))?;
         Ok(StartLine {
-            tid: recovered,
+            tid,
             kind: StartKind::Unknown,
             error: Some(error),
         })
