@@ -8,6 +8,12 @@ use super::ident::{MessageId, TransactionId};
 use super::span::Span;
 use super::uri::{split_path, MsrpUri};
 
+/// `other-method = 1*UPALPHA` (RFC 4975 9): "send" is a syntax error, not an
+/// unknown method.
+pub(crate) fn is_method_token(token: &[u8]) -> bool {
+    !token.is_empty() && token.iter().all(u8::is_ascii_uppercase)
+}
+
 /// A request method (RFC 4975 9: `mSEND / mREPORT / other-method`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -24,7 +30,7 @@ impl Method {
         match &token[..] {
             b"SEND" => Some(Method::Send),
             b"REPORT" => Some(Method::Report),
-            t if !t.is_empty() && t.iter().all(u8::is_ascii_uppercase) => Some(Method::Other(token)),
+            t if is_method_token(t) => Some(Method::Other(token)),
             _ => None,
         }
     }

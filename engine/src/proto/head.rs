@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::chars;
 use super::error::Error;
-use super::frame::{Continuation, FrameHead, FrameKind, HeaderField, Method};
+use super::frame::{is_method_token, Continuation, FrameHead, FrameKind, HeaderField, Method};
 use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
 use super::ident::{is_ident, MessageId, TransactionId};
 use super::limits::Strictness;
@@ -22,19 +22,26 @@ const RECOVERED_TID_BYTES_MAX: usize = 255;
 /// What the start line says, with spans relative to the frame's first byte.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StartLine {
-    /// The transaction id that the end-line must repeat. When `error` is set
-    /// this is the token recovered from a broken start line.
+    /// The transaction id that the end-line must repeat; for a broken start
+    /// line, the token recovered from it.
     pub tid: Span,
     pub kind: StartKind,
-    /// A delimitable defect of the start line.
-    pub error: Option<Error>,
 }
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum StartKind {
-    Request { method: Span },
-    Response { status: u16, comment: Option<Span> },
-    Unknown,
+    Send,
+    Report,
+    /// Another `1*UPALPHA` method.
+    Other {
+        method: Span,
+    },
+    Response {
+        status: u16,
+        comment: Option<Span>,
+    },
+    /// A delimitable defect: the frame is still delimited by `tid`.
+    Broken(Error),
 }
 
 /// `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)` (RFC 4975 9).
@@ -90,8 +97,7 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
             recover_tid(line).ok_or(Error::FramingLost("start line has no \"MSRP <transaction-id>\""))?;
         Ok(StartLine {
             tid,
-            kind: StartKind::Unknown,
-            error: Some(error),
+            kind: StartKind::Broken(error),
         })
     };
     // pMSRP = %x4D.53.52.50: exact case (RFC 4975 9).
@@ -136,20 +142,16 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
                 end -= 1;
             }
         }
-        let method = &line[third..end];
-        // other-method = 1*UPALPHA: "send" is a syntax error, not an unknown method.
-        if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
-            return broken(Error::BadStartLine("method is not upper-case letters"));
-        }
-        StartKind::Request {
-            method: Span::new(third, end),
+        match &line[third..end] {
+            b"SEND" => StartKind::Send,
+            b"REPORT" => StartKind::Report,
+            method if is_method_token(method) => StartKind::Other {
+                method: Span::new(third, end),
+            },
+            _ => return broken(Error::BadStartLine("method is not upper-case letters")),
         }
     };
-    Ok(StartLine {
-        tid,
-        kind,
-        error: None,
-    })
+    Ok(StartLine { tid, kind })
 }
 
 /// How the head ended.
@@ -277,29 +279,15 @@ pub(crate) fn parse_head(
             Some(flag)
         }
     };
-    if let Some(error) = start.error {
-        return Ok(Err(Rejected { error, bodiless, raw }));
-    }
     let (kind, comment) = match start.kind {
-        StartKind::Request { method } => {
-            let method = match method.of(head) {
-                b"SEND" => Method::Send,
-                b"REPORT" => Method::Report,
-                _ => match Method::parse(raw.slice(method.start as usize..method.end as usize)) {
-                    Some(method) => method,
-                    None => {
-                        let error = Error::BadStartLine("method is not upper-case letters");
-                        return Ok(Err(Rejected { error, bodiless, raw }));
-                    }
-                },
-            };
-            (FrameKind::Request(method), None)
+        StartKind::Send => (FrameKind::Request(Method::Send), None),
+        StartKind::Report => (FrameKind::Request(Method::Report), None),
+        StartKind::Other { method } => {
+            let token = raw.slice(method.start as usize..method.end as usize);
+            (FrameKind::Request(Method::Other(token)), None)
         }
         StartKind::Response { status, comment } => (FrameKind::Response { status }, comment),
-        StartKind::Unknown => {
-            let error = Error::BadStartLine("unrecognised start line");
-            return Ok(Err(Rejected { error, bodiless, raw }));
-        }
+        StartKind::Broken(error) => return Ok(Err(Rejected { error, bodiless, raw })),
     };
     let Some(tid) = TransactionId::new(tid_bytes) else {
         let error = Error::BadTransactionId;
