@@ -293,24 +293,26 @@ pub(crate) fn parse_head(
         let error = Error::BadTransactionId;
         return Ok(Err(Rejected { error, bodiless, raw }));
     };
-    let checked = check_headers(head, lines, bodiless.is_none(), strictness, paths)
-        .and_then(|fields| check_frame_rules(&kind, fields, bodiless));
+    let checked = check_headers(head, lines, bodiless.is_none(), strictness, paths).and_then(|fields| {
+        let (to_path, from_path) = check_frame_rules(&kind, &fields, bodiless)?;
+        Ok((fields, to_path, from_path))
+    });
     match checked {
-        Ok(fields) => Ok(Ok((
+        Ok((f, to_path, from_path)) => Ok(Ok((
             FrameHead {
                 tid,
                 kind,
                 comment,
-                headers: fields.headers,
-                to_path: fields.to_path,
-                from_path: fields.from_path,
-                message_id: fields.message_id,
-                byte_range: fields.byte_range,
-                success_report: fields.success_report,
-                failure_report: fields.failure_report,
-                status: fields.status,
-                status_comment: fields.status_comment,
-                content_type: fields.content_type,
+                headers: f.headers,
+                to_path,
+                from_path,
+                message_id: f.message_id,
+                byte_range: f.byte_range,
+                success_report: f.success_report,
+                failure_report: f.failure_report,
+                status: f.status,
+                status_comment: f.status_comment,
+                content_type: f.content_type,
                 has_body: bodiless.is_none(),
                 raw,
             },
@@ -430,21 +432,13 @@ fn check_headers(
     Ok(f)
 }
 
-/// The rules that need the whole head (RFC 4975 7.1, 7.1.1, 7.1.2, 7.2).
-struct Checked {
-    headers: Vec<HeaderField>,
-    to_path: Span,
-    from_path: Span,
-    message_id: Option<MessageId>,
-    byte_range: Option<ByteRange>,
-    success_report: Option<SuccessReport>,
-    failure_report: Option<FailureReport>,
-    status: Option<ReportStatus>,
-    status_comment: Option<Span>,
-    content_type: Option<Span>,
-}
-
-fn check_frame_rules(kind: &FrameKind, f: Fields, bodiless: Option<Continuation>) -> Result<Checked, Error> {
+/// The rules that need the whole head (RFC 4975 7.1, 7.1.1, 7.1.2, 7.2);
+/// returns the To-Path and From-Path values.
+fn check_frame_rules(
+    kind: &FrameKind,
+    f: &Fields,
+    bodiless: Option<Continuation>,
+) -> Result<(Span, Span), Error> {
     let to_path = f.to_path.ok_or(Error::MissingToPath)?;
     let from_path = f.from_path.ok_or(Error::MissingFromPath)?;
     // headers = To-Path CRLF From-Path CRLF ... (RFC 4975 9); lenient mode
@@ -487,16 +481,5 @@ fn check_frame_rules(kind: &FrameKind, f: Fields, bodiless: Option<Continuation>
             }
         }
     }
-    Ok(Checked {
-        headers: f.headers,
-        to_path,
-        from_path,
-        message_id: f.message_id,
-        byte_range: f.byte_range,
-        success_report: f.success_report,
-        failure_report: f.failure_report,
-        status: f.status,
-        status_comment: f.status_comment,
-        content_type: f.content_type,
-    })
+    Ok((to_path, from_path))
 }
