@@ -5,8 +5,9 @@
 
 use std::hint::black_box;
 
-use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use bytes::{Bytes, BytesMut};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput};
 use msrp_benches::{body, drain, interleaved_stream, loaded_parser, send_request, send_stream};
 use msrp_engine::proto::{MessageId, Writer};
 
@@ -15,66 +16,62 @@ const SMALL_FRAMES: usize = 10_000;
 const BULK_BODY: usize = 64 * 1024;
 const BULK_FRAMES: usize = 256;
 
+/// Times parsing all of `stream` from one buffer, as after one large read.
+fn bench_parse(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, stream: &[u8]) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || loaded_parser(stream),
+            |mut parser| black_box(drain(&mut parser)),
+            BatchSize::LargeInput,
+        )
+    });
+}
+
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
-    let small = send_stream(SMALL_FRAMES, SMALL_BODY);
     group.throughput(Throughput::Elements(SMALL_FRAMES as u64));
-    group.bench_function("send_160B_frames", |b| {
-        b.iter_batched(
-            || loaded_parser(&small),
-            |mut parser| black_box(drain(&mut parser)),
-            BatchSize::LargeInput,
-        )
-    });
+    bench_parse(
+        &mut group,
+        "send_160B_frames",
+        &send_stream(SMALL_FRAMES, SMALL_BODY),
+    );
     // Worst case for the path memo: 1,000 sessions taking turns on one connection.
     let mixed = interleaved_stream(SMALL_FRAMES, SMALL_BODY, 1000);
-    group.bench_function("send_160B_frames_1000_sessions", |b| {
-        b.iter_batched(
-            || loaded_parser(&mixed),
-            |mut parser| black_box(drain(&mut parser)),
-            BatchSize::LargeInput,
-        )
-    });
-    let bulk = send_stream(BULK_FRAMES, BULK_BODY);
+    bench_parse(&mut group, "send_160B_frames_1000_sessions", &mixed);
     group.throughput(Throughput::Bytes((BULK_FRAMES * BULK_BODY) as u64));
-    group.bench_function("send_64KiB_chunks", |b| {
-        b.iter_batched(
-            || loaded_parser(&bulk),
-            |mut parser| black_box(drain(&mut parser)),
-            BatchSize::LargeInput,
-        )
-    });
+    bench_parse(
+        &mut group,
+        "send_64KiB_chunks",
+        &send_stream(BULK_FRAMES, BULK_BODY),
+    );
     group.finish();
+}
+
+/// Times writing `frames` SENDs that carry `body`, each copied into one buffer.
+fn bench_copied_writes(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, body: Bytes, frames: usize) {
+    let message_id = MessageId::new(b"bench-message-1").expect("ident");
+    let mut writer = Writer::with_seed(7);
+    let mut out = BytesMut::with_capacity(frames * (body.len() + 512));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            out.clear();
+            for _ in 0..frames {
+                let req = send_request(message_id, body.clone());
+                black_box(writer.write_request(&req, &mut out).expect("valid"));
+            }
+        })
+    });
 }
 
 fn write(c: &mut Criterion) {
     let mut group = c.benchmark_group("write");
-    let message_id = MessageId::new(b"bench-message-1").expect("ident");
-    let small = body(SMALL_BODY, 1);
-    let mut writer = Writer::with_seed(7);
-    let mut out = BytesMut::with_capacity(SMALL_FRAMES * 512);
     group.throughput(Throughput::Elements(SMALL_FRAMES as u64));
-    group.bench_function("send_160B_frames", |b| {
-        b.iter(|| {
-            out.clear();
-            for _ in 0..SMALL_FRAMES {
-                let req = send_request(message_id, small.clone());
-                black_box(writer.write_request(&req, &mut out).expect("valid"));
-            }
-        })
-    });
+    bench_copied_writes(&mut group, "send_160B_frames", body(SMALL_BODY, 1), SMALL_FRAMES);
     let bulk = body(BULK_BODY, 2);
-    let mut out = BytesMut::with_capacity(BULK_FRAMES * (BULK_BODY + 512));
     group.throughput(Throughput::Bytes((BULK_FRAMES * BULK_BODY) as u64));
-    group.bench_function("send_64KiB_chunks_copied", |b| {
-        b.iter(|| {
-            out.clear();
-            for _ in 0..BULK_FRAMES {
-                let req = send_request(message_id, bulk.clone());
-                black_box(writer.write_request(&req, &mut out).expect("valid"));
-            }
-        })
-    });
+    bench_copied_writes(&mut group, "send_64KiB_chunks_copied", bulk.clone(), BULK_FRAMES);
+    let message_id = MessageId::new(b"bench-message-1").expect("ident");
+    let mut writer = Writer::with_seed(7);
     let mut scratch = BytesMut::with_capacity(64 * 1024);
     group.bench_function("send_64KiB_chunks_vectored", |b| {
         b.iter(|| {
