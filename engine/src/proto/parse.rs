@@ -23,6 +23,12 @@ use super::uri::PathMemo;
 /// then the seven hyphens (RFC 4975 7.1; the CRLF is framing, not data).
 const END_LINE_PREFIX: &[u8] = b"\r\n-------";
 
+/// Octets from the CRLF before an end-line through the CRLF that ends it:
+/// `CRLF "-------" tid flag CRLF`.
+fn end_line_len(tid_len: usize) -> usize {
+    END_LINE_PREFIX.len() + tid_len + 3
+}
+
 /// One step of a parsed stream.
 #[derive(Debug)]
 pub enum Event {
@@ -469,7 +475,7 @@ impl Parser {
             };
             let at = scan.from + p;
             let tid_at = at + END_LINE_PREFIX.len();
-            let need = tid_at + tid.len() + 3;
+            let need = at + end_line_len(tid.len());
             if buf.len() < need {
                 scan.from = at;
                 return Found::NotYet { safe: at };
@@ -485,31 +491,53 @@ impl Parser {
         }
     }
 
-    fn poll_body(&mut self) -> Result<Option<Event>, Error> {
-        let State::Body { mut scan, tid, .. } = self.state else {
-            unreachable!("poll_body outside the Body state")
+    /// Scans the buffered body of the current frame: the octets that are body
+    /// for certain, and the flag when the end-line follows right after them.
+    /// Enforces the chunk limit (digest 2.8: past it the frame cannot be
+    /// delimited).
+    fn scan_body(
+        finder: &Finder<'_>,
+        buf: &[u8],
+        scan: &mut Scan,
+        tid: &[u8],
+        chunk_body_bytes_max: u64,
+    ) -> Result<(usize, Option<Continuation>), Error> {
+        let (body_now, end) = match scan.end {
+            Some(flag) => (0, Some(flag)),
+            None => match Self::find_end_line(finder, buf, scan, tid) {
+                Found::End { at, flag } => (at, Some(flag)),
+                Found::NotYet { safe } => (safe, None),
+            },
         };
-        let found = match scan.end {
-            Some(flag) => Found::End { at: 0, flag },
-            None => Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.as_bytes()),
-        };
-        let body_now = match found {
-            Found::End { at, .. } => at,
-            Found::NotYet { safe } => safe,
-        };
-        let body_len = scan.body_len + body_now as u64;
-        if body_len > self.config.limits.chunk_body_bytes_max {
-            return self.fail(Error::LimitExceeded {
+        if scan.body_len + body_now as u64 > chunk_body_bytes_max {
+            return Err(Error::LimitExceeded {
                 what: Limit::ChunkBody,
-                limit: self.config.limits.chunk_body_bytes_max,
+                limit: chunk_body_bytes_max,
             });
         }
-        if let State::Body {
-            non_send: Some((head, tid_span, method)),
-            ..
-        } = &self.state
-        {
-            if body_len > self.config.limits.non_send_body_bytes_max {
+        Ok((body_now, end))
+    }
+
+    fn poll_body(&mut self) -> Result<Option<Event>, Error> {
+        let limits = self.config.limits;
+        let State::Body { scan, tid, non_send } = &mut self.state else {
+            unreachable!("poll_body outside the Body state")
+        };
+        let tid_len = tid.as_bytes().len();
+        let scanned = Self::scan_body(
+            &self.finder,
+            &self.buf,
+            scan,
+            tid.as_bytes(),
+            limits.chunk_body_bytes_max,
+        );
+        let (body_now, end) = match scanned {
+            Ok(scanned) => scanned,
+            Err(error) => return self.fail(error),
+        };
+        let body_len = scan.body_len + body_now as u64;
+        if let Some((head, tid_span, method)) = non_send {
+            if body_len > limits.non_send_body_bytes_max {
                 // RFC 4975 7.1: other requests carry at most 10240 octets.
                 let rejected = Malformed {
                     error: Error::NonSendBodyTooLarge(method),
@@ -519,6 +547,7 @@ impl Parser {
                     head: head.clone(),
                     tid: *tid_span,
                 };
+                let scan = *scan;
                 self.state = State::Skip { scan, rejected };
                 return self.poll_skip();
             }
@@ -526,60 +555,48 @@ impl Parser {
         if body_now > 0 {
             scan.from -= body_now.min(scan.from);
             scan.body_len = body_len;
-            if let Found::End { flag, .. } = found {
-                scan.end = Some(flag);
-            }
-            if let State::Body { scan: s, .. } = &mut self.state {
-                *s = scan;
-            }
+            scan.end = end;
             return Ok(Some(Event::Body(self.split(body_now))));
         }
-        match found {
-            Found::End { flag, .. } => {
-                self.advance(END_LINE_PREFIX.len() + tid.as_bytes().len() + 3);
-                self.state = State::frame_boundary();
-                Ok(Some(Event::End(flag)))
-            }
-            Found::NotYet { .. } => {
-                if let State::Body { scan: s, .. } = &mut self.state {
-                    *s = scan;
-                }
-                Ok(None)
-            }
-        }
+        let Some(flag) = end else {
+            return Ok(None);
+        };
+        self.advance(end_line_len(tid_len));
+        self.state = State::frame_boundary();
+        Ok(Some(Event::End(flag)))
     }
 
     fn poll_skip(&mut self) -> Result<Option<Event>, Error> {
-        let (mut scan, head, tid) = match &self.state {
-            State::Skip { scan, rejected } => (*scan, rejected.head.clone(), rejected.tid),
-            _ => unreachable!("poll_skip outside the Skip state"),
+        let chunk_body_bytes_max = self.config.limits.chunk_body_bytes_max;
+        let State::Skip { scan, rejected } = &mut self.state else {
+            unreachable!("poll_skip outside the Skip state")
         };
-        let found = Self::find_end_line(&self.finder, &self.buf, &mut scan, tid.of(&head));
-        let body_now = match found {
-            Found::End { at, .. } => at,
-            Found::NotYet { safe } => safe,
+        let tid_len = rejected.tid.len();
+        let scanned = Self::scan_body(
+            &self.finder,
+            &self.buf,
+            scan,
+            rejected.transaction_id(),
+            chunk_body_bytes_max,
+        );
+        let (body_now, end) = match scanned {
+            Ok(scanned) => scanned,
+            Err(error) => return self.fail(error),
         };
         scan.body_len += body_now as u64;
-        if scan.body_len > self.config.limits.chunk_body_bytes_max {
-            return self.fail(Error::LimitExceeded {
-                what: Limit::ChunkBody,
-                limit: self.config.limits.chunk_body_bytes_max,
-            });
-        }
-        self.advance(body_now);
         scan.from -= body_now.min(scan.from);
-        match (found, std::mem::replace(&mut self.state, State::frame_boundary())) {
-            (Found::End { flag, .. }, State::Skip { mut rejected, .. }) => {
-                self.advance(END_LINE_PREFIX.len() + tid.len() + 3);
-                rejected.flag = flag;
-                rejected.body_len = Some(scan.body_len);
-                Ok(Some(Event::Malformed(rejected)))
-            }
-            (Found::NotYet { .. }, State::Skip { rejected, .. }) => {
-                self.state = State::Skip { scan, rejected };
-                Ok(None)
-            }
-            (_, other) => unreachable!("poll_skip left the Skip state: {other:?}"),
-        }
+        let body_len = scan.body_len;
+        self.advance(body_now);
+        let Some(flag) = end else {
+            return Ok(None);
+        };
+        self.advance(end_line_len(tid_len));
+        let State::Skip { mut rejected, .. } = std::mem::replace(&mut self.state, State::frame_boundary())
+        else {
+            unreachable!("poll_skip left the Skip state")
+        };
+        rejected.flag = flag;
+        rejected.body_len = Some(body_len);
+        Ok(Some(Event::Malformed(rejected)))
     }
 }
