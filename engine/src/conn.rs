@@ -1,0 +1,1593 @@
+//! One MSRP connection, sans-IO: the parser of its byte stream, the sessions
+//! bound to it, their transactions and timers, and its output queue
+//! (RFC 4975 4, 5.4, 7; digest 4, 6).
+//!
+//! The shell drives it like a quinn-proto connection:
+//! - bytes read go into [`Connection::input_buffer`], then
+//!   [`Connection::handle_input`];
+//! - [`Connection::poll_transmit`] gives every frame that is ready as one
+//!   batch of [`Bytes`] for one gathered write;
+//! - [`Connection::poll_timeout`] / [`Connection::handle_timeout`] run the
+//!   timers, with time always passed in;
+//! - [`Connection::poll_event`] drains what happened.
+//!
+//! Responses and REPORTs go first in every batch, so a large SEND never holds
+//! them back by more than one chunk (RFC 4975 5.1); chunks of the sessions
+//! follow in the order of the fair [`Scheduler`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use slab::Slab;
+
+use crate::id_hash::IdMap;
+use crate::proto::is_media_type;
+use crate::proto::{
+    status_comment, write_response, write_response_echo, ByteRange, Content, Continuation,
+    Event as WireEvent, FailureReport, FrameHead, FrameKind, Malformed, MessageId, Method, Parser,
+    ParserConfig, Reaction, ReportStatus, Request, SuccessReport, TransactionId, Writer,
+};
+use crate::sched::{Scheduler, Turn};
+use crate::session::{
+    type_accepted, BindState, CommitTicket, Cut, CutChunk, Event, Incoming, MessageRef, OutMessage,
+    OutgoingMessage, ReceivedBody, Session, SessionConfig, SessionKey,
+};
+
+/// Bounds and timers of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    pub parser: ParserConfig,
+    /// Unanswered chunk octets over all sessions: the scheduler stops when
+    /// it is reached.
+    pub inflight_bytes_max: u64,
+    /// Chunk body octets per [`Connection::poll_transmit`] batch.
+    pub transmit_bytes_max: u64,
+    /// Bodies up to this size are copied into the batch; larger ones are
+    /// handed out as they are, for a vectored write.
+    pub copy_body_bytes_max: usize,
+    pub sessions_max: usize,
+    /// RFC 4975 7.1.1: a chunk sent with Failure-Report `yes` and not
+    /// answered in this time fails with a local 408.
+    pub transaction_timeout: Duration,
+    /// How long a message with `Success-Report: yes` waits for REPORTs
+    /// covering it after its last chunk was answered (RFC 4975 7.1.1 leaves
+    /// it to the application).
+    pub report_timeout: Duration,
+    /// An incoming message that sees no chunk for this long is dropped
+    /// (digest 5.4: a final `$` may never come).
+    pub incoming_expiry: Duration,
+    /// Seeds the transaction-id and Message-ID generator, for reproducible
+    /// simulations; `None` seeds from the process's random state.
+    pub seed: Option<u64>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        ConnectionConfig {
+            parser: ParserConfig::default(),
+            inflight_bytes_max: 16 * 1024 * 1024,
+            transmit_bytes_max: 1024 * 1024,
+            copy_body_bytes_max: 4096,
+            sessions_max: 16 * 1024,
+            transaction_timeout: Duration::from_secs(30),
+            report_timeout: Duration::from_secs(120),
+            incoming_expiry: Duration::from_secs(300),
+            seed: None,
+        }
+    }
+}
+
+/// Why [`Connection::add_session`] refused a session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddSessionError {
+    #[error("the connection already carries its maximum of {0} sessions")]
+    TooManySessions(usize),
+    #[error("the local URI {0} has no session-id")]
+    NoSessionId(String),
+    #[error("session-id {0} is already on this connection")]
+    DuplicateSessionId(String),
+    #[error("the remote path is empty")]
+    EmptyRemotePath,
+    #[error("the connection is closed")]
+    Closed,
+}
+
+/// Why [`Connection::send`] refused a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("no such session on this connection")]
+    UnknownSession,
+    #[error("the session's direction does not allow sending (RFC 4975 8.9)")]
+    Direction,
+    #[error("{0:?} is not a media type")]
+    InvalidContentType(String),
+    /// RFC 4975 8.6: the peer's accept-types do not include it, or it refused
+    /// it with 415 earlier in this session.
+    #[error("the peer does not accept {0}")]
+    TypeNotAccepted(String),
+    #[error("the message of {size} octets is over the peer's max-size of {max}")]
+    TooLarge { size: u64, max: u64 },
+    /// The send queue is at its bound: the message is handed back; an
+    /// [`Event::SendReady`] follows when there is room.
+    #[error("the session's send queue is full")]
+    Full(OutgoingMessage),
+}
+
+/// Counters of one connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub requests_in: u64,
+    pub responses_in: u64,
+    pub chunks_out: u64,
+    pub messages_received: u64,
+    pub messages_delivered: u64,
+    pub messages_failed: u64,
+    /// Responses that matched no transaction (late, or after a timeout).
+    pub responses_unmatched: u64,
+    /// REPORTs for unknown messages or with ranges outside the message.
+    pub reports_ignored: u64,
+    /// Malformed frames discarded or answered 400.
+    pub frames_malformed: u64,
+    /// Responses sent, by status code.
+    pub responses_out: Vec<(u16, u64)>,
+}
+
+impl ConnectionStats {
+    fn count_response(&mut self, status: u16) {
+        match self.responses_out.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += 1,
+            None => self.responses_out.push((status, 1)),
+        }
+    }
+}
+
+enum TxnKind {
+    /// The bodiless SEND that binds an active session (digest 6.3).
+    Bind,
+    Chunk {
+        slot: usize,
+        message: MessageRef,
+        len: u64,
+    },
+}
+
+/// A request of ours waiting for its response.
+struct Txn {
+    session: SessionKey,
+    kind: TxnKind,
+    deadline: Instant,
+}
+
+/// A response to write once the application committed a chunk.
+struct Deferred {
+    /// The whole ticket, so a stale ticket cannot commit a reused slot.
+    ticket: u64,
+    /// The reassembly entry the chunk went into (a dropped message's id can
+    /// start a new entry).
+    epoch: u64,
+    session: SessionKey,
+    message_id: MessageId,
+    tid: TransactionId,
+    reply_to: String,
+    failure_report: FailureReport,
+}
+
+/// What becomes of the body of an incoming SEND.
+enum Target {
+    /// First chunk of a message not seen before: pieces kept as they are.
+    Collect,
+    /// Into the message's reassembly entry.
+    Entry { streamed: bool },
+    /// Refused: the body is dropped and the chunk answered with this status.
+    Reject(u16),
+    /// A bodiless SEND (binding or keep-alive).
+    Bodiless,
+}
+
+struct SendFrame {
+    slot: usize,
+    head: FrameHead,
+    message_id: MessageId,
+    /// 1-based position of the chunk's first octet.
+    start: u64,
+    received: u64,
+    target: Target,
+}
+
+/// The incoming frame in progress.
+enum Inbound {
+    Idle,
+    /// Body ignored; the reply, if any, goes out at the end-line.
+    Skip(Option<Reply>),
+    Send(Box<SendFrame>),
+}
+
+/// A response to write at the end of the frame.
+struct Reply {
+    tid: TransactionId,
+    status: u16,
+    failure_report: FailureReport,
+    to_path: String,
+    from_path: String,
+}
+
+/// A queue of deadlines in the order they were set, with stale entries
+/// skipped lazily and compacted when they pile up.
+struct Timers<K> {
+    queue: VecDeque<(Instant, K)>,
+}
+
+impl<K: Copy> Timers<K> {
+    fn new() -> Self {
+        Timers {
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn push(&mut self, at: Instant, key: K, live: usize, is_live: impl Fn(&K) -> bool) {
+        self.queue.push_back((at, key));
+        if self.queue.len() > 2 * live + 64 {
+            self.queue.retain(|(_, k)| is_live(k));
+        }
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.queue.front().map(|&(at, _)| at)
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<K> {
+        match self.queue.front() {
+            Some(&(at, key)) if at <= now => {
+                self.queue.pop_front();
+                Some(key)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One MSRP connection and the sessions bound to it.
+pub struct Connection {
+    config: ConnectionConfig,
+    parser: Parser,
+    writer: Writer,
+    sessions: Slab<Session>,
+    generation: u32,
+    /// session-id -> slot (RFC 4975 7.3: To-Path names the session).
+    by_session_id: HashMap<Box<str>, usize>,
+    sched: Scheduler,
+    /// Responses and REPORTs waiting to be written, ahead of any chunk.
+    control: BytesMut,
+    /// Chunk frames being gathered for the batch.
+    scratch: BytesMut,
+    txns: IdMap<TransactionId, Txn>,
+    txn_timers: Timers<TransactionId>,
+    report_timers: Timers<(SessionKey, usize, MessageRef)>,
+    next_sweep: Option<Instant>,
+    inflight_bytes: u64,
+    deferred: Slab<Deferred>,
+    tickets_issued: u32,
+    /// Numbers reassembly entries.
+    epochs: u64,
+    inbound: Inbound,
+    /// Body pieces of the SEND being collected.
+    pieces: Vec<Bytes>,
+    events: VecDeque<Event>,
+    next_message: u64,
+    closed: bool,
+    stats: ConnectionStats,
+}
+
+/// Message-IDs of dropped incoming messages remembered per session.
+const DROPPED_REMEMBERED: usize = 16;
+
+/// The session-id of a validated MSRP URI: after the authority's `/`, up to `;`.
+fn session_id_of(uri: &str) -> Option<&str> {
+    let rest = &uri[uri.find("://")? + 3..];
+    let rest = &rest[rest.find('/')? + 1..];
+    Some(rest.split(';').next().unwrap_or(rest))
+}
+
+/// The leftmost URI of a path: where a SEND's response goes (RFC 4975 7.2).
+fn leftmost(path: &str) -> &str {
+    path.split(' ').next().unwrap_or(path)
+}
+
+impl Connection {
+    pub fn new(config: ConnectionConfig) -> Connection {
+        let writer = match config.seed {
+            Some(seed) => Writer::with_seed(seed),
+            None => Writer::new(),
+        };
+        Connection {
+            parser: Parser::new(config.parser),
+            writer,
+            sessions: Slab::new(),
+            generation: 0,
+            by_session_id: HashMap::new(),
+            sched: Scheduler::new(64 * 1024),
+            control: BytesMut::new(),
+            scratch: BytesMut::new(),
+            txns: IdMap::default(),
+            txn_timers: Timers::new(),
+            report_timers: Timers::new(),
+            next_sweep: None,
+            inflight_bytes: 0,
+            deferred: Slab::new(),
+            tickets_issued: 0,
+            epochs: 0,
+            inbound: Inbound::Idle,
+            pieces: Vec::new(),
+            events: VecDeque::new(),
+            next_message: 0,
+            closed: false,
+            stats: ConnectionStats::default(),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Unanswered chunk octets over all sessions.
+    pub fn inflight_bytes(&self) -> u64 {
+        self.inflight_bytes
+    }
+
+    /// Unanswered chunk octets of one session.
+    pub fn session_inflight_bytes(&self, key: SessionKey) -> Option<u64> {
+        self.session(key).map(|s| s.outgoing.inflight_bytes)
+    }
+
+    /// Octets held in memory for incoming messages of one session.
+    pub fn session_reassembly_bytes(&self, key: SessionKey) -> Option<u64> {
+        self.session(key).map(|s| {
+            s.incoming
+                .values()
+                .map(|m| match m.is_streamed() {
+                    true => 0,
+                    false => m.ranges.end(),
+                })
+                .sum()
+        })
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn session(&self, key: SessionKey) -> Option<&Session> {
+        self.sessions.get(key.slot as usize).filter(|s| s.key == key)
+    }
+
+    fn mint_message_id(&mut self) -> MessageId {
+        let tid = self.writer.transaction_id();
+        MessageId::new(tid.as_bytes()).unwrap_or_else(|| unreachable!("base62 ids are idents"))
+    }
+
+    /// Adds a negotiated session. An active session sends its binding SEND
+    /// at once (digest 6.3); a passive one is bound by the first request
+    /// that names it.
+    pub fn add_session(
+        &mut self,
+        config: SessionConfig,
+        now: Instant,
+    ) -> Result<SessionKey, AddSessionError> {
+        if self.closed {
+            return Err(AddSessionError::Closed);
+        }
+        if self.sessions.len() >= self.config.sessions_max {
+            return Err(AddSessionError::TooManySessions(self.config.sessions_max));
+        }
+        if config.remote_path.is_empty() {
+            return Err(AddSessionError::EmptyRemotePath);
+        }
+        let session_id: Box<str> = match config.local_uri.session_id() {
+            Some(id) => id.into(),
+            None => return Err(AddSessionError::NoSessionId(config.local_uri.to_string())),
+        };
+        if self.by_session_id.contains_key(&session_id) {
+            return Err(AddSessionError::DuplicateSessionId(session_id.into()));
+        }
+        let slot = self.sessions.vacant_key();
+        self.generation = self.generation.wrapping_add(1);
+        let key = SessionKey {
+            slot: slot as u32,
+            generation: self.generation,
+        };
+        let session = Session::new(key, config);
+        self.sched
+            .raise_quantum(session.config.settings.chunk_bytes as u64);
+        let binds = session.binding == BindState::Binding;
+        self.sessions.insert(session);
+        self.by_session_id.insert(session_id, slot);
+        if binds {
+            let message_id = self.mint_message_id();
+            let session = &self.sessions[slot];
+            let req = Request {
+                method: &Method::Send,
+                to_path: &session.to_path,
+                from_path: &session.from_path,
+                message_id: Some(message_id),
+                byte_range: Some(ByteRange {
+                    start: 1,
+                    end: Some(0),
+                    total: Some(0),
+                }),
+                success_report: None,
+                failure_report: None,
+                status: None,
+                content: None,
+                continuation: Continuation::Last,
+            };
+            match self.writer.write_request(&req, &mut self.control) {
+                Ok(tid) => self.start_txn(tid, key, TxnKind::Bind, now),
+                Err(e) => {
+                    self.close_session(key, &format!("cannot write the binding SEND: {e}"));
+                }
+            }
+        }
+        Ok(key)
+    }
+
+    fn start_txn(&mut self, tid: TransactionId, session: SessionKey, kind: TxnKind, now: Instant) {
+        let deadline = now + self.config.transaction_timeout;
+        self.txns.insert(
+            tid,
+            Txn {
+                session,
+                kind,
+                deadline,
+            },
+        );
+        let txns = &self.txns;
+        self.txn_timers
+            .push(deadline, tid, txns.len(), |t| txns.contains_key(t));
+    }
+
+    /// Queues a message. It is cut into chunks as the scheduler gives the
+    /// session turns; its outcome comes as [`Event::Delivered`] or
+    /// [`Event::Failed`].
+    pub fn send(&mut self, key: SessionKey, message: OutgoingMessage) -> Result<MessageRef, SendError> {
+        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+            return Err(SendError::UnknownSession);
+        };
+        if self.closed {
+            return Err(SendError::UnknownSession);
+        }
+        let cfg = &session.config;
+        if !cfg.direction.may_send() {
+            return Err(SendError::Direction);
+        }
+        if !is_media_type(message.content_type.as_bytes()) {
+            return Err(SendError::InvalidContentType(message.content_type));
+        }
+        if !type_accepted(&cfg.remote_accept_types, &message.content_type)
+            || session
+                .refused_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&message.content_type))
+        {
+            return Err(SendError::TypeNotAccepted(message.content_type));
+        }
+        if let (Some(size), Some(max)) = (message.payload.len(), cfg.remote_max_size) {
+            if size > max {
+                return Err(SendError::TooLarge { size, max });
+            }
+        }
+        let settings = &cfg.settings;
+        let queued = message.payload.queued_bytes();
+        let out = &session.outgoing;
+        if out.queue.len() >= settings.send_queue_messages_max
+            || (out.queued_bytes > 0 && out.queued_bytes + queued > settings.send_queue_bytes_max)
+        {
+            self.sessions[key.slot as usize].outgoing.full_signalled = true;
+            return Err(SendError::Full(message));
+        }
+        let success_report = message.success_report.unwrap_or(settings.success_report);
+        let failure_report = message.failure_report.unwrap_or(settings.failure_report);
+        let message_id = match message.message_id {
+            Some(id) => id,
+            None => self.mint_message_id(),
+        };
+        let reference = MessageRef(self.next_message);
+        self.next_message += 1;
+        let session = &mut self.sessions[key.slot as usize];
+        let out = &mut session.outgoing;
+        let slot = out.messages.insert(OutMessage {
+            reference,
+            message_id,
+            content_type: message.content_type,
+            total: message.payload.len(),
+            payload: message.payload,
+            cut_bytes: 0,
+            all_cut: false,
+            success_report,
+            failure_report,
+            chunks_unanswered: 0,
+            bytes_acked: 0,
+            reported: Default::default(),
+            finished_at: None,
+        });
+        out.queue.push_back(slot);
+        out.queued_bytes += queued;
+        if success_report == SuccessReport::Yes || failure_report != FailureReport::No {
+            out.by_id.insert(message_id, slot);
+        }
+        self.schedule(key.slot as usize);
+        Ok(reference)
+    }
+
+    /// A content source that said `Pending` has data now.
+    pub fn wake(&mut self, key: SessionKey) {
+        if let Some(session) = self.sessions.get_mut(key.slot as usize).filter(|s| s.key == key) {
+            session.outgoing.source_pending = false;
+            self.schedule(key.slot as usize);
+        }
+    }
+
+    fn schedule(&mut self, slot: usize) {
+        if let Some(session) = self.sessions.get_mut(slot) {
+            if !session.scheduled && session.is_ready() {
+                session.scheduled = true;
+                self.sched.push(slot as u32);
+            }
+        }
+    }
+
+    /// Ends a session: its pending messages fail, its incoming large messages
+    /// are aborted, then [`Event::SessionClosed`].
+    pub fn close_session(&mut self, key: SessionKey, reason: &str) {
+        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+            return;
+        };
+        let slot = key.slot as usize;
+        let mut pending: Vec<usize> = session.outgoing.messages.iter().map(|(s, _)| s).collect();
+        pending.sort_by_key(|&s| session.outgoing.messages[s].reference);
+        for msg_slot in pending {
+            self.fail_message(slot, msg_slot, None, reason);
+        }
+        if matches!(&self.inbound, Inbound::Send(frame) if frame.slot == slot) {
+            self.inbound = Inbound::Skip(None);
+            self.pieces.clear();
+        }
+        let session = self.sessions.remove(slot);
+        for (message_id, incoming) in session.incoming {
+            if incoming.is_streamed() {
+                self.events.push_back(Event::MessageAborted {
+                    session: key,
+                    message_id,
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        if session.scheduled {
+            self.sched.remove(slot as u32);
+        }
+        if let Some(id) = session.config.local_uri.session_id() {
+            self.by_session_id.remove(id);
+        }
+        self.events.push_back(Event::SessionClosed {
+            session: key,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The transport is gone (or must go): every session fails (RFC 4975 5.4).
+    pub fn handle_closed(&mut self, reason: &str) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let keys: Vec<SessionKey> = self.sessions.iter().map(|(_, s)| s.key).collect();
+        for key in keys {
+            self.close_session(key, reason);
+        }
+        self.txns.clear();
+        self.txn_timers.queue.clear();
+        self.report_timers.queue.clear();
+        self.inflight_bytes = 0;
+        self.control.clear();
+        self.inbound = Inbound::Idle;
+        self.events.push_back(Event::ConnectionClosed {
+            reason: reason.to_owned(),
+        });
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time [`Connection::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.txn_timers.next(), self.report_timers.next(), self.next_sweep]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the timers due at `now`: unanswered chunks fail with a local 408,
+    /// success-REPORT waits expire, stale incoming messages are dropped.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(tid) = self.txn_timers.pop_due(now) {
+            let Some(txn) = self.txns.get(&tid) else { continue };
+            if txn.deadline > now {
+                continue;
+            }
+            let Some(txn) = self.txns.remove(&tid) else {
+                continue;
+            };
+            let secs = self.config.transaction_timeout.as_secs_f64();
+            let reason = format!("no response within {secs} s (RFC 4975 7.1.1)");
+            self.end_txn(txn, 408, &reason, now);
+        }
+        while let Some((key, slot, reference)) = self.report_timers.pop_due(now) {
+            let waiting = self
+                .session(key)
+                .and_then(|s| s.outgoing.messages.get(slot))
+                .is_some_and(|m| m.reference == reference && m.waits_for_report());
+            if waiting {
+                let secs = self.config.report_timeout.as_secs_f64();
+                let reason = format!("no success REPORT covered the message within {secs} s");
+                self.fail_message(key.slot as usize, slot, None, &reason);
+            }
+        }
+        if self.next_sweep.is_some_and(|at| at <= now) {
+            self.sweep_incoming(now);
+        }
+    }
+
+    fn sweep_incoming(&mut self, now: Instant) {
+        let expiry = self.config.incoming_expiry;
+        let mut any = false;
+        for (_, session) in self.sessions.iter_mut() {
+            let key = session.key;
+            session.incoming.retain(|message_id, m| {
+                let stale = m.uncommitted == 0 && now.duration_since(m.touched) >= expiry;
+                if stale && m.is_streamed() {
+                    self.events.push_back(Event::MessageAborted {
+                        session: key,
+                        message_id: *message_id,
+                        reason: "no chunk of the message arrived for too long".into(),
+                    });
+                }
+                any |= !stale;
+                !stale
+            });
+        }
+        self.next_sweep = any.then(|| now + expiry / 4);
+    }
+
+    /// Where the shell reads into; then call [`Connection::handle_input`].
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.parser.buffer_mut()
+    }
+
+    /// Copies `bytes` in and handles them.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) {
+        self.parser.feed(bytes);
+        self.handle_input(now);
+    }
+
+    /// Handles everything complete in the input buffer.
+    pub fn handle_input(&mut self, now: Instant) {
+        if self.closed {
+            self.parser.buffer_mut().clear();
+            return;
+        }
+        loop {
+            match self.parser.poll() {
+                Ok(None) => break,
+                Ok(Some(WireEvent::Head(head))) => self.on_head(head, now),
+                Ok(Some(WireEvent::Body(piece))) => self.on_body(piece, now),
+                Ok(Some(WireEvent::End(flag))) => self.on_end(flag, now),
+                Ok(Some(WireEvent::Malformed(bad))) => self.on_malformed(bad),
+                Err(error) => {
+                    self.handle_closed(&format!("the byte stream cannot be framed any more: {error}"));
+                    return;
+                }
+            }
+            if self.closed {
+                return;
+            }
+        }
+    }
+
+    fn on_malformed(&mut self, bad: Malformed) {
+        self.stats.frames_malformed += 1;
+        // A non-SEND body over its limit abandons a frame already begun.
+        self.inbound = Inbound::Idle;
+        self.pieces.clear();
+        match bad.error.reaction() {
+            Reaction::Close => {
+                self.handle_closed(&format!("malformed frame: {}", bad.error));
+            }
+            Reaction::Discard => {}
+            Reaction::Respond400 => {
+                if bad.header("Failure-Report") == Some(b"no") {
+                    return;
+                }
+                fn text(v: Option<&[u8]>) -> &str {
+                    v.and_then(|v| core::str::from_utf8(v).ok()).unwrap_or("")
+                }
+                let to_path = leftmost(text(bad.header("From-Path"))).to_owned();
+                let from_path = leftmost(text(bad.header("To-Path"))).to_owned();
+                let comment = bad.error.to_string();
+                let comment: String = comment.chars().filter(|c| !c.is_control()).take(120).collect();
+                if write_response_echo(
+                    &mut self.control,
+                    bad.transaction_id(),
+                    400,
+                    Some(&comment),
+                    &to_path,
+                    &from_path,
+                )
+                .is_ok()
+                {
+                    self.stats.count_response(400);
+                }
+            }
+        }
+    }
+
+    /// RFC 4975 7.3: exactly one To-Path URI, equal to a session's URI.
+    fn lookup(&self, head: &FrameHead) -> Option<usize> {
+        let to = head.to_path();
+        if to.len() != 1 {
+            return None;
+        }
+        let raw = to.as_str();
+        let slot = *self.by_session_id.get(session_id_of(raw)?)?;
+        let session = &self.sessions[slot];
+        if raw == session.from_path
+            || to
+                .uris()
+                .next()
+                .is_some_and(|uri| uri == session.config.local_uri)
+        {
+            Some(slot)
+        } else {
+            None
+        }
+    }
+
+    /// RFC 4975 6.1 policy (digest 6.1): the request comes from the
+    /// negotiated peer, the last From-Path URI.
+    fn from_peer(session: &Session, head: &FrameHead) -> bool {
+        let from = head.from_path();
+        let Some(peer) = session.peer() else { return false };
+        from.as_str() == peer.as_str() || from.uris().last().is_some_and(|uri| &uri == peer)
+    }
+
+    fn reply_for(&self, head: &FrameHead, status: u16, slot: Option<usize>) -> Reply {
+        let from = head.from_path().as_str();
+        let to_path = match head.method() {
+            Some(Method::Send) => leftmost(from),
+            _ => from,
+        };
+        let from_path = match slot {
+            Some(slot) => self.sessions[slot].from_path.clone(),
+            None => head.to_path().as_str().to_owned(),
+        };
+        Reply {
+            tid: *head.transaction_id(),
+            status,
+            failure_report: head.failure_report().unwrap_or_default(),
+            to_path: to_path.to_owned(),
+            from_path,
+        }
+    }
+
+    fn on_head(&mut self, head: FrameHead, now: Instant) {
+        debug_assert!(matches!(self.inbound, Inbound::Idle), "a head inside a frame");
+        let method = match head.kind() {
+            FrameKind::Response { status } => {
+                self.stats.responses_in += 1;
+                let status = *status;
+                self.on_response(&head, status, now);
+                self.inbound = Inbound::Skip(None);
+                return;
+            }
+            FrameKind::Request(method) => method.clone(),
+        };
+        self.stats.requests_in += 1;
+        let Some(slot) = self.lookup(&head) else {
+            // REPORTs are never answered (RFC 4975 7.1.2).
+            let reply = (method != Method::Report).then(|| self.reply_for(&head, 481, None));
+            self.inbound = Inbound::Skip(reply);
+            return;
+        };
+        let session = &mut self.sessions[slot];
+        if !Self::from_peer(session, &head) {
+            let reply = (method != Method::Report).then(|| self.reply_for(&head, 403, Some(slot)));
+            self.inbound = Inbound::Skip(reply);
+            return;
+        }
+        if session.binding == BindState::Unbound {
+            session.binding = BindState::Bound;
+            self.events
+                .push_back(Event::SessionReady { session: session.key });
+        }
+        match method {
+            Method::Report => {
+                self.on_report(slot, &head);
+                self.inbound = Inbound::Skip(None);
+            }
+            Method::Other(_) => {
+                let reply = self.reply_for(&head, 501, Some(slot));
+                self.inbound = Inbound::Skip(Some(reply));
+            }
+            Method::Send => self.on_send_head(slot, head, now),
+        }
+    }
+
+    fn on_send_head(&mut self, slot: usize, head: FrameHead, now: Instant) {
+        let Some(message_id) = head.message_id().copied() else {
+            // The parser answers a SEND without Message-ID with 400 itself.
+            self.inbound = Inbound::Skip(None);
+            return;
+        };
+        let range = head.byte_range().unwrap_or(ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
+        let session = &mut self.sessions[slot];
+        let cfg = &session.config;
+        let target = if !head.has_body() {
+            Target::Bodiless
+        } else if !cfg.direction.may_receive() {
+            Target::Reject(403)
+        } else if !head
+            .content_type()
+            .is_some_and(|t| type_accepted(&cfg.accept_types, t))
+        {
+            Target::Reject(415)
+        } else if cfg
+            .max_size
+            .is_some_and(|max| range.total.is_some_and(|t| t > max) || range.start - 1 > max)
+            // Late chunks of a message already refused or dropped.
+            || session.dropped_incoming.contains(&message_id)
+        {
+            Target::Reject(413)
+        } else if let Some(incoming) = session.incoming.get_mut(&message_id) {
+            incoming.touched = now;
+            Target::Entry { streamed: false }
+        } else if range.start == 1 {
+            Target::Collect
+        } else {
+            match self.new_incoming(slot, message_id, &head, now) {
+                true => Target::Entry { streamed: false },
+                false => Target::Reject(413),
+            }
+        };
+        self.inbound = Inbound::Send(Box::new(SendFrame {
+            slot,
+            head,
+            message_id,
+            start: range.start,
+            received: 0,
+            target,
+        }));
+    }
+
+    /// Starts reassembly of a message, within the session's bound.
+    fn new_incoming(&mut self, slot: usize, message_id: MessageId, head: &FrameHead, now: Instant) -> bool {
+        let session = &mut self.sessions[slot];
+        if session.incoming.len() >= session.config.settings.incoming_messages_max {
+            return false;
+        }
+        let mut incoming = Incoming::new(
+            head.content_type().unwrap_or_default().to_owned(),
+            head.from_path().as_str().to_owned(),
+            now,
+        );
+        incoming.success_report = head.success_report().unwrap_or_default();
+        incoming.failure_report = head.failure_report().unwrap_or_default();
+        self.epochs += 1;
+        incoming.epoch = self.epochs;
+        session.incoming.insert(message_id, incoming);
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + self.config.incoming_expiry / 4);
+        }
+        true
+    }
+
+    /// Drops a message in reassembly, telling the sink if it had data.
+    fn drop_incoming(&mut self, slot: usize, message_id: MessageId, reason: &str) {
+        let session = &mut self.sessions[slot];
+        // Chunks of it still on the wire get 413 instead of starting it anew.
+        if session.dropped_incoming.len() == DROPPED_REMEMBERED {
+            session.dropped_incoming.pop_front();
+        }
+        session.dropped_incoming.push_back(message_id);
+        if let Some(incoming) = session.incoming.remove(&message_id) {
+            if incoming.is_streamed() {
+                self.events.push_back(Event::MessageAborted {
+                    session: session.key,
+                    message_id,
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+    }
+
+    fn on_body(&mut self, piece: Bytes, now: Instant) {
+        if !matches!(self.inbound, Inbound::Send(_)) {
+            return;
+        }
+        let Inbound::Send(mut frame) = core::mem::replace(&mut self.inbound, Inbound::Idle) else {
+            return;
+        };
+        self.take_piece(&mut frame, piece, now);
+        self.inbound = Inbound::Send(frame);
+    }
+
+    fn take_piece(&mut self, frame: &mut SendFrame, piece: Bytes, now: Instant) {
+        let len = piece.len() as u64;
+        // 0-based position of this piece in the message.
+        let offset = frame.start - 1 + frame.received;
+        frame.received += len;
+        if matches!(frame.target, Target::Reject(_) | Target::Bodiless) {
+            return;
+        }
+        let (slot, message_id) = (frame.slot, frame.message_id);
+        let session = &self.sessions[slot];
+        let settings = session.config.settings;
+        // Digest 5.4: pos + len - 1 > local max -> 413 (stop this message).
+        if session.config.max_size.is_some_and(|max| offset + len > max) {
+            self.refuse_chunk(frame, 413, "the message is over the session's max-size");
+            return;
+        }
+        if let Target::Collect = frame.target {
+            if offset + len <= settings.inline_bytes_max {
+                self.pieces.push(piece);
+                return;
+            }
+            // Too large to keep whole in memory: reassemble and stream it.
+            if !self.new_incoming(slot, message_id, &frame.head, now) {
+                self.refuse_chunk(frame, 413, "too many incoming messages in reassembly");
+                return;
+            }
+            frame.target = Target::Entry { streamed: false };
+            let mut at = 0;
+            for held in core::mem::take(&mut self.pieces) {
+                let held_len = held.len() as u64;
+                if !self.write_entry(frame, at, held) {
+                    return;
+                }
+                at += held_len;
+            }
+        }
+        self.write_entry(frame, offset, piece);
+    }
+
+    /// Writes into the frame's reassembly entry; refuses the chunk (and
+    /// returns false) when the entry is gone or over its range bound.
+    fn write_entry(&mut self, frame: &mut SendFrame, offset: u64, data: Bytes) -> bool {
+        let session = &mut self.sessions[frame.slot];
+        let (key, message_id) = (session.key, frame.message_id);
+        let settings = session.config.settings;
+        let Some(incoming) = session.incoming.get_mut(&message_id) else {
+            self.refuse_chunk(frame, 413, "the message was dropped");
+            return false;
+        };
+        let events = &mut self.events;
+        incoming.write(offset, data, settings.inline_bytes_max, |offset, data| {
+            events.push_back(Event::Data {
+                session: key,
+                message_id,
+                offset,
+                data,
+            })
+        });
+        let streamed = incoming.is_streamed();
+        if incoming.ranges.count() > settings.incoming_ranges_max {
+            self.refuse_chunk(frame, 413, "the message arrived in too many separate ranges");
+            return false;
+        }
+        if let Target::Entry { streamed: s } = &mut frame.target {
+            *s |= streamed;
+        }
+        true
+    }
+
+    /// Answers the chunk with `status` at its end and drops its message.
+    fn refuse_chunk(&mut self, frame: &mut SendFrame, status: u16, reason: &str) {
+        frame.target = Target::Reject(status);
+        self.pieces.clear();
+        self.drop_incoming(frame.slot, frame.message_id, reason);
+    }
+
+    fn on_end(&mut self, flag: Continuation, now: Instant) {
+        match core::mem::replace(&mut self.inbound, Inbound::Idle) {
+            Inbound::Idle => debug_assert!(false, "an end-line outside a frame"),
+            Inbound::Skip(reply) => {
+                if let Some(reply) = reply {
+                    self.send_reply(reply);
+                }
+            }
+            Inbound::Send(frame) => self.on_send_end(*frame, flag, now),
+        }
+    }
+
+    fn on_send_end(&mut self, mut frame: SendFrame, flag: Continuation, now: Instant) {
+        let slot = frame.slot;
+        match frame.target {
+            Target::Reject(status) => {
+                self.pieces.clear();
+                let reply = self.reply_for(&frame.head, status, Some(slot));
+                self.send_reply(reply);
+            }
+            Target::Bodiless => {
+                let reply = self.reply_for(&frame.head, 200, Some(slot));
+                self.send_reply(reply);
+            }
+            Target::Collect => match flag {
+                Continuation::Abort => {
+                    self.pieces.clear();
+                    let reply = self.reply_for(&frame.head, 200, Some(slot));
+                    self.send_reply(reply);
+                }
+                Continuation::Last => {
+                    let body = match self.pieces.len() {
+                        0 => Bytes::new(),
+                        1 => self.pieces.pop().unwrap_or_default(),
+                        _ => {
+                            let mut joined = BytesMut::with_capacity(frame.received as usize);
+                            for piece in self.pieces.drain(..) {
+                                joined.extend_from_slice(&piece);
+                            }
+                            joined.freeze()
+                        }
+                    };
+                    let reply = self.reply_for(&frame.head, 200, Some(slot));
+                    self.send_reply(reply);
+                    self.deliver_whole(slot, &frame.head, frame.message_id, body);
+                }
+                Continuation::More => {
+                    if !self.new_incoming(slot, frame.message_id, &frame.head, now) {
+                        self.refuse_chunk(&mut frame, 413, "too many incoming messages in reassembly");
+                        let reply = self.reply_for(&frame.head, 413, Some(slot));
+                        self.send_reply(reply);
+                        return;
+                    }
+                    frame.target = Target::Entry { streamed: false };
+                    let mut at = 0;
+                    for held in core::mem::take(&mut self.pieces) {
+                        let held_len = held.len() as u64;
+                        if !self.write_entry(&mut frame, at, held) {
+                            let reply = self.reply_for(&frame.head, 413, Some(slot));
+                            self.send_reply(reply);
+                            return;
+                        }
+                        at += held_len;
+                    }
+                    self.end_entry_chunk(frame, flag, now);
+                }
+            },
+            Target::Entry { .. } => self.end_entry_chunk(frame, flag, now),
+        }
+    }
+
+    fn end_entry_chunk(&mut self, frame: SendFrame, flag: Continuation, now: Instant) {
+        let Target::Entry { streamed } = frame.target else {
+            return;
+        };
+        let (slot, message_id) = (frame.slot, frame.message_id);
+        let reply = self.reply_for(&frame.head, 200, Some(slot));
+        let session = &mut self.sessions[slot];
+        let key = session.key;
+        let Some(incoming) = session.incoming.get_mut(&message_id) else {
+            self.send_reply(reply);
+            return;
+        };
+        incoming.touched = now;
+        incoming.success_report = frame.head.success_report().unwrap_or_default();
+        incoming.failure_report = frame.head.failure_report().unwrap_or_default();
+        if incoming.report_to != frame.head.from_path().as_str() {
+            incoming.report_to = frame.head.from_path().as_str().to_owned();
+        }
+        match flag {
+            // RFC 4975 7.1: the sender gave up; answer normally, drop the rest.
+            Continuation::Abort => {
+                self.drop_incoming(slot, message_id, "the sender aborted the message");
+                self.send_reply(reply);
+                return;
+            }
+            // Digest 5.2: the `$` chunk fixes the total; its payload wins.
+            Continuation::Last => incoming.total = Some(frame.start - 1 + frame.received),
+            Continuation::More => {}
+        }
+        if streamed {
+            // Nothing is answered 200 before the sink holds its bytes.
+            incoming.uncommitted += 1;
+            self.tickets_issued = self.tickets_issued.wrapping_add(1);
+            let entry = self.deferred.vacant_entry();
+            let ticket = u64::from(self.tickets_issued) << 32 | entry.key() as u64;
+            entry.insert(Deferred {
+                ticket,
+                epoch: incoming.epoch,
+                session: key,
+                message_id,
+                tid: reply.tid,
+                reply_to: reply.to_path,
+                failure_report: reply.failure_report,
+            });
+            self.events.push_back(Event::Commit {
+                session: key,
+                message_id,
+                ticket: CommitTicket(ticket),
+            });
+        } else {
+            self.send_reply(reply);
+        }
+        self.try_complete(slot, message_id);
+    }
+
+    /// The sink holds (and, if asked, has synced) the bytes of the chunk.
+    pub fn committed(&mut self, ticket: CommitTicket) {
+        self.finish_commit(ticket, None);
+    }
+
+    /// The sink could not take the bytes: the chunk is answered `status`
+    /// (413 asks the sender to stop the message, RFC 4975 10.5) and the
+    /// message is dropped.
+    pub fn commit_failed(&mut self, ticket: CommitTicket, status: u16, reason: &str) {
+        self.finish_commit(ticket, Some((status, reason)));
+    }
+
+    fn finish_commit(&mut self, ticket: CommitTicket, failure: Option<(u16, &str)>) {
+        let index = (ticket.0 & u64::from(u32::MAX)) as usize;
+        if self.deferred.get(index).is_none_or(|d| d.ticket != ticket.0) {
+            return;
+        }
+        let deferred = self.deferred.remove(index);
+        let slot = deferred.session.slot as usize;
+        let Some(session) = self.sessions.get_mut(slot).filter(|s| s.key == deferred.session) else {
+            return;
+        };
+        let status = failure.map_or(200, |(status, _)| status);
+        let reply = Reply {
+            tid: deferred.tid,
+            status,
+            failure_report: deferred.failure_report,
+            to_path: deferred.reply_to,
+            from_path: session.from_path.clone(),
+        };
+        match failure {
+            None => {
+                let incoming = session.incoming.get_mut(&deferred.message_id);
+                if let Some(incoming) = incoming.filter(|m| m.epoch == deferred.epoch) {
+                    debug_assert!(incoming.uncommitted > 0);
+                    incoming.uncommitted -= 1;
+                }
+                self.send_reply(reply);
+                self.try_complete(slot, deferred.message_id);
+            }
+            Some((_, reason)) => {
+                self.drop_incoming(slot, deferred.message_id, reason);
+                self.send_reply(reply);
+            }
+        }
+    }
+
+    fn try_complete(&mut self, slot: usize, message_id: MessageId) {
+        let session = &mut self.sessions[slot];
+        if !session
+            .incoming
+            .get(&message_id)
+            .is_some_and(Incoming::is_complete)
+        {
+            return;
+        }
+        let Some(mut incoming) = session.incoming.remove(&message_id) else {
+            return;
+        };
+        let total = incoming.total.unwrap_or(0);
+        let body = match incoming.is_streamed() {
+            true => ReceivedBody::Streamed { len: total },
+            false => ReceivedBody::Inline(incoming.take_body()),
+        };
+        let key = session.key;
+        self.stats.messages_received += 1;
+        self.events.push_back(Event::MessageReceived {
+            session: key,
+            message_id,
+            content_type: core::mem::take(&mut incoming.content_type),
+            body,
+        });
+        if incoming.success_report == SuccessReport::Yes {
+            self.success_report(slot, message_id, total, &incoming.report_to);
+        }
+    }
+
+    /// A message that came whole in one chunk.
+    fn deliver_whole(&mut self, slot: usize, head: &FrameHead, message_id: MessageId, body: Bytes) {
+        let key = self.sessions[slot].key;
+        let total = body.len() as u64;
+        self.stats.messages_received += 1;
+        self.events.push_back(Event::MessageReceived {
+            session: key,
+            message_id,
+            content_type: head.content_type().unwrap_or_default().to_owned(),
+            body: ReceivedBody::Inline(body),
+        });
+        if head.success_report() == Some(SuccessReport::Yes) {
+            self.success_report(slot, message_id, total, head.from_path().as_str());
+        }
+    }
+
+    /// RFC 4975 7.1.2: one success REPORT covering every octet, to the whole
+    /// From-Path of the SEND.
+    fn success_report(&mut self, slot: usize, message_id: MessageId, total: u64, to_path: &str) {
+        let session = &self.sessions[slot];
+        let req = Request {
+            method: &Method::Report,
+            to_path,
+            from_path: &session.from_path,
+            message_id: Some(message_id),
+            byte_range: Some(ByteRange {
+                start: 1,
+                end: Some(total),
+                total: Some(total),
+            }),
+            success_report: None,
+            failure_report: None,
+            status: Some((
+                ReportStatus {
+                    namespace: 0,
+                    code: 200,
+                },
+                "OK",
+            )),
+            content: None,
+            continuation: Continuation::Last,
+        };
+        // The paths were validated when the SEND was parsed.
+        let written = self.writer.write_request(&req, &mut self.control);
+        debug_assert!(written.is_ok());
+    }
+
+    /// Writes a response as the request's Failure-Report allows (RFC 4975
+    /// 7.2; digest 4.6): `no` never, `partial` only for errors.
+    fn send_reply(&mut self, reply: Reply) {
+        let send = match reply.failure_report {
+            FailureReport::Yes => true,
+            FailureReport::Partial => reply.status != 200,
+            FailureReport::No => false,
+        };
+        if !send {
+            return;
+        }
+        let written = write_response(
+            &mut self.control,
+            &reply.tid,
+            reply.status,
+            Some(status_comment(reply.status)),
+            &reply.to_path,
+            &reply.from_path,
+        );
+        if written.is_ok() {
+            self.stats.count_response(reply.status);
+        }
+    }
+
+    fn on_response(&mut self, head: &FrameHead, status: u16, now: Instant) {
+        let Some(txn) = self.txns.remove(head.transaction_id()) else {
+            self.stats.responses_unmatched += 1;
+            return;
+        };
+        let reason = match head.comment() {
+            Some(comment) => format!("{status} {comment}"),
+            None => format!("{status} {}", status_comment(status)),
+        };
+        self.end_txn(txn, status, &reason, now);
+    }
+
+    fn end_txn(&mut self, txn: Txn, status: u16, reason: &str, now: Instant) {
+        let key = txn.session;
+        let slot = key.slot as usize;
+        if let TxnKind::Chunk { len, .. } = txn.kind {
+            debug_assert!(self.inflight_bytes >= len);
+            self.inflight_bytes -= len.min(self.inflight_bytes);
+        }
+        let Some(session) = self.sessions.get_mut(slot).filter(|s| s.key == key) else {
+            return;
+        };
+        match txn.kind {
+            TxnKind::Bind => {
+                if status == 200 {
+                    if session.binding == BindState::Binding {
+                        session.binding = BindState::Bound;
+                        self.events.push_back(Event::SessionReady { session: key });
+                    }
+                } else {
+                    self.close_session(key, &format!("the binding SEND was answered {reason}"));
+                }
+            }
+            TxnKind::Chunk {
+                slot: msg_slot,
+                message,
+                len,
+            } => {
+                session.outgoing.inflight_bytes -= len;
+                let Some(msg) = session
+                    .outgoing
+                    .messages
+                    .get_mut(msg_slot)
+                    .filter(|m| m.reference == message)
+                else {
+                    self.schedule(slot);
+                    return;
+                };
+                if status == 200 {
+                    msg.chunks_unanswered -= 1;
+                    msg.bytes_acked += len;
+                    if msg.is_delivered() {
+                        self.deliver(slot, msg_slot);
+                    } else if msg.waits_for_report() {
+                        self.wait_for_report(key, msg_slot, message, now);
+                    }
+                } else {
+                    self.message_refused(slot, msg_slot, status, reason);
+                }
+                self.schedule(slot);
+            }
+        }
+    }
+
+    /// An error status for a message, by response or REPORT (digest 4.5).
+    fn message_refused(&mut self, slot: usize, msg_slot: usize, status: u16, reason: &str) {
+        let session = &mut self.sessions[slot];
+        match status {
+            // The session is gone at the peer, or bound elsewhere.
+            481 | 506 => {
+                let key = session.key;
+                self.close_session(key, &format!("the peer answered {reason}"));
+            }
+            415 => {
+                let ty = session.outgoing.messages[msg_slot].content_type.clone();
+                session.refused_types.push(ty);
+                self.fail_message(slot, msg_slot, Some(status), reason);
+            }
+            _ => self.fail_message(slot, msg_slot, Some(status), reason),
+        }
+    }
+
+    fn wait_for_report(&mut self, key: SessionKey, msg_slot: usize, message: MessageRef, now: Instant) {
+        let at = now + self.config.report_timeout;
+        let live = self.sessions.len();
+        self.report_timers
+            .push(at, (key, msg_slot, message), live, |_| true);
+    }
+
+    fn on_report(&mut self, slot: usize, head: &FrameHead) {
+        let session = &mut self.sessions[slot];
+        let (Some(message_id), Some(status)) = (head.message_id(), head.report_status()) else {
+            self.stats.reports_ignored += 1;
+            return;
+        };
+        // RFC 4975 7.1.2: unknown Message-ID -> ignore.
+        let Some(&msg_slot) = session.outgoing.by_id.get(message_id) else {
+            self.stats.reports_ignored += 1;
+            return;
+        };
+        let msg = &mut session.outgoing.messages[msg_slot];
+        let range = head.byte_range().unwrap_or(ByteRange {
+            start: 1,
+            end: msg.total,
+            total: msg.total,
+        });
+        let end = range.end.or(range.total).unwrap_or(msg.cut_bytes);
+        let outside = match msg.total {
+            Some(total) => range.start > total + 1 || end > total,
+            None => end > msg.cut_bytes,
+        };
+        if status.namespace != 0 || outside {
+            self.stats.reports_ignored += 1;
+            return;
+        }
+        if status.code == 200 {
+            if msg.success_report == SuccessReport::No {
+                self.stats.reports_ignored += 1;
+                return;
+            }
+            msg.reported.insert(range.start, end);
+            if msg.is_delivered() {
+                self.deliver(slot, msg_slot);
+            }
+        } else {
+            // RFC 4975 7.3.2: a failure REPORT ends the message.
+            let reason = match head.report_status_comment() {
+                Some(comment) => format!("failure REPORT {} {comment}", status.code),
+                None => format!("failure REPORT {} {}", status.code, status_comment(status.code)),
+            };
+            self.message_refused(slot, msg_slot, status.code, &reason);
+        }
+    }
+
+    fn deliver(&mut self, slot: usize, msg_slot: usize) {
+        let session = &mut self.sessions[slot];
+        let key = session.key;
+        if let Some(msg) = session.outgoing.remove(msg_slot) {
+            self.stats.messages_delivered += 1;
+            self.events.push_back(Event::Delivered {
+                session: key,
+                message: msg.reference,
+                message_id: msg.message_id,
+            });
+        }
+        self.check_send_ready(slot);
+    }
+
+    fn fail_message(&mut self, slot: usize, msg_slot: usize, status: Option<u16>, reason: &str) {
+        let session = &mut self.sessions[slot];
+        let key = session.key;
+        if let Some(msg) = session.outgoing.remove(msg_slot) {
+            self.stats.messages_failed += 1;
+            self.events.push_back(Event::Failed {
+                session: key,
+                message: msg.reference,
+                message_id: msg.message_id,
+                status,
+                reason: reason.to_owned(),
+                bytes_acked: msg.bytes_acked,
+            });
+        }
+        self.check_send_ready(slot);
+    }
+
+    fn check_send_ready(&mut self, slot: usize) {
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        let settings = session.config.settings;
+        let out = &mut session.outgoing;
+        if out.full_signalled
+            && out.queue.len() < settings.send_queue_messages_max
+            && out.queued_bytes < settings.send_queue_bytes_max
+        {
+            out.full_signalled = false;
+            self.events.push_back(Event::SendReady { session: session.key });
+        }
+    }
+
+    /// Appends every frame that is ready to `out` as one batch: responses and
+    /// REPORTs first, then chunks in scheduler order, up to
+    /// [`ConnectionConfig::transmit_bytes_max`] body octets. Small frames are
+    /// gathered into shared buffers, large bodies are passed by reference.
+    /// Returns the octets added.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Bytes>) -> usize {
+        let first = out.len();
+        if !self.control.is_empty() {
+            out.push(self.control.split().freeze());
+        }
+        if !self.closed && !self.sched.is_empty() {
+            let mut sched = core::mem::replace(&mut self.sched, Scheduler::new(1));
+            let budget = self.config.transmit_bytes_max;
+            sched.drive(budget, |slot, credit| self.turn(slot as usize, credit, now, out));
+            self.sched = sched;
+            if !self.scratch.is_empty() {
+                out.push(self.scratch.split().freeze());
+            }
+        }
+        let written: usize = out[first..].iter().map(Bytes::len).sum();
+        self.stats.bytes_out += written as u64;
+        written
+    }
+
+    /// Whether [`Connection::poll_transmit`] has something to hand out now.
+    pub fn wants_transmit(&self) -> bool {
+        !self.control.is_empty()
+            || (!self.closed
+                && !self.sched.is_empty()
+                && self.inflight_bytes < self.config.inflight_bytes_max)
+    }
+
+    fn turn(&mut self, slot: usize, credit: u64, now: Instant, out: &mut Vec<Bytes>) -> Option<Turn> {
+        if self.inflight_bytes >= self.config.inflight_bytes_max {
+            return None;
+        }
+        let session = &mut self.sessions[slot];
+        let settings = session.config.settings;
+        match session
+            .outgoing
+            .cut(settings.chunk_bytes, settings.inflight_bytes_max, credit)
+        {
+            Cut::Over => Some(Turn::Over),
+            Cut::Blocked | Cut::Empty => {
+                session.scheduled = false;
+                Some(Turn::Idle)
+            }
+            Cut::SourceFailed(msg_slot, reason) => {
+                self.fail_message(slot, msg_slot, None, &reason);
+                Some(Turn::Sent(0))
+            }
+            Cut::Chunk(chunk) => {
+                let len = chunk.body.len() as u64;
+                self.emit_chunk(slot, chunk, now, out);
+                self.check_send_ready(slot);
+                Some(Turn::Sent(len))
+            }
+        }
+    }
+
+    fn emit_chunk(&mut self, slot: usize, chunk: CutChunk, now: Instant, out: &mut Vec<Bytes>) {
+        let session = &self.sessions[slot];
+        let key = session.key;
+        let msg = &session.outgoing.messages[chunk.slot];
+        let len = chunk.body.len() as u64;
+        let big = chunk.body.len() > self.config.copy_body_bytes_max;
+        let req = Request {
+            method: &Method::Send,
+            to_path: &session.to_path,
+            from_path: &session.from_path,
+            message_id: Some(msg.message_id),
+            byte_range: Some(chunk.range),
+            success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
+            failure_report: (msg.failure_report != FailureReport::Yes).then_some(msg.failure_report),
+            status: None,
+            content: Some(Content {
+                content_type: &msg.content_type,
+                mime_headers: &[],
+                body: chunk.body,
+            }),
+            continuation: chunk.flag,
+        };
+        let written = if big {
+            self.writer
+                .encode_request(&req, &mut self.scratch)
+                .map(|encoded| {
+                    out.push(encoded.head);
+                    out.push(encoded.body);
+                    self.scratch.extend_from_slice(&encoded.tail);
+                    encoded.tid
+                })
+        } else {
+            self.writer.write_request(&req, &mut self.scratch)
+        };
+        let (reference, answered) = (msg.reference, msg.failure_report == FailureReport::Yes);
+        let tid = match written {
+            Ok(tid) => tid,
+            Err(e) => {
+                if answered {
+                    self.sessions[slot].outgoing.inflight_bytes -= len;
+                }
+                self.fail_message(slot, chunk.slot, None, &format!("cannot write the chunk: {e}"));
+                return;
+            }
+        };
+        self.stats.chunks_out += 1;
+        if answered {
+            self.inflight_bytes += len;
+            let kind = TxnKind::Chunk {
+                slot: chunk.slot,
+                message: reference,
+                len,
+            };
+            self.start_txn(tid, key, kind, now);
+        }
+        let msg = &mut self.sessions[slot].outgoing.messages[chunk.slot];
+        if msg.all_cut {
+            msg.finished_at = Some(now);
+            if msg.is_delivered() {
+                self.deliver(slot, chunk.slot);
+            } else if msg.waits_for_report() {
+                self.wait_for_report(key, chunk.slot, reference, now);
+            }
+        }
+    }
+}

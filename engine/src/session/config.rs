@@ -1,0 +1,177 @@
+//! One negotiated MSRP session as the SDP offer/answer left it (RFC 4975 8),
+//! and the bounds the engine keeps for it.
+
+use core::fmt;
+
+use crate::proto::{FailureReport, MsrpUri, SuccessReport};
+
+/// Who opens the connection and sends the binding SEND (RFC 4975 5.4, RFC 6135).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Active,
+    Passive,
+}
+
+/// The SDP direction attribute (RFC 4975 8.9): it restricts content SENDs, not
+/// the binding SEND.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    pub(crate) fn may_send(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    pub(crate) fn may_receive(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+}
+
+/// A negotiated session.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// Our URI (our `a=path`): incoming To-Path must name it.
+    pub local_uri: MsrpUri,
+    /// The peer's `a=path`, in SDP order: our To-Path; its last URI is the
+    /// peer itself, which incoming From-Paths must end in (403 otherwise).
+    pub remote_path: Vec<MsrpUri>,
+    pub role: Role,
+    pub direction: Direction,
+    /// Our `a=accept-types`: incoming content of other types gets 415. `*`
+    /// and `type/*` are wildcards.
+    pub accept_types: Vec<String>,
+    /// Our `a=accept-wrapped-types` (kept for the application; the engine does
+    /// not open message/cpim wrappers).
+    pub accept_wrapped_types: Vec<String>,
+    /// Our `a=max-size`: larger incoming messages get 413.
+    pub max_size: Option<u64>,
+    /// The peer's `a=accept-types`: [`Connection::send`](crate::Connection::send)
+    /// refuses other types (RFC 4975 8.6).
+    pub remote_accept_types: Vec<String>,
+    /// The peer's `a=max-size`: larger outgoing messages are refused.
+    pub remote_max_size: Option<u64>,
+    pub settings: SessionSettings,
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("local_uri", &self.local_uri)
+            .field("remote_path", &self.remote_path)
+            .field("role", &self.role)
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfig {
+    /// A send-and-receive session accepting any type, with default settings.
+    pub fn new(local_uri: MsrpUri, remote_path: Vec<MsrpUri>, role: Role) -> SessionConfig {
+        SessionConfig {
+            local_uri,
+            remote_path,
+            role,
+            direction: Direction::SendRecv,
+            accept_types: vec!["*".into()],
+            accept_wrapped_types: Vec::new(),
+            max_size: None,
+            remote_accept_types: vec!["*".into()],
+            remote_max_size: None,
+            settings: SessionSettings::default(),
+        }
+    }
+}
+
+/// Per-session behaviour and bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Body octets per outgoing chunk (RFC 4975 5.1: chunks over 2048 octets
+    /// are sent interruptible, with range-end `*`).
+    pub chunk_bytes: usize,
+    /// Body octets sent and not yet answered: further chunks wait.
+    pub inflight_bytes_max: u64,
+    /// Messages accepted by `send` and not yet fully cut into chunks.
+    pub send_queue_messages_max: usize,
+    /// In-memory body octets accepted by `send` and not yet cut into chunks.
+    pub send_queue_bytes_max: u64,
+    /// Defaults for messages that do not set their own.
+    pub success_report: SuccessReport,
+    pub failure_report: FailureReport,
+    /// Incoming messages up to this size are delivered whole in memory;
+    /// larger ones stream to the sink ([`Event::Data`](crate::Event::Data)).
+    pub inline_bytes_max: u64,
+    /// Incoming messages in reassembly at once; a new one beyond gets 413.
+    pub incoming_messages_max: usize,
+    /// Separate received ranges of one message (out-of-order chunks); a
+    /// chunk that would exceed it gets 413.
+    pub incoming_ranges_max: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> SessionSettings {
+        SessionSettings {
+            chunk_bytes: 64 * 1024,
+            inflight_bytes_max: 1024 * 1024,
+            send_queue_messages_max: 1024,
+            send_queue_bytes_max: 16 * 1024 * 1024,
+            success_report: SuccessReport::No,
+            failure_report: FailureReport::Yes,
+            inline_bytes_max: 256 * 1024,
+            incoming_messages_max: 64,
+            incoming_ranges_max: 256,
+        }
+    }
+}
+
+impl SessionSettings {
+    /// The smallest chunk accepted: RFC 4975 5.1 asks for no chunks under
+    /// 2048 octets except the last.
+    pub const CHUNK_BYTES_MIN: usize = 2048;
+
+    pub(crate) fn floored(self) -> SessionSettings {
+        let chunk_bytes = self.chunk_bytes.max(Self::CHUNK_BYTES_MIN);
+        SessionSettings {
+            chunk_bytes,
+            inflight_bytes_max: self.inflight_bytes_max.max(1),
+            send_queue_messages_max: self.send_queue_messages_max.max(1),
+            incoming_messages_max: self.incoming_messages_max.max(1),
+            incoming_ranges_max: self.incoming_ranges_max.max(1),
+            ..self
+        }
+    }
+}
+
+/// Whether `content_type` (parameters ignored) is one of `accepted`, where
+/// `*` accepts everything and `type/*` a whole top-level type (RFC 4975 8.6).
+pub fn type_accepted(accepted: &[String], content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let (top, _) = media.split_once('/').unwrap_or((media, ""));
+    accepted.iter().any(|a| {
+        let a = a.trim();
+        a == "*"
+            || a.eq_ignore_ascii_case(media)
+            || a.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(top))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_accepted;
+
+    #[test]
+    fn accept_types() {
+        let list = ["text/plain".to_string(), "image/*".to_string()];
+        assert!(type_accepted(&list, "text/plain"));
+        assert!(type_accepted(&list, "Text/Plain;charset=utf-8"));
+        assert!(type_accepted(&list, "image/jpeg"));
+        assert!(!type_accepted(&list, "text/html"));
+        assert!(!type_accepted(&list, "imagex/jpeg"));
+        assert!(type_accepted(&["*".to_string()], "application/octet-stream"));
+    }
+}

@@ -1,0 +1,100 @@
+//! What a connection tells the application: one event per outcome.
+
+use bytes::Bytes;
+
+use crate::proto::MessageId;
+
+/// A session on one [`Connection`](crate::Connection). The generation keeps a
+/// key of a closed session from naming a later session in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+/// An outgoing message, as returned by [`Connection::send`](crate::Connection::send);
+/// unique per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageRef(pub u64);
+
+/// A received chunk whose bytes went to the application's sink
+/// ([`Event::Data`]): the chunk is answered only once the application calls
+/// [`Connection::committed`](crate::Connection::committed) (or
+/// [`Connection::commit_failed`](crate::Connection::commit_failed)) with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommitTicket(pub(crate) u64);
+
+/// The body of a received message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceivedBody {
+    /// Small messages, whole, in memory (a slice of the read buffer when the
+    /// message came in one piece).
+    Inline(Bytes),
+    /// Large messages went to the sink as [`Event::Data`]; this many octets.
+    Streamed { len: u64 },
+}
+
+/// Everything a connection reports, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The session is bound to this connection (RFC 4975 5.4): the active side
+    /// got its binding SEND answered, the passive side saw the first request.
+    SessionReady { session: SessionKey },
+    /// A whole incoming message.
+    MessageReceived {
+        session: SessionKey,
+        message_id: MessageId,
+        content_type: String,
+        body: ReceivedBody,
+    },
+    /// Octets of a large incoming message for the sink, at 0-based `offset`.
+    /// Later data for the same offsets replaces earlier data (RFC 4975 7.3.1).
+    Data {
+        session: SessionKey,
+        message_id: MessageId,
+        offset: u64,
+        data: Bytes,
+    },
+    /// The chunk that carried the preceding [`Event::Data`] has ended: write
+    /// them (and fsync, for durability), then commit the ticket so the chunk
+    /// can be answered.
+    Commit {
+        session: SessionKey,
+        message_id: MessageId,
+        ticket: CommitTicket,
+    },
+    /// A large incoming message will not complete (the sender aborted it, the
+    /// sink failed, the session or connection ended): drop what the sink holds.
+    MessageAborted {
+        session: SessionKey,
+        message_id: MessageId,
+        reason: String,
+    },
+    /// An outgoing message was accepted: every chunk got its 200 (when
+    /// Failure-Report asked for responses) and, with `Success-Report: yes`,
+    /// success REPORTs covered every octet.
+    Delivered {
+        session: SessionKey,
+        message: MessageRef,
+        message_id: MessageId,
+    },
+    /// An outgoing message did not make it. `status` is the MSRP code that
+    /// said so (a response, a REPORT, or 408 for a local timeout), `None` when
+    /// the cause was local (connection lost, session closed, content source
+    /// failed).
+    Failed {
+        session: SessionKey,
+        message: MessageRef,
+        message_id: MessageId,
+        status: Option<u16>,
+        reason: String,
+        /// Octets of the message that got a 200.
+        bytes_acked: u64,
+    },
+    /// The session's send queue has room again after [`SendError::Full`](crate::SendError::Full).
+    SendReady { session: SessionKey },
+    /// The session ended; every message on it has had its outcome already.
+    SessionClosed { session: SessionKey, reason: String },
+    /// The connection cannot be used any more; its sessions are closed.
+    ConnectionClosed { reason: String },
+}

@@ -1,0 +1,318 @@
+//! Outgoing messages: cutting them into chunks (RFC 4975 5.1, 7.1.1) and
+//! keeping the score of their responses and REPORTs until their one outcome.
+
+use core::fmt;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use slab::Slab;
+
+use super::event::MessageRef;
+use super::ranges::RangeSet;
+use crate::id_hash::IdMap;
+use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessReport};
+
+/// RFC 4975 5.1: a chunk body over this size must be interruptible, so its
+/// range-end is written `*`.
+const INTERRUPTIBLE_BYTES: usize = 2048;
+
+/// What a [`ContentSource`] has for the next chunk.
+#[derive(Debug)]
+pub enum SourceChunk {
+    /// The next octets of the content, at most the size asked for.
+    Data(Bytes),
+    /// Nothing yet: the application calls
+    /// [`Connection::wake`](crate::Connection::wake) when there is.
+    Pending,
+    /// The content is complete.
+    End,
+    /// The content cannot be read; the message fails with this reason.
+    Failed(String),
+}
+
+/// Content produced on demand (a file read by the shell, a generator), so a
+/// large message is never whole in memory.
+pub trait ContentSource {
+    /// The total size, when known in advance (it then goes into every
+    /// Byte-Range; otherwise the total is `*` until the last chunk).
+    fn size(&self) -> Option<u64>;
+    /// Up to `max` next octets.
+    fn next_chunk(&mut self, max: usize) -> SourceChunk;
+}
+
+/// The content of an outgoing message.
+pub enum Payload {
+    Bytes(Bytes),
+    Source(Box<dyn ContentSource>),
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Bytes({} octets)", b.len()),
+            Payload::Source(s) => write!(f, "Source({:?} octets)", s.size()),
+        }
+    }
+}
+
+impl Payload {
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::Source(s) => s.size(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// Octets held in memory, counted against the send queue bound.
+    pub(crate) fn queued_bytes(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::Source(_) => 0,
+        }
+    }
+}
+
+/// A message for [`Connection::send`](crate::Connection::send).
+#[derive(Debug)]
+pub struct OutgoingMessage {
+    pub content_type: String,
+    pub payload: Payload,
+    /// `None` draws a fresh random Message-ID; set it to resend a message
+    /// after recovery with the same id (RFC 4975 7.1.1).
+    pub message_id: Option<MessageId>,
+    /// `None` uses the session's default.
+    pub success_report: Option<SuccessReport>,
+    pub failure_report: Option<FailureReport>,
+}
+
+impl OutgoingMessage {
+    /// An in-memory message with the session's report defaults.
+    pub fn new(content_type: impl Into<String>, body: impl Into<Bytes>) -> OutgoingMessage {
+        OutgoingMessage {
+            content_type: content_type.into(),
+            payload: Payload::Bytes(body.into()),
+            message_id: None,
+            success_report: None,
+            failure_report: None,
+        }
+    }
+
+    /// A message whose content comes from `source`.
+    pub fn from_source(content_type: impl Into<String>, source: Box<dyn ContentSource>) -> OutgoingMessage {
+        OutgoingMessage {
+            payload: Payload::Source(source),
+            ..OutgoingMessage::new(content_type, Bytes::new())
+        }
+    }
+}
+
+/// A message from `send` to its outcome.
+pub(crate) struct OutMessage {
+    pub reference: MessageRef,
+    pub message_id: MessageId,
+    pub content_type: String,
+    pub payload: Payload,
+    /// Known size: from the start, or once the source ended.
+    pub total: Option<u64>,
+    /// Octets cut into chunks so far.
+    pub cut_bytes: u64,
+    /// The last chunk (`$`) has been cut.
+    pub all_cut: bool,
+    pub success_report: SuccessReport,
+    pub failure_report: FailureReport,
+    /// Chunks waiting for their response (Failure-Report `yes` only).
+    pub chunks_unanswered: u32,
+    /// Octets whose chunks got a 200.
+    pub bytes_acked: u64,
+    /// Octets covered by success REPORTs (Success-Report `yes` only).
+    pub reported: RangeSet,
+    /// When the last chunk was handed out, for the success-REPORT wait.
+    pub finished_at: Option<Instant>,
+}
+
+impl OutMessage {
+    /// Every chunk is out, answered as Failure-Report asked, and success
+    /// REPORTs cover the whole message when Success-Report asked for them.
+    pub fn is_delivered(&self) -> bool {
+        let total = self.total.unwrap_or(u64::MAX);
+        self.all_cut
+            && self.chunks_unanswered == 0
+            && (self.success_report == SuccessReport::No || self.reported.covers_all(total))
+    }
+
+    pub fn waits_for_report(&self) -> bool {
+        self.all_cut && self.chunks_unanswered == 0 && !self.is_delivered()
+    }
+}
+
+/// One chunk to write, as cut from the front message.
+pub(crate) struct CutChunk {
+    pub slot: usize,
+    pub body: Bytes,
+    pub range: ByteRange,
+    pub flag: Continuation,
+}
+
+/// The result of asking a session for its next chunk.
+pub(crate) enum Cut {
+    Chunk(CutChunk),
+    /// The next chunk is larger than the scheduler allows this turn.
+    Over,
+    /// Chunks remain but cannot go now (window full, source pending).
+    Blocked,
+    /// Nothing left to send.
+    Empty,
+    /// The front message's source failed; it must fail with this reason.
+    SourceFailed(usize, String),
+}
+
+/// A session's outgoing side: messages in `send` order, the front one being
+/// cut; every message stays in `messages` until its outcome.
+#[derive(Default)]
+pub(crate) struct Outgoing {
+    pub messages: Slab<OutMessage>,
+    /// Messages not yet fully cut, in order (RFC 4975 5.1: chunks go in order).
+    pub queue: VecDeque<usize>,
+    /// In-memory octets in `queue` not cut yet.
+    pub queued_bytes: u64,
+    /// Unanswered body octets of chunks sent with Failure-Report `yes`.
+    pub inflight_bytes: u64,
+    /// Message-ID -> slot, for REPORTs.
+    pub by_id: IdMap<MessageId, usize>,
+    /// A source said `Pending`; the session waits for `wake`.
+    pub source_pending: bool,
+    /// `send` said Full; `SendReady` is owed when room returns.
+    pub full_signalled: bool,
+}
+
+impl Outgoing {
+    /// Cuts the next chunk of the front message, if the window and
+    /// `allowance_bytes` let it go.
+    pub fn cut(&mut self, chunk_bytes: usize, inflight_bytes_max: u64, allowance_bytes: u64) -> Cut {
+        let Some(&slot) = self.queue.front() else {
+            return Cut::Empty;
+        };
+        if self.source_pending {
+            return Cut::Blocked;
+        }
+        let Some(msg) = self.messages.get_mut(slot) else {
+            debug_assert!(false, "queued slot {slot} has no message");
+            self.queue.pop_front();
+            return Cut::Blocked;
+        };
+        let next_len = match msg.total {
+            Some(total) => (total - msg.cut_bytes).min(chunk_bytes as u64),
+            None => chunk_bytes as u64,
+        };
+        if msg.failure_report == FailureReport::Yes
+            && self.inflight_bytes > 0
+            && self.inflight_bytes + next_len > inflight_bytes_max
+        {
+            return Cut::Blocked;
+        }
+        if next_len > allowance_bytes {
+            return Cut::Over;
+        }
+        let body = match &mut msg.payload {
+            Payload::Bytes(bytes) => {
+                let from = msg.cut_bytes as usize;
+                bytes.slice(from..from + next_len as usize)
+            }
+            Payload::Source(source) => match source.next_chunk(chunk_bytes) {
+                SourceChunk::Data(data) => {
+                    let over_total = msg.total.is_some_and(|t| msg.cut_bytes + data.len() as u64 > t);
+                    if over_total || data.len() > chunk_bytes {
+                        return Cut::SourceFailed(
+                            slot,
+                            "the content source gave more octets than it declared".into(),
+                        );
+                    }
+                    if data.is_empty() {
+                        // An empty read is not an end; ask again later.
+                        self.source_pending = true;
+                        return Cut::Blocked;
+                    }
+                    data
+                }
+                SourceChunk::Pending => {
+                    self.source_pending = true;
+                    return Cut::Blocked;
+                }
+                SourceChunk::End => match msg.total {
+                    Some(total) if msg.cut_bytes < total => {
+                        return Cut::SourceFailed(
+                            slot,
+                            "the content source ended before its declared length".into(),
+                        )
+                    }
+                    _ => {
+                        msg.total = Some(msg.cut_bytes);
+                        Bytes::new()
+                    }
+                },
+                SourceChunk::Failed(reason) => return Cut::SourceFailed(slot, reason),
+            },
+        };
+        let len = body.len() as u64;
+        let start = msg.cut_bytes + 1;
+        msg.cut_bytes += len;
+        let last = msg.total == Some(msg.cut_bytes);
+        let end = if body.len() > INTERRUPTIBLE_BYTES && !last {
+            None
+        } else {
+            Some(msg.cut_bytes)
+        };
+        let range = ByteRange {
+            start,
+            end,
+            total: msg.total,
+        };
+        if let Payload::Bytes(_) = msg.payload {
+            self.queued_bytes -= len;
+        }
+        if last {
+            msg.all_cut = true;
+            self.queue.pop_front();
+        }
+        if msg.failure_report == FailureReport::Yes {
+            msg.chunks_unanswered += 1;
+            self.inflight_bytes += len;
+        }
+        Cut::Chunk(CutChunk {
+            slot,
+            body,
+            range,
+            flag: if last {
+                Continuation::Last
+            } else {
+                Continuation::More
+            },
+        })
+    }
+
+    /// Takes a message out, whatever its state.
+    pub fn remove(&mut self, slot: usize) -> Option<OutMessage> {
+        let msg = self.messages.try_remove(slot)?;
+        self.by_id.remove(&msg.message_id);
+        if !msg.all_cut {
+            self.queue.retain(|&s| s != slot);
+            self.queued_bytes -= msg.payload.queued_bytes().saturating_sub(match msg.payload {
+                Payload::Bytes(_) => msg.cut_bytes,
+                Payload::Source(_) => 0,
+            });
+            // A pending source belongs to the front message, which may be this one.
+            self.source_pending = false;
+        }
+        Some(msg)
+    }
+
+    /// Whether the session has a chunk that could be cut (ignoring windows).
+    pub fn has_work(&self) -> bool {
+        !self.queue.is_empty() && !self.source_pending
+    }
+}
