@@ -2,6 +2,8 @@
 //! records everything a stream decodes to.
 #![allow(dead_code)]
 
+pub mod pipe;
+
 use std::path::PathBuf;
 
 use msrp_engine::proto::{Continuation, Event, FrameKind, Parser, ParserConfig};
