@@ -25,14 +25,41 @@ use crate::id_hash::IdMap;
 use crate::proto::is_media_type;
 use crate::proto::{
     status_comment, write_response, write_response_echo, ByteRange, Content, Continuation,
-    Event as WireEvent, FailureReport, FrameHead, FrameKind, Malformed, MessageId, Method, Parser,
+    Event as WireEvent, FailureReport, FrameHead, FrameKind, Malformed, MessageId, Method, MsrpUri, Parser,
     ParserConfig, Reaction, ReportStatus, Request, SuccessReport, TransactionId, Writer,
 };
 use crate::sched::{Scheduler, Turn};
 use crate::session::{
     type_accepted, BindState, CommitTicket, Cut, CutChunk, Event, Incoming, MessageRef, OutMessage,
-    OutgoingMessage, ReceivedBody, Session, SessionConfig, SessionKey,
+    OutgoingMessage, ReceivedBody, Role, Session, SessionConfig, SessionKey,
 };
+
+/// What a [`SessionDirectory`] knows of a session a request names.
+#[derive(Debug)]
+pub enum Lookup {
+    /// No such session: 481.
+    Unknown,
+    /// The session is bound to another connection: 506 (RFC 4975 5.4).
+    BoundElsewhere,
+    /// A passive session waiting for its connection: it joins this one.
+    Claim(Box<SessionConfig>),
+}
+
+/// Sessions beyond this connection, asked when a request names a session the
+/// connection does not carry (the shard's directory of pending passive
+/// sessions, ARCHITECTURE "Who owns a session").
+pub trait SessionDirectory {
+    fn lookup(&mut self, uri: &MsrpUri) -> Lookup;
+}
+
+/// No sessions anywhere else.
+struct NoDirectory;
+
+impl SessionDirectory for NoDirectory {
+    fn lookup(&mut self, _: &MsrpUri) -> Lookup {
+        Lookup::Unknown
+    }
+}
 
 /// Bounds and timers of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,6 +308,9 @@ pub struct Connection {
     stats: ConnectionStats,
 }
 
+/// Stands in for a path a malformed request did not carry.
+const UNKNOWN_PATH: &str = "msrp://unknown.invalid;tcp";
+
 /// Message-IDs of dropped incoming messages remembered per session.
 const DROPPED_REMEMBERED: usize = 16;
 
@@ -362,6 +392,13 @@ impl Connection {
                 })
                 .sum()
         })
+    }
+
+    /// The session whose local URI has this session-id.
+    pub fn session_key(&self, session_id: &str) -> Option<SessionKey> {
+        self.by_session_id
+            .get(session_id)
+            .map(|&slot| self.sessions[slot].key)
     }
 
     pub fn session_count(&self) -> usize {
@@ -585,8 +622,18 @@ impl Connection {
         });
     }
 
-    /// The transport is gone (or must go): every session fails (RFC 4975 5.4).
+    /// The transport is gone: every session fails (RFC 4975 5.4), and
+    /// nothing more is written.
     pub fn handle_closed(&mut self, reason: &str) {
+        self.close(reason);
+        self.control.clear();
+    }
+
+    /// The connection must end (framing lost): every session fails, but the
+    /// responses already owed, such as the 200s for frames accepted before
+    /// the error, are still handed out by `poll_transmit` before the shell
+    /// closes the socket.
+    fn close(&mut self, reason: &str) {
         if self.closed {
             return;
         }
@@ -599,11 +646,20 @@ impl Connection {
         self.txn_timers.queue.clear();
         self.report_timers.queue.clear();
         self.inflight_bytes = 0;
-        self.control.clear();
         self.inbound = Inbound::Idle;
         self.events.push_back(Event::ConnectionClosed {
             reason: reason.to_owned(),
         });
+    }
+
+    /// The peer closed its side: the connection ends, and says so if that
+    /// cut a frame short (RFC 4975 7.1: its end-line never came).
+    pub fn handle_eof(&mut self) {
+        let reason = match self.parser.finish() {
+            Ok(()) => "the peer closed the connection".to_owned(),
+            Err(e) => format!("the peer closed the connection inside a frame: {e}"),
+        };
+        self.handle_closed(&reason);
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -681,8 +737,16 @@ impl Connection {
         self.handle_input(now);
     }
 
-    /// Handles everything complete in the input buffer.
+    /// Handles everything complete in the input buffer; requests for
+    /// sessions not on this connection get 481.
     pub fn handle_input(&mut self, now: Instant) {
+        self.handle_input_with(now, &mut NoDirectory);
+    }
+
+    /// [`Connection::handle_input`], asking `directory` about sessions this
+    /// connection does not carry: a pending passive session is claimed onto
+    /// it, one bound to another connection gets 506 (RFC 4975 5.4).
+    pub fn handle_input_with(&mut self, now: Instant, directory: &mut dyn SessionDirectory) {
         if self.closed {
             self.parser.buffer_mut().clear();
             return;
@@ -690,12 +754,12 @@ impl Connection {
         loop {
             match self.parser.poll() {
                 Ok(None) => break,
-                Ok(Some(WireEvent::Head(head))) => self.on_head(head, now),
+                Ok(Some(WireEvent::Head(head))) => self.on_head(head, now, directory),
                 Ok(Some(WireEvent::Body(piece))) => self.on_body(piece, now),
                 Ok(Some(WireEvent::End(flag))) => self.on_end(flag, now),
                 Ok(Some(WireEvent::Malformed(bad))) => self.on_malformed(bad),
                 Err(error) => {
-                    self.handle_closed(&format!("the byte stream cannot be framed any more: {error}"));
+                    self.close(&format!("the byte stream cannot be framed any more: {error}"));
                     return;
                 }
             }
@@ -712,15 +776,20 @@ impl Connection {
         self.pieces.clear();
         match bad.error.reaction() {
             Reaction::Close => {
-                self.handle_closed(&format!("malformed frame: {}", bad.error));
+                self.close(&format!("malformed frame: {}", bad.error));
             }
             Reaction::Discard => {}
             Reaction::Respond400 => {
                 if bad.header("Failure-Report") == Some(b"no") {
                     return;
                 }
+                // A path the request lacks (N10, N11) is written as a
+                // placeholder: the sender matches the 400 by its tid.
                 fn text(v: Option<&[u8]>) -> &str {
-                    v.and_then(|v| core::str::from_utf8(v).ok()).unwrap_or("")
+                    match v.and_then(|v| core::str::from_utf8(v).ok()) {
+                        Some(path) if !path.trim().is_empty() => path,
+                        _ => UNKNOWN_PATH,
+                    }
                 }
                 let to_path = leftmost(text(bad.header("From-Path"))).to_owned();
                 let from_path = leftmost(text(bad.header("To-Path"))).to_owned();
@@ -790,7 +859,33 @@ impl Connection {
         }
     }
 
-    fn on_head(&mut self, head: FrameHead, now: Instant) {
+    /// A request names no session here: claim it from the directory, or
+    /// say which status refuses it.
+    fn claim(
+        &mut self,
+        head: &FrameHead,
+        directory: &mut dyn SessionDirectory,
+        now: Instant,
+    ) -> Result<usize, u16> {
+        let to = head.to_path();
+        let uri = match to.len() {
+            1 => to.uris().next().ok_or(481u16)?,
+            _ => return Err(481),
+        };
+        match directory.lookup(&uri) {
+            Lookup::Unknown => Err(481),
+            Lookup::BoundElsewhere => Err(506),
+            Lookup::Claim(mut config) => {
+                config.role = Role::Passive;
+                let key = self.add_session(*config, now).map_err(|_| 481u16)?;
+                self.lookup(head)
+                    .filter(|&slot| slot == key.slot as usize)
+                    .ok_or(481)
+            }
+        }
+    }
+
+    fn on_head(&mut self, head: FrameHead, now: Instant, directory: &mut dyn SessionDirectory) {
         debug_assert!(matches!(self.inbound, Inbound::Idle), "a head inside a frame");
         let method = match head.kind() {
             FrameKind::Response { status } => {
@@ -803,11 +898,18 @@ impl Connection {
             FrameKind::Request(method) => method.clone(),
         };
         self.stats.requests_in += 1;
-        let Some(slot) = self.lookup(&head) else {
-            // REPORTs are never answered (RFC 4975 7.1.2).
-            let reply = (method != Method::Report).then(|| self.reply_for(&head, 481, None));
-            self.inbound = Inbound::Skip(reply);
-            return;
+        let found = match self.lookup(&head) {
+            Some(slot) => Ok(slot),
+            None => self.claim(&head, directory, now),
+        };
+        let slot = match found {
+            Ok(slot) => slot,
+            Err(status) => {
+                // REPORTs are never answered (RFC 4975 7.1.2).
+                let reply = (method != Method::Report).then(|| self.reply_for(&head, status, None));
+                self.inbound = Inbound::Skip(reply);
+                return;
+            }
         };
         let session = &mut self.sessions[slot];
         if !Self::from_peer(session, &head) {

@@ -27,7 +27,9 @@ pub mod proto;
 mod sched;
 pub mod session;
 
-pub use conn::{AddSessionError, Connection, ConnectionConfig, ConnectionStats, SendError};
+pub use conn::{
+    AddSessionError, Connection, ConnectionConfig, ConnectionStats, Lookup, SendError, SessionDirectory,
+};
 pub use proto::{
     ByteRange, Continuation, Error, Event as FrameEvent, FailureReport, FrameHead, FrameKind, Limits,
     Malformed, MessageId, Method, MsrpUri, Parser, ParserConfig, Reaction, Request, Strictness,
