@@ -178,6 +178,10 @@ enum TxnKind {
         slot: usize,
         message: MessageRef,
         len: u64,
+        /// Failure-Report `yes`: a 200 is expected, and the chunk counts in
+        /// the in-flight windows until it comes. `partial` chunks only wait
+        /// for a possible error.
+        answered: bool,
     },
 }
 
@@ -263,6 +267,13 @@ impl<K: Copy> Timers<K> {
 
     fn next(&self) -> Option<Instant> {
         self.queue.front().map(|&(at, _)| at)
+    }
+
+    /// Drops stale entries at the front, so `next` is a real deadline.
+    fn prune(&mut self, is_live: impl Fn(&K) -> bool) {
+        while self.queue.front().is_some_and(|(_, k)| !is_live(k)) {
+            self.queue.pop_front();
+        }
     }
 
     fn pop_due(&mut self, now: Instant) -> Option<K> {
@@ -685,6 +696,11 @@ impl Connection {
             let Some(txn) = self.txns.remove(&tid) else {
                 continue;
             };
+            if let TxnKind::Chunk { answered: false, .. } = txn.kind {
+                // RFC 4975 7.2: with `partial`, silence means success.
+                self.end_txn(txn, 200, "", now);
+                continue;
+            }
             let secs = self.config.transaction_timeout.as_secs_f64();
             let reason = format!("no response within {secs} s (RFC 4975 7.1.1)");
             self.end_txn(txn, 408, &reason, now);
@@ -1392,6 +1408,8 @@ impl Connection {
             self.stats.responses_unmatched += 1;
             return;
         };
+        let txns = &self.txns;
+        self.txn_timers.prune(|tid| txns.contains_key(tid));
         let reason = match head.comment() {
             Some(comment) => format!("{status} {comment}"),
             None => format!("{status} {}", status_comment(status)),
@@ -1402,7 +1420,10 @@ impl Connection {
     fn end_txn(&mut self, txn: Txn, status: u16, reason: &str, now: Instant) {
         let key = txn.session;
         let slot = key.slot as usize;
-        if let TxnKind::Chunk { len, .. } = txn.kind {
+        if let TxnKind::Chunk {
+            len, answered: true, ..
+        } = txn.kind
+        {
             debug_assert!(self.inflight_bytes >= len);
             self.inflight_bytes -= len.min(self.inflight_bytes);
         }
@@ -1424,8 +1445,11 @@ impl Connection {
                 slot: msg_slot,
                 message,
                 len,
+                answered,
             } => {
-                session.outgoing.inflight_bytes -= len;
+                if answered {
+                    session.outgoing.inflight_bytes -= len;
+                }
                 let Some(msg) = session
                     .outgoing
                     .messages
@@ -1661,7 +1685,8 @@ impl Connection {
         } else {
             self.writer.write_request(&req, &mut self.scratch)
         };
-        let (reference, answered) = (msg.reference, msg.failure_report == FailureReport::Yes);
+        let (reference, failure_report) = (msg.reference, msg.failure_report);
+        let answered = failure_report == FailureReport::Yes;
         let tid = match written {
             Ok(tid) => tid,
             Err(e) => {
@@ -1675,10 +1700,13 @@ impl Connection {
         self.stats.chunks_out += 1;
         if answered {
             self.inflight_bytes += len;
+        }
+        if failure_report != FailureReport::No {
             let kind = TxnKind::Chunk {
                 slot: chunk.slot,
                 message: reference,
                 len,
+                answered,
             };
             self.start_txn(tid, key, kind, now);
         }

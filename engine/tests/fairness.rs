@@ -42,7 +42,9 @@ impl ContentSource for Repeat {
 }
 
 fn uri(host: &str, session: usize) -> MsrpUri {
-    format!("msrp://{host}:2855/fair{session};tcp").parse().expect("test URI")
+    format!("msrp://{host}:2855/fair{session};tcp")
+        .parse()
+        .expect("test URI")
 }
 
 /// Where each SEND frame starts on the wire, and whether it is a chunk of
@@ -98,7 +100,10 @@ fn small_messages_wait_for_at_most_one_large_chunk() {
         left: LARGE_BYTES,
     };
     sender
-        .send(keys[0], OutgoingMessage::from_source("application/octet-stream", Box::new(large)))
+        .send(
+            keys[0],
+            OutgoingMessage::from_source("application/octet-stream", Box::new(large)),
+        )
         .expect("send the large message");
 
     let mut submitted_at = None;

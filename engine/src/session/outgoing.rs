@@ -125,7 +125,8 @@ pub(crate) struct OutMessage {
     pub all_cut: bool,
     pub success_report: SuccessReport,
     pub failure_report: FailureReport,
-    /// Chunks waiting for their response (Failure-Report `yes` only).
+    /// Chunks waiting for their response (Failure-Report `yes`), or for their
+    /// transaction to pass without an error (`partial`).
     pub chunks_unanswered: u32,
     /// Octets whose chunks got a 200.
     pub bytes_acked: u64,
@@ -279,8 +280,12 @@ impl Outgoing {
             msg.all_cut = true;
             self.queue.pop_front();
         }
-        if msg.failure_report == FailureReport::Yes {
+        // `partial` sends no 200, but an error may still come back: the chunk
+        // counts as answered when its transaction times out quietly.
+        if msg.failure_report != FailureReport::No {
             msg.chunks_unanswered += 1;
+        }
+        if msg.failure_report == FailureReport::Yes {
             self.inflight_bytes += len;
         }
         Cut::Chunk(CutChunk {
