@@ -30,8 +30,8 @@ use crate::proto::{
 };
 use crate::sched::{Scheduler, Turn};
 use crate::session::{
-    type_accepted, BindState, CommitTicket, Cut, CutChunk, Event, Incoming, MessageRef, OutMessage,
-    OutgoingMessage, ReceivedBody, Role, Session, SessionConfig, SessionKey,
+    minted_message_id, type_accepted, BindState, CommitTicket, Cut, CutChunk, Event, Incoming, MessageRef,
+    OutMessage, OutgoingMessage, ReceivedBody, Role, Session, SessionConfig, SessionKey,
 };
 
 /// What a [`SessionDirectory`] knows of a session a request names.
@@ -546,15 +546,20 @@ impl Connection {
         }
         let success_report = message.success_report.unwrap_or(settings.success_report);
         let failure_report = message.failure_report.unwrap_or(settings.failure_report);
-        let message_id = match message.message_id {
-            Some(id) => id,
-            None => self.mint_message_id(),
+        let msg_slot = session.outgoing.messages.vacant_key();
+        let (message_id, minted_id) = match message.message_id {
+            Some(id) => (id, false),
+            None => {
+                let random = self.writer.transaction_id();
+                (minted_message_id(msg_slot, &random.as_bytes()[..14]), true)
+            }
         };
         let reference = MessageRef(self.next_message);
         self.next_message += 1;
         let session = &mut self.sessions[key.slot as usize];
         let out = &mut session.outgoing;
         let slot = out.messages.insert(OutMessage {
+            minted_id,
             reference,
             message_id,
             content_type: message.content_type,
@@ -571,7 +576,9 @@ impl Connection {
         });
         out.queue.push_back(slot);
         out.queued_bytes += queued;
-        if success_report == SuccessReport::Yes || failure_report != FailureReport::No {
+        debug_assert_eq!(slot, msg_slot);
+        let reportable = success_report == SuccessReport::Yes || failure_report != FailureReport::No;
+        if !minted_id && reportable {
             out.by_id.insert(message_id, slot);
         }
         self.schedule(key.slot as usize);
@@ -1507,7 +1514,7 @@ impl Connection {
             return;
         };
         // RFC 4975 7.1.2: unknown Message-ID -> ignore.
-        let Some(&msg_slot) = session.outgoing.by_id.get(message_id) else {
+        let Some(msg_slot) = session.outgoing.find(message_id) else {
             self.stats.reports_ignored += 1;
             return;
         };

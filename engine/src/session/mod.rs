@@ -13,8 +13,8 @@ use std::collections::{HashMap, VecDeque};
 
 pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub use event::{CommitTicket, Event, MessageRef, ReceivedBody, SessionKey};
+pub(crate) use outgoing::{minted_message_id, Cut, CutChunk, OutMessage, Outgoing};
 pub use outgoing::{ContentSource, OutgoingMessage, Payload, SourceChunk};
-pub(crate) use outgoing::{Cut, CutChunk, OutMessage, Outgoing};
 pub(crate) use reassembly::Incoming;
 
 use crate::proto::{MessageId, MsrpUri};

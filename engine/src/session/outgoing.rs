@@ -17,6 +17,36 @@ use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessRep
 /// range-end is written `*`.
 const INTERRUPTIBLE_BYTES: usize = 2048;
 
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Base62 characters that name a message slot at the front of a minted id.
+const SLOT_CHARS: usize = 6;
+
+/// A Message-ID for the message in `slot`: six base62 characters of the
+/// slot, then `random` (at least 64 random bits; RFC 4975 7.1.1 asks only
+/// that ids be unlikely to repeat). A REPORT about the message then finds it
+/// without a map.
+pub(crate) fn minted_message_id(slot: usize, random: &[u8]) -> MessageId {
+    let mut id = [0u8; 32];
+    let mut n = slot;
+    for c in id[..SLOT_CHARS].iter_mut().rev() {
+        *c = BASE62[n % 62];
+        n /= 62;
+    }
+    let len = SLOT_CHARS + random.len().min(id.len() - SLOT_CHARS);
+    id[SLOT_CHARS..len].copy_from_slice(&random[..len - SLOT_CHARS]);
+    MessageId::new(&id[..len]).unwrap_or_else(|| unreachable!("base62 strings are idents"))
+}
+
+/// The slot a minted Message-ID names, if it looks minted.
+fn slot_of(id: &MessageId) -> Option<usize> {
+    let prefix = id.as_bytes().get(..SLOT_CHARS)?;
+    prefix.iter().try_fold(0usize, |n, &c| {
+        let digit = BASE62.iter().position(|&b| b == c)?;
+        n.checked_mul(62)?.checked_add(digit)
+    })
+}
+
 /// What a [`ContentSource`] has for the next chunk.
 #[derive(Debug)]
 pub enum SourceChunk {
@@ -134,6 +164,9 @@ pub(crate) struct OutMessage {
     pub reported: RangeSet,
     /// When the last chunk was handed out, for the success-REPORT wait.
     pub finished_at: Option<Instant>,
+    /// The Message-ID was minted here and names the slot (see
+    /// [`minted_message_id`]); otherwise it is in `by_id`.
+    pub minted_id: bool,
 }
 
 impl OutMessage {
@@ -183,7 +216,8 @@ pub(crate) struct Outgoing {
     pub queued_bytes: u64,
     /// Unanswered body octets of chunks sent with Failure-Report `yes`.
     pub inflight_bytes: u64,
-    /// Message-ID -> slot, for REPORTs.
+    /// Message-ID -> slot, for REPORTs about messages whose id the
+    /// application chose (minted ids name their slot).
     pub by_id: IdMap<MessageId, usize>,
     /// A source said `Pending`; the session waits for `wake`.
     pub source_pending: bool,
@@ -303,7 +337,9 @@ impl Outgoing {
     /// Takes a message out, whatever its state.
     pub fn remove(&mut self, slot: usize) -> Option<OutMessage> {
         let msg = self.messages.try_remove(slot)?;
-        self.by_id.remove(&msg.message_id);
+        if !msg.minted_id {
+            self.by_id.remove(&msg.message_id);
+        }
         if !msg.all_cut {
             self.queue.retain(|&s| s != slot);
             self.queued_bytes -= msg.payload.queued_bytes().saturating_sub(match msg.payload {
@@ -316,8 +352,33 @@ impl Outgoing {
         Some(msg)
     }
 
+    /// The message a REPORT's Message-ID names (RFC 4975 7.1.2).
+    pub fn find(&self, id: &MessageId) -> Option<usize> {
+        let minted = slot_of(id).filter(|&slot| {
+            self.messages
+                .get(slot)
+                .is_some_and(|m| m.minted_id && m.message_id == *id)
+        });
+        minted.or_else(|| self.by_id.get(id).copied())
+    }
+
     /// Whether the session has a chunk that could be cut (ignoring windows).
     pub fn has_work(&self) -> bool {
         !self.queue.is_empty() && !self.source_pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_name_their_slot() {
+        for slot in [0, 1, 61, 62, 4096, 1 << 31, 56_800_235_583] {
+            let id = minted_message_id(slot, b"abcdefghijklmn");
+            assert_eq!(id.as_bytes().len(), 20);
+            assert_eq!(slot_of(&id), Some(slot));
+        }
+        assert_eq!(slot_of(&MessageId::new(b"a.b-c").expect("ident")), None);
     }
 }
