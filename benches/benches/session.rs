@@ -80,11 +80,10 @@ impl Pair {
             self.receiver.handle_input(self.now);
             while let Some(event) = self.receiver.poll_event() {
                 match event {
-                    Event::MessageReceived { body, .. } => {
-                        if let ReceivedBody::Inline(body) = body {
-                            received += body.len() as u64;
-                        }
-                    }
+                    Event::MessageReceived {
+                        body: ReceivedBody::Inline(body),
+                        ..
+                    } => received += body.len() as u64,
                     Event::Data { data, .. } => received += data.len() as u64,
                     Event::Commit { ticket, .. } => self.receiver.committed(ticket),
                     _ => {}
