@@ -15,7 +15,7 @@
 //! them back by more than one chunk (RFC 4975 5.1); chunks of the sessions
 //! follow in the order of the fair [`Scheduler`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -295,7 +295,7 @@ pub struct Connection {
     sessions: Slab<Session>,
     generation: u32,
     /// session-id -> slot (RFC 4975 7.3: To-Path names the session).
-    by_session_id: HashMap<Box<str>, usize>,
+    by_session_id: IdMap<Box<str>, usize>,
     sched: Scheduler,
     /// Responses and REPORTs waiting to be written, ahead of any chunk.
     control: BytesMut,
@@ -348,7 +348,7 @@ impl Connection {
             writer,
             sessions: Slab::new(),
             generation: 0,
-            by_session_id: HashMap::new(),
+            by_session_id: IdMap::default(),
             sched: Scheduler::new(64 * 1024),
             control: BytesMut::new(),
             scratch: BytesMut::new(),
@@ -863,6 +863,34 @@ impl Connection {
         from.as_str() == peer.as_str() || from.uris().last().is_some_and(|uri| &uri == peer)
     }
 
+    /// Answers a request of a session at once, without copying its paths.
+    fn reply_now(&mut self, head: &FrameHead, status: u16, slot: usize) {
+        let send = match head.failure_report().unwrap_or_default() {
+            FailureReport::Yes => true,
+            FailureReport::Partial => status != 200,
+            FailureReport::No => false,
+        };
+        if !send {
+            return;
+        }
+        let from = head.from_path().as_str();
+        let to_path = match head.method() {
+            Some(Method::Send) => leftmost(from),
+            _ => from,
+        };
+        let written = write_response(
+            &mut self.control,
+            head.transaction_id(),
+            status,
+            Some(status_comment(status)),
+            to_path,
+            &self.sessions[slot].from_path,
+        );
+        if written.is_ok() {
+            self.stats.count_response(status);
+        }
+    }
+
     fn reply_for(&self, head: &FrameHead, status: u16, slot: Option<usize>) -> Reply {
         let from = head.from_path().as_str();
         let to_path = match head.method() {
@@ -1153,18 +1181,15 @@ impl Connection {
         match frame.target {
             Target::Reject(status) => {
                 self.pieces.clear();
-                let reply = self.reply_for(&frame.head, status, Some(slot));
-                self.send_reply(reply);
+                self.reply_now(&frame.head, status, slot);
             }
             Target::Bodiless => {
-                let reply = self.reply_for(&frame.head, 200, Some(slot));
-                self.send_reply(reply);
+                self.reply_now(&frame.head, 200, slot);
             }
             Target::Collect => match flag {
                 Continuation::Abort => {
                     self.pieces.clear();
-                    let reply = self.reply_for(&frame.head, 200, Some(slot));
-                    self.send_reply(reply);
+                    self.reply_now(&frame.head, 200, slot);
                 }
                 Continuation::Last => {
                     let body = match self.pieces.len() {
@@ -1178,15 +1203,13 @@ impl Connection {
                             joined.freeze()
                         }
                     };
-                    let reply = self.reply_for(&frame.head, 200, Some(slot));
-                    self.send_reply(reply);
+                    self.reply_now(&frame.head, 200, slot);
                     self.deliver_whole(slot, &frame.head, frame.message_id, body);
                 }
                 Continuation::More => {
                     if !self.new_incoming(slot, frame.message_id, &frame.head, now) {
                         self.refuse_chunk(&mut frame, 413, "too many incoming messages in reassembly");
-                        let reply = self.reply_for(&frame.head, 413, Some(slot));
-                        self.send_reply(reply);
+                        self.reply_now(&frame.head, 413, slot);
                         return;
                     }
                     frame.target = Target::Entry { streamed: false };
@@ -1194,8 +1217,7 @@ impl Connection {
                     for held in core::mem::take(&mut self.pieces) {
                         let held_len = held.len() as u64;
                         if !self.write_entry(&mut frame, at, held) {
-                            let reply = self.reply_for(&frame.head, 413, Some(slot));
-                            self.send_reply(reply);
+                            self.reply_now(&frame.head, 413, slot);
                             return;
                         }
                         at += held_len;
@@ -1212,11 +1234,10 @@ impl Connection {
             return;
         };
         let (slot, message_id) = (frame.slot, frame.message_id);
-        let reply = self.reply_for(&frame.head, 200, Some(slot));
         let session = &mut self.sessions[slot];
         let key = session.key;
         let Some(incoming) = session.incoming.get_mut(&message_id) else {
-            self.send_reply(reply);
+            self.reply_now(&frame.head, 200, slot);
             return;
         };
         incoming.touched = now;
@@ -1229,7 +1250,7 @@ impl Connection {
             // RFC 4975 7.1: the sender gave up; answer normally, drop the rest.
             Continuation::Abort => {
                 self.drop_incoming(slot, message_id, "the sender aborted the message");
-                self.send_reply(reply);
+                self.reply_now(&frame.head, 200, slot);
                 return;
             }
             // Digest 5.2: the `$` chunk fixes the total; its payload wins.
@@ -1239,12 +1260,14 @@ impl Connection {
         if streamed {
             // Nothing is answered 200 before the sink holds its bytes.
             incoming.uncommitted += 1;
+            let epoch = incoming.epoch;
+            let reply = self.reply_for(&frame.head, 200, Some(slot));
             self.tickets_issued = self.tickets_issued.wrapping_add(1);
             let entry = self.deferred.vacant_entry();
             let ticket = u64::from(self.tickets_issued) << 32 | entry.key() as u64;
             entry.insert(Deferred {
                 ticket,
-                epoch: incoming.epoch,
+                epoch,
                 session: key,
                 message_id,
                 tid: reply.tid,
@@ -1257,7 +1280,7 @@ impl Connection {
                 ticket: CommitTicket(ticket),
             });
         } else {
-            self.send_reply(reply);
+            self.reply_now(&frame.head, 200, slot);
         }
         self.try_complete(slot, message_id);
     }
