@@ -327,14 +327,16 @@ const DROPPED_REMEMBERED: usize = 16;
 
 /// The session-id of a validated MSRP URI: after the authority's `/`, up to `;`.
 fn session_id_of(uri: &str) -> Option<&str> {
-    let rest = &uri[uri.find("://")? + 3..];
-    let rest = &rest[rest.find('/')? + 1..];
-    Some(rest.split(';').next().unwrap_or(rest))
+    let bytes = uri.as_bytes();
+    let authority = memchr::memmem::find(bytes, b"://")? + 3;
+    let path = authority + memchr::memchr(b'/', &bytes[authority..])? + 1;
+    let end = memchr::memchr(b';', &bytes[path..]).map_or(bytes.len(), |at| path + at);
+    uri.get(path..end)
 }
 
 /// The leftmost URI of a path: where a SEND's response goes (RFC 4975 7.2).
 fn leftmost(path: &str) -> &str {
-    path.split(' ').next().unwrap_or(path)
+    memchr::memchr(b' ', path.as_bytes()).map_or(path, |at| &path[..at])
 }
 
 impl Connection {
