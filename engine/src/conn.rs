@@ -68,7 +68,10 @@ pub struct ConnectionConfig {
     /// Unanswered chunk octets over all sessions: the scheduler stops when
     /// it is reached.
     pub inflight_bytes_max: u64,
-    /// Chunk body octets per [`Connection::poll_transmit`] batch.
+    /// Chunk body octets per [`Connection::poll_transmit`] batch (at least
+    /// one chunk goes out). Batches about a socket buffer in size keep the
+    /// frames in cache between writing and sending: a batch of 10,000 texts
+    /// ran 20% slower than batches of 400 in the session bench.
     pub transmit_bytes_max: u64,
     /// Bodies up to this size are copied into the batch; larger ones are
     /// handed out as they are, for a vectored write.
@@ -94,7 +97,7 @@ impl Default for ConnectionConfig {
         ConnectionConfig {
             parser: ParserConfig::default(),
             inflight_bytes_max: 16 * 1024 * 1024,
-            transmit_bytes_max: 1024 * 1024,
+            transmit_bytes_max: 256 * 1024,
             copy_body_bytes_max: 4096,
             sessions_max: 16 * 1024,
             transaction_timeout: Duration::from_secs(30),
