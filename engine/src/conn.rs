@@ -1013,9 +1013,8 @@ impl Connection {
             .is_some_and(|t| type_accepted(&cfg.accept_types, t))
         {
             Target::Reject(415)
-        } else if cfg
-            .max_size
-            .is_some_and(|max| range.total.is_some_and(|t| t > max) || range.start - 1 > max)
+        } else if range.total.is_some_and(|t| t > session.incoming_bytes_max())
+            || range.start - 1 > session.incoming_bytes_max()
             // Late chunks of a message already refused or dropped.
             || session.dropped_incoming.contains(&message_id)
         {
@@ -1105,8 +1104,8 @@ impl Connection {
         let session = &self.sessions[slot];
         let settings = session.config.settings;
         // Digest 5.4: pos + len - 1 > local max -> 413 (stop this message).
-        if session.config.max_size.is_some_and(|max| offset + len > max) {
-            self.refuse_chunk(frame, 413, "the message is over the session's max-size");
+        if offset + len > session.incoming_bytes_max() {
+            self.refuse_chunk(frame, 413, "the message is over the session's size limit");
             return;
         }
         if let Target::Collect = frame.target {
@@ -1662,7 +1661,10 @@ impl Connection {
         if self.inflight_bytes >= self.config.inflight_bytes_max {
             return None;
         }
-        let session = &mut self.sessions[slot];
+        let Some(session) = self.sessions.get_mut(slot) else {
+            debug_assert!(false, "a closed session {slot} left in the scheduler");
+            return Some(Turn::Idle);
+        };
         let settings = session.config.settings;
         match session
             .outgoing

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use msrp_engine::proto::{
-    write_response, Event as WireEvent, FrameHead, Method, Parser, ParserConfig, ReportStatus, Request,
+    write_response, Content, Event as WireEvent, FrameHead, Method, Parser, ParserConfig, ReportStatus,
+    Request,
 };
 use msrp_engine::{
-    ByteRange, Connection, ConnectionConfig, Continuation, Event, FailureReport, MsrpUri, OutgoingMessage,
-    ReceivedBody, Role, SendError, SessionConfig, SessionKey, SuccessReport, Writer,
+    ByteRange, Connection, ConnectionConfig, Continuation, Event, FailureReport, MessageId, MsrpUri,
+    OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey, SuccessReport, Writer,
 };
 
 const A: &str = "msrp://a.example.com:2855/alice1;tcp";
@@ -449,4 +450,45 @@ fn every_message_reaches_the_peer_in_order_of_its_session() {
         .collect();
     let expected: Vec<String> = (0..100).map(|i: u32| i.to_string()).collect();
     assert_eq!(bodies, expected);
+}
+
+#[test]
+fn a_chunk_far_beyond_the_size_cap_gets_413_and_no_sink_write() {
+    let now = Instant::now();
+    let mut b = Connection::new(ConnectionConfig::default());
+    b.add_session(session(B, A, Role::Passive), now).expect("b");
+    let mut out = BytesMut::new();
+    let far = ByteRange {
+        start: 1 << 40,
+        end: None,
+        total: None,
+    };
+    Writer::with_seed(3)
+        .write_request(
+            &Request {
+                method: &Method::Send,
+                to_path: B,
+                from_path: A,
+                message_id: MessageId::new(b"far-away-1"),
+                byte_range: Some(far),
+                success_report: None,
+                failure_report: None,
+                status: None,
+                content: Some(Content {
+                    content_type: "text/plain",
+                    mime_headers: &[],
+                    body: Bytes::from_static(b"hello"),
+                }),
+                continuation: Continuation::More,
+            },
+            &mut out,
+        )
+        .expect("SEND");
+    b.handle_bytes(&out, now);
+    let statuses: Vec<_> = heads(&transmit(&mut b, now))
+        .iter()
+        .filter_map(FrameHead::status_code)
+        .collect();
+    assert_eq!(statuses, [413]);
+    assert!(events(&mut b).iter().all(|e| !matches!(e, Event::Data { .. })));
 }

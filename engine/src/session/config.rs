@@ -111,6 +111,9 @@ pub struct SessionSettings {
     /// Separate received ranges of one message (out-of-order chunks); a
     /// chunk that would exceed it gets 413.
     pub incoming_ranges_max: usize,
+    /// The largest incoming message when the session has no max-size, and a
+    /// cap on it when it has one: 413 beyond.
+    pub incoming_message_bytes_max: u64,
 }
 
 impl Default for SessionSettings {
@@ -125,6 +128,7 @@ impl Default for SessionSettings {
             inline_bytes_max: 256 * 1024,
             incoming_messages_max: 64,
             incoming_ranges_max: 256,
+            incoming_message_bytes_max: 16 * 1024 * 1024 * 1024,
         }
     }
 }

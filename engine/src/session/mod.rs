@@ -83,6 +83,13 @@ impl Session {
         self.config.remote_path.last()
     }
 
+    /// The largest incoming message: our max-size, within the engine's cap
+    /// (a Byte-Range far beyond any real message is refused, RFC 4975 14.5).
+    pub fn incoming_bytes_max(&self) -> u64 {
+        let cap = self.config.settings.incoming_message_bytes_max;
+        self.config.max_size.map_or(cap, |max| max.min(cap))
+    }
+
     /// Whether the session has a chunk to cut and room to send it.
     pub fn is_ready(&self) -> bool {
         let out = &self.outgoing;
