@@ -337,6 +337,16 @@ fn session_id_of(uri: &str) -> Option<&str> {
     uri.get(path..end)
 }
 
+/// Whether a request with this Failure-Report gets a response with this
+/// status (RFC 4975 7.2; digest 4.6): `no` never, `partial` only errors.
+fn answers(failure_report: FailureReport, status: u16) -> bool {
+    match failure_report {
+        FailureReport::Yes => true,
+        FailureReport::Partial => status != 200,
+        FailureReport::No => false,
+    }
+}
+
 /// The leftmost URI of a path: where a SEND's response goes (RFC 4975 7.2).
 fn leftmost(path: &str) -> &str {
     memchr::memchr(b' ', path.as_bytes()).map_or(path, |at| &path[..at])
@@ -870,12 +880,7 @@ impl Connection {
 
     /// Answers a request of a session at once, without copying its paths.
     fn reply_now(&mut self, head: &FrameHead, status: u16, slot: usize) {
-        let send = match head.failure_report().unwrap_or_default() {
-            FailureReport::Yes => true,
-            FailureReport::Partial => status != 200,
-            FailureReport::No => false,
-        };
-        if !send {
+        if !answers(head.failure_report().unwrap_or_default(), status) {
             return;
         }
         let from = head.from_path().as_str();
@@ -1416,12 +1421,7 @@ impl Connection {
     /// Writes a response as the request's Failure-Report allows (RFC 4975
     /// 7.2; digest 4.6): `no` never, `partial` only for errors.
     fn send_reply(&mut self, reply: Reply) {
-        let send = match reply.failure_report {
-            FailureReport::Yes => true,
-            FailureReport::Partial => reply.status != 200,
-            FailureReport::No => false,
-        };
-        if !send {
+        if !answers(reply.failure_report, reply.status) {
             return;
         }
         let written = write_response(
@@ -1580,32 +1580,41 @@ impl Connection {
     }
 
     fn deliver(&mut self, slot: usize, msg_slot: usize) {
-        let session = &mut self.sessions[slot];
-        let key = session.key;
-        if let Some(msg) = session.outgoing.remove(msg_slot) {
-            self.stats.messages_delivered += 1;
-            self.events.push_back(Event::Delivered {
-                session: key,
-                message: msg.reference,
-                message_id: msg.message_id,
-            });
-        }
-        self.check_send_ready(slot);
+        self.conclude(slot, msg_slot, None);
     }
 
     fn fail_message(&mut self, slot: usize, msg_slot: usize, status: Option<u16>, reason: &str) {
+        self.conclude(slot, msg_slot, Some((status, reason)));
+    }
+
+    /// A message's one outcome: delivered, or failed with a status and why.
+    fn conclude(&mut self, slot: usize, msg_slot: usize, failure: Option<(Option<u16>, &str)>) {
         let session = &mut self.sessions[slot];
-        let key = session.key;
+        let session_key = session.key;
         if let Some(msg) = session.outgoing.remove(msg_slot) {
-            self.stats.messages_failed += 1;
-            self.events.push_back(Event::Failed {
-                session: key,
-                message: msg.reference,
-                message_id: msg.message_id,
-                status,
-                reason: reason.to_owned(),
-                bytes_acked: msg.bytes_acked,
-            });
+            let (message, message_id) = (msg.reference, msg.message_id);
+            let event = match failure {
+                None => {
+                    self.stats.messages_delivered += 1;
+                    Event::Delivered {
+                        session: session_key,
+                        message,
+                        message_id,
+                    }
+                }
+                Some((status, reason)) => {
+                    self.stats.messages_failed += 1;
+                    Event::Failed {
+                        session: session_key,
+                        message,
+                        message_id,
+                        status,
+                        reason: reason.to_owned(),
+                        bytes_acked: msg.bytes_acked,
+                    }
+                }
+            };
+            self.events.push_back(event);
         }
         self.check_send_ready(slot);
     }
