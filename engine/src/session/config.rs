@@ -154,13 +154,14 @@ impl SessionSettings {
 /// Whether `content_type` (parameters ignored) is one of `accepted`, where
 /// `*` accepts everything and `type/*` a whole top-level type (RFC 4975 8.6).
 pub fn type_accepted(accepted: &[String], content_type: &str) -> bool {
+    if accepted.iter().any(|a| a.trim() == "*") {
+        return true;
+    }
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let (top, _) = media.split_once('/').unwrap_or((media, ""));
     accepted.iter().any(|a| {
         let a = a.trim();
-        a == "*"
-            || a.eq_ignore_ascii_case(media)
-            || a.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(top))
+        a.eq_ignore_ascii_case(media) || a.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(top))
     })
 }
 
