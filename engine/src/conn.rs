@@ -252,19 +252,25 @@ struct Reply {
 /// skipped lazily and compacted when they pile up.
 struct Timers<K> {
     queue: VecDeque<(Instant, K)>,
+    /// Entries left by the last compaction: the queue is compacted when it
+    /// has doubled since, so its length stays within twice the live entries
+    /// (plus a constant) at amortised O(1) per push.
+    compacted_len: usize,
 }
 
 impl<K: Copy> Timers<K> {
     fn new() -> Self {
         Timers {
             queue: VecDeque::new(),
+            compacted_len: 0,
         }
     }
 
-    fn push(&mut self, at: Instant, key: K, live: usize, is_live: impl Fn(&K) -> bool) {
+    fn push(&mut self, at: Instant, key: K, is_live: impl Fn(&K) -> bool) {
         self.queue.push_back((at, key));
-        if self.queue.len() > 2 * live + 64 {
+        if self.queue.len() > 2 * self.compacted_len + 64 {
             self.queue.retain(|(_, k)| is_live(k));
+            self.compacted_len = self.queue.len();
         }
     }
 
@@ -427,6 +433,13 @@ impl Connection {
             .map(|&slot| self.sessions[slot].key)
     }
 
+    /// Deadlines held for transactions and REPORT waits, including ones
+    /// already settled that are dropped lazily: stays within about twice
+    /// the live ones.
+    pub fn timer_entries(&self) -> usize {
+        self.txn_timers.queue.len() + self.report_timers.queue.len()
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -516,8 +529,7 @@ impl Connection {
             },
         );
         let txns = &self.txns;
-        self.txn_timers
-            .push(deadline, tid, txns.len(), |t| txns.contains_key(t));
+        self.txn_timers.push(deadline, tid, |t| txns.contains_key(t));
     }
 
     /// Queues a message. It is cut into chunks as the scheduler gives the
@@ -587,7 +599,6 @@ impl Connection {
             chunks_unanswered: 0,
             bytes_acked: 0,
             reported: Default::default(),
-            finished_at: None,
         });
         out.queue.push_back(slot);
         out.queued_bytes += queued;
@@ -1529,9 +1540,14 @@ impl Connection {
 
     fn wait_for_report(&mut self, key: SessionKey, msg_slot: usize, message: MessageRef, now: Instant) {
         let at = now + self.config.report_timeout;
-        let live = self.sessions.len();
+        let sessions = &self.sessions;
         self.report_timers
-            .push(at, (key, msg_slot, message), live, |_| true);
+            .push(at, (key, msg_slot, message), |&(key, slot, reference)| {
+                let session = sessions.get(key.slot as usize).filter(|s| s.key == key);
+                session
+                    .and_then(|s| s.outgoing.messages.get(slot))
+                    .is_some_and(|m| m.reference == reference)
+            });
     }
 
     fn on_report(&mut self, slot: usize, head: &FrameHead) {
@@ -1758,7 +1774,6 @@ impl Connection {
         }
         let msg = &mut self.sessions[slot].outgoing.messages[chunk.slot];
         if msg.all_cut {
-            msg.finished_at = Some(now);
             if msg.is_delivered() {
                 self.deliver(slot, chunk.slot);
             } else if msg.waits_for_report() {

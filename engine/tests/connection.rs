@@ -492,3 +492,26 @@ fn a_chunk_far_beyond_the_size_cap_gets_413_and_no_sink_write() {
     assert_eq!(statuses, [413]);
     assert!(events(&mut b).iter().all(|e| !matches!(e, Event::Data { .. })));
 }
+
+/// Settled transactions and REPORT waits do not pile up as timer entries
+/// until their deadlines (30 s and 120 s of traffic would be millions).
+#[test]
+fn settled_deadlines_do_not_accumulate() {
+    let now = Instant::now();
+    let (mut a, mut b, ka, _) = pair(now);
+    for round in 0..50 {
+        for _ in 0..200 {
+            let mut message = OutgoingMessage::new("text/plain", "report me");
+            message.success_report = Some(SuccessReport::Yes);
+            a.send(ka, message).expect("send");
+        }
+        let (ea, _) = exchange(&mut a, &mut b, now);
+        let delivered = ea.iter().filter(|e| matches!(e, Event::Delivered { .. })).count();
+        assert_eq!(delivered, 200, "round {round}");
+        assert!(
+            a.timer_entries() <= 2 * 200 + 64,
+            "{} timer entries",
+            a.timer_entries()
+        );
+    }
+}

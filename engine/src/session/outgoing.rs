@@ -3,7 +3,6 @@
 
 use core::fmt;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use bytes::Bytes;
 use slab::Slab;
@@ -162,8 +161,6 @@ pub(crate) struct OutMessage {
     pub bytes_acked: u64,
     /// Octets covered by success REPORTs (Success-Report `yes` only).
     pub reported: RangeSet,
-    /// When the last chunk was handed out, for the success-REPORT wait.
-    pub finished_at: Option<Instant>,
     /// The Message-ID was minted here and names the slot (see
     /// [`minted_message_id`]); otherwise it is in `by_id`.
     pub minted_id: bool,
