@@ -1201,6 +1201,11 @@ impl Connection {
         match frame.target {
             Target::Reject(status) => {
                 self.pieces.clear();
+                if status == 413 {
+                    // RFC 4975 10.5: the sender stops this message; chunks
+                    // still on the wire must not start it anew.
+                    self.drop_incoming(slot, frame.message_id, "the message was refused with 413");
+                }
                 self.reply_now(&frame.head, status, slot);
             }
             Target::Bodiless => {
