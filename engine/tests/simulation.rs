@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use msrp_engine::proto::{Event as WireEvent, FrameKind, Method, Parser, ParserConfig};
 use msrp_engine::{
-    CommitTicket, Connection, ConnectionConfig, ContentSource, Event, FailureReport, MessageId, MsrpUri,
-    OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey, SessionSettings, SourceChunk,
-    SuccessReport,
+    CommitTicket, Connection, ConnectionConfig, ContentSource, Event, FailureReport, MessageId, MessageRef,
+    MsrpUri, OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey, SessionSettings,
+    SourceChunk, SuccessReport,
 };
 use support::pipe::Pipe;
 
@@ -38,6 +38,9 @@ struct Planned {
     failure_report: FailureReport,
     outcome: Option<Result<(), Option<u16>>>,
     reason: String,
+    /// Chosen by the test, or minted by the engine and learnt from the
+    /// message's outcome event.
+    message_id: Option<MessageId>,
 }
 
 /// A content source that hands out a body in random pieces and is sometimes
@@ -66,6 +69,15 @@ impl ContentSource for SlowSource {
         self.at += n;
         SourceChunk::Data(piece)
     }
+}
+
+/// A message as the receiving application got it.
+struct Arrival {
+    side: usize,
+    session: usize,
+    message_id: MessageId,
+    content_type: String,
+    bytes: Bytes,
 }
 
 /// Frames seen on one direction of the wire, for the report checks.
@@ -152,6 +164,11 @@ struct Sim {
     taps: [Tap; 2],
     plans: Vec<Planned>,
     by_id: HashMap<MessageId, usize>,
+    /// What `send` returned, per side.
+    by_ref: HashMap<(usize, MessageRef), usize>,
+    /// Messages as they arrived: checked against their plans at the end,
+    /// when every minted Message-ID is known.
+    arrivals: Vec<Arrival>,
     /// Next plan index to send, per side and session.
     queues: [Vec<Vec<usize>>; 2],
     /// Received messages by Message-ID: how many times.
@@ -247,6 +264,8 @@ impl Sim {
             taps: [Tap::new(), Tap::new()],
             plans: Vec::new(),
             by_id: HashMap::new(),
+            by_ref: HashMap::new(),
+            arrivals: Vec::new(),
             queues: [vec![Vec::new(); sessions], vec![Vec::new(); sessions]],
             received: HashMap::new(),
             sinks: Default::default(),
@@ -284,6 +303,7 @@ impl Sim {
                 ][sim.rng.usize(..4)],
                 outcome: None,
                 reason: String::new(),
+                message_id: None,
             });
             sim.queues[side][session].push(index);
         }
@@ -321,13 +341,19 @@ impl Sim {
                     } else {
                         OutgoingMessage::new(plan.content_type, plan.body.clone())
                     };
-                    let id = Sim::message_id(self.seed, index);
-                    message.message_id = Some(id);
+                    // Half the messages carry an id of the test's, half
+                    // one the engine mints (which names its slot).
+                    let chosen = self.rng.bool().then(|| Sim::message_id(self.seed, index));
+                    message.message_id = chosen;
                     message.success_report = Some(plan.success_report);
                     message.failure_report = Some(plan.failure_report);
                     match self.conns[side].send(key, message) {
-                        Ok(_) => {
-                            self.by_id.insert(id, index);
+                        Ok(reference) => {
+                            self.by_ref.insert((side, reference), index);
+                            if let Some(id) = chosen {
+                                self.by_id.insert(id, index);
+                                self.plans[index].message_id = Some(id);
+                            }
                             self.queues[side][session].pop();
                         }
                         Err(SendError::Full(_)) => break,
@@ -352,11 +378,16 @@ impl Sim {
         }
     }
 
-    fn plan_of(&self, id: &MessageId) -> usize {
-        *self
-            .by_id
-            .get(id)
-            .unwrap_or_else(|| panic!("event for unknown message {id}"))
+    /// The plan of an outcome event, learning its Message-ID.
+    fn learn(&mut self, side: usize, message: MessageRef, message_id: MessageId) -> usize {
+        let index = *self
+            .by_ref
+            .get(&(side, message))
+            .unwrap_or_else(|| panic!("outcome for a message never sent: {message:?}"));
+        let plan = &mut self.plans[index];
+        assert_eq!(*plan.message_id.get_or_insert(message_id), message_id);
+        self.by_id.insert(message_id, index);
+        index
     }
 
     fn on_event(&mut self, side: usize, event: Event) {
@@ -368,28 +399,23 @@ impl Sim {
                 content_type,
                 session,
             } => {
-                let index = self.plan_of(&message_id);
-                let plan = &self.plans[index];
-                assert_eq!(plan.side, 1 - side, "message received by its own sender");
-                assert_eq!(
-                    self.session_of[side][&session], plan.session,
-                    "message on the wrong session"
-                );
-                assert_eq!(content_type, plan.content_type);
                 let bytes = match body {
                     ReceivedBody::Inline(bytes) => bytes,
                     ReceivedBody::Streamed { len } => {
                         let mut sunk = self.sinks[side].remove(&message_id).unwrap_or_default();
-                        assert!(sunk.len() as u64 <= len.max(sunk.len() as u64));
+                        assert!(sunk.len() as u64 <= len, "the sink got octets beyond the message");
                         sunk.resize(len as usize, 0);
                         Bytes::from(sunk)
                     }
                 };
-                assert!(
-                    bytes == plan.body,
-                    "message {message_id} arrived with different bytes"
-                );
                 *self.received.entry(message_id).or_default() += 1;
+                self.arrivals.push(Arrival {
+                    side,
+                    session: self.session_of[side][&session],
+                    message_id,
+                    content_type,
+                    bytes,
+                });
             }
             Event::Data {
                 message_id,
@@ -411,8 +437,10 @@ impl Sim {
                 assert!(!reason.is_empty());
                 self.sinks[side].remove(&message_id);
             }
-            Event::Delivered { message_id, .. } => {
-                let index = self.plan_of(&message_id);
+            Event::Delivered {
+                message_id, message, ..
+            } => {
+                let index = self.learn(side, message, message_id);
                 let plan = &mut self.plans[index];
                 assert_eq!(plan.side, side);
                 assert!(plan.outcome.is_none(), "second outcome for {message_id}");
@@ -420,12 +448,13 @@ impl Sim {
             }
             Event::Failed {
                 message_id,
+                message,
                 status,
                 reason,
                 bytes_acked,
                 ..
             } => {
-                let index = self.plan_of(&message_id);
+                let index = self.learn(side, message, message_id);
                 let plan = &mut self.plans[index];
                 assert_eq!(plan.side, side);
                 assert!(plan.outcome.is_none(), "second outcome for {message_id}");
@@ -598,8 +627,27 @@ impl Sim {
                 "this endpoint never sends failure REPORTs"
             );
         }
+        for arrival in &self.arrivals {
+            let id = arrival.message_id;
+            let index = *self
+                .by_id
+                .get(&id)
+                .unwrap_or_else(|| panic!("received {id}, never sent"));
+            let plan = &self.plans[index];
+            assert_eq!(plan.side, 1 - arrival.side, "message received by its own sender");
+            assert_eq!(arrival.session, plan.session, "message on the wrong session");
+            assert_eq!(arrival.content_type, plan.content_type);
+            assert!(
+                arrival.bytes == plan.body,
+                "message {id} arrived with different bytes"
+            );
+        }
         for (index, plan) in self.plans.iter().enumerate() {
-            let id = Sim::message_id(self.seed, index);
+            // Never sent (refused at `send`, or its session closed first).
+            let Some(id) = plan.message_id else {
+                assert!(plan.outcome.is_some(), "message {index} ended in silence");
+                continue;
+            };
             let received = self.received.get(&id).copied().unwrap_or(0);
             assert!(received <= 1, "message {index} received {received} times");
             let outcome = plan
