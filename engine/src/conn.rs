@@ -177,6 +177,8 @@ impl ConnectionStats {
 enum TxnKind {
     /// The bodiless SEND that binds an active session (digest 6.3).
     Bind,
+    /// The empty `#` chunk of a message given up: its answer changes nothing.
+    Abort,
     Chunk {
         slot: usize,
         message: MessageRef,
@@ -1481,6 +1483,7 @@ impl Connection {
             return;
         };
         match txn.kind {
+            TxnKind::Abort => {}
             TxnKind::Bind => {
                 if status == 200 {
                     if session.binding == BindState::Binding {
@@ -1706,6 +1709,7 @@ impl Connection {
                 Some(Turn::Idle)
             }
             Cut::SourceFailed(msg_slot, reason) => {
+                self.write_abort(slot, msg_slot, now);
                 self.fail_message(slot, msg_slot, None, &reason);
                 Some(Turn::Sent(0))
             }
@@ -1714,6 +1718,47 @@ impl Connection {
                 self.emit_chunk(slot, chunk, now, out);
                 self.check_send_ready(slot);
                 Some(Turn::Sent(len))
+            }
+        }
+    }
+
+    /// RFC 4975 7.1: a sender that gives up on a message it has begun ends
+    /// it with `#`, here as an empty chunk at the next octet, so the
+    /// receiver drops what it holds instead of waiting for the rest.
+    fn write_abort(&mut self, slot: usize, msg_slot: usize, now: Instant) {
+        let session = &self.sessions[slot];
+        let key = session.key;
+        let Some(msg) = session.outgoing.messages.get(msg_slot) else {
+            return;
+        };
+        if msg.cut_bytes == 0 || msg.all_cut {
+            return;
+        }
+        let req = Request {
+            method: &Method::Send,
+            to_path: &session.to_path,
+            from_path: &session.from_path,
+            message_id: Some(msg.message_id),
+            byte_range: Some(ByteRange {
+                start: msg.cut_bytes + 1,
+                end: Some(msg.cut_bytes),
+                total: msg.total,
+            }),
+            success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
+            failure_report: (msg.failure_report != FailureReport::Yes).then_some(msg.failure_report),
+            status: None,
+            content: Some(Content {
+                content_type: &msg.content_type,
+                mime_headers: &[],
+                body: Bytes::new(),
+            }),
+            continuation: Continuation::Abort,
+        };
+        let answered = msg.failure_report != FailureReport::No;
+        if let Ok(tid) = self.writer.write_request(&req, &mut self.scratch) {
+            self.stats.chunks_out += 1;
+            if answered {
+                self.start_txn(tid, key, TxnKind::Abort, now);
             }
         }
     }

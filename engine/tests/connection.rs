@@ -515,3 +515,51 @@ fn settled_deadlines_do_not_accumulate() {
         );
     }
 }
+
+/// Hands out one piece, then cannot read on.
+struct FailingSource {
+    first: Option<Bytes>,
+}
+
+impl msrp_engine::ContentSource for FailingSource {
+    fn size(&self) -> Option<u64> {
+        Some(20_000)
+    }
+
+    fn next_chunk(&mut self, _max: usize) -> msrp_engine::SourceChunk {
+        match self.first.take() {
+            Some(piece) => msrp_engine::SourceChunk::Data(piece),
+            None => msrp_engine::SourceChunk::Failed("disk read error".into()),
+        }
+    }
+}
+
+#[test]
+fn a_failing_source_fails_the_message_and_aborts_it_at_the_peer() {
+    let now = Instant::now();
+    let (mut a, mut b, ka, kb) = pair(now);
+    let source = FailingSource {
+        first: Some(Bytes::from(vec![b'a'; 5000])),
+    };
+    a.send(ka, OutgoingMessage::from_source("text/plain", Box::new(source)))
+        .expect("send");
+    let (ea, eb) = exchange(&mut a, &mut b, now);
+    let failed: Vec<_> = ea
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                status,
+                reason,
+                bytes_acked,
+                ..
+            } => Some((*status, reason.as_str(), *bytes_acked)),
+            _ => None,
+        })
+        .collect();
+    // The source failed in the same batch as the first chunk, before its 200.
+    assert_eq!(failed, [(None, "disk read error", 0)]);
+    assert!(eb.iter().all(|e| !matches!(e, Event::MessageReceived { .. })));
+    // The `#` chunk made the receiver drop the 5000 octets it held.
+    assert_eq!(b.session_reassembly_bytes(kb), Some(0));
+    assert_eq!(a.stats().responses_unmatched, 0);
+}
