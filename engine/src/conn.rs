@@ -428,6 +428,11 @@ impl Connection {
         })
     }
 
+    /// Incoming messages of one session still in reassembly.
+    pub fn session_incoming_messages(&self, key: SessionKey) -> Option<usize> {
+        self.session(key).map(|s| s.incoming.len())
+    }
+
     /// The session whose local URI has this session-id.
     pub fn session_key(&self, session_id: &str) -> Option<SessionKey> {
         self.by_session_id

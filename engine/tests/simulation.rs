@@ -49,6 +49,8 @@ struct SlowSource {
     body: Bytes,
     at: usize,
     declare_len: bool,
+    /// The read fails once this many octets were handed out.
+    fail_at: Option<usize>,
     rng: fastrand::Rng,
 }
 
@@ -58,6 +60,9 @@ impl ContentSource for SlowSource {
     }
 
     fn next_chunk(&mut self, max: usize) -> SourceChunk {
+        if self.fail_at.is_some_and(|at| self.at >= at) {
+            return SourceChunk::Failed("the simulated disk failed".into());
+        }
         if self.at == self.body.len() {
             return SourceChunk::End;
         }
@@ -335,6 +340,7 @@ impl Sim {
                                 body: plan.body.clone(),
                                 at: 0,
                                 declare_len: self.rng.bool(),
+                                fail_at: (self.rng.u8(..10) == 0).then(|| self.rng.usize(..plan.body.len())),
                                 rng: fastrand::Rng::with_seed(self.rng.u64(..)),
                             }),
                         )
@@ -627,6 +633,16 @@ impl Sim {
                 "this endpoint never sends failure REPORTs"
             );
         }
+        // Every incoming message completed or was dropped: none waits for
+        // an expiry (aborted and refused messages are cleaned up at once).
+        if !self.cut {
+            for side in 0..2 {
+                for &key in &self.keys[side] {
+                    let left = self.conns[side].session_incoming_messages(key).unwrap_or(0);
+                    assert_eq!(left, 0, "side {side}: {left} messages left in reassembly");
+                }
+            }
+        }
         for arrival in &self.arrivals {
             let id = arrival.message_id;
             let index = *self
@@ -653,6 +669,10 @@ impl Sim {
             let outcome = plan
                 .outcome
                 .unwrap_or_else(|| panic!("message {index} ended in silence"));
+            // A message its sender gave up on never completes at the peer.
+            if plan.reason == "the simulated disk failed" {
+                assert_eq!(received, 0, "message {index} completed after its source failed");
+            }
             // Responses or success REPORTs confirm delivery; without either
             // (`Failure-Report: no` or `partial`, no Success-Report) a
             // delivery only means the chunks went out.
