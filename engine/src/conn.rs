@@ -14,6 +14,22 @@
 //! Responses and REPORTs go first in every batch, so a large SEND never holds
 //! them back by more than one chunk (RFC 4975 5.1); chunks of the sessions
 //! follow in the order of the fair [`Scheduler`].
+//!
+//! What a shell can rely on:
+//! - events come in the order things happened; for one incoming large
+//!   message that is its [`Event::Data`] pieces, then one [`Event::Commit`]
+//!   per chunk that carried them, and only after every ticket of it was
+//!   committed, [`Event::MessageReceived`] (or [`Event::MessageAborted`],
+//!   after which no more `Data` for that Message-ID comes);
+//! - every [`Connection::send`] that returned `Ok` ends in exactly one
+//!   [`Event::Delivered`] or [`Event::Failed`], also when the session or the
+//!   connection closes (those come before [`Event::SessionClosed`] /
+//!   [`Event::ConnectionClosed`]);
+//! - nothing the connection writes depends on a clock it reads itself:
+//!   call [`Connection::handle_timeout`] at [`Connection::poll_timeout`];
+//! - after the connection closed itself (lost framing), `poll_transmit` still
+//!   hands out the responses owed, then nothing: write them, then close the
+//!   socket; after [`Connection::handle_closed`] it writes nothing.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
