@@ -19,8 +19,8 @@
 //! - events come in the order things happened; for one incoming large
 //!   message that is its [`Event::Data`] pieces, then one [`Event::Commit`]
 //!   per chunk that carried them, and only after every ticket of it was
-//!   committed, [`Event::MessageReceived`] (or [`Event::MessageAborted`],
-//!   after which no more `Data` for that Message-ID comes);
+//!   committed, [`Event::MessageReceived`]; or [`Event::MessageAborted`],
+//!   and the sink drops what it holds for that Message-ID;
 //! - every [`Connection::send`] that returned `Ok` ends in exactly one
 //!   [`Event::Delivered`] or [`Event::Failed`], also when the session or the
 //!   connection closes (those come before [`Event::SessionClosed`] /
