@@ -663,9 +663,31 @@ impl Connection {
         for msg_slot in pending {
             self.fail_message(slot, msg_slot, None, reason);
         }
-        if matches!(&self.inbound, Inbound::Send(frame) if frame.slot == slot) {
-            self.inbound = Inbound::Skip(None);
-            self.pieces.clear();
+        // Requests of the session that are still owed an answer get 481
+        // (RFC 4975 7.3): the one arriving now, at its end-line, and the
+        // chunks waiting for a sink commit, at once.
+        if let Inbound::Send(frame) = &self.inbound {
+            if frame.slot == slot {
+                let reply = self.reply_for(&frame.head, 481, Some(slot));
+                self.inbound = Inbound::Skip(Some(reply));
+                self.pieces.clear();
+            }
+        }
+        let owed: Vec<usize> = self
+            .deferred
+            .iter()
+            .filter(|(_, d)| d.session == key)
+            .map(|(index, _)| index)
+            .collect();
+        for index in owed {
+            let deferred = self.deferred.remove(index);
+            self.send_reply(Reply {
+                tid: deferred.tid,
+                status: 481,
+                failure_report: deferred.failure_report,
+                to_path: deferred.reply_to,
+                from_path: self.sessions[slot].from_path.clone(),
+            });
         }
         let session = self.sessions.remove(slot);
         for (message_id, incoming) in session.incoming {

@@ -563,3 +563,37 @@ fn a_failing_source_fails_the_message_and_aborts_it_at_the_peer() {
     assert_eq!(b.session_reassembly_bytes(kb), Some(0));
     assert_eq!(a.stats().responses_unmatched, 0);
 }
+
+/// A session closed while its peer's requests are still owed answers: the
+/// chunk arriving now and the chunk waiting for its sink commit get 481, so
+/// the peer does not wait 30 s for a 408 (found by the simulation, seed 10338
+/// of 20,000).
+#[test]
+fn closing_a_session_answers_what_it_still_owes_with_481() {
+    let now = Instant::now();
+    let mut a = Connection::new(ConnectionConfig::default());
+    let mut b = Connection::new(ConnectionConfig::default());
+    let ka = a.add_session(session(A, B, Role::Active), now).expect("a");
+    let mut config = session(B, A, Role::Passive);
+    config.settings.inline_bytes_max = 0;
+    let kb = b.add_session(config, now).expect("b");
+    a.send(ka, OutgoingMessage::new("text/plain", vec![b'x'; 100_000]))
+        .expect("send");
+    let wire = transmit(&mut a, now);
+    // The binding SEND, the first chunk (waiting for its commit) and half of
+    // the second chunk reach B.
+    let second = wire.len() - 20_000;
+    b.handle_bytes(&wire[..second], now);
+    let commits = events(&mut b)
+        .iter()
+        .filter(|e| matches!(e, Event::Commit { .. }))
+        .count();
+    assert_eq!(commits, 1);
+    b.close_session(kb, "the application ended the session");
+    b.handle_bytes(&wire[second..], now);
+    let statuses: Vec<_> = heads(&transmit(&mut b, now))
+        .iter()
+        .filter_map(FrameHead::status_code)
+        .collect();
+    assert_eq!(statuses, [200, 481, 481]);
+}
