@@ -184,6 +184,8 @@ struct Sim {
     inflight_max: u64,
     sessions_closed: HashSet<(usize, SessionKey)>,
     cut: bool,
+    /// Sessions the application closed part-way.
+    closes: usize,
     seed: u64,
 }
 
@@ -279,6 +281,7 @@ impl Sim {
             inflight_max,
             sessions_closed: HashSet::new(),
             cut: false,
+            closes: 0,
             seed,
             rng,
         };
@@ -543,6 +546,15 @@ impl Sim {
 
     fn run(&mut self) {
         let cut_at = (self.rng.u8(..8) == 0).then(|| self.rng.u64(1..2_000_000));
+        // The application on one side ends one session part-way, and the
+        // peer's application hears of it (the SIP BYE) a little later; in
+        // between, the peer's requests for it get 481.
+        let sessions = self.keys[0].len();
+        let mut close_at = (self.rng.u8(..8) == 0).then(|| {
+            let at = self.rng.u64(1..2_000_000);
+            (at, self.rng.usize(..2), self.rng.usize(..sessions))
+        });
+        let mut bye_at: Option<(u64, usize, usize)> = None;
         let mut moved_total = 0u64;
         for step in 0..2_000_000u32 {
             self.send_some();
@@ -573,6 +585,20 @@ impl Sim {
             self.handle_events();
             self.check_memory();
             moved_total += moved as u64;
+            if let Some((at, side, session)) = close_at.filter(|&(at, _, _)| moved_total >= at) {
+                close_at = None;
+                let key = self.keys[side][session];
+                self.conns[side].close_session(key, "the application ended the session");
+                self.handle_events();
+                self.closes += 1;
+                bye_at = Some((at + self.rng.u64(0..1_000_000), 1 - side, session));
+            }
+            if let Some((_, side, session)) = bye_at.filter(|&(at, _, _)| moved_total >= at) {
+                bye_at = None;
+                let key = self.keys[side][session];
+                self.conns[side].close_session(key, "the peer ended the session (BYE)");
+                self.handle_events();
+            }
             if cut_at.is_some_and(|at| moved_total >= at) && !self.cut {
                 self.cut = true;
                 for conn in &mut self.conns {
@@ -596,6 +622,13 @@ impl Sim {
             self.handle_events();
             self.wake_sources();
             if moved == 0 && self.idle() {
+                // A BYE on its way still arrives, however quiet the wire.
+                if let Some((_, side, session)) = bye_at.take() {
+                    let key = self.keys[side][session];
+                    self.conns[side].close_session(key, "the peer ended the session (BYE)");
+                    self.handle_events();
+                    continue;
+                }
                 if self.all_decided() {
                     return;
                 }
@@ -642,6 +675,16 @@ impl Sim {
                     assert_eq!(left, 0, "side {side}: {left} messages left in reassembly");
                 }
             }
+        }
+        // The peer always answers: a local 408 means a request went
+        // unanswered (only a cut connection may lose answers).
+        if !self.cut {
+            let timeouts = self
+                .plans
+                .iter()
+                .filter(|p| p.outcome == Some(Err(Some(408))))
+                .count();
+            assert_eq!(timeouts, 0, "{timeouts} messages timed out with nothing lost");
         }
         for arrival in &self.arrivals {
             let id = arrival.message_id;
@@ -727,6 +770,7 @@ struct Totals {
     received: usize,
     wire_bytes: u64,
     cuts: usize,
+    session_closes: usize,
 }
 
 fn run_seed(seed: u64, totals: &mut Totals) {
@@ -756,6 +800,7 @@ fn run_seed(seed: u64, totals: &mut Totals) {
     totals.received += sim.received.values().map(|&n| n as usize).sum::<usize>();
     totals.wire_bytes += sim.pipes.iter().map(|p| p.total_bytes).sum::<u64>();
     totals.cuts += usize::from(sim.cut);
+    totals.session_closes += sim.closes;
 }
 
 fn seeds() -> Vec<u64> {
