@@ -361,6 +361,34 @@ fn session_id_of(uri: &str) -> Option<&str> {
     uri.get(path..end)
 }
 
+/// A SEND carrying one chunk of `msg`: every chunk repeats the Message-ID,
+/// the Content-Type and the same Success-/Failure-Report (RFC 4975 7.1.1;
+/// the defaults, `no` and `yes`, are left out).
+fn chunk_request<'a>(
+    session: &'a Session,
+    msg: &'a OutMessage,
+    range: ByteRange,
+    body: Bytes,
+    flag: Continuation,
+) -> Request<'a> {
+    Request {
+        method: &Method::Send,
+        to_path: &session.to_path,
+        from_path: &session.from_path,
+        message_id: Some(msg.message_id),
+        byte_range: Some(range),
+        success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
+        failure_report: (msg.failure_report != FailureReport::Yes).then_some(msg.failure_report),
+        status: None,
+        content: Some(Content {
+            content_type: &msg.content_type,
+            mime_headers: &[],
+            body,
+        }),
+        continuation: flag,
+    }
+}
+
 /// Whether a request with this Failure-Report gets a response with this
 /// status (RFC 4975 7.2; digest 4.6): `no` never, `partial` only errors.
 fn answers(failure_report: FailureReport, status: u16) -> bool {
@@ -1777,26 +1805,12 @@ impl Connection {
         if msg.cut_bytes == 0 || msg.all_cut {
             return;
         }
-        let req = Request {
-            method: &Method::Send,
-            to_path: &session.to_path,
-            from_path: &session.from_path,
-            message_id: Some(msg.message_id),
-            byte_range: Some(ByteRange {
-                start: msg.cut_bytes + 1,
-                end: Some(msg.cut_bytes),
-                total: msg.total,
-            }),
-            success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
-            failure_report: (msg.failure_report != FailureReport::Yes).then_some(msg.failure_report),
-            status: None,
-            content: Some(Content {
-                content_type: &msg.content_type,
-                mime_headers: &[],
-                body: Bytes::new(),
-            }),
-            continuation: Continuation::Abort,
+        let next = ByteRange {
+            start: msg.cut_bytes + 1,
+            end: Some(msg.cut_bytes),
+            total: msg.total,
         };
+        let req = chunk_request(session, msg, next, Bytes::new(), Continuation::Abort);
         let answered = msg.failure_report != FailureReport::No;
         if let Ok(tid) = self.writer.write_request(&req, &mut self.scratch) {
             self.stats.chunks_out += 1;
@@ -1812,22 +1826,7 @@ impl Connection {
         let msg = &session.outgoing.messages[chunk.slot];
         let len = chunk.body.len() as u64;
         let big = chunk.body.len() > self.config.copy_body_bytes_max;
-        let req = Request {
-            method: &Method::Send,
-            to_path: &session.to_path,
-            from_path: &session.from_path,
-            message_id: Some(msg.message_id),
-            byte_range: Some(chunk.range),
-            success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
-            failure_report: (msg.failure_report != FailureReport::Yes).then_some(msg.failure_report),
-            status: None,
-            content: Some(Content {
-                content_type: &msg.content_type,
-                mime_headers: &[],
-                body: chunk.body,
-            }),
-            continuation: chunk.flag,
-        };
+        let req = chunk_request(session, msg, chunk.range, chunk.body, chunk.flag);
         let written = if big {
             self.writer
                 .encode_request(&req, &mut self.scratch)
