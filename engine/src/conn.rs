@@ -163,6 +163,7 @@ pub enum SendError {
 /// Counters of one connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
+    /// Octets handed to `handle_input` (while the connection was open).
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub requests_in: u64,
@@ -869,6 +870,7 @@ impl Connection {
     /// connection does not carry: a pending passive session is claimed onto
     /// it, one bound to another connection gets 506 (RFC 4975 5.4).
     pub fn handle_input_with(&mut self, now: Instant, directory: &mut dyn SessionDirectory) {
+        self.stats.bytes_in = self.parser.offset() + self.parser.buffered() as u64;
         if self.closed {
             self.parser.buffer_mut().clear();
             return;

@@ -450,6 +450,11 @@ fn every_message_reaches_the_peer_in_order_of_its_session() {
         .collect();
     let expected: Vec<String> = (0..100).map(|i: u32| i.to_string()).collect();
     assert_eq!(bodies, expected);
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!((sb.bytes_in, sa.bytes_in), (sa.bytes_out, sb.bytes_out));
+    assert_eq!((sb.requests_in, sa.responses_in), (101, 101));
+    assert_eq!((sa.messages_delivered, sb.messages_received), (100, 100));
+    assert_eq!(sb.responses_out, [(200, 101)]);
 }
 
 #[test]
