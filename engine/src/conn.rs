@@ -805,12 +805,13 @@ impl Connection {
             };
             if let TxnKind::Chunk { answered: false, .. } = txn.kind {
                 // RFC 4975 7.2: with `partial`, silence means success.
-                self.end_txn(txn, 200, "", now);
+                self.end_txn(txn, 200, now, &String::new);
                 continue;
             }
             let secs = self.config.transaction_timeout.as_secs_f64();
-            let reason = format!("no response within {secs} s (RFC 4975 7.1.1)");
-            self.end_txn(txn, 408, &reason, now);
+            self.end_txn(txn, 408, now, &|| {
+                format!("no response within {secs} s (RFC 4975 7.1.1)")
+            });
         }
         while let Some((key, slot, reference)) = self.report_timers.pop_due(now) {
             let waiting = self
@@ -1535,14 +1536,13 @@ impl Connection {
         };
         let txns = &self.txns;
         self.txn_timers.prune(|tid| txns.contains_key(tid));
-        let reason = match head.comment() {
-            Some(comment) => format!("{status} {comment}"),
-            None => format!("{status} {}", status_comment(status)),
-        };
-        self.end_txn(txn, status, &reason, now);
+        let comment = head.comment().unwrap_or(status_comment(status));
+        self.end_txn(txn, status, now, &|| format!("{status} {comment}"));
     }
 
-    fn end_txn(&mut self, txn: Txn, status: u16, reason: &str, now: Instant) {
+    /// Settles a transaction with `status`; `reason` words a failure, and is
+    /// only called for one (no allocation for the 200s).
+    fn end_txn(&mut self, txn: Txn, status: u16, now: Instant, reason: &dyn Fn() -> String) {
         let key = txn.session;
         let slot = key.slot as usize;
         if let TxnKind::Chunk {
@@ -1564,7 +1564,7 @@ impl Connection {
                         self.events.push_back(Event::SessionReady { session: key });
                     }
                 } else {
-                    self.close_session(key, &format!("the binding SEND was answered {reason}"));
+                    self.close_session(key, &format!("the binding SEND was answered {}", reason()));
                 }
             }
             TxnKind::Chunk {
@@ -1594,7 +1594,7 @@ impl Connection {
                         self.wait_for_report(key, msg_slot, message, now);
                     }
                 } else {
-                    self.message_refused(slot, msg_slot, status, reason);
+                    self.message_refused(slot, msg_slot, status, &reason());
                 }
                 self.schedule(slot);
             }
