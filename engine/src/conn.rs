@@ -207,11 +207,11 @@ enum TxnKind {
     },
 }
 
-/// A request of ours waiting for its response.
+/// A request of ours waiting for its response (its deadline is in the
+/// timer queue).
 struct Txn {
     session: SessionKey,
     kind: TxnKind,
-    deadline: Instant,
 }
 
 /// A response to write once the application committed a chunk.
@@ -572,14 +572,7 @@ impl Connection {
 
     fn start_txn(&mut self, tid: TransactionId, session: SessionKey, kind: TxnKind, now: Instant) {
         let deadline = now + self.config.transaction_timeout;
-        self.txns.insert(
-            tid,
-            Txn {
-                session,
-                kind,
-                deadline,
-            },
-        );
+        self.txns.insert(tid, Txn { session, kind });
         let txns = &self.txns;
         self.txn_timers.push(deadline, tid, |t| txns.contains_key(t));
     }
@@ -591,9 +584,6 @@ impl Connection {
         let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
             return Err(SendError::UnknownSession);
         };
-        if self.closed {
-            return Err(SendError::UnknownSession);
-        }
         let cfg = &session.config;
         if !cfg.direction.may_send() {
             return Err(SendError::Direction);
@@ -795,11 +785,9 @@ impl Connection {
     /// Runs the timers due at `now`: unanswered chunks fail with a local 408,
     /// success-REPORT waits expire, stale incoming messages are dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A due entry's deadline is its transaction's; a settled transaction
+        // is simply gone from the map.
         while let Some(tid) = self.txn_timers.pop_due(now) {
-            let Some(txn) = self.txns.get(&tid) else { continue };
-            if txn.deadline > now {
-                continue;
-            }
             let Some(txn) = self.txns.remove(&tid) else {
                 continue;
             };
@@ -1158,10 +1146,12 @@ impl Connection {
     fn drop_incoming(&mut self, slot: usize, message_id: MessageId, reason: &str) {
         let session = &mut self.sessions[slot];
         // Chunks of it still on the wire get 413 instead of starting it anew.
-        if session.dropped_incoming.len() == DROPPED_REMEMBERED {
-            session.dropped_incoming.pop_front();
+        if !session.dropped_incoming.contains(&message_id) {
+            if session.dropped_incoming.len() == DROPPED_REMEMBERED {
+                session.dropped_incoming.pop_front();
+            }
+            session.dropped_incoming.push_back(message_id);
         }
-        session.dropped_incoming.push_back(message_id);
         if let Some(incoming) = session.incoming.remove(&message_id) {
             if incoming.is_streamed() {
                 self.events.push_back(Event::MessageAborted {
