@@ -400,9 +400,19 @@ fn answers(failure_report: FailureReport, status: u16) -> bool {
     }
 }
 
-/// The leftmost URI of a path: where a SEND's response goes (RFC 4975 7.2).
+/// The leftmost URI of a path.
 fn leftmost(path: &str) -> &str {
     memchr::memchr(b' ', path.as_bytes()).map_or(path, |at| &path[..at])
+}
+
+/// RFC 4975 7.2: a SEND's response goes to the leftmost URI of its
+/// From-Path (the previous hop), any other request's to the whole path.
+fn response_to_path(head: &FrameHead) -> &str {
+    let from = head.from_path().as_str();
+    match head.method() {
+        Some(Method::Send) => leftmost(from),
+        _ => from,
+    }
 }
 
 impl Connection {
@@ -958,17 +968,12 @@ impl Connection {
         if !answers(head.failure_report().unwrap_or_default(), status) {
             return;
         }
-        let from = head.from_path().as_str();
-        let to_path = match head.method() {
-            Some(Method::Send) => leftmost(from),
-            _ => from,
-        };
         let written = write_response(
             &mut self.control,
             head.transaction_id(),
             status,
             Some(status_comment(status)),
-            to_path,
+            response_to_path(head),
             &self.sessions[slot].from_path,
         );
         if written.is_ok() {
@@ -977,11 +982,6 @@ impl Connection {
     }
 
     fn reply_for(&self, head: &FrameHead, status: u16, slot: Option<usize>) -> Reply {
-        let from = head.from_path().as_str();
-        let to_path = match head.method() {
-            Some(Method::Send) => leftmost(from),
-            _ => from,
-        };
         let from_path = match slot {
             Some(slot) => self.sessions[slot].from_path.clone(),
             None => head.to_path().as_str().to_owned(),
@@ -990,7 +990,7 @@ impl Connection {
             tid: *head.transaction_id(),
             status,
             failure_report: head.failure_report().unwrap_or_default(),
-            to_path: to_path.to_owned(),
+            to_path: response_to_path(head).to_owned(),
             from_path,
         }
     }
@@ -1182,8 +1182,7 @@ impl Connection {
         if matches!(frame.target, Target::Reject(_) | Target::Bodiless) {
             return;
         }
-        let (slot, message_id) = (frame.slot, frame.message_id);
-        let session = &self.sessions[slot];
+        let session = &self.sessions[frame.slot];
         let settings = session.config.settings;
         // Digest 5.4: pos + len - 1 > local max -> 413 (stop this message).
         if offset + len > session.incoming_bytes_max() {
@@ -1196,21 +1195,31 @@ impl Connection {
                 return;
             }
             // Too large to keep whole in memory: reassemble and stream it.
-            if !self.new_incoming(slot, message_id, &frame.head, now) {
-                self.refuse_chunk(frame, 413, "too many incoming messages in reassembly");
+            if !self.promote_collected(frame, now) {
                 return;
-            }
-            frame.target = Target::Entry { streamed: false };
-            let mut at = 0;
-            for held in core::mem::take(&mut self.pieces) {
-                let held_len = held.len() as u64;
-                if !self.write_entry(frame, at, held) {
-                    return;
-                }
-                at += held_len;
             }
         }
         self.write_entry(frame, offset, piece);
+    }
+
+    /// Moves the pieces collected for a first chunk into a new reassembly
+    /// entry (the message turned out to have more chunks, or to be too large
+    /// to hold whole). False when the chunk was refused instead.
+    fn promote_collected(&mut self, frame: &mut SendFrame, now: Instant) -> bool {
+        if !self.new_incoming(frame.slot, frame.message_id, &frame.head, now) {
+            self.refuse_chunk(frame, 413, "too many incoming messages in reassembly");
+            return false;
+        }
+        frame.target = Target::Entry { streamed: false };
+        let mut at = 0;
+        for held in core::mem::take(&mut self.pieces) {
+            let held_len = held.len() as u64;
+            if !self.write_entry(frame, at, held) {
+                return false;
+            }
+            at += held_len;
+        }
+        true
     }
 
     /// Writes into the frame's reassembly entry; refuses the chunk (and
@@ -1297,24 +1306,11 @@ impl Connection {
                     self.reply_now(&frame.head, 200, slot);
                     self.deliver_whole(slot, &frame.head, frame.message_id, body);
                 }
-                Continuation::More => {
-                    if !self.new_incoming(slot, frame.message_id, &frame.head, now) {
-                        self.refuse_chunk(&mut frame, 413, "too many incoming messages in reassembly");
-                        self.reply_now(&frame.head, 413, slot);
-                        return;
-                    }
-                    frame.target = Target::Entry { streamed: false };
-                    let mut at = 0;
-                    for held in core::mem::take(&mut self.pieces) {
-                        let held_len = held.len() as u64;
-                        if !self.write_entry(&mut frame, at, held) {
-                            self.reply_now(&frame.head, 413, slot);
-                            return;
-                        }
-                        at += held_len;
-                    }
-                    self.end_entry_chunk(frame, flag, now);
-                }
+                Continuation::More => match self.promote_collected(&mut frame, now) {
+                    true => self.end_entry_chunk(frame, flag, now),
+                    // Now a refused chunk: answered as one.
+                    false => self.on_send_end(frame, flag, now),
+                },
             },
             Target::Entry { .. } => self.end_entry_chunk(frame, flag, now),
         }
