@@ -38,7 +38,7 @@ use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
 use crate::id_hash::IdMap;
-use crate::proto::is_media_type;
+use crate::proto::{is_media_type, session_id_of};
 use crate::proto::{
     status_comment, write_response, write_response_echo, ByteRange, Content, Continuation,
     Event as WireEvent, FailureReport, FrameHead, FrameKind, Malformed, MessageId, Method, MsrpUri, Parser,
@@ -352,15 +352,6 @@ const UNKNOWN_PATH: &str = "msrp://unknown.invalid;tcp";
 
 /// Message-IDs of dropped incoming messages remembered per session.
 const DROPPED_REMEMBERED: usize = 16;
-
-/// The session-id of a validated MSRP URI: after the authority's `/`, up to `;`.
-fn session_id_of(uri: &str) -> Option<&str> {
-    let bytes = uri.as_bytes();
-    let authority = memchr::memmem::find(bytes, b"://")? + 3;
-    let path = authority + memchr::memchr(b'/', &bytes[authority..])? + 1;
-    let end = memchr::memchr(b';', &bytes[path..]).map_or(bytes.len(), |at| path + at);
-    uri.get(path..end)
-}
 
 /// A SEND carrying one chunk of `msg`: every chunk repeats the Message-ID,
 /// the Content-Type and the same Success-/Failure-Report (RFC 4975 7.1.1;

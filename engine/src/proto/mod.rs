@@ -24,6 +24,7 @@ pub use header::{ByteRange, FailureReport, ReportStatus, SuccessReport};
 pub use ident::{is_ident, MessageId, TransactionId, IDENT_LEN_MAX, IDENT_LEN_MIN};
 pub use limits::{Limits, ParserConfig, Strictness};
 pub use parse::{Event, Malformed, Parser};
+pub(crate) use uri::session_id_of;
 pub use uri::{MsrpUri, UriError};
 pub use write::{
     status_comment, write_response, write_response_echo, Content, EncodedRequest, Request, WriteError,

@@ -91,6 +91,27 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
+/// The authority ends at the first "/" (session-id) or ";" (transport).
+fn authority_end(s: &[u8], from: usize) -> Option<usize> {
+    s[from..]
+        .iter()
+        .position(|&b| b == b'/' || b == b';')
+        .map(|p| from + p)
+}
+
+/// The session-id of a URI that already validated, found without parsing
+/// the rest: what routing a frame to its session needs (RFC 4975 7.3).
+pub(crate) fn session_id_of(uri: &str) -> Option<&str> {
+    let bytes = uri.as_bytes();
+    let auth_end = authority_end(bytes, memchr::memmem::find(bytes, b"://")? + 3)?;
+    if bytes[auth_end] != b'/' {
+        return None;
+    }
+    let path = auth_end + 1;
+    let end = memchr::memchr(b';', &bytes[path..]).map_or(bytes.len(), |at| path + at);
+    uri.get(path..end)
+}
+
 impl UriParts {
     /// Parses one URI; `s` holds exactly the URI (no surrounding spaces).
     pub(crate) fn parse(s: &[u8]) -> Result<UriParts, UriError> {
@@ -101,12 +122,7 @@ impl UriParts {
         } else {
             return Err("scheme is not msrp:// or msrps://");
         };
-        // The authority ends at the first "/" (session-id) or ";" (transport).
-        let auth_end = s[rest_at..]
-            .iter()
-            .position(|&b| b == b'/' || b == b';')
-            .map(|p| rest_at + p)
-            .ok_or("transport is missing (\";tcp\")")?;
+        let auth_end = authority_end(s, rest_at).ok_or("transport is missing (\";tcp\")")?;
         let auth = &s[rest_at..auth_end];
         let (userinfo, host_at) = match auth.iter().position(|&b| b == b'@') {
             Some(at) => {
@@ -406,6 +422,18 @@ mod tests {
 
     fn uri(s: &str) -> MsrpUri {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn session_id_of_agrees_with_the_parser() {
+        for s in [
+            "msrps://alice@192.0.2.10:12855/YzqGzfNnUadpmyb6MuHA;tcp;x-param=1",
+            "msrp://[2001:db8::20]:2855/TxB2VR7WnUWBrXt03wqF;tcp",
+            "msrp://relay.example.com:2855;tcp",
+            "MSRP://h.example/s;TCP",
+        ] {
+            assert_eq!(session_id_of(s), uri(s).session_id(), "{s}");
+        }
     }
 
     #[test]
