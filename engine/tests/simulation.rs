@@ -113,7 +113,11 @@ impl Tap {
     /// direction, which saw the SENDs these responses and REPORTs refer to.
     fn see(&mut self, bytes: &[u8], reverse: &Tap) {
         self.parser.feed(bytes);
-        while let Ok(Some(event)) = self.parser.poll() {
+        while let Some(event) = self
+            .parser
+            .poll()
+            .expect("what a connection writes always frames")
+        {
             let WireEvent::Head(head) = event else { continue };
             match head.kind() {
                 FrameKind::Request(Method::Send) => {
