@@ -31,6 +31,12 @@ fn drain(conn: &mut Connection, now: Instant, batch: &mut Vec<Bytes>) -> BytesMu
     wire
 }
 
+/// Hands `bytes` to `conn` and counts the events it then reports that match.
+fn handle(conn: &mut Connection, bytes: &[u8], now: Instant, counted: fn(&Event) -> bool) -> usize {
+    conn.handle_bytes(bytes, now);
+    std::iter::from_fn(|| conn.poll_event()).filter(counted).count()
+}
+
 fn pair(now: Instant, batch: usize) -> (Connection, Connection, SessionKey) {
     let config = ConnectionConfig {
         inflight_bytes_max: u64::MAX,
@@ -73,17 +79,15 @@ fn main() {
         marks[1] = Instant::now();
         let sends = drain(&mut sender, now, &mut pieces);
         marks[2] = Instant::now();
-        receiver.handle_bytes(&sends, now);
-        let received = std::iter::from_fn(|| receiver.poll_event())
-            .filter(|e| matches!(e, Event::MessageReceived { .. }))
-            .count();
+        let received = handle(&mut receiver, &sends, now, |e| {
+            matches!(e, Event::MessageReceived { .. })
+        });
         marks[3] = Instant::now();
         let answers = drain(&mut receiver, now, &mut pieces);
         marks[4] = Instant::now();
-        sender.handle_bytes(&answers, now);
-        let delivered = std::iter::from_fn(|| sender.poll_event())
-            .filter(|e| matches!(e, Event::Delivered { .. }))
-            .count();
+        let delivered = handle(&mut sender, &answers, now, |e| {
+            matches!(e, Event::Delivered { .. })
+        });
         marks[5] = Instant::now();
         assert_eq!(
             (received, delivered),

@@ -77,11 +77,37 @@ fn exchange(a: &mut Connection, b: &mut Connection, now: Instant) -> (Vec<Event>
 }
 
 fn pair(now: Instant) -> (Connection, Connection, SessionKey, SessionKey) {
+    pair_with(now, |_| {})
+}
+
+/// A (active) and B (passive), with B's session adjusted by `configure`.
+fn pair_with(
+    now: Instant,
+    configure: impl FnOnce(&mut SessionConfig),
+) -> (Connection, Connection, SessionKey, SessionKey) {
     let mut a = Connection::new(ConnectionConfig::default());
     let mut b = Connection::new(ConnectionConfig::default());
     let ka = a.add_session(session(A, B, Role::Active), now).expect("a");
-    let kb = b.add_session(session(B, A, Role::Passive), now).expect("b");
+    let mut config = session(B, A, Role::Passive);
+    configure(&mut config);
+    let kb = b.add_session(config, now).expect("b");
     (a, b, ka, kb)
+}
+
+/// (status, reason, octets acknowledged) of every `Failed` event.
+fn failures(events: &[Event]) -> Vec<(Option<u16>, &str, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                status,
+                reason,
+                bytes_acked,
+                ..
+            } => Some((*status, reason.as_str(), *bytes_acked)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -105,12 +131,9 @@ fn the_active_side_binds_with_a_bodiless_send() {
 #[test]
 fn a_request_from_another_peer_gets_403() {
     let now = Instant::now();
-    let mut a = Connection::new(ConnectionConfig::default());
-    let mut b = Connection::new(ConnectionConfig::default());
-    let ka = a.add_session(session(A, B, Role::Active), now).expect("a");
     // B negotiated with someone else.
     let carol = "msrp://c.example.com:2855/carol;tcp";
-    b.add_session(session(B, carol, Role::Passive), now).expect("b");
+    let (mut a, mut b, ka, _) = pair_with(now, |b| b.remote_path = vec![uri(carol)]);
     a.send(ka, OutgoingMessage::new("text/plain", "hi"))
         .expect("send");
     let (ea, eb) = exchange(&mut a, &mut b, now);
@@ -151,14 +174,10 @@ fn an_unanswered_chunk_fails_with_a_local_408_after_30_s() {
     a.handle_timeout(now + Duration::from_secs(29));
     assert!(events(&mut a).is_empty());
     a.handle_timeout(now + Duration::from_secs(30));
-    let failed: Vec<_> = events(&mut a)
+    let events = events(&mut a);
+    let failed: Vec<_> = failures(&events)
         .into_iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                status, bytes_acked, ..
-            } => Some((status, bytes_acked)),
-            _ => None,
-        })
+        .map(|(s, _, acked)| (s, acked))
         .collect();
     assert_eq!(failed, [(Some(408), 0)]);
     // A timeout fails the message, not the session.
@@ -258,13 +277,8 @@ fn a_failure_report_fails_the_message_with_its_status() {
         total: Some(100),
     };
     a.handle_bytes(&report(chunk, range, 413), now);
-    let failed: Vec<_> = events(&mut a)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Failed { status, reason, .. } => Some((status, reason)),
-            _ => None,
-        })
-        .collect();
+    let events = events(&mut a);
+    let failed = failures(&events);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].0, Some(413));
     assert!(failed[0].1.contains("failure REPORT"), "{}", failed[0].1);
@@ -351,13 +365,7 @@ fn lost_framing_fails_every_session_with_a_reason() {
     a.handle_bytes(b"HTTP/1.1 200 OK\r\n\r\n", now);
     let events = events(&mut a);
     assert!(a.is_closed());
-    let reasons: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed { reason, .. } => Some(reason.as_str()),
-            _ => None,
-        })
-        .collect();
+    let reasons: Vec<&str> = failures(&events).into_iter().map(|f| f.1).collect();
     assert_eq!(reasons.len(), 2);
     assert!(
         reasons.iter().all(|r| r.contains("cannot be framed")),
@@ -374,12 +382,7 @@ fn lost_framing_fails_every_session_with_a_reason() {
 #[test]
 fn a_streamed_chunk_is_answered_only_after_its_commit() {
     let now = Instant::now();
-    let mut a = Connection::new(ConnectionConfig::default());
-    let mut b = Connection::new(ConnectionConfig::default());
-    let ka = a.add_session(session(A, B, Role::Active), now).expect("a");
-    let mut config = session(B, A, Role::Passive);
-    config.settings.inline_bytes_max = 1000;
-    b.add_session(config, now).expect("b");
+    let (mut a, mut b, ka, _) = pair_with(now, |b| b.settings.inline_bytes_max = 1000);
     a.send(
         ka,
         OutgoingMessage::new("application/octet-stream", vec![7u8; 10_000]),
@@ -549,18 +552,7 @@ fn a_failing_source_fails_the_message_and_aborts_it_at_the_peer() {
     a.send(ka, OutgoingMessage::from_source("text/plain", Box::new(source)))
         .expect("send");
     let (ea, eb) = exchange(&mut a, &mut b, now);
-    let failed: Vec<_> = ea
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed {
-                status,
-                reason,
-                bytes_acked,
-                ..
-            } => Some((*status, reason.as_str(), *bytes_acked)),
-            _ => None,
-        })
-        .collect();
+    let failed = failures(&ea);
     // The source failed in the same batch as the first chunk, before its 200.
     assert_eq!(failed, [(None, "disk read error", 0)]);
     assert!(eb.iter().all(|e| !matches!(e, Event::MessageReceived { .. })));
@@ -576,12 +568,7 @@ fn a_failing_source_fails_the_message_and_aborts_it_at_the_peer() {
 #[test]
 fn closing_a_session_answers_what_it_still_owes_with_481() {
     let now = Instant::now();
-    let mut a = Connection::new(ConnectionConfig::default());
-    let mut b = Connection::new(ConnectionConfig::default());
-    let ka = a.add_session(session(A, B, Role::Active), now).expect("a");
-    let mut config = session(B, A, Role::Passive);
-    config.settings.inline_bytes_max = 0;
-    let kb = b.add_session(config, now).expect("b");
+    let (mut a, mut b, ka, kb) = pair_with(now, |b| b.settings.inline_bytes_max = 0);
     a.send(ka, OutgoingMessage::new("text/plain", vec![b'x'; 100_000]))
         .expect("send");
     let wire = transmit(&mut a, now);
