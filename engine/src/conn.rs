@@ -501,7 +501,9 @@ impl Connection {
         self.sessions.get(key.slot as usize).filter(|s| s.key == key)
     }
 
-    fn mint_message_id(&mut self) -> MessageId {
+    /// A random Message-ID for the binding SEND, which is no message of a
+    /// slot (messages get [`minted_message_id`]s).
+    fn binding_message_id(&mut self) -> MessageId {
         let tid = self.writer.transaction_id();
         MessageId::new(tid.as_bytes()).unwrap_or_else(|| unreachable!("base62 ids are idents"))
     }
@@ -543,7 +545,7 @@ impl Connection {
         self.sessions.insert(session);
         self.by_session_id.insert(session_id, slot);
         if binds {
-            let message_id = self.mint_message_id();
+            let message_id = self.binding_message_id();
             let session = &self.sessions[slot];
             let req = Request {
                 method: &Method::Send,

@@ -176,6 +176,15 @@ impl OutMessage {
             && (self.success_report == SuccessReport::No || self.reported.covers_all(total))
     }
 
+    /// In-memory octets not cut yet: what the message still counts against
+    /// the send queue bound.
+    pub fn uncut_queued_bytes(&self) -> u64 {
+        match &self.payload {
+            Payload::Bytes(b) => b.len() as u64 - self.cut_bytes,
+            Payload::Source(_) => 0,
+        }
+    }
+
     pub fn waits_for_report(&self) -> bool {
         self.all_cut && self.chunks_unanswered == 0 && !self.is_delivered()
     }
@@ -339,10 +348,7 @@ impl Outgoing {
         }
         if !msg.all_cut {
             self.queue.retain(|&s| s != slot);
-            self.queued_bytes -= msg.payload.queued_bytes().saturating_sub(match msg.payload {
-                Payload::Bytes(_) => msg.cut_bytes,
-                Payload::Source(_) => 0,
-            });
+            self.queued_bytes -= msg.uncut_queued_bytes();
             // A pending source belongs to the front message, which may be this one.
             self.source_pending = false;
         }
