@@ -11,8 +11,9 @@ use msrp_engine::proto::{
     Request,
 };
 use msrp_engine::{
-    ByteRange, Connection, ConnectionConfig, Continuation, Event, FailureReport, MessageId, MsrpUri,
-    OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey, SuccessReport, Writer,
+    AddSessionError, ByteRange, Connection, ConnectionConfig, Continuation, Direction, Event, FailureReport,
+    MessageId, MsrpUri, OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey,
+    SuccessReport, Writer,
 };
 
 const A: &str = "msrp://a.example.com:2855/alice1;tcp";
@@ -182,6 +183,53 @@ fn an_unanswered_chunk_fails_with_a_local_408_after_30_s() {
     assert_eq!(failed, [(Some(408), 0)]);
     // A timeout fails the message, not the session.
     assert_eq!(a.session_count(), 1);
+}
+
+/// A SEND from A to B written with the codec: one chunk of `body` at
+/// `start`, of a message of `total` octets (`None` for `*`).
+fn peer_chunk(
+    message_id: &str,
+    start: u64,
+    total: Option<u64>,
+    body: &'static [u8],
+    flag: Continuation,
+) -> Bytes {
+    let mut out = BytesMut::new();
+    let range = ByteRange {
+        start,
+        end: None,
+        total,
+    };
+    Writer::with_seed(start)
+        .write_request(
+            &Request {
+                method: &Method::Send,
+                to_path: B,
+                from_path: A,
+                message_id: MessageId::new(message_id.as_bytes()),
+                byte_range: Some(range),
+                success_report: None,
+                failure_report: None,
+                status: None,
+                content: Some(Content {
+                    content_type: "text/plain",
+                    mime_headers: &[],
+                    body: Bytes::from_static(body),
+                }),
+                continuation: flag,
+            },
+            &mut out,
+        )
+        .expect("SEND");
+    out.freeze()
+}
+
+/// The statuses of the responses `conn` has to write.
+fn statuses(conn: &mut Connection, now: Instant) -> Vec<u16> {
+    heads(&transmit(conn, now))
+        .iter()
+        .filter_map(FrameHead::status_code)
+        .collect()
 }
 
 /// A peer written with the codec: answers every SEND 200, then sends the
@@ -405,19 +453,13 @@ fn a_streamed_chunk_is_answered_only_after_its_commit() {
             _ => None,
         })
         .expect("a commit ticket");
-    let before = heads(&transmit(&mut b, now));
-    let statuses: Vec<_> = before.iter().filter_map(FrameHead::status_code).collect();
     assert_eq!(
-        statuses,
+        statuses(&mut b, now),
         [200],
         "only the binding SEND is answered before the commit"
     );
     b.committed(ticket);
-    let after: Vec<_> = heads(&transmit(&mut b, now))
-        .iter()
-        .filter_map(FrameHead::status_code)
-        .collect();
-    assert_eq!(after, [200]);
+    assert_eq!(statuses(&mut b, now), [200]);
     assert!(events(&mut b).iter().any(|e| matches!(
         e,
         Event::MessageReceived {
@@ -465,39 +507,11 @@ fn a_chunk_far_beyond_the_size_cap_gets_413_and_no_sink_write() {
     let now = Instant::now();
     let mut b = Connection::new(ConnectionConfig::default());
     b.add_session(session(B, A, Role::Passive), now).expect("b");
-    let mut out = BytesMut::new();
-    let far = ByteRange {
-        start: 1 << 40,
-        end: None,
-        total: None,
-    };
-    Writer::with_seed(3)
-        .write_request(
-            &Request {
-                method: &Method::Send,
-                to_path: B,
-                from_path: A,
-                message_id: MessageId::new(b"far-away-1"),
-                byte_range: Some(far),
-                success_report: None,
-                failure_report: None,
-                status: None,
-                content: Some(Content {
-                    content_type: "text/plain",
-                    mime_headers: &[],
-                    body: Bytes::from_static(b"hello"),
-                }),
-                continuation: Continuation::More,
-            },
-            &mut out,
-        )
-        .expect("SEND");
-    b.handle_bytes(&out, now);
-    let statuses: Vec<_> = heads(&transmit(&mut b, now))
-        .iter()
-        .filter_map(FrameHead::status_code)
-        .collect();
-    assert_eq!(statuses, [413]);
+    b.handle_bytes(
+        &peer_chunk("far-away-1", 1 << 40, None, b"hello", Continuation::More),
+        now,
+    );
+    assert_eq!(statuses(&mut b, now), [413]);
     assert!(events(&mut b).iter().all(|e| !matches!(e, Event::Data { .. })));
 }
 
@@ -583,9 +597,133 @@ fn closing_a_session_answers_what_it_still_owes_with_481() {
     assert_eq!(commits, 1);
     b.close_session(kb, "the application ended the session");
     b.handle_bytes(&wire[second..], now);
-    let statuses: Vec<_> = heads(&transmit(&mut b, now))
-        .iter()
-        .filter_map(FrameHead::status_code)
-        .collect();
-    assert_eq!(statuses, [200, 481, 481]);
+    assert_eq!(statuses(&mut b, now), [200, 481, 481]);
+}
+
+#[test]
+fn direction_limits_what_is_sent_and_what_is_accepted() {
+    let now = Instant::now();
+    // B only sends: A's content SEND gets 403 (digest 4.5), the bodiless
+    // binding SEND still gets 200 (RFC 4975 8.9).
+    let (mut a, mut b, ka, kb) = pair_with(now, |b| b.direction = Direction::SendOnly);
+    a.send(ka, OutgoingMessage::new("text/plain", "hi"))
+        .expect("send");
+    let (ea, _) = exchange(&mut a, &mut b, now);
+    assert_eq!(failures(&ea).iter().map(|f| f.0).collect::<Vec<_>>(), [Some(403)]);
+    assert_eq!(b.stats().responses_out, [(200, 1), (403, 1)]);
+    // And B's session refuses to send when it may only receive.
+    let mut c = Connection::new(ConnectionConfig::default());
+    let mut config = session(A, B, Role::Active);
+    config.direction = Direction::RecvOnly;
+    let kc = c.add_session(config, now).expect("c");
+    assert!(matches!(
+        c.send(kc, OutgoingMessage::new("text/plain", "no")),
+        Err(SendError::Direction)
+    ));
+    b.send(kb, OutgoingMessage::new("text/plain", "fine"))
+        .expect("B may send");
+}
+
+#[test]
+fn send_refuses_what_the_peer_negotiated_away() {
+    let now = Instant::now();
+    let mut a = Connection::new(ConnectionConfig::default());
+    let mut config = session(A, B, Role::Active);
+    config.remote_accept_types = vec!["text/*".into()];
+    config.remote_max_size = Some(10);
+    let ka = a.add_session(config, now).expect("a");
+    let refused =
+        |a: &mut Connection, ty: &str, body: &'static str| a.send(ka, OutgoingMessage::new(ty, body));
+    assert!(
+        matches!(refused(&mut a, "image/png", "x"), Err(SendError::TypeNotAccepted(t)) if t == "image/png")
+    );
+    assert!(matches!(
+        refused(&mut a, "text plain", "x"),
+        Err(SendError::InvalidContentType(_))
+    ));
+    assert!(matches!(
+        refused(&mut a, "text/plain", "eleven char"),
+        Err(SendError::TooLarge { size: 11, max: 10 })
+    ));
+    refused(&mut a, "text/html", "<p>ten</p>").expect("accepted type and size");
+}
+
+#[test]
+fn add_session_refuses_what_cannot_be_routed() {
+    let now = Instant::now();
+    let mut a = Connection::new(ConnectionConfig {
+        sessions_max: 2,
+        ..ConnectionConfig::default()
+    });
+    a.add_session(session(A, B, Role::Passive), now).expect("first");
+    assert_eq!(
+        a.add_session(session(A, B, Role::Passive), now),
+        Err(AddSessionError::DuplicateSessionId("alice1".into()))
+    );
+    let relay = "msrp://relay.example.com:2855;tcp";
+    assert_eq!(
+        a.add_session(session(relay, B, Role::Passive), now),
+        Err(AddSessionError::NoSessionId(relay.into()))
+    );
+    let mut empty = session("msrp://a.example.com:2855/alice2;tcp", B, Role::Passive);
+    empty.remote_path.clear();
+    assert_eq!(a.add_session(empty, now), Err(AddSessionError::EmptyRemotePath));
+    a.add_session(
+        session("msrp://a.example.com:2855/alice3;tcp", B, Role::Passive),
+        now,
+    )
+    .expect("second");
+    assert_eq!(
+        a.add_session(
+            session("msrp://a.example.com:2855/alice4;tcp", B, Role::Passive),
+            now
+        ),
+        Err(AddSessionError::TooManySessions(2))
+    );
+}
+
+#[test]
+fn an_incomplete_message_expires_and_its_sink_is_told() {
+    let now = Instant::now();
+    let mut b = Connection::new(ConnectionConfig::default());
+    let mut config = session(B, A, Role::Passive);
+    config.settings.inline_bytes_max = 0;
+    let kb = b.add_session(config, now).expect("b");
+    b.handle_bytes(
+        &peer_chunk("stalled-1", 1, Some(100), b"first part", Continuation::More),
+        now,
+    );
+    for event in events(&mut b) {
+        if let Event::Commit { ticket, .. } = event {
+            b.committed(ticket);
+        }
+    }
+    assert_eq!(statuses(&mut b, now), [200]);
+    assert_eq!(b.session_incoming_messages(kb), Some(1));
+    let later = now + Duration::from_secs(299);
+    b.handle_timeout(later);
+    assert_eq!(b.session_incoming_messages(kb), Some(1), "not yet");
+    let expired = b.poll_timeout().expect("a sweep is due");
+    b.handle_timeout(expired.max(now + Duration::from_secs(300)));
+    assert_eq!(b.session_incoming_messages(kb), Some(0));
+    assert!(matches!(events(&mut b)[..], [Event::MessageAborted { .. }]));
+}
+
+#[test]
+fn a_message_scattered_over_too_many_ranges_gets_413() {
+    let now = Instant::now();
+    let mut b = Connection::new(ConnectionConfig::default());
+    let mut config = session(B, A, Role::Passive);
+    config.settings.incoming_ranges_max = 3;
+    let kb = b.add_session(config, now).expect("b");
+    // Octets 2, 4, 6 and 8 of a 10-octet message: the fourth gap-separated
+    // range is one too many.
+    for start in [2, 4, 6, 8] {
+        b.handle_bytes(
+            &peer_chunk("scattered1", start, Some(10), b"x", Continuation::More),
+            now,
+        );
+    }
+    assert_eq!(statuses(&mut b, now), [200, 200, 200, 413]);
+    assert_eq!(b.session_incoming_messages(kb), Some(0));
 }
