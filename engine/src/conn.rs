@@ -1119,15 +1119,13 @@ impl Connection {
         if session.incoming.len() >= session.config.settings.incoming_messages_max {
             return false;
         }
-        let mut incoming = Incoming::new(
-            head.content_type().unwrap_or_default().to_owned(),
-            head.from_path().as_str().to_owned(),
-            now,
-        );
-        incoming.success_report = head.success_report().unwrap_or_default();
-        incoming.failure_report = head.failure_report().unwrap_or_default();
+        // Its reports and REPORT path are set from each chunk at its end.
         self.epochs += 1;
-        incoming.epoch = self.epochs;
+        let incoming = Incoming::new(
+            head.content_type().unwrap_or_default().to_owned(),
+            now,
+            self.epochs,
+        );
         session.incoming.insert(message_id, incoming);
         if self.next_sweep.is_none() {
             self.next_sweep = Some(now + self.config.incoming_expiry / 4);
@@ -1324,7 +1322,11 @@ impl Connection {
         incoming.success_report = frame.head.success_report().unwrap_or_default();
         incoming.failure_report = frame.head.failure_report().unwrap_or_default();
         if incoming.report_to != frame.head.from_path().as_str() {
-            incoming.report_to = frame.head.from_path().as_str().to_owned();
+            frame
+                .head
+                .from_path()
+                .as_str()
+                .clone_into(&mut incoming.report_to);
         }
         match flag {
             // RFC 4975 7.1: the sender gave up; answer normally, drop the rest.

@@ -37,7 +37,7 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    pub fn new(content_type: String, report_to: String, now: Instant) -> Incoming {
+    pub fn new(content_type: String, now: Instant, epoch: u64) -> Incoming {
         Incoming {
             content_type,
             ranges: RangeSet::default(),
@@ -46,9 +46,9 @@ impl Incoming {
             uncommitted: 0,
             success_report: SuccessReport::No,
             failure_report: FailureReport::Yes,
-            report_to,
+            report_to: String::new(),
             touched: now,
-            epoch: 0,
+            epoch,
         }
     }
 
@@ -118,7 +118,7 @@ mod tests {
 
     fn reassemble(body: &[u8], cuts: &[(usize, usize)], inline_max: u64) -> (Incoming, Vec<u8>) {
         let now = Instant::now();
-        let mut incoming = Incoming::new("text/plain".into(), "msrp://a/b;tcp".into(), now);
+        let mut incoming = Incoming::new("text/plain".into(), now, 1);
         let mut sink = vec![0u8; body.len()];
         let src = Bytes::copy_from_slice(body);
         for &(from, to) in cuts {
