@@ -9,10 +9,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use msrp_benches::body;
+use msrp_benches::{body, session_pair};
 use msrp_engine::{
-    Connection, ConnectionConfig, Event, MsrpUri, OutgoingMessage, ReceivedBody, Role, SessionConfig,
-    SessionKey,
+    Connection, ConnectionConfig, Event, OutgoingMessage, ReceivedBody, SessionKey, SessionSettings,
 };
 
 const SMALL_BODY: usize = 160;
@@ -28,10 +27,6 @@ struct Pair {
     now: Instant,
 }
 
-fn uri(s: &str) -> MsrpUri {
-    s.parse().expect("bench URI")
-}
-
 impl Pair {
     fn new(messages_max: usize) -> Pair {
         let now = Instant::now();
@@ -43,20 +38,14 @@ impl Pair {
             seed: Some(1),
             ..ConnectionConfig::default()
         };
-        let mut sender = Connection::new(config);
-        let mut receiver = Connection::new(config);
-        let (a, b) = (
-            "msrp://a.example:2855/sender1;tcp",
-            "msrp://b.example:2855/receiver1;tcp",
-        );
-        let mut local = SessionConfig::new(uri(a), vec![uri(b)], Role::Active);
-        local.settings.chunk_bytes = CHUNK_BYTES;
-        local.settings.inflight_bytes_max = 16 * 1024 * 1024;
-        local.settings.send_queue_messages_max = messages_max;
-        local.settings.send_queue_bytes_max = 2 * BULK_BYTES as u64;
-        let key = sender.add_session(local, now).expect("sender session");
-        let remote = SessionConfig::new(uri(b), vec![uri(a)], Role::Passive);
-        receiver.add_session(remote, now).expect("receiver session");
+        let settings = SessionSettings {
+            chunk_bytes: CHUNK_BYTES,
+            inflight_bytes_max: 16 * 1024 * 1024,
+            send_queue_messages_max: messages_max,
+            send_queue_bytes_max: 2 * BULK_BYTES as u64,
+            ..SessionSettings::default()
+        };
+        let (sender, receiver, key) = session_pair(config, settings, now);
         let mut pair = Pair {
             sender,
             receiver,

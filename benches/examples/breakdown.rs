@@ -9,16 +9,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use msrp_engine::{
-    Connection, ConnectionConfig, Event, MsrpUri, OutgoingMessage, Role, SessionConfig, SessionKey,
-};
+use msrp_benches::session_pair;
+use msrp_engine::{Connection, ConnectionConfig, Event, OutgoingMessage, SessionKey, SessionSettings};
 
 const TEXTS: usize = 400_000;
 const STAGES: [&str; 5] = ["send", "write SEND", "receive", "write 200", "handle 200"];
-
-fn uri(s: &str) -> MsrpUri {
-    s.parse().expect("example URI")
-}
 
 /// Everything `conn` has to write, gathered.
 fn drain(conn: &mut Connection, now: Instant, batch: &mut Vec<Bytes>) -> BytesMut {
@@ -44,18 +39,13 @@ fn pair(now: Instant, batch: usize) -> (Connection, Connection, SessionKey) {
         seed: Some(1),
         ..ConnectionConfig::default()
     };
-    let (mut sender, mut receiver) = (Connection::new(config), Connection::new(config));
-    let (a, b) = (
-        "msrp://a.example:2855/sender1;tcp",
-        "msrp://b.example:2855/receiver1;tcp",
-    );
-    let mut local = SessionConfig::new(uri(a), vec![uri(b)], Role::Active);
-    local.settings.inflight_bytes_max = u64::MAX;
-    local.settings.send_queue_messages_max = batch;
-    local.settings.send_queue_bytes_max = u64::MAX;
-    let key = sender.add_session(local, now).expect("sender session");
-    let remote = SessionConfig::new(uri(b), vec![uri(a)], Role::Passive);
-    receiver.add_session(remote, now).expect("receiver session");
+    let settings = SessionSettings {
+        inflight_bytes_max: u64::MAX,
+        send_queue_messages_max: batch,
+        send_queue_bytes_max: u64::MAX,
+        ..SessionSettings::default()
+    };
+    let (sender, receiver, key) = session_pair(config, settings, now);
     (sender, receiver, key)
 }
 

@@ -2,9 +2,12 @@
 //! frames as a peer would send them, built with the engine's own writer.
 
 use bytes::{Bytes, BytesMut};
+use std::time::Instant;
+
 use msrp_engine::proto::{
     ByteRange, Content, Continuation, Event, MessageId, Method, Parser, Request, Writer,
 };
+use msrp_engine::{Connection, ConnectionConfig, Role, SessionConfig, SessionKey, SessionSettings};
 
 pub const TO_PATH: &str = "msrp://198.51.100.20:2855/yLj7wU8m3WNYnErIrgGr;tcp";
 pub const FROM_PATH: &str = "msrp://192.0.2.10:2855/3GEoWeUeCAF4sXNosViq;tcp";
@@ -106,4 +109,25 @@ pub fn drain(parser: &mut Parser) -> (u64, u64) {
         }
     }
     (frames, body)
+}
+
+/// Two connections in memory with one session between them: the sender's
+/// (active, with `settings`) and the receiver's (passive, defaults).
+pub fn session_pair(
+    config: ConnectionConfig,
+    settings: SessionSettings,
+    now: Instant,
+) -> (Connection, Connection, SessionKey) {
+    let uri = |s: &str| s.parse().expect("bench URI");
+    let (a, b) = (
+        "msrp://a.example:2855/sender1;tcp",
+        "msrp://b.example:2855/receiver1;tcp",
+    );
+    let (mut sender, mut receiver) = (Connection::new(config), Connection::new(config));
+    let mut local = SessionConfig::new(uri(a), vec![uri(b)], Role::Active);
+    local.settings = settings;
+    let key = sender.add_session(local, now).expect("sender session");
+    let remote = SessionConfig::new(uri(b), vec![uri(a)], Role::Passive);
+    receiver.add_session(remote, now).expect("receiver session");
+    (sender, receiver, key)
 }
