@@ -48,10 +48,6 @@ impl Scheduler {
         }
     }
 
-    pub fn quantum_bytes(&self) -> u64 {
-        self.quantum_bytes
-    }
-
     /// Raises the quantum (a session with larger chunks joined).
     pub fn raise_quantum(&mut self, quantum_bytes: u64) {
         self.quantum_bytes = self.quantum_bytes.max(quantum_bytes);
@@ -74,10 +70,6 @@ impl Scheduler {
     /// Removes a session wherever it is (it closed).
     pub fn remove(&mut self, key: u32) {
         self.ring.retain(|s| s.key != key);
-    }
-
-    pub fn len(&self) -> usize {
-        self.ring.len()
     }
 
     pub fn is_empty(&self) -> bool {
