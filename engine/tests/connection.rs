@@ -123,6 +123,8 @@ fn the_active_side_binds_with_a_bodiless_send() {
     assert_eq!(sent[0].byte_range().map(|r| r.to_string()), Some("1-0/0".into()));
     b.handle_bytes(&first, now);
     assert_eq!(events(&mut b), [Event::SessionReady { session: kb }]);
+    assert_eq!(b.session_key("bob1"), Some(kb));
+    assert_eq!(b.session_key("alice1"), None);
     let answer = transmit(&mut b, now);
     assert_eq!(heads(&answer)[0].status_code(), Some(200));
     a.handle_bytes(&answer, now);
