@@ -22,10 +22,16 @@
 //! stream into one JSON object per frame.
 
 mod conn;
+#[cfg(feature = "control")]
+pub mod control;
 mod id_hash;
 pub mod proto;
 mod sched;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod session;
+#[cfg(feature = "server")]
+mod shard;
 
 pub use conn::{
     AddSessionError, Connection, ConnectionConfig, ConnectionStats, Lookup, SendError, SessionDirectory,

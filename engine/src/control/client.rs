@@ -1,0 +1,247 @@
+//! A blocking client of the control socket, for signaling, the load
+//! generator, tests and `msrpd ctl`. Requests may be pipelined: `submit` many,
+//! `flush`, then read their replies in order with `read`.
+
+use std::collections::VecDeque;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::frame::{encode, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
+use super::message::{
+    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, ServerMessage, SessionDescriptor,
+};
+
+/// Why a control call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("control socket: {0}")]
+    Io(io::Error),
+    #[error("control socket: {0}")]
+    Frame(FrameError),
+    #[error("the engine closed the control socket")]
+    Closed,
+    #[error("the engine refused the command: {0}")]
+    Refused(String),
+    #[error("reply {got} came where reply {expected} was due")]
+    OutOfOrder { expected: u64, got: u64 },
+}
+
+// Not `#[from]`: the inner error is in the message already, and as a source
+// too it would print twice in error chains.
+impl From<io::Error> for ClientError {
+    fn from(error: io::Error) -> ClientError {
+        ClientError::Io(error)
+    }
+}
+
+impl From<FrameError> for ClientError {
+    fn from(error: FrameError) -> ClientError {
+        ClientError::Frame(error)
+    }
+}
+
+/// Something the engine wrote: a reply or an event, with the frame's payload
+/// (an inline message body for `message_received`).
+#[derive(Debug)]
+pub enum Incoming {
+    Reply(Reply, Bytes),
+    Event(EngineEvent, Bytes),
+}
+
+/// A created session: its id and our URI for the SDP `a=path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedSession {
+    pub session_id: String,
+    pub local_uri: String,
+}
+
+pub struct Client {
+    reader: UnixStream,
+    writer: BufWriter<UnixStream>,
+    frames: FrameReader,
+    next_id: u64,
+    /// Events read while waiting for a reply.
+    events: VecDeque<(EngineEvent, Bytes)>,
+    scratch: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path)?;
+        Ok(Client {
+            writer: BufWriter::with_capacity(256 * 1024, stream.try_clone()?),
+            reader: stream,
+            frames: FrameReader::new(PAYLOAD_BYTES_MAX),
+            next_id: 1,
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Queues a request without waiting; returns the id its reply will carry.
+    pub fn submit(&mut self, command: Command, payload: &[u8]) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.scratch.clear();
+        encode(&mut self.scratch, &Request { id, command }, payload)?;
+        self.writer.write_all(&self.scratch)?;
+        Ok(id)
+    }
+
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        Ok(self.writer.flush()?)
+    }
+
+    /// The next reply or event; events read by [`Client::call`] while it
+    /// waited come first.
+    pub fn read(&mut self) -> Result<Incoming, ClientError> {
+        if let Some((event, payload)) = self.events.pop_front() {
+            return Ok(Incoming::Event(event, payload));
+        }
+        self.read_wire()
+    }
+
+    fn read_wire(&mut self) -> Result<Incoming, ClientError> {
+        loop {
+            if let Some(frame) = self.frames.next_frame()? {
+                let message: ServerMessage = frame.parse()?;
+                return Ok(match message {
+                    ServerMessage::Reply(reply) => Incoming::Reply(reply, frame.payload),
+                    ServerMessage::Event(event) => Incoming::Event(event, frame.payload),
+                });
+            }
+            let buffer = self.frames.buffer();
+            buffer.reserve(64 * 1024);
+            let start = buffer.len();
+            buffer.resize(buffer.capacity(), 0);
+            let n = self.reader.read(&mut buffer[start..]);
+            buffer.truncate(start + *n.as_ref().unwrap_or(&0));
+            match n? {
+                0 => return Err(ClientError::Closed),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends one command and waits for its reply; a refusal is an error.
+    pub fn call(&mut self, command: Command, payload: &[u8]) -> Result<Reply, ClientError> {
+        let id = self.submit(command, payload)?;
+        self.flush()?;
+        self.wait_reply(id)
+    }
+
+    /// Reads until the reply to `id`, keeping events for [`Client::next_event`].
+    pub fn wait_reply(&mut self, id: u64) -> Result<Reply, ClientError> {
+        loop {
+            match self.read_wire()? {
+                Incoming::Event(event, payload) => self.events.push_back((event, payload)),
+                Incoming::Reply(reply, _) if reply.id != id => {
+                    return Err(ClientError::OutOfOrder {
+                        expected: id,
+                        got: reply.id,
+                    })
+                }
+                Incoming::Reply(reply, _) if reply.ok => return Ok(reply),
+                Incoming::Reply(reply, _) => {
+                    return Err(ClientError::Refused(reply.error.unwrap_or_default()))
+                }
+            }
+        }
+    }
+
+    pub fn create_session(&mut self, descriptor: SessionDescriptor) -> Result<CreatedSession, ClientError> {
+        let reply = self.call(Command::CreateSession(descriptor), &[])?;
+        Ok(CreatedSession {
+            session_id: reply.session_id.unwrap_or_default(),
+            local_uri: reply.local_uri.unwrap_or_default(),
+        })
+    }
+
+    /// Sends an in-memory message; returns the engine's number for it.
+    pub fn send_message(
+        &mut self,
+        session_id: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<u64, ClientError> {
+        let request = SendRequest {
+            session_id: session_id.into(),
+            content_type: content_type.into(),
+            ..SendRequest::default()
+        };
+        let reply = self.call(Command::Send(request), body)?;
+        Ok(reply.message.unwrap_or_default())
+    }
+
+    /// Sends a file, read chunk by chunk by the engine.
+    pub fn send_file(
+        &mut self,
+        session_id: &str,
+        content_type: &str,
+        path: &Path,
+        delete_after: bool,
+    ) -> Result<u64, ClientError> {
+        let request = SendRequest {
+            session_id: session_id.into(),
+            content_type: content_type.into(),
+            file: Some(path.display().to_string()),
+            delete_after,
+            ..SendRequest::default()
+        };
+        let reply = self.call(Command::Send(request), &[])?;
+        Ok(reply.message.unwrap_or_default())
+    }
+
+    pub fn close_session(&mut self, session_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
+        let command = Command::CloseSession {
+            session_id: session_id.into(),
+            reason: reason.map(Into::into),
+        };
+        self.call(command, &[]).map(drop)
+    }
+
+    pub fn stats(&mut self) -> Result<EngineStats, ClientError> {
+        Ok(self.call(Command::Stats, &[])?.stats.unwrap_or_default())
+    }
+
+    pub fn subscribe(&mut self) -> Result<(), ClientError> {
+        self.call(Command::Subscribe, &[]).map(drop)
+    }
+
+    /// The next event (after [`Client::subscribe`]); replies to pipelined
+    /// requests must be read with [`Client::read`] instead.
+    pub fn next_event(&mut self) -> Result<(EngineEvent, Bytes), ClientError> {
+        match self.read()? {
+            Incoming::Event(event, payload) => Ok((event, payload)),
+            Incoming::Reply(reply, _) => Err(ClientError::OutOfOrder {
+                expected: 0,
+                got: reply.id,
+            }),
+        }
+    }
+
+    /// Like [`Client::next_event`], but gives up after `timeout` with `None`.
+    pub fn next_event_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(EngineEvent, Bytes)>, ClientError> {
+        if let Some(event) = self.events.pop_front() {
+            return Ok(Some(event));
+        }
+        self.reader.set_read_timeout(Some(timeout))?;
+        let result = self.next_event();
+        self.reader.set_read_timeout(None)?;
+        match result {
+            Err(ClientError::Io(e))
+                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+}

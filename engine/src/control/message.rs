@@ -1,0 +1,279 @@
+//! The headers of control-socket frames: commands in, replies and events out.
+//! Field names are the wire names (`engine/CONTROL.md`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Who opens the MSRP connection (RFC 4975 5.4; `a=setup`, RFC 6135).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRole {
+    /// We connect to the first URI of the remote path and bind with a SEND.
+    #[default]
+    Active,
+    /// The peer connects; the session waits until a request names it.
+    Passive,
+}
+
+/// The SDP direction attribute (RFC 4975 8.9).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionDirection {
+    #[default]
+    Sendrecv,
+    Sendonly,
+    Recvonly,
+    Inactive,
+}
+
+/// A session as SDP offer/answer left it (RFC 4975 8).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionDescriptor {
+    /// Our session-id; the engine mints one of 120 random bits when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The peer's `a=path`, in SDP order.
+    pub remote_path: Vec<String>,
+    pub role: SessionRole,
+    pub direction: SessionDirection,
+    /// Our `a=accept-types`; empty means `*`.
+    pub accept_types: Vec<String>,
+    pub accept_wrapped_types: Vec<String>,
+    /// Our `a=max-size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// The peer's `a=accept-types`; empty means `*`.
+    pub remote_accept_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_max_size: Option<u64>,
+    /// Body octets per outgoing chunk (engine default when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_bytes: Option<usize>,
+    /// Report defaults for messages that do not set their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_report: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_report: Option<FailureReportName>,
+}
+
+/// RFC 4975 7.1.1 Failure-Report values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReportName {
+    Yes,
+    No,
+    Partial,
+}
+
+/// A message to send. The body is the frame's payload, or the file at `file`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendRequest {
+    pub session_id: String,
+    pub content_type: String,
+    /// Send this file, read chunk by chunk, instead of the payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Remove `file` once the message is delivered (voicemail delivery).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delete_after: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_report: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_report: Option<FailureReportName>,
+}
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    CreateSession(SessionDescriptor),
+    Send(SendRequest),
+    CloseSession {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Stats,
+    /// From now on, every engine event also goes to this client.
+    Subscribe,
+}
+
+/// A command with the number its reply will carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// The answer to one [`Request`], in the order the requests came.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reply {
+    pub id: u64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `create_session`: the session-id and our `a=path` URI for the SDP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_uri: Option<String>,
+    /// `send`: the engine's number for the message, named by its events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<EngineStats>,
+}
+
+impl Reply {
+    pub fn ok(id: u64) -> Reply {
+        Reply {
+            id,
+            ok: true,
+            ..Reply::default()
+        }
+    }
+
+    pub fn error(id: u64, error: impl Into<String>) -> Reply {
+        Reply {
+            id,
+            ok: false,
+            error: Some(error.into()),
+            ..Reply::default()
+        }
+    }
+}
+
+/// Which way a transfer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferDirection {
+    Outgoing,
+    Incoming,
+}
+
+/// What the engine reports to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// The session is bound to a connection (RFC 4975 5.4).
+    SessionReady {
+        session_id: String,
+    },
+    /// A whole incoming message: the body is the frame's payload, or, for a
+    /// large body, the spool file at `path`.
+    MessageReceived {
+        session_id: String,
+        message_id: String,
+        content_type: String,
+        size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// Octets of a large message handed to the connection (outgoing, `message`
+    /// set) or written to the spool (incoming); at most one per message per
+    /// progress interval.
+    Progress {
+        session_id: String,
+        direction: TransferDirection,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        bytes: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+    },
+    /// Every chunk was accepted (and reported, with `success_report`).
+    Delivered {
+        session_id: String,
+        message: u64,
+        message_id: String,
+    },
+    /// The message did not make it: `status` is the MSRP code that said so
+    /// (408 for a local timeout), absent for a local cause.
+    Failed {
+        session_id: String,
+        message: u64,
+        message_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        reason: String,
+        bytes_acked: u64,
+    },
+    /// A large incoming message will not complete; its spool file is removed.
+    MessageAborted {
+        session_id: String,
+        message_id: String,
+        reason: String,
+    },
+    SessionClosed {
+        session_id: String,
+        reason: String,
+    },
+}
+
+impl EngineEvent {
+    pub fn session_id(&self) -> &str {
+        match self {
+            EngineEvent::SessionReady { session_id }
+            | EngineEvent::MessageReceived { session_id, .. }
+            | EngineEvent::Progress { session_id, .. }
+            | EngineEvent::Delivered { session_id, .. }
+            | EngineEvent::Failed { session_id, .. }
+            | EngineEvent::MessageAborted { session_id, .. }
+            | EngineEvent::SessionClosed { session_id, .. } => session_id,
+        }
+    }
+}
+
+/// What the engine writes to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Reply(Reply),
+    Event(EngineEvent),
+}
+
+/// Counters of the whole engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineStats {
+    /// The MSRP addresses the shards listen on.
+    pub listen: Vec<String>,
+    /// Passive sessions waiting for their connection.
+    pub sessions_pending: u64,
+    /// Events dropped because the control thread fell behind.
+    pub events_dropped: u64,
+    /// Subscribers dropped for not reading their events.
+    pub subscribers_dropped: u64,
+    pub shards: Vec<ShardStats>,
+}
+
+/// Counters of one shard; totals include closed connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub connections: u64,
+    pub connections_accepted: u64,
+    pub connections_opened: u64,
+    pub connections_refused: u64,
+    pub connections_failed: u64,
+    pub sessions: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub messages_received: u64,
+    pub messages_delivered: u64,
+    pub messages_failed: u64,
+    pub frames_malformed: u64,
+    /// Responses this shard sent, by status code (200s and errors); JSON
+    /// object keys are strings.
+    pub responses_out: BTreeMap<String, u64>,
+}

@@ -1,0 +1,569 @@
+//! The engine's end of the control socket: one control thread (a plain
+//! current-thread tokio runtime, off the data path) that routes each command
+//! to its shard over the shard's bounded channel and fans events out to
+//! subscribers. A subscriber that falls `subscriber_queue_depth` events
+//! behind is dropped with a logged reason; no shard ever waits for one.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
+use super::message::{
+    Command, EngineEvent, EngineStats, FailureReportName, Reply, Request, SendRequest, ServerMessage,
+    SessionDescriptor, SessionDirection, SessionRole,
+};
+use crate::serve::ServeConfig;
+use crate::shard::{Directory, EventBatch, OutgoingSpec, Route, ShardCommand};
+use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SuccessReport};
+
+/// A reply that may still be waiting for a shard.
+type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
+
+struct Subscriber {
+    client: u64,
+    events: mpsc::Sender<Bytes>,
+}
+
+pub(crate) struct ControlServer {
+    pub config: Arc<ServeConfig>,
+    pub directory: Arc<Directory>,
+    pub shards: Vec<mpsc::Sender<ShardCommand>>,
+    /// host:port in our URIs.
+    pub authority: String,
+    pub listen: Vec<String>,
+    pub dropped_events: Arc<AtomicU64>,
+    subscribers: RefCell<Vec<Subscriber>>,
+    subscribers_dropped: Cell<u64>,
+    draining: Cell<bool>,
+    next_client: Cell<u64>,
+    clients: Cell<usize>,
+}
+
+impl ControlServer {
+    pub fn new(
+        config: Arc<ServeConfig>,
+        directory: Arc<Directory>,
+        shards: Vec<mpsc::Sender<ShardCommand>>,
+        authority: String,
+        listen: Vec<String>,
+        dropped_events: Arc<AtomicU64>,
+    ) -> ControlServer {
+        ControlServer {
+            config,
+            directory,
+            shards,
+            authority,
+            listen,
+            dropped_events,
+            subscribers: RefCell::new(Vec::new()),
+            subscribers_dropped: Cell::new(0),
+            draining: Cell::new(false),
+            next_client: Cell::new(0),
+            clients: Cell::new(0),
+        }
+    }
+
+    /// Accepts control clients until the listener fails.
+    pub async fn accept_loop(self: Rc<Self>, listener: UnixListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let id = self.next_client.get() + 1;
+                    self.next_client.set(id);
+                    tokio::task::spawn_local(self.clone().client(id, stream));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "control accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn client(self: Rc<Self>, id: u64, stream: UnixStream) {
+        self.clients.set(self.clients.get() + 1);
+        let (mut read, write) = stream.into_split();
+        let (replies_tx, replies_rx) = mpsc::channel::<PendingReply>(self.config.command_queue_depth);
+        let (events_tx, events_rx) = mpsc::channel::<Bytes>(self.config.subscriber_queue_depth);
+        let writer = tokio::task::spawn_local(write_loop(id, write, replies_rx, events_rx));
+        let mut events_tx = Some(events_tx);
+        let mut frames = FrameReader::new(PAYLOAD_BYTES_MAX);
+        'read: loop {
+            loop {
+                let frame = match frames.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(client = id, %error, "control client sent a bad frame; closing it");
+                        break 'read;
+                    }
+                };
+                let reply = match frame.parse::<Request>() {
+                    Ok(request) => self.handle(request, frame.payload, &mut events_tx, id).await,
+                    Err(error) => {
+                        // The frame is intact, so the stream goes on; the id
+                        // may be readable even when the command is not.
+                        let id = serde_json::from_slice::<serde_json::Value>(&frame.header)
+                            .ok()
+                            .and_then(|v| v.get("id").and_then(|id| id.as_u64()))
+                            .unwrap_or(0);
+                        ready(Reply::error(id, format!("bad command: {error}")))
+                    }
+                };
+                if replies_tx.send(reply).await.is_err() {
+                    break 'read;
+                }
+            }
+            let buffer = frames.buffer();
+            buffer.reserve(64 * 1024);
+            match read.read_buf(buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        drop(replies_tx);
+        drop(events_tx);
+        self.subscribers.borrow_mut().retain(|s| s.client != id);
+        let _ = writer.await;
+        self.clients.set(self.clients.get() - 1);
+    }
+
+    async fn handle(
+        &self,
+        request: Request,
+        payload: Bytes,
+        events_tx: &mut Option<mpsc::Sender<Bytes>>,
+        client: u64,
+    ) -> PendingReply {
+        let id = request.id;
+        let result = match request.command {
+            Command::CreateSession(descriptor) => self.create_session(id, descriptor).await,
+            Command::Send(send) => self.send(id, send, payload).await,
+            Command::CloseSession { session_id, reason } => {
+                let reason = reason.unwrap_or_else(|| "closed by the application".into());
+                self.close_session(id, session_id, reason).await
+            }
+            Command::Stats => Ok(self.stats(id)),
+            Command::Subscribe => match events_tx.take() {
+                Some(events) => {
+                    self.subscribers.borrow_mut().push(Subscriber { client, events });
+                    Ok(ready(Reply::ok(id)))
+                }
+                None => Err("already subscribed".into()),
+            },
+        };
+        result.unwrap_or_else(|error: String| ready(Reply::error(id, error)))
+    }
+
+    fn mint_session_id() -> Result<String, String> {
+        // 22 base62 characters: 130 random bits from the OS.
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut random = [0u8; 22];
+        getrandom::fill(&mut random).map_err(|e| format!("no randomness for a session-id: {e}"))?;
+        // 256 = 4 * 62 + 8: rejecting nothing keeps a slight bias towards the
+        // first 8 characters, which costs under 0.2 bits of the 130.
+        Ok(random
+            .iter()
+            .map(|b| ALPHABET[(*b % 62) as usize] as char)
+            .collect())
+    }
+
+    fn session_config(&self, session_id: &str, d: &SessionDescriptor) -> Result<SessionConfig, String> {
+        let local = format!("msrp://{}/{};tcp", self.authority, session_id);
+        let local_uri = MsrpUri::parse(Bytes::from(local.clone())).map_err(|e| {
+            format!("session-id {session_id:?} does not make a valid MSRP URI ({local}): {e}")
+        })?;
+        if d.remote_path.is_empty() {
+            return Err("remote_path is empty: it is the peer's a=path".into());
+        }
+        let remote_path = d
+            .remote_path
+            .iter()
+            .map(|uri| {
+                MsrpUri::parse(Bytes::from(uri.clone())).map_err(|e| format!("remote_path {uri:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut settings = self.config.session_settings();
+        if let Some(chunk) = d.chunk_bytes {
+            if !(2048..=16 * 1024 * 1024).contains(&chunk) {
+                return Err(format!("chunk_bytes {chunk} is outside 2048..=16MiB"));
+            }
+            settings.chunk_bytes = chunk;
+            settings.inflight_bytes_max = settings.inflight_bytes_max.max(chunk as u64);
+        }
+        if let Some(yes) = d.success_report {
+            settings.success_report = if yes {
+                SuccessReport::Yes
+            } else {
+                SuccessReport::No
+            };
+        }
+        if let Some(name) = d.failure_report {
+            settings.failure_report = failure_report(name);
+        }
+        let or_any = |types: &Vec<String>| match types.is_empty() {
+            true => vec!["*".to_string()],
+            false => types.clone(),
+        };
+        Ok(SessionConfig {
+            local_uri,
+            remote_path,
+            role: match d.role {
+                SessionRole::Active => Role::Active,
+                SessionRole::Passive => Role::Passive,
+            },
+            direction: match d.direction {
+                SessionDirection::Sendrecv => Direction::SendRecv,
+                SessionDirection::Sendonly => Direction::SendOnly,
+                SessionDirection::Recvonly => Direction::RecvOnly,
+                SessionDirection::Inactive => Direction::Inactive,
+            },
+            accept_types: or_any(&d.accept_types),
+            accept_wrapped_types: d.accept_wrapped_types.clone(),
+            max_size: d.max_size,
+            remote_accept_types: or_any(&d.remote_accept_types),
+            remote_max_size: d.remote_max_size,
+            settings,
+        })
+    }
+
+    async fn create_session(&self, id: u64, d: SessionDescriptor) -> Result<PendingReply, String> {
+        if self.draining.get() {
+            return Err("the engine is shutting down".into());
+        }
+        let session_id = match &d.session_id {
+            Some(session_id) => session_id.clone(),
+            None => Self::mint_session_id()?,
+        };
+        let config = self.session_config(&session_id, &d)?;
+        let local_uri = config.local_uri.as_str().to_string();
+        let created = Reply {
+            session_id: Some(session_id.clone()),
+            local_uri: Some(local_uri),
+            ..Reply::ok(id)
+        };
+        if d.role == SessionRole::Passive {
+            self.directory
+                .insert_pending(&session_id, config, Instant::now())
+                .map_err(|e| e.to_string())?;
+            return Ok(ready(created));
+        }
+        // RFC 4975 5.4: the active side connects to the first URI of the
+        // remote path.
+        let first = &config.remote_path[0];
+        let port = first.port().unwrap_or(2855);
+        let peer = match first.ip() {
+            Some(ip) => SocketAddr::new(ip, port),
+            None => tokio::net::lookup_host((first.host(), port))
+                .await
+                .map_err(|e| format!("cannot resolve {}: {e}", first.host()))?
+                .next()
+                .ok_or_else(|| format!("{} resolves to no address", first.host()))?,
+        };
+        // ARCHITECTURE: every session towards one peer lands on one shard,
+        // so they can share its connection.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        peer.hash(&mut hasher);
+        let shard = (hasher.finish() % self.shards.len() as u64) as usize;
+        self.directory
+            .insert_owned(&session_id, shard)
+            .map_err(|e| e.to_string())?;
+        let (reply, answer) = oneshot::channel();
+        let command = ShardCommand::Create {
+            session_id: session_id.clone(),
+            config: Box::new(config),
+            peer,
+            reply,
+        };
+        if self.shards[shard].send(command).await.is_err() {
+            self.directory.remove(&session_id);
+            return Err("the shard has stopped".into());
+        }
+        let directory = self.directory.clone();
+        Ok(Box::pin(async move {
+            match answer.await {
+                Ok(Ok(())) => created,
+                Ok(Err(error)) => {
+                    directory.remove(&session_id);
+                    Reply::error(id, error)
+                }
+                Err(_) => Reply::error(id, "the shard has stopped"),
+            }
+        }))
+    }
+
+    async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, String> {
+        let shard = match self.directory.route(&send.session_id) {
+            None => return Err(format!("no session {}", send.session_id)),
+            Some(Route::Pending) => {
+                return Err(format!(
+                    "session {} is waiting for its peer to connect; send after its session_ready event",
+                    send.session_id
+                ))
+            }
+            Some(Route::Shard(shard)) => shard,
+        };
+        if send.content_type.is_empty() {
+            return Err("content_type is required".into());
+        }
+        let file = match &send.file {
+            None => None,
+            Some(path) => {
+                let metadata = std::fs::metadata(path).map_err(|e| format!("cannot send {path}: {e}"))?;
+                if !metadata.is_file() {
+                    return Err(format!("cannot send {path}: not a regular file"));
+                }
+                Some((path.into(), metadata.len()))
+            }
+        };
+        let message = OutgoingSpec {
+            content_type: send.content_type,
+            body: payload,
+            file,
+            delete_after: send.delete_after,
+            success_report: send.success_report.map(|yes| {
+                if yes {
+                    SuccessReport::Yes
+                } else {
+                    SuccessReport::No
+                }
+            }),
+            failure_report: send.failure_report.map(failure_report),
+        };
+        let (reply, answer) = oneshot::channel();
+        let command = ShardCommand::Send {
+            session_id: send.session_id,
+            message,
+            reply,
+        };
+        self.shards[shard]
+            .send(command)
+            .await
+            .map_err(|_| "the shard has stopped".to_string())?;
+        Ok(Box::pin(async move {
+            match answer.await {
+                Ok(Ok(message)) => Reply {
+                    message: Some(message),
+                    ..Reply::ok(id)
+                },
+                Ok(Err(error)) => Reply::error(id, error),
+                Err(_) => Reply::error(id, "the shard has stopped"),
+            }
+        }))
+    }
+
+    async fn close_session(
+        &self,
+        id: u64,
+        session_id: String,
+        reason: String,
+    ) -> Result<PendingReply, String> {
+        let shard = match self.directory.route(&session_id) {
+            None => return Err(format!("no session {session_id}")),
+            Some(Route::Pending) => {
+                self.directory.remove(&session_id);
+                self.broadcast(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+                return Ok(ready(Reply::ok(id)));
+            }
+            Some(Route::Shard(shard)) => shard,
+        };
+        let (reply, answer) = oneshot::channel();
+        let command = ShardCommand::Close {
+            session_id,
+            reason,
+            reply,
+        };
+        self.shards[shard]
+            .send(command)
+            .await
+            .map_err(|_| "the shard has stopped".to_string())?;
+        Ok(Box::pin(async move {
+            match answer.await {
+                Ok(Ok(())) => Reply::ok(id),
+                Ok(Err(error)) => Reply::error(id, error),
+                Err(_) => Reply::error(id, "the shard has stopped"),
+            }
+        }))
+    }
+
+    fn stats(&self, id: u64) -> PendingReply {
+        let answers: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.try_send(ShardCommand::Stats { reply }).is_ok();
+                (sent, answer)
+            })
+            .collect();
+        let mut stats = EngineStats {
+            listen: self.listen.clone(),
+            sessions_pending: self.directory.pending_count() as u64,
+            events_dropped: self.dropped_events.load(Ordering::Relaxed),
+            subscribers_dropped: self.subscribers_dropped.get(),
+            shards: Vec::new(),
+        };
+        Box::pin(async move {
+            for (sent, answer) in answers {
+                if !sent {
+                    return Reply::error(id, "a shard's command queue is full; retry");
+                }
+                match answer.await {
+                    Ok(shard) => stats.shards.push(shard),
+                    Err(_) => return Reply::error(id, "a shard has stopped"),
+                }
+            }
+            Reply {
+                stats: Some(stats),
+                ..Reply::ok(id)
+            }
+        })
+    }
+
+    /// Hands an event to every subscriber; one whose queue is full is
+    /// dropped rather than waited for.
+    pub fn broadcast(&self, event: EngineEvent, payload: Bytes) {
+        let mut subscribers = self.subscribers.borrow_mut();
+        if subscribers.is_empty() {
+            return;
+        }
+        let mut frame = Vec::with_capacity(128 + payload.len());
+        if let Err(error) = encode(&mut frame, &ServerMessage::Event(event), &payload) {
+            tracing::error!(%error, "cannot encode an event");
+            return;
+        }
+        let frame = Bytes::from(frame);
+        let depth = self.config.subscriber_queue_depth;
+        subscribers.retain(|s| match s.events.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    client = s.client,
+                    depth,
+                    "dropped a control subscriber: it left {depth} events unread (subscriber-queue-depth)"
+                );
+                self.subscribers_dropped.set(self.subscribers_dropped.get() + 1);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Routes the shards' events until every shard has stopped.
+    pub async fn event_hub(self: Rc<Self>, mut events: mpsc::Receiver<EventBatch>) {
+        while let Some(batch) = events.recv().await {
+            for (event, payload) in batch {
+                self.broadcast(event, payload);
+            }
+        }
+    }
+
+    /// Closes the passive sessions whose peer never connected.
+    pub async fn expire_pending(self: Rc<Self>) {
+        let expiry = self.directory.pending_expiry();
+        let mut tick = tokio::time::interval(Duration::from_millis(250).min(expiry));
+        loop {
+            tick.tick().await;
+            for session_id in self.directory.expire(Instant::now()) {
+                let reason = format!("the peer did not connect within {expiry:?} (pending-expiry)");
+                self.broadcast(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+            }
+        }
+    }
+
+    /// SIGTERM: refuse new sessions and tell every shard to drain.
+    pub async fn drain(&self) {
+        self.draining.set(true);
+        let deadline = Instant::now() + self.config.drain_timeout;
+        for shard in &self.shards {
+            let _ = shard.send(ShardCommand::Drain { deadline }).await;
+        }
+    }
+
+    /// After the shards stopped: let clients read their last events.
+    pub async fn finish(&self) {
+        self.subscribers.borrow_mut().clear();
+        let until = Instant::now() + Duration::from_secs(1);
+        while self.clients.get() > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn ready(reply: Reply) -> PendingReply {
+    Box::pin(std::future::ready(reply))
+}
+
+fn failure_report(name: FailureReportName) -> FailureReport {
+    match name {
+        FailureReportName::Yes => FailureReport::Yes,
+        FailureReportName::No => FailureReport::No,
+        FailureReportName::Partial => FailureReport::Partial,
+    }
+}
+
+/// Writes replies in request order and events as they come, batching
+/// whatever is ready into one write.
+async fn write_loop(
+    client: u64,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut replies: mpsc::Receiver<PendingReply>,
+    mut events: mpsc::Receiver<Bytes>,
+) {
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        tokio::select! {
+            biased;
+            reply = replies.recv() => match reply {
+                Some(reply) => push_reply(&mut out, reply.await),
+                None => break,
+            },
+            event = events.recv() => match event {
+                Some(frame) => out.extend_from_slice(&frame),
+                None => {
+                    // Dropped as a slow subscriber (or the client is
+                    // leaving): flush what is decided and close.
+                    while let Ok(reply) = replies.try_recv() {
+                        push_reply(&mut out, reply.await);
+                    }
+                    let _ = write.write_all(&out).await;
+                    tracing::debug!(client, "control client's event stream ended");
+                    return;
+                }
+            },
+        }
+        while out.len() < 1 << 20 {
+            if let Ok(frame) = events.try_recv() {
+                out.extend_from_slice(&frame);
+                continue;
+            }
+            break;
+        }
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+    }
+    while let Ok(frame) = events.try_recv() {
+        out.extend_from_slice(&frame);
+    }
+    let _ = write.write_all(&out).await;
+}
+
+fn push_reply(out: &mut Vec<u8>, reply: Reply) {
+    if let Err(error) = encode(out, &ServerMessage::Reply(reply), &[]) {
+        tracing::error!(%error, "cannot encode a reply");
+    }
+}

@@ -1,0 +1,162 @@
+//! Every setting of `msrpd serve`, as flags; the TOML config file uses the
+//! same names (`engine/CONTROL.md` and README list them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::units::{parse_duration, parse_size};
+use crate::{ConnectionConfig, SessionSettings};
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeConfig {
+    /// Shards (pinned threads, one io_uring loop each); default: one per core.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// MSRP address to listen on; repeat for several. Port 0 picks one.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:2855")]
+    pub listen: Vec<SocketAddr>,
+    /// host:port put in our MSRP URIs (default: the first listen address,
+    /// 127.0.0.1 for a wildcard one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// The control socket (Unix domain, mode 0600).
+    #[arg(long, value_name = "PATH", default_value = "/tmp/msrpd.sock")]
+    pub control: PathBuf,
+    /// Where large received bodies are written.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/msrpd-spool")]
+    pub spool: PathBuf,
+    /// Answer a spooled chunk with 200 only after its octets are fsynced.
+    #[arg(long)]
+    pub durable: bool,
+    /// Do not pin shard threads to cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// MSRP connections opened towards one peer address; sessions spread
+    /// over them.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub conns_per_peer: usize,
+    /// Connections per shard; beyond it accepted connections are closed.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub connections_max: usize,
+    /// Sessions per connection: one more is refused (create_session fails,
+    /// or the claiming request is answered with an error).
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    pub sessions_per_connection_max: usize,
+    /// Unanswered chunk octets per connection.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub connection_inflight_max: u64,
+    /// Unanswered chunk octets per session.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub session_inflight_max: u64,
+    /// Body octets per outgoing chunk (at least 2KiB).
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+    /// Received messages up to this size are delivered inline in the event;
+    /// larger ones go to the spool.
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    pub inline_max: u64,
+    /// The largest incoming message, even where SDP set no max-size (413).
+    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
+    pub message_max: u64,
+    /// Received octets per connection waiting for the spool disk; the
+    /// connection is not read further until they are written.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub spool_backlog_max: u64,
+    /// Passive sessions waiting for their connection.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub pending_sessions_max: usize,
+    /// How long a passive session waits for its connection.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub pending_expiry: Duration,
+    /// A connection that carries no session for this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long an active connection keeps retrying to connect.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// On SIGTERM: how long transfers in flight may finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// RFC 4975 7.1.1: an unanswered chunk fails with 408 after this.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub transaction_timeout: Duration,
+    /// Events queued for one subscriber; a subscriber that falls this far
+    /// behind is dropped.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub subscriber_queue_depth: usize,
+    /// Commands queued for one shard.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub command_queue_depth: usize,
+    /// At most one progress event per large message per interval.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub progress_interval: Duration,
+    /// Octets read from a connection at once.
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    pub read_buffer: u64,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        <Defaults as clap::Parser>::parse_from(["msrpd"]).config
+    }
+}
+
+impl ServeConfig {
+    /// Checks what clap cannot: bounds between settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shards == Some(0) {
+            return Err("--shards must be at least 1".into());
+        }
+        if self.chunk_size < 2048 || self.chunk_size > 16 * 1024 * 1024 {
+            return Err("--chunk-size must be between 2KiB and 16MiB".into());
+        }
+        if self.session_inflight_max < self.chunk_size {
+            return Err("--session-inflight-max must hold at least one chunk".into());
+        }
+        if self.conns_per_peer == 0 || self.connections_max == 0 || self.sessions_per_connection_max == 0 {
+            return Err(
+                "--conns-per-peer, --connections-max and --sessions-per-connection-max must be at least 1"
+                    .into(),
+            );
+        }
+        if self.subscriber_queue_depth == 0 || self.command_queue_depth == 0 {
+            return Err("queue depths must be at least 1".into());
+        }
+        if self.read_buffer < 4096 {
+            return Err("--read-buffer must be at least 4KiB".into());
+        }
+        if self.listen.is_empty() {
+            return Err("at least one --listen address is needed".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn connection_config(&self) -> ConnectionConfig {
+        ConnectionConfig {
+            inflight_bytes_max: self.connection_inflight_max,
+            sessions_max: self.sessions_per_connection_max,
+            transaction_timeout: self.transaction_timeout,
+            ..ConnectionConfig::default()
+        }
+    }
+
+    pub(crate) fn session_settings(&self) -> SessionSettings {
+        SessionSettings {
+            chunk_bytes: self.chunk_size as usize,
+            inflight_bytes_max: self.session_inflight_max,
+            inline_bytes_max: self.inline_max,
+            incoming_message_bytes_max: self.message_max,
+            ..SessionSettings::default()
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `msrpd serve`: binds the listeners, starts one shard thread per core and
+//! runs the control thread until SIGTERM or SIGINT, then drains.
+
+mod config;
+mod units;
+
+pub use config::ServeConfig;
+pub use units::{parse_duration, parse_size};
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::control::server::ControlServer;
+use crate::shard::{self, Directory, ShardInit};
+
+/// What a started engine tells its caller.
+#[derive(Clone, Debug)]
+pub struct Ready {
+    /// The MSRP addresses, with the ports port 0 resolved to.
+    pub listen: Vec<SocketAddr>,
+    pub control: PathBuf,
+    /// host:port in our MSRP URIs.
+    pub advertise: String,
+    pub shards: usize,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {error}")]
+    Listen { addr: SocketAddr, error: io::Error },
+    #[error("cannot create the control socket {path}: {error}")]
+    Control { path: PathBuf, error: io::Error },
+    #[error("cannot create the spool directory {path}: {error}")]
+    Spool { path: PathBuf, error: io::Error },
+    #[error("cannot start a thread: {0}")]
+    Thread(io::Error),
+}
+
+/// One listening socket with SO_REUSEPORT, so every shard can have its own
+/// on the same address and the kernel spreads connections over them.
+fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// Runs the engine until SIGTERM or SIGINT; `ready` is called once it
+/// listens and the control socket accepts.
+pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeError> {
+    config.validate().map_err(ServeError::Config)?;
+    let shard_count = config
+        .shards
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    std::fs::create_dir_all(&config.spool).map_err(|error| ServeError::Spool {
+        path: config.spool.clone(),
+        error,
+    })?;
+
+    // Port 0 resolves once, on the first shard's socket; the others bind the
+    // port it got.
+    let mut listeners: Vec<Vec<TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
+    let mut bound = Vec::new();
+    for &addr in &config.listen {
+        let first = reuseport_listener(addr).map_err(|error| ServeError::Listen { addr, error })?;
+        let actual = first
+            .local_addr()
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        listeners[0].push(first);
+        for list in listeners.iter_mut().skip(1) {
+            let listener =
+                reuseport_listener(actual).map_err(|error| ServeError::Listen { addr: actual, error })?;
+            list.push(listener);
+        }
+        bound.push(actual);
+    }
+    let advertise = match &config.advertise {
+        Some(advertise) => advertise.clone(),
+        None => {
+            let first = bound[0];
+            match first.ip().is_unspecified() {
+                true => {
+                    tracing::warn!(
+                        "listening on a wildcard address; URIs advertise 127.0.0.1 (set --advertise)"
+                    );
+                    format!("127.0.0.1:{}", first.port())
+                }
+                false => first.to_string(),
+            }
+        }
+    };
+
+    let config = Arc::new(config);
+    let directory = Arc::new(Directory::new(config.pending_sessions_max, config.pending_expiry));
+    let dropped_events = Arc::new(AtomicU64::new(0));
+    let (events_tx, events_rx) = mpsc::channel(4096);
+    let cores = match config.no_pin {
+        true => Vec::new(),
+        false => core_affinity::get_core_ids().unwrap_or_default(),
+    };
+    let mut commands = Vec::new();
+    let mut threads = Vec::new();
+    for (index, listeners) in listeners.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel(config.command_queue_depth);
+        commands.push(tx);
+        let init = ShardInit {
+            index,
+            config: config.clone(),
+            directory: directory.clone(),
+            listeners,
+            commands: rx,
+            events: events_tx.clone(),
+            dropped_events: dropped_events.clone(),
+            core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
+        };
+        threads.push(shard::spawn(init).map_err(ServeError::Thread)?);
+    }
+    drop(events_tx);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Thread)?;
+    let local = tokio::task::LocalSet::new();
+    let control_path = config.control.clone();
+    let result = local.block_on(&runtime, async {
+        let _ = std::fs::remove_file(&control_path);
+        let listener = tokio::net::UnixListener::bind(&control_path).map_err(|error| ServeError::Control {
+            path: control_path.clone(),
+            error,
+        })?;
+        std::fs::set_permissions(&control_path, std::fs::Permissions::from_mode(0o600)).map_err(|error| {
+            ServeError::Control {
+                path: control_path.clone(),
+                error,
+            }
+        })?;
+        let server = Rc::new(ControlServer::new(
+            config.clone(),
+            directory,
+            commands,
+            advertise.clone(),
+            bound.iter().map(ToString::to_string).collect(),
+            dropped_events,
+        ));
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(ServeError::Thread)?;
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(ServeError::Thread)?;
+        let accept = tokio::task::spawn_local(server.clone().accept_loop(listener));
+        let expire = tokio::task::spawn_local(server.clone().expire_pending());
+        let hub = tokio::task::spawn_local(server.clone().event_hub(events_rx));
+        ready(&Ready {
+            listen: bound.clone(),
+            control: control_path.clone(),
+            advertise,
+            shards: shard_count,
+        });
+        tracing::info!(shards = shard_count, listen = ?bound, control = %control_path.display(), "msrpd ready");
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: draining"),
+        }
+        server.drain().await;
+        // The hub ends when every shard has stopped and dropped its sender.
+        let _ = hub.await;
+        server.finish().await;
+        accept.abort();
+        expire.abort();
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&control_path);
+    for thread in threads {
+        if thread.join().is_err() {
+            tracing::error!("a shard thread panicked");
+        }
+    }
+    result
+}

@@ -1,0 +1,177 @@
+//! Where every session of the engine lives (ARCHITECTURE "Who owns a
+//! session"): passive sessions wait here until a connection presents their
+//! session-id; then, like active sessions, they are owned by one shard, and
+//! commands are routed there. It is consulted only when a session is
+//! created, claimed, routed or closed, never per frame.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::{Lookup, MsrpUri, SessionConfig, SessionDirectory};
+
+enum Entry {
+    Pending {
+        config: Box<SessionConfig>,
+        expires: Instant,
+    },
+    Owned {
+        shard: usize,
+    },
+}
+
+/// Where a command for a session goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Pending,
+    Shard(usize),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DirectoryError {
+    #[error("session-id {0} is already in use")]
+    Duplicate(String),
+    #[error("{0} passive sessions are already waiting for their connection (pending-sessions-max)")]
+    TooManyPending(usize),
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    pending: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, session_id: &str) -> Option<Entry> {
+        let entry = self.map.remove(session_id);
+        if let Some(Entry::Pending { .. }) = entry {
+            self.pending -= 1;
+        }
+        entry
+    }
+}
+
+pub(crate) struct Directory {
+    entries: Mutex<Entries>,
+    pending_max: usize,
+    pending_expiry: Duration,
+}
+
+impl Directory {
+    pub fn new(pending_max: usize, pending_expiry: Duration) -> Directory {
+        Directory {
+            entries: Mutex::new(Entries::default()),
+            pending_max,
+            pending_expiry,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        // A shard that panicked holding the lock left the map consistent:
+        // every update is a single insert or remove.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn insert_pending(
+        &self,
+        session_id: &str,
+        config: SessionConfig,
+        now: Instant,
+    ) -> Result<(), DirectoryError> {
+        let mut entries = self.lock();
+        if entries.map.contains_key(session_id) {
+            return Err(DirectoryError::Duplicate(session_id.into()));
+        }
+        if entries.pending >= self.pending_max {
+            return Err(DirectoryError::TooManyPending(self.pending_max));
+        }
+        entries.pending += 1;
+        entries.map.insert(
+            session_id.into(),
+            Entry::Pending {
+                config: Box::new(config),
+                expires: now + self.pending_expiry,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn insert_owned(&self, session_id: &str, shard: usize) -> Result<(), DirectoryError> {
+        let mut entries = self.lock();
+        if entries.map.contains_key(session_id) {
+            return Err(DirectoryError::Duplicate(session_id.into()));
+        }
+        entries.map.insert(session_id.into(), Entry::Owned { shard });
+        Ok(())
+    }
+
+    pub fn route(&self, session_id: &str) -> Option<Route> {
+        self.lock().map.get(session_id).map(|entry| match entry {
+            Entry::Pending { .. } => Route::Pending,
+            Entry::Owned { shard } => Route::Shard(*shard),
+        })
+    }
+
+    /// Forgets a session; true when it was there.
+    pub fn remove(&self, session_id: &str) -> bool {
+        self.lock().remove(session_id).is_some()
+    }
+
+    /// Removes the pending sessions whose peer did not connect in time.
+    pub fn expire(&self, now: Instant) -> Vec<String> {
+        let mut entries = self.lock();
+        let expired: Vec<String> = entries
+            .map
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Pending { expires, .. } if *expires <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            entries.remove(id);
+        }
+        expired
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.lock().pending
+    }
+
+    pub fn pending_expiry(&self) -> Duration {
+        self.pending_expiry
+    }
+}
+
+/// One shard's view, handed to [`Connection::handle_input_with`](crate::Connection::handle_input_with):
+/// a pending session named by a request is claimed for this shard, and its
+/// id noted so the shard can adopt it after the call.
+pub(crate) struct Claims<'a> {
+    pub directory: &'a Directory,
+    pub shard: usize,
+    pub claimed: &'a mut Vec<String>,
+}
+
+impl SessionDirectory for Claims<'_> {
+    fn lookup(&mut self, uri: &MsrpUri) -> Lookup {
+        let Some(session_id) = uri.session_id() else {
+            return Lookup::Unknown;
+        };
+        let mut entries = self.directory.lock();
+        let entries = &mut *entries;
+        match entries.map.get_mut(session_id) {
+            None => Lookup::Unknown,
+            Some(Entry::Owned { .. }) => Lookup::BoundElsewhere,
+            Some(entry @ Entry::Pending { .. }) => {
+                let Entry::Pending { config, .. } =
+                    std::mem::replace(entry, Entry::Owned { shard: self.shard })
+                else {
+                    unreachable!("matched Pending above")
+                };
+                entries.pending -= 1;
+                self.claimed.push(session_id.into());
+                Lookup::Claim(config)
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Where large received bodies go: written chunk by chunk (io_uring) to a
+//! temporary file in the spool directory, renamed when the message is
+//! complete, removed when it is aborted (ARCHITECTURE "Receiving: nothing
+//! lost"). A chunk's 200 waits until its octets are written, and with
+//! `--durable` until they are fsynced.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::ShardRef;
+use crate::control::{EngineEvent, TransferDirection};
+use crate::CommitTicket;
+
+/// What the connection asked of the spool, in the order it asked.
+pub(super) enum SpoolOp {
+    Write {
+        offset: u64,
+        data: Bytes,
+    },
+    Commit {
+        ticket: CommitTicket,
+    },
+    /// Every chunk is committed: the message is complete.
+    Finish {
+        content_type: String,
+        size: u64,
+    },
+    Abort,
+}
+
+pub(super) struct Spool {
+    ops: RefCell<VecDeque<SpoolOp>>,
+    wake: Notify,
+    session_id: String,
+    message_id: String,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+}
+
+impl Spool {
+    pub fn new(dir: &Path, session_id: String, message_id: String) -> Spool {
+        // Session-ids and Message-IDs are URI and ident characters (RFC 4975
+        // 9): no '/' can reach the path, but '/' is allowed in a session-id.
+        let name = format!("{}-{}", session_id.replace('/', "_"), message_id);
+        Spool {
+            ops: RefCell::new(VecDeque::new()),
+            wake: Notify::new(),
+            temp_path: dir.join(format!(".{name}.part")),
+            final_path: dir.join(name),
+            session_id,
+            message_id,
+        }
+    }
+
+    pub fn push(&self, op: SpoolOp) {
+        self.ops.borrow_mut().push_back(op);
+        self.wake.notify_one();
+    }
+
+    async fn next(&self) -> SpoolOp {
+        loop {
+            if let Some(op) = self.ops.borrow_mut().pop_front() {
+                return op;
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+pub(super) struct SpoolTask {
+    pub shard: ShardRef,
+    pub conn: usize,
+    pub serial: u64,
+    pub spool: Rc<Spool>,
+    pub durable: bool,
+    pub progress_interval: Duration,
+}
+
+impl SpoolTask {
+    pub async fn run(self) {
+        let file = tokio_uring::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.spool.temp_path)
+            .await;
+        let mut failure = match &file {
+            Ok(_) => None,
+            Err(error) => Some(format!(
+                "cannot create spool file {}: {error}",
+                self.spool.temp_path.display()
+            )),
+        };
+        let mut written: u64 = 0;
+        let mut last_progress = Instant::now();
+        loop {
+            match self.spool.next().await {
+                SpoolOp::Write { offset, data } => {
+                    let len = data.len() as u64;
+                    if let (None, Ok(file)) = (&failure, &file) {
+                        let (result, _) = file.write_all_at(data.slice(..), offset).await;
+                        if let Err(error) = result {
+                            failure = Some(format!("spool write failed: {error}"));
+                        }
+                    }
+                    written += len;
+                    self.shrink_backlog(len);
+                }
+                SpoolOp::Commit { ticket } => {
+                    if let (None, Ok(file), true) = (&failure, &file, self.durable) {
+                        if let Err(error) = file.sync_data().await {
+                            failure = Some(format!("spool fsync failed: {error}"));
+                        }
+                    }
+                    let now = Instant::now();
+                    let progress = now.duration_since(last_progress) >= self.progress_interval;
+                    if progress {
+                        last_progress = now;
+                    }
+                    self.commit(ticket, failure.as_deref(), progress.then_some(written));
+                }
+                SpoolOp::Finish { content_type, size } => {
+                    let file = file.ok();
+                    let result = match file {
+                        Some(file) => match file.close().await {
+                            Ok(()) => {
+                                tokio_uring::fs::rename(&self.spool.temp_path, &self.spool.final_path).await
+                            }
+                            Err(error) => Err(error),
+                        },
+                        None => Err(std::io::Error::other("no spool file")),
+                    };
+                    let mut shard = self.shard.borrow_mut();
+                    match result {
+                        Ok(()) => {
+                            let event = EngineEvent::MessageReceived {
+                                session_id: self.spool.session_id.clone(),
+                                message_id: self.spool.message_id.clone(),
+                                content_type,
+                                size,
+                                path: Some(self.spool.final_path.display().to_string()),
+                            };
+                            shard.emit(event, Bytes::new());
+                        }
+                        Err(error) => {
+                            let event = EngineEvent::MessageAborted {
+                                session_id: self.spool.session_id.clone(),
+                                message_id: self.spool.message_id.clone(),
+                                reason: format!("could not complete the spool file: {error}"),
+                            };
+                            shard.emit(event, Bytes::new());
+                        }
+                    }
+                    shard.flush_turn();
+                    return;
+                }
+                SpoolOp::Abort => {
+                    drop(file);
+                    if let Err(error) = tokio_uring::fs::remove_file(&self.spool.temp_path).await {
+                        tracing::warn!(path = %self.spool.temp_path.display(), %error, "could not remove an aborted spool file");
+                    }
+                    // Writes queued behind the abort were counted in the backlog.
+                    let rest: u64 = self
+                        .spool
+                        .ops
+                        .borrow_mut()
+                        .drain(..)
+                        .map(|op| match op {
+                            SpoolOp::Write { data, .. } => data.len() as u64,
+                            _ => 0,
+                        })
+                        .sum();
+                    self.shrink_backlog(rest);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn shrink_backlog(&self, len: u64) {
+        let mut shard = self.shard.borrow_mut();
+        if let Some(entry) = shard.conn_mut(self.conn, self.serial) {
+            entry.spool_backlog_bytes = entry.spool_backlog_bytes.saturating_sub(len);
+            entry.reader.notify_one();
+        }
+    }
+
+    fn commit(&self, ticket: CommitTicket, failure: Option<&str>, progress: Option<u64>) {
+        let this = &self.shard;
+        let mut shard = this.borrow_mut();
+        let Some(entry) = shard.conn_mut(self.conn, self.serial) else {
+            return;
+        };
+        match failure {
+            // RFC 4975 10.5: 413 asks the sender to stop sending the message.
+            Some(reason) => entry.conn.commit_failed(ticket, 413, reason),
+            None => entry.conn.committed(ticket),
+        }
+        entry.writer.notify_one();
+        if let Some(bytes) = progress {
+            let event = EngineEvent::Progress {
+                session_id: self.spool.session_id.clone(),
+                direction: TransferDirection::Incoming,
+                message: None,
+                message_id: Some(self.spool.message_id.clone()),
+                bytes,
+                total: None,
+            };
+            shard.emit(event, Bytes::new());
+        }
+        shard.pump(this, self.conn);
+        shard.flush_turn();
+    }
+}
