@@ -10,8 +10,8 @@ use msrp_engine::proto::{Error, Event, FrameHead, FrameKind, Malformed, Parser, 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::size::parse_size;
 use super::Input;
+use msrp_engine::serve::parse_size;
 
 #[derive(clap::Args)]
 pub struct DecodeArgs {

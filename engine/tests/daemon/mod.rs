@@ -1,0 +1,295 @@
+//! Real `msrpd serve` processes on loopback, their control clients, and a
+//! raw MSRP peer over a plain TCP socket for what an engine would never send.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use msrp_engine::control::{Client, EngineEvent, EngineStats};
+
+pub struct Daemon {
+    child: Child,
+    pub dir: PathBuf,
+    pub spool: PathBuf,
+    pub control: PathBuf,
+    pub msrp: SocketAddr,
+    pub advertise: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Daemon {
+    /// Starts `msrpd serve` on 127.0.0.1 (a free port) with its own control
+    /// socket and spool, and waits for its ready line.
+    pub fn start(name: &str, extra: &[&str]) -> Daemon {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spool = dir.join("spool");
+        let control = dir.join("control.sock");
+        let log = std::fs::File::create(dir.join("msrpd.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_msrpd"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--no-pin", "--log", "debug"])
+            .arg("--control")
+            .arg(&control)
+            .arg("--spool")
+            .arg(&spool)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("msrpd starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in the ready line {line:?}; log: {}", read_log(&dir)))
+                .to_string()
+        };
+        let msrp: SocketAddr = field("msrp=").split(',').next().unwrap().parse().unwrap();
+        let advertise = field("advertise=");
+        Daemon {
+            child,
+            dir,
+            spool,
+            control,
+            msrp,
+            advertise,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(&self.control).expect("control socket")
+    }
+
+    /// A subscribed client.
+    pub fn events(&self) -> Client {
+        let mut client = self.client();
+        client.subscribe().unwrap();
+        client
+    }
+
+    /// Our URI for `session_id` on this engine.
+    pub fn uri(&self, session_id: &str) -> String {
+        format!("msrp://{}/{session_id};tcp", self.advertise)
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.client().stats().unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "msrpd did not exit after SIGTERM; log: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn read_log(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("msrpd.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// Reads events until `done` says so, or panics after `timeout`.
+pub fn collect_events(
+    client: &mut Client,
+    timeout: Duration,
+    mut on_event: impl FnMut(EngineEvent, Bytes) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for events");
+        if let Some((event, payload)) = client.next_event_timeout(left).unwrap() {
+            if on_event(event, payload) {
+                return;
+            }
+        }
+    }
+}
+
+/// Deterministic content for a test file or message.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = vec![0u8; len];
+    rng.fill(&mut out);
+    out
+}
+
+/// A frame read by [`RawPeer`].
+#[derive(Debug)]
+pub struct RawFrame {
+    pub tid: String,
+    /// `SEND`, `REPORT`, or the status code of a response.
+    pub method: String,
+    pub status: Option<u16>,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// An MSRP peer written by hand over a plain socket: it sends exactly the
+/// bytes a test gives it and reads frames back.
+pub struct RawPeer {
+    pub stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl RawPeer {
+    pub fn connect(addr: SocketAddr) -> RawPeer {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        RawPeer {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// A whole-message SEND.
+    pub fn send(&mut self, tid: &str, to: &str, from: &str, body: &[u8]) {
+        let frame = send_frame(tid, to, from, &format!("m{tid}"), "text/plain", body);
+        self.write(&frame);
+    }
+
+    /// The next frame, or `None` when the engine closed the connection.
+    pub fn read_frame(&mut self) -> Option<RawFrame> {
+        loop {
+            if let Some(frame) = self.take_frame() {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading from msrpd: {e}"),
+            }
+        }
+    }
+
+    fn take_frame(&mut self) -> Option<RawFrame> {
+        let text = &self.buffer;
+        let line_end = find(text, b"\r\n")?;
+        let first = String::from_utf8_lossy(&text[..line_end]).to_string();
+        let mut parts = first.split(' ');
+        assert_eq!(parts.next(), Some("MSRP"), "not an MSRP frame: {first:?}");
+        let tid = parts.next().unwrap().to_string();
+        let method = parts.next().unwrap().to_string();
+        let end_line = format!("\r\n-------{tid}");
+        let end = find(text, end_line.as_bytes())?;
+        if text.len() < end + end_line.len() + 3 {
+            return None;
+        }
+        let head_end = find(&text[..end + 2], b"\r\n\r\n");
+        let (head, body) = match head_end {
+            Some(h) => (&text[line_end + 2..h], text[h + 4..end].to_vec()),
+            None => (&text[line_end + 2..end], Vec::new()),
+        };
+        let headers = String::from_utf8_lossy(head)
+            .split("\r\n")
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let consumed = end + end_line.len() + 3;
+        self.buffer.drain(..consumed);
+        Some(RawFrame {
+            status: method.parse().ok(),
+            tid,
+            method,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads frames until the response to `tid`, answering any SEND the
+    /// engine sent meanwhile with 200 (collected in `sends`).
+    pub fn response_to(&mut self, tid: &str, sends: &mut Vec<RawFrame>) -> u16 {
+        loop {
+            let frame = self.read_frame().expect("the engine closed the connection");
+            if frame.method == "SEND" {
+                self.answer(&frame, 200);
+                sends.push(frame);
+                continue;
+            }
+            if frame.tid == tid {
+                return frame.status.expect("a response");
+            }
+        }
+    }
+
+    /// Answers a request from the engine.
+    pub fn answer(&mut self, request: &RawFrame, status: u16) {
+        let response = format!(
+            "MSRP {} {status} OK\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{}$\r\n",
+            request.tid, request.headers["From-Path"], request.headers["To-Path"], request.tid
+        );
+        self.write(response.as_bytes());
+    }
+}
+
+pub fn send_frame(
+    tid: &str,
+    to: &str,
+    from: &str,
+    message_id: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut frame = format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {message_id}\r\n\
+         Byte-Range: 1-{n}/{n}\r\nContent-Type: {content_type}\r\n\r\n",
+        n = body.len()
+    )
+    .into_bytes();
+    frame.extend_from_slice(body);
+    frame.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    frame
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}

@@ -1,0 +1,543 @@
+//! `msrpd serve` end to end: real processes, real TCP on loopback, real
+//! files, driven through the control socket.
+
+mod daemon;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use daemon::{collect_events, pattern, Daemon, RawPeer};
+use msrp_engine::control::{
+    Command, EngineEvent, FailureReportName, Incoming, SendRequest, SessionDescriptor, SessionRole,
+};
+use sha2::{Digest, Sha256};
+
+fn passive(session_id: &str, remote: String) -> SessionDescriptor {
+    SessionDescriptor {
+        session_id: Some(session_id.into()),
+        remote_path: vec![remote],
+        role: SessionRole::Passive,
+        ..SessionDescriptor::default()
+    }
+}
+
+fn active(session_id: &str, remote: String) -> SessionDescriptor {
+    SessionDescriptor {
+        role: SessionRole::Active,
+        ..passive(session_id, remote)
+    }
+}
+
+/// Creates `pairs` sessions between `a` (passive) and `b` (active) named
+/// `a{i}`/`b{i}`, and waits until both ends report them ready.
+fn connect_pairs(
+    a: &Daemon,
+    b: &Daemon,
+    ids: &[String],
+    a_events: &mut msrp_engine::control::Client,
+    b_events: &mut msrp_engine::control::Client,
+) {
+    let mut a_ctl = a.client();
+    let mut b_ctl = b.client();
+    for id in ids {
+        a_ctl
+            .create_session(passive(&format!("a{id}"), b.uri(&format!("b{id}"))))
+            .unwrap();
+    }
+    for id in ids {
+        b_ctl
+            .create_session(active(&format!("b{id}"), a.uri(&format!("a{id}"))))
+            .unwrap();
+    }
+    for events in [a_events, b_events] {
+        let mut ready = 0;
+        collect_events(events, Duration::from_secs(60), |event, _| {
+            if let EngineEvent::SessionReady { .. } = event {
+                ready += 1;
+            }
+            ready == ids.len()
+        });
+    }
+}
+
+/// Writes `len` octets of pattern to `path`, 1 MiB at a time, and returns
+/// their SHA-256.
+fn write_file(path: &Path, seed: u64, len: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut hash = Sha256::new();
+    let mut left = len;
+    let mut round = 0;
+    while left > 0 {
+        let piece = pattern(seed + round, left.min(1 << 20));
+        hash.update(&piece);
+        file.write_all(&piece).unwrap();
+        left -= piece.len();
+        round += 1;
+    }
+    file.flush().unwrap();
+    hash.finalize().to_vec()
+}
+
+fn sha256_of(path: &Path) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    let mut file = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut file, &mut hash).unwrap();
+    hash.finalize().to_vec()
+}
+
+/// Sends many texts pipelined; returns message number -> (session, body).
+fn send_texts(
+    client: &mut msrp_engine::control::Client,
+    texts: &[(String, String)],
+) -> HashMap<u64, (String, String)> {
+    for (session, text) in texts {
+        let request = SendRequest {
+            session_id: session.clone(),
+            content_type: "text/plain".into(),
+            ..SendRequest::default()
+        };
+        client.submit(Command::Send(request), text.as_bytes()).unwrap();
+    }
+    client.flush().unwrap();
+    let mut sent = HashMap::new();
+    for (session, text) in texts {
+        match client.read().unwrap() {
+            Incoming::Reply(reply, _) => {
+                assert!(reply.ok, "send refused: {:?}", reply.error);
+                sent.insert(reply.message.unwrap(), (session.clone(), text.clone()));
+            }
+            Incoming::Event(event, _) => panic!("unsubscribed client got {event:?}"),
+        }
+    }
+    sent
+}
+
+#[test]
+fn thousand_sessions_share_one_connection_while_a_file_crosses() {
+    const SESSIONS: usize = 1000;
+    const TEXTS: usize = 3;
+    const FILE_BYTES: usize = 200 << 20;
+    let a = Daemon::start("pair-a", &["--shards", "2"]);
+    let b = Daemon::start("pair-b", &["--shards", "2"]);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let mut ids: Vec<String> = (0..SESSIONS).map(|i| i.to_string()).collect();
+    ids.push("file".into());
+    connect_pairs(&a, &b, &ids, &mut a_events, &mut b_events);
+
+    let file = b.dir.join("voicemail.bin");
+    let file_sha = write_file(&file, 7, FILE_BYTES);
+    let mut b_ctl = b.client();
+    let file_message = b_ctl
+        .send_file("bfile", "application/octet-stream", &file, false)
+        .unwrap();
+
+    let texts = |side: &str| -> Vec<(String, String)> {
+        (0..SESSIONS)
+            .flat_map(|i| (0..TEXTS).map(move |k| (i, k)))
+            .map(|(i, k)| (format!("{side}{i}"), format!("from {side}{i} text {k}")))
+            .collect()
+    };
+    let b_sent = send_texts(&mut b_ctl, &texts("b"));
+    let a_sent = send_texts(&mut a.client(), &texts("a"));
+
+    // Each side: its own outcomes, and what the other side sent.
+    let check = |events: &mut msrp_engine::control::Client,
+                 sent: &HashMap<u64, (String, String)>,
+                 peer_sent: &HashMap<u64, (String, String)>,
+                 file: Option<u64>,
+                 file_in: bool| {
+        let mut delivered = HashSet::new();
+        let mut received: HashMap<String, usize> = HashMap::new();
+        let mut file_done = file.is_none();
+        let mut file_path = None;
+        let expected_in: HashSet<(String, String)> = peer_sent
+            .values()
+            .map(|(s, t)| {
+                (
+                    format!("{}{}", if s.starts_with('a') { "b" } else { "a" }, &s[1..]),
+                    t.clone(),
+                )
+            })
+            .collect();
+        collect_events(events, Duration::from_secs(180), |event, payload| {
+            match event {
+                EngineEvent::Delivered { message, .. } if Some(message) == file => file_done = true,
+                EngineEvent::Delivered { message, .. } => {
+                    assert!(
+                        sent.contains_key(&message),
+                        "delivered an unknown message {message}"
+                    );
+                    assert!(delivered.insert(message), "delivered twice: {message}");
+                }
+                EngineEvent::Failed { reason, .. } => panic!("a message failed: {reason}"),
+                EngineEvent::MessageReceived {
+                    session_id,
+                    path: Some(path),
+                    size,
+                    ..
+                } => {
+                    assert!(file_in && session_id == "afile", "unexpected spooled message");
+                    assert_eq!(size, FILE_BYTES as u64);
+                    file_path = Some(path);
+                }
+                EngineEvent::MessageReceived { session_id, .. } => {
+                    let text = String::from_utf8(payload.to_vec()).unwrap();
+                    assert!(
+                        expected_in.contains(&(session_id.clone(), text.clone())),
+                        "unexpected {session_id}: {text}"
+                    );
+                    *received.entry(text).or_default() += 1;
+                }
+                _ => {}
+            }
+            delivered.len() == sent.len()
+                && received.len() == peer_sent.len()
+                && file_done
+                && (!file_in || file_path.is_some())
+        });
+        assert!(received.values().all(|&n| n == 1), "a text arrived twice");
+        file_path
+    };
+    check(&mut b_events, &b_sent, &a_sent, Some(file_message), false);
+    let path = check(&mut a_events, &a_sent, &b_sent, None, true).unwrap();
+    assert_eq!(sha256_of(Path::new(&path)), file_sha, "the spooled file differs");
+
+    let opened: u64 = b.stats().shards.iter().map(|s| s.connections_opened).sum();
+    let accepted: u64 = a.stats().shards.iter().map(|s| s.connections_accepted).sum();
+    assert_eq!(
+        (opened, accepted),
+        (1, 1),
+        "all sessions share one TCP connection"
+    );
+}
+
+#[test]
+fn bad_requests_get_their_status_and_the_connection_carries_on() {
+    let a = Daemon::start("bad-input", &["--shards", "1"]);
+    let mut a_events = a.events();
+    let mut ctl = a.client();
+    let c1 = "msrp://127.0.0.1:9/c1;tcp".to_string();
+    let c2 = "msrp://127.0.0.1:9/c2;tcp".to_string();
+    ctl.create_session(passive("s1", c1.clone())).unwrap();
+    ctl.create_session(SessionDescriptor {
+        max_size: Some(100),
+        ..passive("s2", c2.clone())
+    })
+    .unwrap();
+    let (s1, s2) = (a.uri("s1"), a.uri("s2"));
+
+    let mut peer = RawPeer::connect(a.msrp);
+    let mut sends = Vec::new();
+    peer.send("tid1", &s1, &c1, b"hello");
+    assert_eq!(peer.response_to("tid1", &mut sends), 200);
+    peer.send("tid2", &a.uri("nosuchsession"), &c1, b"who?");
+    assert_eq!(peer.response_to("tid2", &mut sends), 481, "unknown session");
+    peer.send("tid3", &s1, &c2, b"spoofed");
+    assert_eq!(peer.response_to("tid3", &mut sends), 403, "wrong From-Path");
+    peer.send("tid4", &s2, &c2, &[b'x'; 200]);
+    assert_eq!(peer.response_to("tid4", &mut sends), 413, "over max-size");
+    let bad = format!("MSRP tid5 SEND\r\nTo-Path: {s1}\r\nFrom-Path: {c1}\r\nMessage-ID: m5\r\nByte-Range: banana\r\nContent-Type: text/plain\r\n\r\nx\r\n-------tid5$\r\n");
+    peer.write(bad.as_bytes());
+    assert_eq!(peer.response_to("tid5", &mut sends), 400, "bad Byte-Range");
+    peer.write(b"MSRP tid6 FETCH\r\nTo-Path: ");
+    peer.write(format!("{s1}\r\nFrom-Path: {c1}\r\n-------tid6$\r\n").as_bytes());
+    assert_eq!(peer.response_to("tid6", &mut sends), 501, "unknown method");
+
+    // Garbage on a second connection closes that connection only.
+    let mut garbage = RawPeer::connect(a.msrp);
+    garbage.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        garbage.read_frame().is_none(),
+        "the engine closes a connection that is not MSRP"
+    );
+
+    peer.send("tid7", &s1, &c1, b"still here");
+    assert_eq!(peer.response_to("tid7", &mut sends), 200);
+    peer.send("tid8", &s2, &c2, b"small");
+    assert_eq!(peer.response_to("tid8", &mut sends), 200);
+    // The engine sends on the same connection and hears the 200.
+    let message = ctl.send_message("s1", "text/plain", b"from the engine").unwrap();
+    let frame = peer.read_frame().unwrap();
+    assert_eq!(
+        (frame.method.as_str(), frame.body.as_slice()),
+        ("SEND", &b"from the engine"[..])
+    );
+    peer.answer(&frame, 200);
+
+    let mut bodies = Vec::new();
+    let mut delivered = false;
+    collect_events(&mut a_events, Duration::from_secs(20), |event, payload| {
+        match event {
+            EngineEvent::MessageReceived { session_id, .. } => {
+                bodies.push((session_id, String::from_utf8(payload.to_vec()).unwrap()))
+            }
+            EngineEvent::Delivered { message: m, .. } => delivered = m == message,
+            EngineEvent::Failed { reason, .. } => panic!("failed: {reason}"),
+            _ => {}
+        }
+        delivered && bodies.len() == 3
+    });
+    let expected = [("s1", "hello"), ("s1", "still here"), ("s2", "small")];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(s, b)| (s.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(bodies, expected, "only the accepted messages arrive");
+    let stats = a.stats();
+    let responses = &stats.shards[0].responses_out;
+    for status in ["400", "403", "413", "481", "501"] {
+        assert_eq!(
+            responses.get(status),
+            Some(&1),
+            "one {status} counted: {responses:?}"
+        );
+    }
+}
+
+/// A receiver with `--durable` is killed mid-transfer: the sender gets a
+/// `failed` event for everything unfinished, and every message that got its
+/// 200s is whole on the receiver's disk.
+#[test]
+fn killed_receiver_fails_the_transfer_and_durable_messages_are_on_disk() {
+    const MESSAGES: usize = 40;
+    const MESSAGE_BYTES: usize = 300 << 10;
+    let mut a = Daemon::start(
+        "kill-rx",
+        &["--shards", "1", "--durable", "--progress-interval", "1ms"],
+    );
+    let b = Daemon::start("kill-tx", &["--shards", "1"]);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let ids = ["msgs".to_string(), "file".to_string()];
+    connect_pairs(&a, &b, &ids, &mut a_events, &mut b_events);
+
+    let file = b.dir.join("big.bin");
+    write_file(&file, 3, 256 << 20);
+    let mut b_ctl = b.client();
+    let file_message = b_ctl
+        .send_file("bfile", "application/octet-stream", &file, false)
+        .unwrap();
+    let mut bodies = HashMap::new();
+    for i in 0..MESSAGES {
+        let body = pattern(100 + i as u64, MESSAGE_BYTES);
+        let message = b_ctl
+            .send_message("bmsgs", "application/octet-stream", &body)
+            .unwrap();
+        bodies.insert(message, body);
+    }
+    // Kill the receiver once it has spooled something of the file.
+    collect_events(
+        &mut a_events,
+        Duration::from_secs(60),
+        |event, _| matches!(event, EngineEvent::Progress { ref session_id, .. } if session_id == "afile"),
+    );
+    a.kill();
+
+    let mut outcomes = HashMap::new();
+    let mut closed = 0;
+    collect_events(&mut b_events, Duration::from_secs(60), |event, _| {
+        match event {
+            EngineEvent::Delivered { message, .. } => assert!(outcomes.insert(message, None).is_none()),
+            EngineEvent::Failed { message, reason, .. } => {
+                assert!(outcomes.insert(message, Some(reason)).is_none())
+            }
+            EngineEvent::SessionClosed { .. } => closed += 1,
+            _ => {}
+        }
+        closed == 2
+    });
+    assert_eq!(
+        outcomes.len(),
+        MESSAGES + 1,
+        "every message has an outcome before its session closed"
+    );
+    let file_outcome = outcomes[&file_message].as_ref();
+    assert!(file_outcome.is_some(), "the file was cut off, so it failed");
+    for (message, body) in &bodies {
+        if outcomes[message].is_some() {
+            continue;
+        }
+        // Delivered: the 200 of its last chunk came after the fsync. The
+        // rename to the final name follows the last 200, so the kill may
+        // leave a complete file under its temporary name.
+        let found = std::fs::read_dir(&a.spool).unwrap().any(|entry| {
+            let path = entry.unwrap().path();
+            std::fs::read(&path).is_ok_and(|on_disk| &on_disk == body)
+        });
+        assert!(
+            found,
+            "delivered message {message} is not whole on the receiver's disk"
+        );
+    }
+}
+
+/// A sender killed mid-transfer: the receiver aborts the message and removes
+/// its partial spool file.
+#[test]
+fn killed_sender_leaves_no_partial_spool_file() {
+    let a = Daemon::start(
+        "kill-sender-rx",
+        &["--shards", "1", "--durable", "--progress-interval", "1ms"],
+    );
+    let mut b = Daemon::start("kill-sender-tx", &["--shards", "1"]);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    connect_pairs(&a, &b, &["file".to_string()], &mut a_events, &mut b_events);
+    let file = b.dir.join("big.bin");
+    write_file(&file, 5, 256 << 20);
+    b.client()
+        .send_file("bfile", "application/octet-stream", &file, false)
+        .unwrap();
+    collect_events(&mut a_events, Duration::from_secs(60), |event, _| {
+        matches!(event, EngineEvent::Progress { .. })
+    });
+    assert_eq!(
+        std::fs::read_dir(&a.spool).unwrap().count(),
+        1,
+        "the partial file is there"
+    );
+    b.kill();
+    let mut aborted = false;
+    collect_events(&mut a_events, Duration::from_secs(30), |event, _| {
+        match event {
+            EngineEvent::MessageAborted { .. } => aborted = true,
+            EngineEvent::MessageReceived { .. } => panic!("the file cannot have completed"),
+            _ => {}
+        }
+        matches!(event, EngineEvent::SessionClosed { .. })
+    });
+    assert!(aborted, "the receiver reports the aborted message");
+    // The abort's removal runs on the shard after the event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&a.spool).unwrap().count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the partial spool file was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// With two shards, connections land on either (SO_REUSEPORT); a passive
+/// session is claimed by whichever shard its connection reached, and
+/// commands for it are routed there.
+#[test]
+fn passive_sessions_are_claimed_on_either_shard() {
+    let a = Daemon::start("shards", &["--shards", "2"]);
+    let mut a_events = a.events();
+    let mut ctl = a.client();
+    // Open connections until both shards hold one.
+    let mut peers = Vec::new();
+    let mut per_shard = [0u64; 2];
+    while per_shard.contains(&0) {
+        assert!(peers.len() < 64, "64 connections all landed on one shard");
+        peers.push(RawPeer::connect(a.msrp));
+        std::thread::sleep(Duration::from_millis(20));
+        let stats = a.stats();
+        for s in &stats.shards {
+            per_shard[s.shard] = s.connections;
+        }
+    }
+    let mut sends = Vec::new();
+    for (i, peer) in peers.iter_mut().enumerate() {
+        for k in 0..2 {
+            let id = format!("p{i}x{k}");
+            let remote = format!("msrp://127.0.0.1:9/c{i}x{k};tcp");
+            ctl.create_session(passive(&id, remote.clone())).unwrap();
+            peer.send(&format!("t{i}x{k}"), &a.uri(&id), &remote, id.as_bytes());
+            assert_eq!(peer.response_to(&format!("t{i}x{k}"), &mut sends), 200);
+        }
+    }
+    let stats = a.stats();
+    assert!(
+        stats.shards.iter().all(|s| s.sessions > 0),
+        "both shards own sessions: {stats:?}"
+    );
+    // Commands reach the owning shard, which sends on the claiming connection.
+    for (i, peer) in peers.iter_mut().enumerate() {
+        for k in 0..2 {
+            let id = format!("p{i}x{k}");
+            ctl.send_message(&id, "text/plain", format!("to {id}").as_bytes())
+                .unwrap();
+            let frame = peer.read_frame().unwrap();
+            assert_eq!(frame.body, format!("to {id}").into_bytes());
+            assert!(frame.headers["To-Path"].contains(&format!("/c{i}x{k};")));
+            peer.answer(&frame, 200);
+        }
+    }
+    let expected = peers.len() * 2;
+    let (mut received, mut delivered) = (0, 0);
+    collect_events(&mut a_events, Duration::from_secs(20), |event, _| {
+        match event {
+            EngineEvent::MessageReceived { .. } => received += 1,
+            EngineEvent::Delivered { .. } => delivered += 1,
+            EngineEvent::Failed { reason, .. } => panic!("failed: {reason}"),
+            _ => {}
+        }
+        received == expected && delivered == expected
+    });
+}
+
+/// SIGTERM lets a transfer in flight finish, then the engine exits 0.
+#[test]
+fn sigterm_drains_transfers_in_flight() {
+    let a = Daemon::start("drain-rx", &["--shards", "1"]);
+    let mut b = Daemon::start("drain-tx", &["--shards", "1", "--drain-timeout", "60s"]);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    connect_pairs(&a, &b, &["file".to_string()], &mut a_events, &mut b_events);
+    let file = b.dir.join("drain.bin");
+    let sha = write_file(&file, 9, 64 << 20);
+    let message = b
+        .client()
+        .send_file("bfile", "application/octet-stream", &file, true)
+        .unwrap();
+    let status = b.terminate(Duration::from_secs(60));
+    assert!(status.success(), "msrpd exits 0 after draining: {status:?}");
+    let mut delivered = false;
+    collect_events(&mut b_events, Duration::from_secs(10), |event, _| {
+        match event {
+            EngineEvent::Delivered { message: m, .. } if m == message => delivered = true,
+            EngineEvent::Failed { reason, .. } => panic!("failed while draining: {reason}"),
+            _ => {}
+        }
+        matches!(event, EngineEvent::SessionClosed { .. })
+    });
+    assert!(delivered, "the transfer finished before the session closed");
+    assert!(!file.exists(), "delete_after removed the sent file");
+    let mut path = None;
+    collect_events(&mut a_events, Duration::from_secs(10), |event, _| {
+        if let EngineEvent::MessageReceived { path: p, .. } = event {
+            path = p;
+        }
+        path.is_some()
+    });
+    assert_eq!(sha256_of(Path::new(&path.unwrap())), sha);
+}
+
+/// `Failure-Report: no` on the send command goes on the wire.
+#[test]
+fn report_settings_reach_the_wire() {
+    let a = Daemon::start("reports", &["--shards", "1"]);
+    let mut ctl = a.client();
+    let c = "msrp://127.0.0.1:9/rc;tcp".to_string();
+    ctl.create_session(passive("r1", c.clone())).unwrap();
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("bind1", &a.uri("r1"), &c, b"bind");
+    assert_eq!(peer.response_to("bind1", &mut Vec::new()), 200);
+    let request = SendRequest {
+        session_id: "r1".into(),
+        content_type: "text/plain".into(),
+        failure_report: Some(FailureReportName::No),
+        ..SendRequest::default()
+    };
+    ctl.call(Command::Send(request), b"fire and forget").unwrap();
+    let frame = peer.read_frame().unwrap();
+    assert_eq!(
+        frame.headers.get("Failure-Report").map(String::as_str),
+        Some("no")
+    );
+}
