@@ -31,9 +31,15 @@ use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SuccessRepor
 /// A reply that may still be waiting for a shard.
 type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
 
+/// Encoded event frames for one client, and how many events they hold.
+type EventFrames = (Bytes, usize);
+
 struct Subscriber {
     client: u64,
-    events: mpsc::Sender<Bytes>,
+    events: mpsc::UnboundedSender<EventFrames>,
+    /// Events handed to the client's writer and not yet written: the bound
+    /// is kept here, so a whole batch can be judged at once.
+    queued: Rc<Cell<usize>>,
 }
 
 pub(crate) struct ControlServer {
@@ -96,9 +102,14 @@ impl ControlServer {
         self.clients.set(self.clients.get() + 1);
         let (mut read, write) = stream.into_split();
         let (replies_tx, replies_rx) = mpsc::channel::<PendingReply>(self.config.command_queue_depth);
-        let (events_tx, events_rx) = mpsc::channel::<Bytes>(self.config.subscriber_queue_depth);
-        let writer = tokio::task::spawn_local(write_loop(id, write, replies_rx, events_rx));
-        let mut events_tx = Some(events_tx);
+        let (events_tx, events_rx) = mpsc::unbounded_channel::<EventFrames>();
+        let queued = Rc::new(Cell::new(0));
+        let writer = tokio::task::spawn_local(write_loop(id, write, replies_rx, events_rx, queued.clone()));
+        let mut events_tx = Some(Subscriber {
+            client: id,
+            events: events_tx,
+            queued,
+        });
         let mut frames = FrameReader::new(PAYLOAD_BYTES_MAX);
         'read: loop {
             loop {
@@ -111,7 +122,7 @@ impl ControlServer {
                     }
                 };
                 let reply = match frame.parse::<Request>() {
-                    Ok(request) => self.handle(request, frame.payload, &mut events_tx, id).await,
+                    Ok(request) => self.handle(request, frame.payload, &mut events_tx).await,
                     Err(error) => {
                         // The frame is intact, so the stream goes on; the id
                         // may be readable even when the command is not.
@@ -144,8 +155,7 @@ impl ControlServer {
         &self,
         request: Request,
         payload: Bytes,
-        events_tx: &mut Option<mpsc::Sender<Bytes>>,
-        client: u64,
+        subscription: &mut Option<Subscriber>,
     ) -> PendingReply {
         let id = request.id;
         let result = match request.command {
@@ -156,9 +166,9 @@ impl ControlServer {
                 self.close_session(id, session_id, reason).await
             }
             Command::Stats => Ok(self.stats(id)),
-            Command::Subscribe => match events_tx.take() {
-                Some(events) => {
-                    self.subscribers.borrow_mut().push(Subscriber { client, events });
+            Command::Subscribe => match subscription.take() {
+                Some(subscriber) => {
+                    self.subscribers.borrow_mut().push(subscriber);
                     Ok(ready(Reply::ok(id)))
                 }
                 None => Err("already subscribed".into()),
@@ -374,7 +384,7 @@ impl ControlServer {
             None => return Err(format!("no session {session_id}")),
             Some(Route::Pending) => {
                 self.directory.remove(&session_id);
-                self.broadcast(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
                 return Ok(ready(Reply::ok(id)));
             }
             Some(Route::Shard(shard)) => shard,
@@ -432,41 +442,48 @@ impl ControlServer {
         })
     }
 
-    /// Hands an event to every subscriber; one whose queue is full is
-    /// dropped rather than waited for.
-    pub fn broadcast(&self, event: EngineEvent, payload: Bytes) {
+    /// Hands a batch of events to every subscriber. A subscriber with more
+    /// than `subscriber_queue_depth` events unread is dropped rather than
+    /// waited for; a batch into an empty queue is always taken, however
+    /// large (one read of small SENDs makes thousands of events at once).
+    pub fn broadcast(&self, batch: EventBatch) {
         let mut subscribers = self.subscribers.borrow_mut();
-        if subscribers.is_empty() {
+        if subscribers.is_empty() || batch.is_empty() {
             return;
         }
-        let mut frame = Vec::with_capacity(128 + payload.len());
-        if let Err(error) = encode(&mut frame, &ServerMessage::Event(event), &payload) {
-            tracing::error!(%error, "cannot encode an event");
-            return;
+        let count = batch.len();
+        let mut frames = Vec::with_capacity(count * 160);
+        for (event, payload) in batch {
+            if let Err(error) = encode(&mut frames, &ServerMessage::Event(event), &payload) {
+                tracing::error!(%error, "cannot encode an event");
+            }
         }
-        let frame = Bytes::from(frame);
+        let frames = Bytes::from(frames);
         let depth = self.config.subscriber_queue_depth;
-        subscribers.retain(|s| match s.events.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        subscribers.retain(|s| {
+            let queued = s.queued.get();
+            if queued > 0 && queued + count > depth {
                 tracing::warn!(
                     client = s.client,
-                    depth,
-                    "dropped a control subscriber: it left {depth} events unread (subscriber-queue-depth)"
+                    unread = queued,
+                    "dropped a control subscriber: it left more than {depth} events unread (subscriber-queue-depth)"
                 );
                 self.subscribers_dropped.set(self.subscribers_dropped.get() + 1);
-                false
+                return false;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            s.queued.set(queued + count);
+            s.events.send((frames.clone(), count)).is_ok()
         });
+    }
+
+    fn broadcast_one(&self, event: EngineEvent) {
+        self.broadcast(vec![(event, Bytes::new())]);
     }
 
     /// Routes the shards' events until every shard has stopped.
     pub async fn event_hub(self: Rc<Self>, mut events: mpsc::Receiver<EventBatch>) {
         while let Some(batch) = events.recv().await {
-            for (event, payload) in batch {
-                self.broadcast(event, payload);
-            }
+            self.broadcast(batch);
         }
     }
 
@@ -478,7 +495,7 @@ impl ControlServer {
             tick.tick().await;
             for session_id in self.directory.expire(Instant::now()) {
                 let reason = format!("the peer did not connect within {expiry:?} (pending-expiry)");
-                self.broadcast(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
             }
         }
     }
@@ -520,9 +537,11 @@ async fn write_loop(
     client: u64,
     mut write: tokio::net::unix::OwnedWriteHalf,
     mut replies: mpsc::Receiver<PendingReply>,
-    mut events: mpsc::Receiver<Bytes>,
+    mut events: mpsc::UnboundedReceiver<EventFrames>,
+    queued: Rc<Cell<usize>>,
 ) {
     let mut out = Vec::with_capacity(64 * 1024);
+    let mut written_events = 0;
     loop {
         tokio::select! {
             biased;
@@ -530,11 +549,14 @@ async fn write_loop(
                 Some(reply) => push_reply(&mut out, reply.await),
                 None => break,
             },
-            event = events.recv() => match event {
-                Some(frame) => out.extend_from_slice(&frame),
+            frames = events.recv() => match frames {
+                Some((frames, count)) => {
+                    out.extend_from_slice(&frames);
+                    written_events += count;
+                }
                 None => {
-                    // Dropped as a slow subscriber (or the client is
-                    // leaving): flush what is decided and close.
+                    // Dropped as a slow subscriber, or the client is
+                    // leaving: write what is decided and close.
                     while let Ok(reply) = replies.try_recv() {
                         push_reply(&mut out, reply.await);
                     }
@@ -545,19 +567,23 @@ async fn write_loop(
             },
         }
         while out.len() < 1 << 20 {
-            if let Ok(frame) = events.try_recv() {
-                out.extend_from_slice(&frame);
-                continue;
+            match events.try_recv() {
+                Ok((frames, count)) => {
+                    out.extend_from_slice(&frames);
+                    written_events += count;
+                }
+                Err(_) => break,
             }
-            break;
         }
         if write.write_all(&out).await.is_err() {
             return;
         }
+        queued.set(queued.get().saturating_sub(written_events));
+        written_events = 0;
         out.clear();
     }
-    while let Ok(frame) = events.try_recv() {
-        out.extend_from_slice(&frame);
+    while let Ok((frames, _)) = events.try_recv() {
+        out.extend_from_slice(&frames);
     }
     let _ = write.write_all(&out).await;
 }

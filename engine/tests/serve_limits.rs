@@ -1,0 +1,181 @@
+//! Every bound of `msrpd serve` is a setting, and hitting it gives a clear
+//! error, an RFC status or an event; never a stall or a silent drop.
+
+mod daemon;
+
+use std::time::{Duration, Instant};
+
+use daemon::{collect_events, Daemon, RawPeer};
+use msrp_engine::control::{ClientError, EngineEvent, SessionDescriptor, SessionRole};
+
+fn passive(session_id: &str, remote: &str) -> SessionDescriptor {
+    SessionDescriptor {
+        session_id: Some(session_id.into()),
+        remote_path: vec![remote.into()],
+        role: SessionRole::Passive,
+        ..SessionDescriptor::default()
+    }
+}
+
+const PEER: &str = "msrp://127.0.0.1:9/peer;tcp";
+
+#[test]
+fn a_passive_session_nobody_claims_expires_with_an_event() {
+    let a = Daemon::start("pending-expiry", &["--shards", "1", "--pending-expiry", "300ms"]);
+    let mut events = a.events();
+    let mut ctl = a.client();
+    ctl.create_session(passive("lonely", PEER)).unwrap();
+    assert_eq!(a.stats().sessions_pending, 1);
+    let mut reason = String::new();
+    collect_events(&mut events, Duration::from_secs(10), |event, _| match event {
+        EngineEvent::SessionClosed {
+            session_id,
+            reason: r,
+        } if session_id == "lonely" => {
+            reason = r;
+            true
+        }
+        _ => false,
+    });
+    assert!(reason.contains("pending-expiry"), "{reason}");
+    assert_eq!(a.stats().sessions_pending, 0);
+    // Its id is free again, and a request for it now gets 481.
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("tid1", &a.uri("lonely"), PEER, b"late");
+    assert_eq!(peer.response_to("tid1", &mut Vec::new()), 481);
+}
+
+#[test]
+fn pending_sessions_beyond_the_bound_are_refused() {
+    let a = Daemon::start("pending-max", &["--shards", "1", "--pending-sessions-max", "2"]);
+    let mut ctl = a.client();
+    ctl.create_session(passive("p1", PEER)).unwrap();
+    ctl.create_session(passive("p2", PEER)).unwrap();
+    match ctl.create_session(passive("p3", PEER)) {
+        Err(ClientError::Refused(reason)) => assert!(reason.contains("pending-sessions-max"), "{reason}"),
+        other => panic!("a third pending session: {other:?}"),
+    }
+    match ctl.create_session(passive("p1", PEER)) {
+        Err(ClientError::Refused(reason)) => assert!(reason.contains("already in use"), "{reason}"),
+        other => panic!("a duplicate session-id: {other:?}"),
+    }
+}
+
+#[test]
+fn connections_beyond_the_bound_are_closed() {
+    let a = Daemon::start("conn-max", &["--shards", "1", "--connections-max", "1"]);
+    let mut ctl = a.client();
+    ctl.create_session(passive("s1", PEER)).unwrap();
+    let mut first = RawPeer::connect(a.msrp);
+    first.send("tid1", &a.uri("s1"), PEER, b"first");
+    assert_eq!(first.response_to("tid1", &mut Vec::new()), 200);
+    let mut second = RawPeer::connect(a.msrp);
+    assert!(second.read_frame().is_none(), "the second connection is closed");
+    let stats = a.stats();
+    assert_eq!(
+        (stats.shards[0].connections, stats.shards[0].connections_refused),
+        (1, 1)
+    );
+    first.send("tid2", &a.uri("s1"), PEER, b"first again");
+    assert_eq!(first.response_to("tid2", &mut Vec::new()), 200);
+}
+
+#[test]
+fn a_connection_without_sessions_is_closed_when_idle() {
+    let a = Daemon::start("idle", &["--shards", "1", "--idle-timeout", "200ms"]);
+    let mut peer = RawPeer::connect(a.msrp);
+    let started = Instant::now();
+    assert!(peer.read_frame().is_none(), "the idle connection is closed");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[test]
+fn sessions_beyond_the_per_connection_bound_are_refused() {
+    let a = Daemon::start(
+        "sessions-max",
+        &["--shards", "1", "--sessions-per-connection-max", "2"],
+    );
+    let mut events = a.events();
+    let mut ctl = a.client();
+    for id in ["s1", "s2", "s3"] {
+        ctl.create_session(passive(id, PEER)).unwrap();
+    }
+    let mut peer = RawPeer::connect(a.msrp);
+    let mut sends = Vec::new();
+    peer.send("tid1", &a.uri("s1"), PEER, b"one");
+    assert_eq!(peer.response_to("tid1", &mut sends), 200);
+    peer.send("tid2", &a.uri("s2"), PEER, b"two");
+    assert_eq!(peer.response_to("tid2", &mut sends), 200);
+    peer.send("tid3", &a.uri("s3"), PEER, b"three");
+    assert_eq!(peer.response_to("tid3", &mut sends), 481);
+    collect_events(&mut events, Duration::from_secs(10), |event, _| match event {
+        EngineEvent::SessionClosed { session_id, reason } => {
+            assert_eq!(session_id, "s3");
+            assert!(reason.contains("sessions-per-connection-max"), "{reason}");
+            true
+        }
+        _ => false,
+    });
+}
+
+#[test]
+fn messages_over_message_max_get_413_without_an_sdp_max_size() {
+    let a = Daemon::start("message-max", &["--shards", "1", "--message-max", "4KiB"]);
+    let mut ctl = a.client();
+    ctl.create_session(passive("s1", PEER)).unwrap();
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("tid1", &a.uri("s1"), PEER, &[b'a'; 4096]);
+    assert_eq!(peer.response_to("tid1", &mut Vec::new()), 200);
+    peer.send("tid2", &a.uri("s1"), PEER, &[b'a'; 4097]);
+    assert_eq!(peer.response_to("tid2", &mut Vec::new()), 413);
+}
+
+/// A subscriber that stops reading is dropped once its queue is full; the
+/// connection keeps being answered and a reading subscriber misses nothing.
+#[test]
+fn a_slow_subscriber_is_dropped_and_the_data_path_goes_on() {
+    const MESSAGES: usize = 5000;
+    let a = Daemon::start(
+        "slow-subscriber",
+        &["--shards", "1", "--subscriber-queue-depth", "1000"],
+    );
+    let mut reader = a.events();
+    let _stalled = a.events();
+    let mut ctl = a.client();
+    ctl.create_session(passive("s1", PEER)).unwrap();
+    let mut peer = RawPeer::connect(a.msrp);
+    let mut wire = Vec::new();
+    for i in 0..MESSAGES {
+        let tid = format!("tid{i:05}");
+        wire.extend(daemon::send_frame(
+            &tid,
+            &a.uri("s1"),
+            PEER,
+            &format!("mid{i:05}"),
+            "text/plain",
+            b"x",
+        ));
+    }
+    let writer = {
+        let mut stream = peer.stream.try_clone().unwrap();
+        std::thread::spawn(move || std::io::Write::write_all(&mut stream, &wire).unwrap())
+    };
+    let mut received = 0;
+    let events_thread = std::thread::spawn(move || {
+        collect_events(&mut reader, Duration::from_secs(60), |event, _| {
+            received += usize::from(matches!(event, EngineEvent::MessageReceived { .. }));
+            received == MESSAGES
+        });
+    });
+    for i in 0..MESSAGES {
+        assert_eq!(peer.response_to(&format!("tid{i:05}"), &mut Vec::new()), 200);
+    }
+    writer.join().unwrap();
+    events_thread.join().unwrap();
+    let stats = a.stats();
+    assert_eq!(stats.subscribers_dropped, 1, "{stats:?}");
+    assert!(
+        a.log().contains("subscriber-queue-depth"),
+        "the drop is logged with its reason"
+    );
+}
