@@ -541,3 +541,19 @@ fn report_settings_reach_the_wire() {
         Some("no")
     );
 }
+
+/// The worked example of engine/CONTROL.md, replayed by its Python script.
+#[test]
+fn control_md_worked_example_replays() {
+    let a = Daemon::start("control-md", &["--shards", "2"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/control_demo.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&a.control)
+        .output()
+        .expect("python3 runs the CONTROL.md example");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(r#""event": "message_received""#) && stdout.contains("Hello over MSRP"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("delivered"), "{stdout}");
+}
