@@ -553,7 +553,14 @@ fn control_md_worked_example_replays() {
         .output()
         .expect("python3 runs the CONTROL.md example");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains(r#""event": "message_received""#) && stdout.contains("Hello over MSRP"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(r#""event": "message_received""#) && stdout.contains("Hello over MSRP"),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with("delivered"), "{stdout}");
 }

@@ -179,3 +179,56 @@ fn a_slow_subscriber_is_dropped_and_the_data_path_goes_on() {
         "the drop is logged with its reason"
     );
 }
+
+/// An active session whose peer cannot be reached: its messages fail and the
+/// session closes with the reason, once the connect timeout has passed.
+#[test]
+fn an_unreachable_peer_fails_its_sessions_after_the_connect_timeout() {
+    let a = Daemon::start(
+        "connect-timeout",
+        &["--shards", "1", "--connect-timeout", "300ms"],
+    );
+    let mut events = a.events();
+    let mut ctl = a.client();
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let descriptor = SessionDescriptor {
+        role: SessionRole::Active,
+        ..passive("out", &format!("msrp://{closed}/far;tcp"))
+    };
+    let started = Instant::now();
+    ctl.create_session(descriptor).unwrap();
+    let message = ctl.send_message("out", "text/plain", b"anyone?").unwrap();
+    let mut failed = None;
+    collect_events(&mut events, Duration::from_secs(20), |event, _| match event {
+        EngineEvent::Failed {
+            message: m,
+            reason,
+            status,
+            ..
+        } if m == message => {
+            failed = Some((status, reason));
+            false
+        }
+        EngineEvent::SessionClosed { reason, .. } => {
+            assert!(reason.contains("cannot connect"), "{reason}");
+            true
+        }
+        _ => false,
+    });
+    let (status, reason) = failed.expect("the message failed before its session closed");
+    assert_eq!(status, None, "a local cause has no MSRP status");
+    assert!(
+        reason.contains("cannot connect") && reason.contains(&closed.to_string()),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "it retried until the timeout"
+    );
+    let stats = a.stats();
+    assert_eq!(stats.shards[0].connections_failed, 1);
+}

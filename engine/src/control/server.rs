@@ -484,6 +484,9 @@ impl ControlServer {
     pub async fn event_hub(self: Rc<Self>, mut events: mpsc::Receiver<EventBatch>) {
         while let Some(batch) = events.recv().await {
             self.broadcast(batch);
+            // Let the clients' writers drain before the next batch is judged
+            // against their bounds.
+            tokio::task::yield_now().await;
         }
     }
 

@@ -74,10 +74,12 @@ pub(super) async fn connect(this: ShardRef, ci: usize, serial: u64, peer: Socket
             Ok(Err(error)) => error.to_string(),
             Err(_) => "timed out".to_string(),
         };
-        if Instant::now() + backoff >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             break error;
         }
-        tokio::time::sleep(backoff).await;
+        // The last try comes at the deadline, not a backoff before it.
+        tokio::time::sleep(backoff.min(left)).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));
     };
     let mut shard = this.borrow_mut();
@@ -116,7 +118,7 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
             if entry.closed {
                 return;
             }
-            if entry.spool_backlog_bytes > backlog_max {
+            if entry.spool_backlog_bytes > backlog_max || (entry.writing && entry.conn.wants_transmit()) {
                 (None, Some(entry.reader.clone()))
             } else {
                 let buffer = entry.conn.input_buffer();
@@ -127,7 +129,8 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
             }
         };
         if let Some(wait) = wait {
-            // The spool disk is behind: stop reading until it catches up.
+            // The spool disk, or the peer reading our output, is behind:
+            // stop reading until it catches up.
             wait.notified().await;
             continue;
         }
@@ -230,7 +233,10 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                 }
                 break;
             }
-            if let Err(error) = write_all(&stream, &mut batch).await {
+            set_writing(&this, ci, serial, true);
+            let written = write_all(&stream, &mut batch).await;
+            set_writing(&this, ci, serial, false);
+            if let Err(error) = written {
                 batch.clear();
                 let mut shard = this.borrow_mut();
                 if let Some(entry) = shard.conn_mut(ci, serial) {
@@ -241,6 +247,15 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                     shard.flush_turn();
                 }
             }
+        }
+    }
+}
+
+fn set_writing(this: &ShardRef, ci: usize, serial: u64, writing: bool) {
+    if let Some(entry) = this.borrow_mut().conn_mut(ci, serial) {
+        entry.writing = writing;
+        if !writing {
+            entry.reader.notify_one();
         }
     }
 }

@@ -133,8 +133,12 @@ struct ConnEntry {
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
     /// Received octets handed to spool tasks and not yet written.
     spool_backlog_bytes: u64,
-    /// Wakes the reader when the spool backlog shrank.
+    /// Wakes the reader when the spool backlog shrank or a write finished.
     reader: Rc<Notify>,
+    /// A write is in flight: while it is and more output waits behind it,
+    /// the reader pauses, so a peer that does not read cannot make us queue
+    /// responses without bound.
+    writing: bool,
     /// When the connection last carried a session (idle timeout).
     idle_since: Option<Instant>,
     /// The connection has ended; the writer flushes what is left and
@@ -398,6 +402,7 @@ impl Shard {
             spools: HashMap::new(),
             spool_backlog_bytes: 0,
             reader: Rc::new(Notify::new()),
+            writing: false,
             idle_since: Some(Instant::now()),
             closed: false,
         };
