@@ -564,3 +564,35 @@ fn control_md_worked_example_replays() {
     );
     assert!(stdout.trim_end().ends_with("delivered"), "{stdout}");
 }
+
+/// `--conns-per-peer 4`: sessions towards one peer spread over four
+/// connections, each carrying several.
+#[test]
+fn sessions_spread_over_several_connections_to_one_peer() {
+    let a = Daemon::start("spread-a", &["--shards", "2"]);
+    let b = Daemon::start("spread-b", &["--shards", "2", "--conns-per-peer", "4"]);
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    let ids: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    connect_pairs(&a, &b, &ids, &mut a_events, &mut b_events);
+    let texts: Vec<(String, String)> = ids
+        .iter()
+        .map(|i| (format!("b{i}"), format!("hello {i}")))
+        .collect();
+    let sent = send_texts(&mut b.client(), &texts);
+    let mut received = HashSet::new();
+    collect_events(&mut a_events, Duration::from_secs(20), |event, payload| {
+        if let EngineEvent::MessageReceived { session_id, .. } = event {
+            let text = String::from_utf8(payload.to_vec()).unwrap();
+            assert_eq!(text, format!("hello {}", &session_id[1..]));
+            assert!(received.insert(session_id));
+        }
+        received.len() == sent.len()
+    });
+    let opened: u64 = b.stats().shards.iter().map(|s| s.connections_opened).sum();
+    let a_stats = a.stats();
+    let accepted: u64 = a_stats.shards.iter().map(|s| s.connections_accepted).sum();
+    assert_eq!((opened, accepted), (4, 4));
+    let sessions: u64 = a_stats.shards.iter().map(|s| s.sessions).sum();
+    assert_eq!(sessions, 40);
+}

@@ -315,6 +315,9 @@ impl ControlServer {
     }
 
     async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, String> {
+        if self.draining.get() {
+            return Err("the engine is shutting down: no new messages".into());
+        }
         let shard = match self.directory.route(&send.session_id) {
             None => return Err(format!("no session {}", send.session_id)),
             Some(Route::Pending) => {

@@ -755,6 +755,8 @@ impl Shard {
     /// Forgets a connection whose writer has flushed its last bytes.
     fn remove_conn(&mut self, ci: usize) {
         let entry = self.conns.remove(ci);
+        // A reader paused for backpressure must see that the entry is gone.
+        entry.reader.notify_one();
         add_conn_stats(&mut self.totals, entry.conn.stats());
         if let Some(peer) = entry.peer {
             if let Some(list) = self.peers.get_mut(&peer) {
