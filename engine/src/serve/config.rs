@@ -40,7 +40,7 @@ pub struct ServeConfig {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub connections_max: usize,
     /// Sessions per connection: one more is refused (create_session fails,
-    /// or the claiming request is answered with an error).
+    /// or the request that would claim it gets 481 and the session closes).
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     pub sessions_per_connection_max: usize,
     /// Unanswered chunk octets per connection.
