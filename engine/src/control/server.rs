@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use super::message::{
     SessionDescriptor, SessionDirection, SessionRole,
 };
 use crate::serve::ServeConfig;
-use crate::shard::{Directory, EventBatch, OutgoingSpec, Route, ShardCommand};
+use crate::shard::{Directory, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand};
 use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SuccessReport};
 
 /// A reply that may still be waiting for a shard.
@@ -49,7 +49,7 @@ pub(crate) struct ControlServer {
     /// host:port in our URIs.
     pub authority: String,
     pub listen: Vec<String>,
-    pub dropped_events: Arc<AtomicU64>,
+    pub tap: Arc<EventTap>,
     subscribers: RefCell<Vec<Subscriber>>,
     subscribers_dropped: Cell<u64>,
     draining: Cell<bool>,
@@ -64,7 +64,7 @@ impl ControlServer {
         shards: Vec<mpsc::Sender<ShardCommand>>,
         authority: String,
         listen: Vec<String>,
-        dropped_events: Arc<AtomicU64>,
+        tap: Arc<EventTap>,
     ) -> ControlServer {
         ControlServer {
             config,
@@ -72,7 +72,7 @@ impl ControlServer {
             shards,
             authority,
             listen,
-            dropped_events,
+            tap,
             subscribers: RefCell::new(Vec::new()),
             subscribers_dropped: Cell::new(0),
             draining: Cell::new(false),
@@ -146,7 +146,11 @@ impl ControlServer {
         }
         drop(replies_tx);
         drop(events_tx);
-        self.subscribers.borrow_mut().retain(|s| s.client != id);
+        {
+            let mut subscribers = self.subscribers.borrow_mut();
+            subscribers.retain(|s| s.client != id);
+            self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
+        }
         let _ = writer.await;
         self.clients.set(self.clients.get() - 1);
     }
@@ -168,7 +172,9 @@ impl ControlServer {
             Command::Stats => Ok(self.stats(id)),
             Command::Subscribe => match subscription.take() {
                 Some(subscriber) => {
-                    self.subscribers.borrow_mut().push(subscriber);
+                    let mut subscribers = self.subscribers.borrow_mut();
+                    subscribers.push(subscriber);
+                    self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
                     Ok(ready(Reply::ok(id)))
                 }
                 None => Err("already subscribed".into()),
@@ -424,7 +430,7 @@ impl ControlServer {
         let mut stats = EngineStats {
             listen: self.listen.clone(),
             sessions_pending: self.directory.pending_count() as u64,
-            events_dropped: self.dropped_events.load(Ordering::Relaxed),
+            events_dropped: self.tap.dropped.load(Ordering::Relaxed),
             subscribers_dropped: self.subscribers_dropped.get(),
             shards: Vec::new(),
         };
@@ -477,6 +483,7 @@ impl ControlServer {
             s.queued.set(queued + count);
             s.events.send((frames.clone(), count)).is_ok()
         });
+        self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
     }
 
     fn broadcast_one(&self, event: EngineEvent) {
@@ -518,6 +525,7 @@ impl ControlServer {
     /// After the shards stopped: let clients read their last events.
     pub async fn finish(&self) {
         self.subscribers.borrow_mut().clear();
+        self.tap.subscribers.store(0, Ordering::Relaxed);
         let until = Instant::now() + Duration::from_secs(1);
         while self.clients.get() > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -12,7 +12,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -58,10 +57,25 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Read buffers are hundreds of KiB and, while their slices wait for the
+/// spool or an event, each read takes a fresh one. glibc would serve those
+/// from mmap and trim freed heap back to the kernel, so every read paid page
+/// faults on new pages; keeping freed memory in the heap lets reads reuse it.
+fn keep_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets allocator tunables, and glibc serialises it
+    // against allocation.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 /// Runs the engine until SIGTERM or SIGINT; `ready` is called once it
 /// listens and the control socket accepts.
 pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeError> {
     config.validate().map_err(ServeError::Config)?;
+    keep_freed_memory();
     let shard_count = config
         .shards
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -105,7 +119,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
 
     let config = Arc::new(config);
     let directory = Arc::new(Directory::new(config.pending_sessions_max, config.pending_expiry));
-    let dropped_events = Arc::new(AtomicU64::new(0));
+    let tap = Arc::new(shard::EventTap::default());
     let (events_tx, events_rx) = mpsc::channel(4096);
     let cores = match config.no_pin {
         true => Vec::new(),
@@ -123,7 +137,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             listeners,
             commands: rx,
             events: events_tx.clone(),
-            dropped_events: dropped_events.clone(),
+            tap: tap.clone(),
             core: (!cores.is_empty()).then(|| cores[index % cores.len()]),
         };
         threads.push(shard::spawn(init).map_err(ServeError::Thread)?);
@@ -154,7 +168,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             commands,
             advertise.clone(),
             bound.iter().map(ToString::to_string).collect(),
-            dropped_events,
+            tap,
         ));
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(ServeError::Thread)?;

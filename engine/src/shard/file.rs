@@ -164,7 +164,7 @@ impl FileReader {
             }
             wake(shard, conn, serial, key);
             let now = Instant::now();
-            if now.duration_since(last_progress) >= progress.interval {
+            if now.duration_since(last_progress) >= progress.interval && shard.borrow().events_wanted() {
                 last_progress = now;
                 let event = EngineEvent::Progress {
                     session_id: progress.session_id.clone(),
