@@ -134,43 +134,57 @@ fn messages_over_message_max_get_413_without_an_sdp_max_size() {
 /// connection keeps being answered and a reading subscriber misses nothing.
 #[test]
 fn a_slow_subscriber_is_dropped_and_the_data_path_goes_on() {
-    const MESSAGES: usize = 5000;
+    // The peer sends in rounds and waits for the reading subscriber to see
+    // each, so that one never lags by more than a round (a subscriber slower
+    // than the engine is dropped too: that is the rule). The stalled one
+    // takes about 1,500 events into its socket buffer, then queues the rest
+    // until it passes the bound.
+    const ROUNDS: usize = 20;
+    const ROUND: usize = 1000;
     let a = Daemon::start(
         "slow-subscriber",
-        &["--shards", "1", "--subscriber-queue-depth", "1000"],
+        &["--shards", "1", "--subscriber-queue-depth", "8000"],
     );
     let mut reader = a.events();
     let _stalled = a.events();
     let mut ctl = a.client();
     ctl.create_session(passive("s1", PEER)).unwrap();
     let mut peer = RawPeer::connect(a.msrp);
-    let mut wire = Vec::new();
-    for i in 0..MESSAGES {
-        let tid = format!("tid{i:05}");
-        wire.extend(daemon::send_frame(
-            &tid,
-            &a.uri("s1"),
-            PEER,
-            &format!("mid{i:05}"),
-            "text/plain",
-            b"x",
-        ));
-    }
-    let writer = {
-        let mut stream = peer.stream.try_clone().unwrap();
-        std::thread::spawn(move || std::io::Write::write_all(&mut stream, &wire).unwrap())
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let events_thread = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            collect_events(&mut reader, Duration::from_secs(60), |event, _| {
+                if matches!(event, EngineEvent::MessageReceived { .. }) {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                seen.load(std::sync::atomic::Ordering::Relaxed) == ROUNDS * ROUND
+            });
+        })
     };
-    let mut received = 0;
-    let events_thread = std::thread::spawn(move || {
-        collect_events(&mut reader, Duration::from_secs(60), |event, _| {
-            received += usize::from(matches!(event, EngineEvent::MessageReceived { .. }));
-            received == MESSAGES
-        });
-    });
-    for i in 0..MESSAGES {
-        assert_eq!(peer.response_to(&format!("tid{i:05}"), &mut Vec::new()), 200);
+    for round in 0..ROUNDS {
+        let mut wire = Vec::new();
+        for i in round * ROUND..(round + 1) * ROUND {
+            let (tid, mid) = (format!("tid{i:05}"), format!("mid{i:05}"));
+            wire.extend(daemon::send_frame(
+                &tid,
+                &a.uri("s1"),
+                PEER,
+                &mid,
+                "text/plain",
+                b"x",
+            ));
+        }
+        peer.write(&wire);
+        for i in round * ROUND..(round + 1) * ROUND {
+            assert_eq!(peer.response_to(&format!("tid{i:05}"), &mut Vec::new()), 200);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.load(std::sync::atomic::Ordering::Relaxed) < (round + 1) * ROUND {
+            assert!(Instant::now() < deadline, "the reading subscriber fell behind");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
-    writer.join().unwrap();
     events_thread.join().unwrap();
     let stats = a.stats();
     assert_eq!(stats.subscribers_dropped, 1, "{stats:?}");
