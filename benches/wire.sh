@@ -12,6 +12,7 @@
 #   SPOOL=DIR         msrpd's spool parent (default: a new dir under /dev/shm)
 #   MESSAGE_BYTES=N   bulk octets per message before a new Message-ID
 #   SMALL_WINDOW=256  small SENDs outstanding per connection
+#   CONFIGS="small 1,small 64,bulk 1"   workload and connections, comma-separated
 #   SKIP_BUILD=1      use the binaries already built
 #   CARGO_TARGET_DIR  where cargo builds (default: target)
 set -euo pipefail
@@ -22,6 +23,7 @@ DURATION=${DURATION:-5}
 KINDS=${KINDS:-msrp raw}
 MESSAGE_BYTES=${MESSAGE_BYTES:-$((1 << 30))}
 SMALL_WINDOW=${SMALL_WINDOW:-256}
+CONFIGS=${CONFIGS:-small 1,small 64,bulk 1}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 MSRPD=$TARGET_DIR/release/msrpd
 WIREBENCH=$TARGET_DIR/release/wirebench
@@ -166,7 +168,8 @@ show() { # value scale format
 }
 
 ROWS=()
-for config in "small 1" "small 64" "bulk 1"; do
+IFS=, read -r -a CONFIG_LIST <<<"$CONFIGS"
+for config in "${CONFIG_LIST[@]}"; do
     read -r workload conns <<<"$config"
     # msgs/s for small messages, body octets/s for bulk.
     metric=msgs_per_s

@@ -88,6 +88,10 @@ struct ClientArgs {
     /// under the receiver's max-size.
     #[arg(long, default_value_t = 4 << 30)]
     message_bytes: u64,
+    /// Also subscribe to msrpd's events with the typed control client and
+    /// read every one, as an application would (`--kind msrp`).
+    #[arg(long)]
+    subscribe: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -156,8 +160,44 @@ fn client(args: ClientArgs) -> Result<()> {
         .map(|(conn, paths)| plan(&args, window, conn, paths))
         .collect();
 
+    let subscriber = match (args.subscribe, &args.control) {
+        (true, Some(control)) => Some(subscribe(control)?),
+        (true, None) => bail!("--subscribe needs --control"),
+        (false, _) => None,
+    };
     let measured = measure(target, plans, Duration::from_secs_f64(args.seconds))?;
-    report(&mut std::io::stdout().lock(), &args, window, &measured).context("writing the report")
+    report(&mut std::io::stdout().lock(), &args, window, &measured).context("writing the report")?;
+    if let Some((events, reader)) = subscriber {
+        let read = events.load(Ordering::Relaxed);
+        // The reader runs until msrpd goes away; a finished one was dropped.
+        let dropped = reader.is_finished();
+        println!(
+            "subscriber: {read} events read ({:.0}/s){}",
+            read as f64 / (args.seconds + WARM_UP.as_secs_f64()),
+            if dropped {
+                ", then dropped by msrpd as too slow"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// A thread that reads every event msrpd writes, counting them.
+fn subscribe(
+    control: &std::path::Path,
+) -> Result<(Arc<std::sync::atomic::AtomicU64>, std::thread::JoinHandle<()>)> {
+    let mut client = msrp_engine::control::Client::connect(control).context("subscriber")?;
+    client.subscribe().context("subscribe")?;
+    let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = events.clone();
+    let reader = std::thread::spawn(move || {
+        while client.next_event().is_ok() {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok((events, reader))
 }
 
 fn plan(args: &ClientArgs, window: usize, conn: usize, paths: SessionPaths) -> Plan {
