@@ -596,3 +596,57 @@ fn sessions_spread_over_several_connections_to_one_peer() {
     let sessions: u64 = a_stats.shards.iter().map(|s| s.sessions).sum();
     assert_eq!(sessions, 40);
 }
+
+/// SIGTERM with a transfer that cannot finish within --drain-timeout: the
+/// engine fails it with the reason, exits 0, and the receiver drops its
+/// partial spool file.
+#[test]
+fn sigterm_fails_what_the_drain_timeout_cuts_off() {
+    let a = Daemon::start("drain-cut-rx", &["--shards", "1", "--durable"]);
+    // One chunk in flight at a time, each fsynced by the receiver: the file
+    // takes seconds, the drain 100 ms.
+    let mut b = Daemon::start(
+        "drain-cut-tx",
+        &[
+            "--shards",
+            "1",
+            "--drain-timeout",
+            "100ms",
+            "--session-inflight-max",
+            "64KiB",
+        ],
+    );
+    let mut a_events = a.events();
+    let mut b_events = b.events();
+    connect_pairs(&a, &b, &["file".to_string()], &mut a_events, &mut b_events);
+    let file = b.dir.join("long.bin");
+    write_file(&file, 11, 256 << 20);
+    let message = b
+        .client()
+        .send_file("bfile", "application/octet-stream", &file, true)
+        .unwrap();
+    let status = b.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "msrpd exits 0 after the drain timeout: {status:?}"
+    );
+    let mut reason = None;
+    collect_events(&mut b_events, Duration::from_secs(10), |event, _| {
+        match &event {
+            EngineEvent::Failed {
+                message: m,
+                reason: r,
+                ..
+            } if *m == message => reason = Some(r.clone()),
+            EngineEvent::Delivered { .. } => panic!("the file cannot have finished in 100 ms"),
+            _ => {}
+        }
+        matches!(event, EngineEvent::SessionClosed { .. })
+    });
+    let reason = reason.expect("the cut-off file failed before its session closed");
+    assert!(reason.contains("drain timeout"), "{reason}");
+    assert!(file.exists(), "delete_after keeps a file that was not delivered");
+    collect_events(&mut a_events, Duration::from_secs(10), |event, _| {
+        matches!(event, EngineEvent::MessageAborted { .. })
+    });
+}
