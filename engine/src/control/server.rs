@@ -296,28 +296,30 @@ impl ControlServer {
         self.directory
             .insert_owned(&session_id, shard)
             .map_err(|e| e.to_string())?;
-        let (reply, answer) = oneshot::channel();
-        let command = ShardCommand::Create {
-            session_id: session_id.clone(),
-            config: Box::new(config),
-            peer,
-            reply,
-        };
-        if self.shards[shard].send(command).await.is_err() {
-            self.directory.remove(&session_id);
-            return Err("the shard has stopped".into());
-        }
         let directory = self.directory.clone();
-        Ok(Box::pin(async move {
-            match answer.await {
-                Ok(Ok(())) => created,
-                Ok(Err(error)) => {
-                    directory.remove(&session_id);
-                    Reply::error(id, error)
-                }
-                Err(_) => Reply::error(id, "the shard has stopped"),
-            }
-        }))
+        let forget = session_id.clone();
+        let asked = self
+            .ask(
+                shard,
+                |reply| ShardCommand::Create {
+                    session_id: session_id.clone(),
+                    config: Box::new(config),
+                    peer,
+                    reply,
+                },
+                move |answer| match answer {
+                    Ok(()) => created,
+                    Err(error) => {
+                        directory.remove(&forget);
+                        Reply::error(id, error)
+                    }
+                },
+            )
+            .await;
+        if asked.is_err() {
+            self.directory.remove(&session_id);
+        }
+        asked
     }
 
     async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, String> {
@@ -361,26 +363,23 @@ impl ControlServer {
             }),
             failure_report: send.failure_report.map(failure_report),
         };
-        let (reply, answer) = oneshot::channel();
-        let command = ShardCommand::Send {
-            session_id: send.session_id,
-            message,
-            reply,
-        };
-        self.shards[shard]
-            .send(command)
-            .await
-            .map_err(|_| "the shard has stopped".to_string())?;
-        Ok(Box::pin(async move {
-            match answer.await {
-                Ok(Ok(message)) => Reply {
+        let session_id = send.session_id;
+        self.ask(
+            shard,
+            |reply| ShardCommand::Send {
+                session_id,
+                message,
+                reply,
+            },
+            move |answer| match answer {
+                Ok(message) => Reply {
                     message: Some(message),
                     ..Reply::ok(id)
                 },
-                Ok(Err(error)) => Reply::error(id, error),
-                Err(_) => Reply::error(id, "the shard has stopped"),
-            }
-        }))
+                Err(error) => Reply::error(id, error),
+            },
+        )
+        .await
     }
 
     async fn close_session(
@@ -398,22 +397,39 @@ impl ControlServer {
             }
             Some(Route::Shard(shard)) => shard,
         };
+        self.ask(
+            shard,
+            |reply| ShardCommand::Close {
+                session_id,
+                reason,
+                reply,
+            },
+            move |answer| match answer {
+                Ok(()) => Reply::ok(id),
+                Err(error) => Reply::error(id, error),
+            },
+        )
+        .await
+    }
+
+    /// Hands a command to its shard (waiting for room in the shard's queue)
+    /// and returns the reply to come once the shard answered.
+    async fn ask<T: 'static>(
+        &self,
+        shard: usize,
+        command: impl FnOnce(oneshot::Sender<Result<T, String>>) -> ShardCommand,
+        answered: impl FnOnce(Result<T, String>) -> Reply + 'static,
+    ) -> Result<PendingReply, String> {
         let (reply, answer) = oneshot::channel();
-        let command = ShardCommand::Close {
-            session_id,
-            reason,
-            reply,
-        };
         self.shards[shard]
-            .send(command)
+            .send(command(reply))
             .await
             .map_err(|_| "the shard has stopped".to_string())?;
         Ok(Box::pin(async move {
-            match answer.await {
-                Ok(Ok(())) => Reply::ok(id),
-                Ok(Err(error)) => Reply::error(id, error),
-                Err(_) => Reply::error(id, "the shard has stopped"),
-            }
+            let answer = answer
+                .await
+                .unwrap_or_else(|_| Err("the shard has stopped".into()));
+            answered(answer)
         }))
     }
 

@@ -2,16 +2,23 @@
 
 use std::time::Duration;
 
+/// A number and the unit after it; `kind` and `examples` name what was
+/// expected in the error.
+fn split_number<'a>(text: &'a str, kind: &str, examples: &str) -> Result<(u64, &'a str), String> {
+    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let number = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a {kind} (examples: {examples})"))?;
+    Ok((number, unit.trim()))
+}
+
 /// `65536`, `64KiB`, `16MiB`, `1GiB` (also `k`, `M`, `G`; all binary
 /// multiples).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (examples: 65536, 64KiB, 16MiB, 1GiB)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+    let (number, unit) = split_number(text, "size", "65536, 64KiB, 16MiB, 1GiB")?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
@@ -27,12 +34,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// `30s`, `500ms`, `2m`, `1h`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 30s, 500ms, 2m)"))?;
-    let millis = match unit.trim() {
+    let (number, unit) = split_number(text, "duration", "30s, 500ms, 2m")?;
+    let millis = match unit {
         "" | "s" => 1000,
         "ms" => 1,
         "m" | "min" => 60_000,
