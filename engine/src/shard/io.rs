@@ -115,7 +115,7 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
             let Some(entry) = shard.conn_mut(ci, serial) else {
                 return;
             };
-            if entry.closed {
+            if entry.conn.is_closed() {
                 return;
             }
             if entry.spool_backlog_bytes > backlog_max || (entry.writing && entry.conn.wants_transmit()) {
@@ -168,7 +168,7 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
         shard.pump(&this, ci);
         shard.flush_turn();
         if let Some(entry) = shard.conn_mut(ci, serial) {
-            if entry.conn.wants_transmit() || entry.closed {
+            if entry.conn.wants_transmit() || entry.conn.is_closed() {
                 entry.writer.notify_one();
             }
         }
@@ -215,7 +215,9 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                 if entry.conn.poll_timeout().is_some_and(|t| t <= now) {
                     entry.conn.handle_timeout(now);
                 }
-                if entry.idle_since.is_some_and(|since| since + idle_timeout <= now) && !entry.closed {
+                if entry.idle_since.is_some_and(|since| since + idle_timeout <= now)
+                    && !entry.conn.is_closed()
+                {
                     entry.conn.handle_closed(&format!(
                         "idle for {idle_timeout:?} with no session (idle-timeout)"
                     ));
@@ -223,7 +225,7 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                 entry.conn.poll_transmit(now, &mut batch);
                 shard.pump(&this, ci);
                 shard.flush_turn();
-                shard.conns[ci].closed
+                shard.conns[ci].conn.is_closed()
             };
             if batch.is_empty() {
                 if closed {
@@ -240,7 +242,7 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                 batch.clear();
                 let mut shard = this.borrow_mut();
                 if let Some(entry) = shard.conn_mut(ci, serial) {
-                    if !entry.closed {
+                    if !entry.conn.is_closed() {
                         entry.conn.handle_closed(&format!("write failed: {error}"));
                     }
                     shard.pump(&this, ci);

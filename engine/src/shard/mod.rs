@@ -154,9 +154,6 @@ struct ConnEntry {
     writing: bool,
     /// When the connection last carried a session (idle timeout).
     idle_since: Option<Instant>,
-    /// The connection has ended; the writer flushes what is left and
-    /// removes the entry.
-    closed: bool,
 }
 
 /// One session of this shard.
@@ -298,7 +295,7 @@ async fn drain(this: &ShardRef, deadline: Instant) {
             .borrow()
             .conns
             .iter()
-            .any(|(_, c)| !c.closed && (!c.messages.is_empty() || !c.spools.is_empty()));
+            .any(|(_, c)| !c.conn.is_closed() && (!c.messages.is_empty() || !c.spools.is_empty()));
         if !busy || Instant::now() >= deadline {
             break;
         }
@@ -309,7 +306,7 @@ async fn drain(this: &ShardRef, deadline: Instant) {
         let open: Vec<usize> = shard
             .conns
             .iter()
-            .filter(|(_, c)| !c.closed)
+            .filter(|(_, c)| !c.conn.is_closed())
             .map(|(i, _)| i)
             .collect();
         for ci in open {
@@ -423,7 +420,6 @@ impl Shard {
             reader: Rc::new(Notify::new()),
             writing: false,
             idle_since: Some(Instant::now()),
-            closed: false,
         };
         let ci = self.conns.insert(entry);
         if let Some(peer) = peer {
@@ -441,7 +437,7 @@ impl Shard {
             .map(|list| {
                 list.iter()
                     .copied()
-                    .filter(|&ci| !self.conns[ci].closed)
+                    .filter(|&ci| !self.conns[ci].conn.is_closed())
                     .collect()
             })
             .unwrap_or_default();
@@ -744,9 +740,9 @@ impl Shard {
                 }
             }
             Event::ConnectionClosed { reason } => {
+                // The writer flushes what is left and removes the entry.
                 tracing::debug!(shard = self.index, conn = ci, %reason, "connection closed");
                 let entry = &mut self.conns[ci];
-                entry.closed = true;
                 entry.writer.notify_one();
                 entry.reader.notify_one();
             }
