@@ -491,22 +491,36 @@ fn sigterm_drains_transfers_in_flight() {
     connect_pairs(&a, &b, &["file".to_string()], &mut a_events, &mut b_events);
     let file = b.dir.join("drain.bin");
     let sha = write_file(&file, 9, 64 << 20);
-    let message = b
-        .client()
+    let mut b_ctl = b.client();
+    // A passive session nobody claims ends with the drain, with its event.
+    b_ctl
+        .create_session(passive("lonely", "msrp://127.0.0.1:9/x;tcp".into()))
+        .unwrap();
+    let message = b_ctl
         .send_file("bfile", "application/octet-stream", &file, true)
         .unwrap();
     let status = b.terminate(Duration::from_secs(60));
     assert!(status.success(), "msrpd exits 0 after draining: {status:?}");
     let mut delivered = false;
+    let mut closed = HashMap::new();
     collect_events(&mut b_events, Duration::from_secs(10), |event, _| {
         match event {
             EngineEvent::Delivered { message: m, .. } if m == message => delivered = true,
             EngineEvent::Failed { reason, .. } => panic!("failed while draining: {reason}"),
+            EngineEvent::SessionClosed { session_id, reason } => {
+                if session_id == "bfile" {
+                    assert!(delivered, "the transfer finished before its session closed");
+                }
+                closed.insert(session_id, reason);
+            }
             _ => {}
         }
-        matches!(event, EngineEvent::SessionClosed { .. })
+        closed.len() == 2
     });
-    assert!(delivered, "the transfer finished before the session closed");
+    assert!(
+        closed["lonely"].contains("shut down before the peer connected"),
+        "{closed:?}"
+    );
     assert!(!file.exists(), "delete_after removed the sent file");
     let mut path = None;
     collect_events(&mut a_events, Duration::from_secs(10), |event, _| {

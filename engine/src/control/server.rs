@@ -536,6 +536,12 @@ impl ControlServer {
         for shard in &self.shards {
             let _ = shard.send(ShardCommand::Drain { deadline }).await;
         }
+        // Passive sessions whose peer never came end too, each with its event.
+        let all = Instant::now() + self.directory.pending_expiry();
+        for session_id in self.directory.expire(all) {
+            let reason = "the engine shut down before the peer connected".to_string();
+            self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
+        }
     }
 
     /// After the shards stopped: let clients read their last events.
