@@ -246,3 +246,45 @@ fn an_unreachable_peer_fails_its_sessions_after_the_connect_timeout() {
     let stats = a.stats();
     assert_eq!(stats.shards[0].connections_failed, 1);
 }
+
+/// `--config FILE` sets flags by name; the command line overrides the file;
+/// an unknown key is refused with the file's name.
+#[test]
+fn the_config_file_sets_flags_and_the_command_line_wins() {
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("msrpd.toml");
+    std::fs::write(
+        &config,
+        "shards = 2\npending-sessions-max = 1\ndurable = true\npending-expiry = \"1h\"\n",
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let a = Daemon::start("config-file", &["--config", &config_arg, "--shards", "1"]);
+    assert_eq!(
+        a.stats().shards.len(),
+        1,
+        "--shards on the command line beats the file"
+    );
+    let mut ctl = a.client();
+    ctl.create_session(passive("p1", PEER)).unwrap();
+    match ctl.create_session(passive("p2", PEER)) {
+        Err(ClientError::Refused(reason)) => assert!(reason.contains("pending-sessions-max"), "{reason}"),
+        other => panic!("pending-sessions-max = 1 from the file: {other:?}"),
+    }
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "shards = 2\nshard-count = 3\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_msrpd"))
+        .args(["serve", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--shard-count") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+}
