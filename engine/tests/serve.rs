@@ -246,6 +246,16 @@ fn bad_requests_get_their_status_and_the_connection_carries_on() {
     peer.write(format!("{s1}\r\nFrom-Path: {c1}\r\n-------tid6$\r\n").as_bytes());
     assert_eq!(peer.response_to("tid6", &mut sends), 501, "unknown method");
 
+    // RFC 4975 5.4: a session bound to one connection is not taken over
+    // by another.
+    let mut other = RawPeer::connect(a.msrp);
+    other.send("tid9", &s1, &c1, b"hijack");
+    assert_eq!(
+        other.response_to("tid9", &mut sends),
+        506,
+        "bound to another connection"
+    );
+
     // Garbage on a second connection closes that connection only.
     let mut garbage = RawPeer::connect(a.msrp);
     garbage.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -288,7 +298,7 @@ fn bad_requests_get_their_status_and_the_connection_carries_on() {
     assert_eq!(bodies, expected, "only the accepted messages arrive");
     let stats = a.stats();
     let responses = &stats.shards[0].responses_out;
-    for status in ["400", "403", "413", "481", "501"] {
+    for status in ["400", "403", "413", "481", "501", "506"] {
         assert_eq!(
             responses.get(status),
             Some(&1),
@@ -663,4 +673,38 @@ fn sigterm_fails_what_the_drain_timeout_cuts_off() {
     collect_events(&mut a_events, Duration::from_secs(10), |event, _| {
         matches!(event, EngineEvent::MessageAborted { .. })
     });
+}
+
+/// A descriptor may give our whole URI (`local_uri`): requests must name
+/// exactly it, and its session-id is the session's.
+#[test]
+fn a_given_local_uri_is_the_session_s_address() {
+    let a = Daemon::start("local-uri", &["--shards", "1"]);
+    let mut ctl = a.client();
+    let c = "msrp://127.0.0.1:9/lc;tcp".to_string();
+    let mine = "msrp://msrp.example.net:2855/given77;tcp".to_string();
+    let created = ctl
+        .create_session(SessionDescriptor {
+            local_uri: Some(mine.clone()),
+            ..passive("given77", c.clone())
+        })
+        .unwrap();
+    assert_eq!(
+        (created.session_id.as_str(), created.local_uri.as_str()),
+        ("given77", mine.as_str())
+    );
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("tidx1", &mine, &c, b"to the given URI");
+    assert_eq!(peer.response_to("tidx1", &mut Vec::new()), 200);
+    // The engine's own authority is not this session's address.
+    peer.send("tidx2", &a.uri("given77"), &c, b"elsewhere");
+    assert_eq!(peer.response_to("tidx2", &mut Vec::new()), 481);
+    let mismatch = SessionDescriptor {
+        local_uri: Some("msrp://msrp.example.net:2855/other;tcp".into()),
+        ..passive("given78", c)
+    };
+    assert!(
+        ctl.create_session(mismatch).is_err(),
+        "session_id must match local_uri"
+    );
 }

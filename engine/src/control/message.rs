@@ -34,6 +34,11 @@ pub struct SessionDescriptor {
     /// Our session-id; the engine mints one of 120 random bits when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Our full `a=path` URI, when the engine should not build it from
+    /// `--advertise` (e.g. behind NAT, or several advertised addresses); its
+    /// session-id is the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_uri: Option<String>,
     /// The peer's `a=path`, in SDP order.
     pub remote_path: Vec<String>,
     pub role: SessionRole,

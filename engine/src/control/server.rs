@@ -196,11 +196,35 @@ impl ControlServer {
             .collect())
     }
 
-    fn session_config(&self, session_id: &str, d: &SessionDescriptor) -> Result<SessionConfig, String> {
+    /// Our URI and session-id: the descriptor's `local_uri` as it is, or
+    /// one built from `--advertise` and the session-id (minted if absent).
+    fn local_uri(&self, d: &SessionDescriptor) -> Result<(String, MsrpUri), String> {
+        if let Some(local) = &d.local_uri {
+            let uri = MsrpUri::parse(Bytes::from(local.clone()))
+                .map_err(|e| format!("local_uri {local:?}: {e}"))?;
+            let session_id = uri
+                .session_id()
+                .ok_or_else(|| format!("local_uri {local:?} has no session-id"))?
+                .to_string();
+            if d.session_id.as_ref().is_some_and(|id| *id != session_id) {
+                return Err(format!(
+                    "session_id differs from the session-id of local_uri {local:?}"
+                ));
+            }
+            return Ok((session_id, uri));
+        }
+        let session_id = match &d.session_id {
+            Some(session_id) => session_id.clone(),
+            None => Self::mint_session_id()?,
+        };
         let local = format!("msrp://{}/{};tcp", self.authority, session_id);
-        let local_uri = MsrpUri::parse(Bytes::from(local.clone())).map_err(|e| {
+        let uri = MsrpUri::parse(Bytes::from(local.clone())).map_err(|e| {
             format!("session-id {session_id:?} does not make a valid MSRP URI ({local}): {e}")
         })?;
+        Ok((session_id, uri))
+    }
+
+    fn session_config(&self, local_uri: MsrpUri, d: &SessionDescriptor) -> Result<SessionConfig, String> {
         if d.remote_path.is_empty() {
             return Err("remote_path is empty: it is the peer's a=path".into());
         }
@@ -259,11 +283,8 @@ impl ControlServer {
         if self.draining.get() {
             return Err("the engine is shutting down".into());
         }
-        let session_id = match &d.session_id {
-            Some(session_id) => session_id.clone(),
-            None => Self::mint_session_id()?,
-        };
-        let config = self.session_config(&session_id, &d)?;
+        let (session_id, local_uri) = self.local_uri(&d)?;
+        let config = self.session_config(local_uri, &d)?;
         let local_uri = config.local_uri.as_str().to_string();
         let created = Reply {
             session_id: Some(session_id.clone()),
@@ -294,7 +315,7 @@ impl ControlServer {
         peer.hash(&mut hasher);
         let shard = (hasher.finish() % self.shards.len() as u64) as usize;
         self.directory
-            .insert_owned(&session_id, shard)
+            .insert_owned(&session_id, shard, config.local_uri.clone())
             .map_err(|e| e.to_string())?;
         let directory = self.directory.clone();
         let forget = session_id.clone();

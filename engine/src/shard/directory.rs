@@ -17,6 +17,9 @@ enum Entry {
     },
     Owned {
         shard: usize,
+        /// The session's own URI: a request naming its session-id under
+        /// another URI names no session (481), not this one (506).
+        uri: MsrpUri,
     },
 }
 
@@ -98,19 +101,19 @@ impl Directory {
         Ok(())
     }
 
-    pub fn insert_owned(&self, session_id: &str, shard: usize) -> Result<(), DirectoryError> {
+    pub fn insert_owned(&self, session_id: &str, shard: usize, uri: MsrpUri) -> Result<(), DirectoryError> {
         let mut entries = self.lock();
         if entries.map.contains_key(session_id) {
             return Err(DirectoryError::Duplicate(session_id.into()));
         }
-        entries.map.insert(session_id.into(), Entry::Owned { shard });
+        entries.map.insert(session_id.into(), Entry::Owned { shard, uri });
         Ok(())
     }
 
     pub fn route(&self, session_id: &str) -> Option<Route> {
         self.lock().map.get(session_id).map(|entry| match entry {
             Entry::Pending { .. } => Route::Pending,
-            Entry::Owned { shard } => Route::Shard(*shard),
+            Entry::Owned { shard, .. } => Route::Shard(*shard),
         })
     }
 
@@ -161,11 +164,15 @@ impl SessionDirectory for Claims<'_> {
         let entries = &mut *entries;
         match entries.map.get_mut(session_id) {
             None => Lookup::Unknown,
-            Some(Entry::Owned { .. }) => Lookup::BoundElsewhere,
+            Some(Entry::Owned { uri: own, .. }) if own == uri => Lookup::BoundElsewhere,
+            Some(Entry::Owned { .. }) => Lookup::Unknown,
+            Some(Entry::Pending { config, .. }) if config.local_uri != *uri => Lookup::Unknown,
             Some(entry @ Entry::Pending { .. }) => {
-                let Entry::Pending { config, .. } =
-                    std::mem::replace(entry, Entry::Owned { shard: self.shard })
-                else {
+                let owned = Entry::Owned {
+                    shard: self.shard,
+                    uri: uri.clone(),
+                };
+                let Entry::Pending { config, .. } = std::mem::replace(entry, owned) else {
                     unreachable!("matched Pending above")
                 };
                 entries.pending -= 1;
