@@ -30,6 +30,8 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn create_send_watch_stats_and_close() {
     let a = Daemon::start("ctl", &["--shards", "2"]);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&a.control).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "only the engine's user may drive it");
     let created = stdout(&ctl(
         &a,
         &[
