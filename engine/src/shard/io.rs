@@ -167,10 +167,10 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
         shard.adopt_claimed(ci, &mut claimed);
         shard.pump(&this, ci);
         shard.flush_turn();
+        // Also without output: the input may have set an earlier deadline
+        // (an incoming message's expiry) than the one the writer sleeps for.
         if let Some(entry) = shard.conn_mut(ci, serial) {
-            if entry.conn.wants_transmit() || entry.conn.is_closed() {
-                entry.writer.notify_one();
-            }
+            entry.writer.notify_one();
         }
         if done {
             return;

@@ -265,6 +265,8 @@ fn handle_command(this: &ShardRef, command: ShardCommand) {
                 Some(s) => {
                     let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
                     shard.conns[ci].conn.close_session(key, &reason);
+                    // Closing answers what the session still owed (481).
+                    shard.conns[ci].writer.notify_one();
                     shard.pump(this, ci);
                     Ok(())
                 }
