@@ -288,3 +288,55 @@ fn the_config_file_sets_flags_and_the_command_line_wins() {
         "{stderr}"
     );
 }
+
+/// A large message whose sender stops (Failure-Report: no, so nothing is
+/// answered) is dropped after --incoming-expiry, its spool file with it.
+#[test]
+fn an_abandoned_incoming_message_expires_and_its_spool_file_goes() {
+    let a = Daemon::start(
+        "incoming-expiry",
+        &[
+            "--shards",
+            "1",
+            "--inline-max",
+            "4KiB",
+            "--incoming-expiry",
+            "300ms",
+        ],
+    );
+    let mut events = a.events();
+    let mut ctl = a.client();
+    ctl.create_session(passive("s1", PEER)).unwrap();
+    let mut peer = RawPeer::connect(a.msrp);
+    let mut chunk = format!(
+        "MSRP tidx1 SEND\r\nTo-Path: {}\r\nFrom-Path: {PEER}\r\nMessage-ID: half1\r\n\
+         Byte-Range: 1-5000/10000\r\nFailure-Report: no\r\nContent-Type: application/octet-stream\r\n\r\n",
+        a.uri("s1")
+    )
+    .into_bytes();
+    chunk.extend_from_slice(&[b'h'; 5000]);
+    chunk.extend_from_slice(b"\r\n-------tidx1+\r\n");
+    peer.write(&chunk);
+    let started = Instant::now();
+    let mut reason = String::new();
+    collect_events(&mut events, Duration::from_secs(10), |event, _| match event {
+        EngineEvent::MessageAborted { reason: r, .. } => {
+            reason = r;
+            true
+        }
+        _ => false,
+    });
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not before the expiry"
+    );
+    assert!(!reason.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&a.spool).unwrap().count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the partial spool file was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

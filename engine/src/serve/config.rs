@@ -81,6 +81,14 @@ pub struct ServeConfig {
     /// RFC 4975 7.1.1: an unanswered chunk fails with 408 after this.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub transaction_timeout: Duration,
+    /// A received message that sees no chunk for this long is dropped
+    /// (its spool file removed).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    pub incoming_expiry: Duration,
+    /// How long a message sent with Success-Report waits for its REPORTs
+    /// after its last chunk was answered.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub report_timeout: Duration,
     /// Events queued for one subscriber; a subscriber that falls this far
     /// behind is dropped.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
@@ -146,6 +154,8 @@ impl ServeConfig {
             inflight_bytes_max: self.connection_inflight_max,
             sessions_max: self.sessions_per_connection_max,
             transaction_timeout: self.transaction_timeout,
+            incoming_expiry: self.incoming_expiry,
+            report_timeout: self.report_timeout,
             ..ConnectionConfig::default()
         }
     }
