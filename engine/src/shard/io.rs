@@ -144,6 +144,7 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
             return;
         };
         *entry.conn.input_buffer() = buffer;
+        let deadline_before = entry.conn.poll_timeout();
         let now = Instant::now();
         let done = match result {
             Ok(0) => {
@@ -167,10 +168,14 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
         shard.adopt_claimed(ci, &mut claimed);
         shard.pump(&this, ci);
         shard.flush_turn();
-        // Also without output: the input may have set an earlier deadline
-        // (an incoming message's expiry) than the one the writer sleeps for.
         if let Some(entry) = shard.conn_mut(ci, serial) {
-            entry.writer.notify_one();
+            // Also without output when the input set an earlier deadline (an
+            // incoming message's expiry) than the one the writer sleeps for.
+            let deadline = entry.conn.poll_timeout();
+            let earlier = deadline.is_some_and(|d| deadline_before.is_none_or(|b| d < b));
+            if entry.conn.wants_transmit() || entry.conn.is_closed() || earlier {
+                entry.writer.notify_one();
+            }
         }
         if done {
             return;
