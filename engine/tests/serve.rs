@@ -421,14 +421,7 @@ fn killed_sender_leaves_no_partial_spool_file() {
     });
     assert!(aborted, "the receiver reports the aborted message");
     // The abort's removal runs on the shard after the event.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(&a.spool).unwrap().count() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the partial spool file was not removed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    a.wait_spool_empty();
 }
 
 /// With two shards, connections land on either (SO_REUSEPORT); a passive

@@ -331,12 +331,5 @@ fn an_abandoned_incoming_message_expires_and_its_spool_file_goes() {
         "not before the expiry"
     );
     assert!(!reason.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(&a.spool).unwrap().count() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the partial spool file was not removed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    a.wait_spool_empty();
 }

@@ -90,6 +90,19 @@ impl Daemon {
         self.client().stats().unwrap()
     }
 
+    /// Waits until the spool holds no file (a removal runs on the shard
+    /// after the event that announced it).
+    pub fn wait_spool_empty(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&self.spool).unwrap().count() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the partial spool file was not removed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
