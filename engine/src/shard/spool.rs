@@ -115,6 +115,9 @@ impl SpoolTask {
             )),
         };
         let mut written: u64 = 0;
+        // Written since the last fsync: a commit whose octets an earlier
+        // group already synced needs none.
+        let mut unsynced = false;
         let mut last_progress = Instant::now();
         loop {
             match self.spool.next().await {
@@ -153,13 +156,10 @@ impl SpoolTask {
                         }
                     }
                     written += batch_bytes as u64;
+                    unsynced = true;
                     self.shrink_backlog(batch_bytes as u64);
                     if !tickets.is_empty() {
-                        if let (None, Ok(file), true) = (&failure, &file, self.durable) {
-                            if let Err(error) = file.sync_data().await {
-                                failure = Some(format!("spool fsync failed: {error}"));
-                            }
-                        }
+                        self.sync(&file, &mut failure, &mut unsynced).await;
                     }
                     let now = Instant::now();
                     let progress = now.duration_since(last_progress) >= self.progress_interval;
@@ -170,11 +170,7 @@ impl SpoolTask {
                 }
                 SpoolOp::Commit { ticket } => {
                     // A chunk whose octets were all written in an earlier batch.
-                    if let (None, Ok(file), true) = (&failure, &file, self.durable) {
-                        if let Err(error) = file.sync_data().await {
-                            failure = Some(format!("spool fsync failed: {error}"));
-                        }
-                    }
+                    self.sync(&file, &mut failure, &mut unsynced).await;
                     self.commit(&[ticket], failure.as_deref(), None);
                 }
                 SpoolOp::Finish { content_type, size } => {
@@ -236,6 +232,24 @@ impl SpoolTask {
                 }
             }
         }
+    }
+
+    /// `--durable`: fsync what was written since the last fsync.
+    async fn sync(
+        &self,
+        file: &std::io::Result<tokio_uring::fs::File>,
+        failure: &mut Option<String>,
+        unsynced: &mut bool,
+    ) {
+        if !self.durable || !*unsynced || failure.is_some() {
+            return;
+        }
+        if let Ok(file) = file {
+            if let Err(error) = file.sync_data().await {
+                *failure = Some(format!("spool fsync failed: {error}"));
+            }
+        }
+        *unsynced = false;
     }
 
     fn shrink_backlog(&self, len: u64) {
