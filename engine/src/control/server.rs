@@ -244,11 +244,7 @@ impl ControlServer {
             settings.inflight_bytes_max = settings.inflight_bytes_max.max(chunk as u64);
         }
         if let Some(yes) = d.success_report {
-            settings.success_report = if yes {
-                SuccessReport::Yes
-            } else {
-                SuccessReport::No
-            };
+            settings.success_report = success_report(yes);
         }
         if let Some(name) = d.failure_report {
             settings.failure_report = failure_report(name);
@@ -375,13 +371,7 @@ impl ControlServer {
             body: payload,
             file,
             delete_after: send.delete_after,
-            success_report: send.success_report.map(|yes| {
-                if yes {
-                    SuccessReport::Yes
-                } else {
-                    SuccessReport::No
-                }
-            }),
+            success_report: send.success_report.map(success_report),
             failure_report: send.failure_report.map(failure_report),
         };
         let session_id = send.session_id;
@@ -578,6 +568,13 @@ impl ControlServer {
 
 fn ready(reply: Reply) -> PendingReply {
     Box::pin(std::future::ready(reply))
+}
+
+fn success_report(yes: bool) -> SuccessReport {
+    match yes {
+        true => SuccessReport::Yes,
+        false => SuccessReport::No,
+    }
 }
 
 fn failure_report(name: FailureReportName) -> FailureReport {

@@ -156,6 +156,13 @@ struct ConnEntry {
     idle_since: Option<Instant>,
 }
 
+impl ConnEntry {
+    /// Outgoing messages without an outcome, or incoming ones being spooled.
+    fn has_transfers(&self) -> bool {
+        !self.messages.is_empty() || !self.spools.is_empty()
+    }
+}
+
 /// One session of this shard.
 struct SessionEntry {
     session_id: String,
@@ -178,6 +185,8 @@ struct Shard {
     /// Events of this loop turn, then those the control thread had no room for.
     events: EventBatch,
     backlog: VecDeque<EventBatch>,
+    /// Events in `backlog`.
+    backlog_events: usize,
     events_tx: mpsc::Sender<EventBatch>,
     tap: Arc<EventTap>,
     /// Wakes the event flusher when the backlog is not empty.
@@ -214,6 +223,7 @@ async fn run(init: ShardInit) {
         },
         events: Vec::new(),
         backlog: VecDeque::new(),
+        backlog_events: 0,
         events_tx: events,
         tap,
         flusher: Rc::new(Notify::new()),
@@ -297,7 +307,7 @@ async fn drain(this: &ShardRef, deadline: Instant) {
             .borrow()
             .conns
             .iter()
-            .any(|(_, c)| !c.conn.is_closed() && (!c.messages.is_empty() || !c.spools.is_empty()));
+            .any(|(_, c)| !c.conn.is_closed() && c.has_transfers());
         if !busy || Instant::now() >= deadline {
             break;
         }
@@ -312,7 +322,7 @@ async fn drain(this: &ShardRef, deadline: Instant) {
             .map(|(i, _)| i)
             .collect();
         for ci in open {
-            let reason = if shard.conns[ci].messages.is_empty() && shard.conns[ci].spools.is_empty() {
+            let reason = if !shard.conns[ci].has_transfers() {
                 "the engine is shutting down"
             } else {
                 "the engine shut down before the transfer finished (drain timeout)"
@@ -350,7 +360,7 @@ async fn flush_events(this: ShardRef) {
         let Ok(permit) = tx.reserve().await else {
             return;
         };
-        let batch = this.borrow_mut().backlog.pop_front();
+        let batch = this.borrow_mut().pop_backlog();
         if let Some(batch) = batch {
             permit.send(batch);
         }
@@ -383,18 +393,17 @@ impl Shard {
             return;
         }
         let batch = std::mem::take(&mut self.events);
-        if self.backlog.is_empty() {
-            match self.events_tx.try_send(batch) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(batch)) => self.backlog.push_back(batch),
-            }
-        } else {
-            self.backlog.push_back(batch);
-        }
-        let held: usize = self.backlog.iter().map(Vec::len).sum();
-        if held > EVENT_BACKLOG_MAX {
-            if let Some(dropped) = self.backlog.pop_front() {
+        let batch = match self.backlog.is_empty() {
+            true => match self.events_tx.try_send(batch) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(batch)) => batch,
+            },
+            false => batch,
+        };
+        self.backlog_events += batch.len();
+        self.backlog.push_back(batch);
+        if self.backlog_events > EVENT_BACKLOG_MAX {
+            if let Some(dropped) = self.pop_backlog() {
                 self.tap
                     .dropped
                     .fetch_add(dropped.len() as u64, Ordering::Relaxed);
@@ -406,6 +415,12 @@ impl Shard {
             }
         }
         self.flusher.notify_one();
+    }
+
+    fn pop_backlog(&mut self) -> Option<EventBatch> {
+        let batch = self.backlog.pop_front()?;
+        self.backlog_events -= batch.len();
+        Some(batch)
     }
 
     fn new_conn(&mut self, peer: Option<SocketAddr>) -> usize {
