@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use daemon::{collect_events, pattern, Daemon, RawPeer};
 use msrp_engine::control::{
-    Command, EngineEvent, FailureReportName, Incoming, SendRequest, SessionDescriptor, SessionRole,
+    Command, EngineEvent, FailureReportName, Incoming, SendRequest, SessionDescriptor, SessionDirection,
+    SessionRole, TransferDirection,
 };
 use sha2::{Digest, Sha256};
 
@@ -488,7 +489,17 @@ fn passive_sessions_are_claimed_on_either_shard() {
 #[test]
 fn sigterm_drains_transfers_in_flight() {
     let a = Daemon::start("drain-rx", &["--shards", "1"]);
-    let mut b = Daemon::start("drain-tx", &["--shards", "1", "--drain-timeout", "60s"]);
+    let mut b = Daemon::start(
+        "drain-tx",
+        &[
+            "--shards",
+            "1",
+            "--drain-timeout",
+            "60s",
+            "--progress-interval",
+            "1ms",
+        ],
+    );
     let mut a_events = a.events();
     let mut b_events = b.events();
     connect_pairs(&a, &b, &["file".to_string()], &mut a_events, &mut b_events);
@@ -505,11 +516,23 @@ fn sigterm_drains_transfers_in_flight() {
     let status = b.terminate(Duration::from_secs(60));
     assert!(status.success(), "msrpd exits 0 after draining: {status:?}");
     let mut delivered = false;
+    let mut progress = Vec::new();
     let mut closed = HashMap::new();
     collect_events(&mut b_events, Duration::from_secs(10), |event, _| {
         match event {
             EngineEvent::Delivered { message: m, .. } if m == message => delivered = true,
             EngineEvent::Failed { reason, .. } => panic!("failed while draining: {reason}"),
+            EngineEvent::Progress {
+                direction: TransferDirection::Outgoing,
+                message: Some(m),
+                bytes,
+                total,
+                ..
+            } if m == message => {
+                assert!(!delivered, "progress comes before the outcome");
+                assert_eq!(total, Some(64 << 20));
+                progress.push(bytes);
+            }
             EngineEvent::SessionClosed { session_id, reason } => {
                 if session_id == "bfile" {
                     assert!(delivered, "the transfer finished before its session closed");
@@ -520,6 +543,9 @@ fn sigterm_drains_transfers_in_flight() {
         }
         closed.len() == 2
     });
+    // Outgoing progress: octets handed to the connection, rising.
+    assert!(!progress.is_empty(), "no outgoing progress event");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]) && progress.iter().all(|&b| b <= 64 << 20));
     assert!(
         closed["lonely"].contains("shut down before the peer connected"),
         "{closed:?}"
@@ -557,6 +583,67 @@ fn report_settings_reach_the_wire() {
         frame.headers.get("Failure-Report").map(String::as_str),
         Some("no")
     );
+}
+
+/// The descriptor's accept-types, chunk size and direction, and
+/// `--advertise`, as the peer sees them.
+#[test]
+fn descriptor_settings_reach_the_wire() {
+    let a = Daemon::start(
+        "descriptor",
+        &["--shards", "1", "--advertise", "msrp.example.org:2855"],
+    );
+    let mut ctl = a.client();
+    let c = "msrp://127.0.0.1:9/dc;tcp".to_string();
+    let created = ctl
+        .create_session(SessionDescriptor {
+            accept_types: vec!["text/plain".into()],
+            chunk_bytes: Some(4096),
+            ..passive("d1", c.clone())
+        })
+        .unwrap();
+    assert_eq!(created.local_uri, "msrp://msrp.example.org:2855/d1;tcp");
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("tidd1", &created.local_uri, &c, b"text is accepted");
+    assert_eq!(peer.response_to("tidd1", &mut Vec::new()), 200);
+    let png = daemon::send_frame("tidd2", &created.local_uri, &c, "midd2", "image/png", b"\x89PNG");
+    peer.write(&png);
+    assert_eq!(
+        peer.response_to("tidd2", &mut Vec::new()),
+        415,
+        "not in accept-types"
+    );
+
+    // 10,000 octets in chunks of 4,096.
+    let body = pattern(21, 10_000);
+    ctl.send_message("d1", "application/octet-stream", &body).unwrap();
+    let mut got = Vec::new();
+    let mut ranges = Vec::new();
+    while got.len() < body.len() {
+        let frame = peer.read_frame().unwrap();
+        ranges.push(frame.headers["Byte-Range"].clone());
+        got.extend_from_slice(&frame.body);
+        peer.answer(&frame, 200);
+    }
+    assert_eq!(got, body);
+    // Range-end `*`: chunks over 2048 octets are sent interruptible (RFC 4975 5.1).
+    assert_eq!(ranges, ["1-*/10000", "4097-*/10000", "8193-10000/10000"]);
+
+    // recvonly (RFC 4975 8.9): we may not send on it.
+    ctl.create_session(SessionDescriptor {
+        direction: SessionDirection::Recvonly,
+        ..passive("d2", c)
+    })
+    .unwrap();
+    let mut peer2 = RawPeer::connect(a.msrp);
+    peer2.send("tidd3", &a.uri("d2"), "msrp://127.0.0.1:9/dc;tcp", b"bind");
+    assert_eq!(peer2.response_to("tidd3", &mut Vec::new()), 200);
+    match ctl.send_message("d2", "text/plain", b"no") {
+        Err(msrp_engine::control::ClientError::Refused(reason)) => {
+            assert!(reason.contains("direction"), "{reason}")
+        }
+        other => panic!("a recvonly session sent: {other:?}"),
+    }
 }
 
 /// The worked example of engine/CONTROL.md, replayed by its Python script.
