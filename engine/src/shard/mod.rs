@@ -695,11 +695,14 @@ impl Shard {
                     return;
                 };
                 if let Some(path) = info.delete_after {
-                    tokio_uring::spawn(async move {
-                        if let Err(e) = tokio_uring::fs::remove_file(&path).await {
-                            tracing::warn!(path = %path.display(), error = %e, "could not delete a sent file");
-                        }
-                    });
+                    // Removed before `delivered` is emitted, in this turn: the
+                    // event promises the file is gone (a voicemail platform
+                    // may reuse the name at once), and `session_closed` must
+                    // still come after it. An unlink is one metadata
+                    // operation per delivered file, not per chunk.
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::warn!(path = %path.display(), error = %e, "could not delete a sent file");
+                    }
                 }
                 if !self.events_wanted() {
                     return;
