@@ -106,6 +106,10 @@ pub struct ConnectionConfig {
     /// Seeds the transaction-id and Message-ID generator, for reproducible
     /// simulations; `None` seeds from the process's random state.
     pub seed: Option<u64>,
+    /// Report every answered chunk ([`Event::ChunkAnswered`]), for a load
+    /// generator's per-chunk latency; off in the engine, which has no use
+    /// for an event per chunk.
+    pub chunk_events: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -120,6 +124,7 @@ impl Default for ConnectionConfig {
             report_timeout: Duration::from_secs(120),
             incoming_expiry: Duration::from_secs(300),
             seed: None,
+            chunk_events: false,
         }
     }
 }
@@ -212,6 +217,8 @@ enum TxnKind {
 struct Txn {
     session: SessionKey,
     kind: TxnKind,
+    /// When the request went to transmit.
+    sent: Instant,
 }
 
 /// A response to write once the application committed a chunk.
@@ -575,7 +582,14 @@ impl Connection {
 
     fn start_txn(&mut self, tid: TransactionId, session: SessionKey, kind: TxnKind, now: Instant) {
         let deadline = now + self.config.transaction_timeout;
-        self.txns.insert(tid, Txn { session, kind });
+        self.txns.insert(
+            tid,
+            Txn {
+                session,
+                kind,
+                sent: now,
+            },
+        );
         let txns = &self.txns;
         self.txn_timers.push(deadline, tid, |t| txns.contains_key(t));
     }
@@ -1566,6 +1580,15 @@ impl Connection {
                     self.schedule(slot);
                     return;
                 };
+                if self.config.chunk_events {
+                    self.events.push_back(Event::ChunkAnswered {
+                        session: key,
+                        message,
+                        bytes: len,
+                        status,
+                        sent: txn.sent,
+                    });
+                }
                 if status == 200 {
                     msg.chunks_unanswered -= 1;
                     msg.bytes_acked += len;

@@ -46,3 +46,5 @@ pub use session::{
     CommitTicket, ContentSource, Direction, Event, MessageRef, OutgoingMessage, Payload, ReceivedBody, Role,
     SessionConfig, SessionKey, SessionSettings, SourceChunk,
 };
+#[cfg(feature = "server")]
+pub use shard::write_all as uring_write_all;

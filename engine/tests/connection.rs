@@ -12,8 +12,8 @@ use msrp_engine::proto::{
 };
 use msrp_engine::{
     AddSessionError, ByteRange, Connection, ConnectionConfig, Continuation, Direction, Event, FailureReport,
-    MessageId, MsrpUri, OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig, SessionKey,
-    SuccessReport, Writer,
+    MessageId, MessageRef, MsrpUri, OutgoingMessage, ReceivedBody, Role, SendError, SessionConfig,
+    SessionKey, SuccessReport, Writer,
 };
 
 const A: &str = "msrp://a.example.com:2855/alice1;tcp";
@@ -728,4 +728,70 @@ fn a_message_scattered_over_too_many_ranges_gets_413() {
     }
     assert_eq!(statuses(&mut b, now), [200, 200, 200, 413]);
     assert_eq!(b.session_incoming_messages(kb), Some(0));
+}
+
+/// A bound pair whose active side cuts 4096-octet chunks.
+fn chunking_pair(config: ConnectionConfig, now: Instant) -> (Connection, Connection, SessionKey) {
+    let mut a = Connection::new(config);
+    let mut b = Connection::new(ConnectionConfig::default());
+    let mut settings = session(A, B, Role::Active);
+    settings.settings.chunk_bytes = 4096;
+    let key = a.add_session(settings, now).expect("a");
+    b.add_session(session(B, A, Role::Passive), now).expect("b");
+    exchange(&mut a, &mut b, now);
+    (a, b, key)
+}
+
+#[test]
+fn chunk_events_report_each_answered_chunk_only_when_asked_for() {
+    let now = Instant::now();
+    let later = now + Duration::from_millis(5);
+    let config = ConnectionConfig {
+        chunk_events: true,
+        ..ConnectionConfig::default()
+    };
+    let (mut a, mut b, key) = chunking_pair(config, now);
+    let message = a
+        .send(key, OutgoingMessage::new("text/plain", vec![b'x'; 10_000]))
+        .expect("send");
+    let (events, _) = exchange(&mut a, &mut b, later);
+    let answered: Vec<(MessageRef, u64, u16, Instant)> = events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::ChunkAnswered {
+                message,
+                bytes,
+                status,
+                sent,
+                ..
+            } => Some((message, bytes, status, sent)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            (message, 4096, 200, later),
+            (message, 4096, 200, later),
+            (message, 1808, 200, later)
+        ]
+    );
+    let last = events
+        .iter()
+        .rposition(|e| matches!(e, Event::ChunkAnswered { .. }));
+    let delivered = events.iter().position(|e| matches!(e, Event::Delivered { .. }));
+    assert!(
+        last < delivered,
+        "every chunk's event comes before delivered: {events:?}"
+    );
+
+    let (mut a, mut b, key) = chunking_pair(ConnectionConfig::default(), now);
+    a.send(key, OutgoingMessage::new("text/plain", vec![b'x'; 10_000]))
+        .expect("send");
+    let (events, _) = exchange(&mut a, &mut b, later);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::ChunkAnswered { .. })),
+        "off by default: {events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Delivered { .. })));
 }

@@ -405,7 +405,7 @@ impl Sim {
 
     fn on_event(&mut self, side: usize, event: Event) {
         match event {
-            Event::SessionReady { .. } | Event::SendReady { .. } => {}
+            Event::SessionReady { .. } | Event::SendReady { .. } | Event::ChunkAnswered { .. } => {}
             Event::MessageReceived {
                 message_id,
                 body,

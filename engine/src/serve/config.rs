@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::units::{parse_duration, parse_size};
+use super::units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 use crate::{ConnectionConfig, SessionSettings};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -32,6 +32,10 @@ pub struct ServeConfig {
     /// Do not pin shard threads to cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// CPUs to pin shards to, in order (`2-15`, `1,3,5`); default: all.
+    /// Leave the others to a load generator, signaling or IRQs.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuList>,
     /// MSRP connections opened towards one peer address; sessions spread
     /// over them.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -142,6 +146,9 @@ impl ServeConfig {
         }
         if self.read_buffer < 4096 {
             return Err("--read-buffer must be at least 4KiB".into());
+        }
+        if self.no_pin && self.cpus.is_some() {
+            return Err("--cpus and --no-pin contradict each other".into());
         }
         if self.listen.is_empty() {
             return Err("at least one --listen address is needed".into());

@@ -5,7 +5,7 @@ mod config;
 mod units;
 
 pub use config::ServeConfig;
-pub use units::{parse_duration, parse_size};
+pub use units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -121,9 +121,10 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
     let directory = Arc::new(Directory::new(config.pending_sessions_max, config.pending_expiry));
     let tap = Arc::new(shard::EventTap::default());
     let (events_tx, events_rx) = mpsc::channel(4096);
-    let cores = match config.no_pin {
-        true => Vec::new(),
-        false => core_affinity::get_core_ids().unwrap_or_default(),
+    let cores = match (config.no_pin, &config.cpus) {
+        (true, _) => Vec::new(),
+        (false, Some(list)) => list.0.iter().map(|&id| core_affinity::CoreId { id }).collect(),
+        (false, None) => core_affinity::get_core_ids().unwrap_or_default(),
     };
     let mut commands = Vec::new();
     let mut threads = Vec::new();

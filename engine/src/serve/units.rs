@@ -48,9 +48,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// CPU ids, as `--cpus` gives them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// `3`, `0-3`, `1,3,5-7`: the kernel's cpulist format (`taskset -c`).
+pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let bad = || format!("{part:?} in {text:?} is not a CPU or a range like 2-5");
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let cpu = part.parse().map_err(|_| bad())?;
+                (cpu, cpu)
+            }
+        };
+        if first > last {
+            return Err(bad());
+        }
+        for cpu in first..=last {
+            if !cpus.contains(&cpu) {
+                cpus.push(cpu);
+            }
+        }
+    }
+    if cpus.is_empty() {
+        return Err("the CPU list is empty".into());
+    }
+    Ok(CpuList(cpus))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{parse_duration, parse_size};
+    use super::{parse_cpu_list, parse_duration, parse_size, CpuList};
     use std::time::Duration;
 
     #[test]
@@ -72,5 +106,15 @@ mod tests {
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("3"), Ok(CpuList(vec![3])));
+        assert_eq!(parse_cpu_list("1,3,5-7"), Ok(CpuList(vec![1, 3, 5, 6, 7])));
+        assert_eq!(parse_cpu_list("0-1,1"), Ok(CpuList(vec![0, 1])));
+        assert!(parse_cpu_list("5-2").is_err());
+        assert!(parse_cpu_list("a").is_err());
+        assert!(parse_cpu_list("").is_err());
     }
 }

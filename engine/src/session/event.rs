@@ -1,5 +1,7 @@
 //! What a connection tells the application: one event per outcome.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use crate::proto::MessageId;
@@ -90,6 +92,16 @@ pub enum Event {
         reason: String,
         /// Octets of the message that got a 200.
         bytes_acked: u64,
+    },
+    /// A chunk of an outgoing message got its response, `sent` being when
+    /// it went to transmit. Only with
+    /// [`ConnectionConfig::chunk_events`](crate::ConnectionConfig::chunk_events).
+    ChunkAnswered {
+        session: SessionKey,
+        message: MessageRef,
+        bytes: u64,
+        status: u16,
+        sent: Instant,
     },
     /// The session's send queue has room again after [`SendError::Full`](crate::SendError::Full).
     SendReady { session: SessionKey },

@@ -267,8 +267,10 @@ fn set_writing(this: &ShardRef, ci: usize, serial: u64, writing: bool) {
     }
 }
 
-/// Writes every buffer, `IOV_MAX` at a time, resuming after short writes.
-async fn write_all(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<()> {
+/// Writes every buffer, `IOV_MAX` at a time, resuming after short writes
+/// (tokio-uring 0.5 has no `writev_all`). Used by the shards and by
+/// msrp-loadgen's client side.
+pub async fn write_all(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<()> {
     let mut pending = std::mem::take(batch);
     while !pending.is_empty() {
         let rest = match pending.len() > IOV_MAX {

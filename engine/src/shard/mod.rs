@@ -24,6 +24,7 @@ use slab::Slab;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 pub(crate) use directory::{Directory, Route};
+pub use io::write_all;
 
 use crate::control::{EngineEvent, ShardStats};
 use crate::serve::ServeConfig;
@@ -738,7 +739,7 @@ impl Shard {
                 };
                 self.emit(event, Bytes::new());
             }
-            Event::SendReady { .. } => {}
+            Event::SendReady { .. } | Event::ChunkAnswered { .. } => {}
             Event::SessionClosed { session, reason } => {
                 let Some(s) = self.conns[ci].sessions.remove(&session) else {
                     return;
