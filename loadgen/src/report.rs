@@ -1,0 +1,175 @@
+//! The result of one benchmark run: what `bench` writes as JSON, what the
+//! HTML report draws and what `compare` reads back.
+//!
+//! Field names carry their unit last (`messages_per_s`, `latency_us`). A
+//! field added later must be optional (`#[serde(default)]`) so that a
+//! baseline written by an older version still loads in `compare`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning; `compare` refuses to mix versions.
+pub const REPORT_VERSION: u32 = 1;
+
+/// Latency kinds, the keys of [`Report::latency_us`].
+pub const LATENCY_CHUNK: &str = "chunk_200";
+pub const LATENCY_DELIVERED: &str = "delivered";
+pub const LATENCY_SETUP: &str = "session_setup";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    /// `msrp-loadgen 0.1.0`.
+    pub tool: String,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub host: Host,
+    /// The load shape as run (a scenario's, after flags), as JSON.
+    pub profile: serde_json::Value,
+    /// `embedded`, or the external engine's MSRP address.
+    pub target: String,
+    /// The raw loopback limits measured just before, when run.
+    pub calibration: Option<Calibration>,
+    /// This run's throughput as a fraction of `calibration` (0..1+).
+    pub fraction_of_calibration: Option<Fractions>,
+    /// The measured interval, after ramp-up.
+    pub duration_s: f64,
+    pub throughput: Throughput,
+    /// One bucket per second of the measured interval.
+    pub timeline: Vec<Bucket>,
+    /// Keyed by kind: [`LATENCY_CHUNK`], [`LATENCY_DELIVERED`], [`LATENCY_SETUP`]
+    /// and scenario-specific kinds (`mixed` adds `texts_alone`,
+    /// `texts_with_file`).
+    pub latency_us: BTreeMap<String, Latency>,
+    /// Failed messages by cause: an MSRP status (`"408"`, `"481"`) or
+    /// `"local"` (connection lost, no status); and engine-side error
+    /// responses it counted, as `"engine_<status>"`.
+    pub errors: BTreeMap<String, u64>,
+    pub sessions: Sessions,
+    pub rss_bytes: Rss,
+    pub cpu: Cpu,
+    /// Scenario `mixed`: text p99 with and without the file.
+    #[serde(default)]
+    pub mixed: Option<Mixed>,
+    /// Findings a reader must see: the load side saturated, errors, a
+    /// target missed. Printed under the table and shown in the HTML.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+    pub memory_bytes: u64,
+}
+
+/// Plain TCP over loopback on the same runtime, no MSRP: what the host
+/// allows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Pipelined small writes of `message_bytes`, echoed back: writes/s.
+    pub small_messages_per_s: f64,
+    pub message_bytes: usize,
+    /// One connection streaming `chunk_bytes` writes into a sink.
+    pub bulk_bytes_per_s: f64,
+    pub chunk_bytes: usize,
+    pub seconds_each: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fractions {
+    /// `throughput.messages_per_s / calibration.small_messages_per_s`.
+    pub messages: f64,
+    /// `throughput.bytes_per_s / calibration.bulk_bytes_per_s`.
+    pub bytes: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Messages delivered (every chunk answered 200, and the success
+    /// REPORT when asked for) per second.
+    pub messages_per_s: f64,
+    /// Body octets of those messages per second.
+    pub bytes_per_s: f64,
+    pub messages: u64,
+    pub bytes: u64,
+    /// Messages the engine counted as received (delivery checked on its
+    /// side); for load that the engine sends, messages the load received.
+    pub messages_received_by_peer: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Seconds since the measured interval began (the bucket's start).
+    pub t_s: f64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    /// The percentile curve, `(percentile 0..100, microseconds)`, for plots.
+    pub curve: Vec<(f64, u64)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Sessions {
+    pub connections: usize,
+    /// Sessions set up and bound (their first SEND answered).
+    pub established: usize,
+    /// Sessions asked for that could not be set up.
+    pub failed: usize,
+    /// Sessions set up per second, create command to bound.
+    pub setup_per_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Rss {
+    /// The engine process, before sessions were created.
+    pub engine_before: u64,
+    pub engine_peak: u64,
+    pub engine_after: u64,
+    /// `(peak with sessions - before) / established sessions`.
+    pub engine_per_session: Option<f64>,
+    /// The load generator's own process.
+    pub load_peak: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Cpu {
+    /// Cores the engine kept busy (CPU seconds per second) over the
+    /// measured interval.
+    pub engine_cores: f64,
+    /// The same for the load side's threads.
+    pub load_cores: f64,
+    /// Threads, and the CPUs they were pinned to (empty: not pinned).
+    pub engine_threads: usize,
+    pub engine_cpus: Vec<usize>,
+    pub load_threads: usize,
+    pub load_cpus: Vec<usize>,
+    /// The load threads ran at least 90% of their cores while the engine
+    /// did not: the figures measure the load generator, not the engine.
+    pub load_saturated: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Mixed {
+    pub texts_p99_alone_us: u64,
+    pub texts_p99_with_file_us: u64,
+    /// `texts_p99_with_file_us / texts_p99_alone_us`.
+    pub p99_ratio: f64,
+    pub file_bytes: u64,
+    pub file_bytes_per_s: f64,
+}
