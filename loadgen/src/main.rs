@@ -1,19 +1,75 @@
-//! `msrp-loadgen`: the capacity benchmark and performance-regression gate of
-//! msrp-engine.
-//!
-//! It will open many MSRP connections and sessions against an embedded or an
-//! external engine and report throughput and latency. Until the engine can
-//! serve sessions it has no subcommands and only describes itself.
+//! `msrp-loadgen`: `bench` measures, `compare` judges two reports.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// MSRP capacity benchmark (no subcommands yet: it needs `msrpd serve`).
+use clap::{Parser, Subcommand};
+use msrp_loadgen::bench::{self, BenchArgs};
+use msrp_loadgen::compare;
+
 #[derive(Parser)]
-#[command(name = "msrp-loadgen", version, about, long_about = None)]
-struct Cli {}
+#[command(name = "msrp-loadgen", version, about = "MSRP capacity benchmark and regression gate", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("msrp-loadgen has no subcommands yet; see --help");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a capacity benchmark (default: the `sms` scenario against an
+    /// embedded engine, about 30 s) and write JSON and HTML reports.
+    Bench(Box<BenchArgs>),
+    /// Compare two JSON reports: exit 1 when NEW regressed beyond the
+    /// tolerance, 2 when they cannot be compared.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Throughput drop or p99 growth allowed, e.g. `5%`.
+        #[arg(long, value_name = "PCT", default_value = "5%")]
+        max_regression: String,
+    },
+    /// The embedded engine (started by `bench`; same flags as `msrpd serve`).
+    #[command(hide = true)]
+    Engine(Box<msrp_engine::serve::ServeConfig>),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Cmd::Bench(args) => match bench::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("msrp-loadgen bench: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Compare {
+            base,
+            new,
+            max_regression,
+        } => match compare::run(&base, &new, &max_regression) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("msrp-loadgen compare: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Engine(config) => {
+            let result = msrp_engine::serve::run(*config, |ready| {
+                let listen: Vec<String> = ready.listen.iter().map(|a| a.to_string()).collect();
+                println!(
+                    "ready msrp={} control={}",
+                    listen.join(","),
+                    ready.control.display()
+                );
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("msrp-loadgen engine: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,28 @@
+//! `msrp-loadgen`: the capacity benchmark and performance-regression gate of
+//! msrp-engine.
+//!
+//! - [`report`]: the result of a run, as written to JSON and read back.
+//! - [`calibrate`]: the raw loopback limits of the host, same runtime, no MSRP.
+//! - [`html`]: the self-contained HTML report with SVG plots.
+//! - [`compare`]: two reports to a pass/fail regression verdict.
+//! - [`profile`]: the load shape (scenarios, TOML profiles, flags).
+//! - [`load`]: the load threads, the engine's sans-IO core on io_uring.
+//! - [`commander`]: the engine's own sends, driven through its control socket.
+//! - [`setup`]: sessions created in the engine ("inject" mode).
+//! - [`embedded`]: the engine under test, in a child process or external.
+//! - [`bench`]: one run from calibration to reports; [`summary`] its table.
+//! - [`procfs`]: CPU time and memory from /proc.
+
+pub mod bench;
+pub mod calibrate;
+pub mod commander;
+pub mod compare;
+pub mod embedded;
+pub mod html;
+pub mod load;
+pub mod procfs;
+pub mod profile;
+pub mod report;
+pub mod setup;
+pub mod summary;
+pub mod units;

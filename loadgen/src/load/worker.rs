@@ -1,0 +1,592 @@
+//! One load thread: its connections, each read and written by two tasks on
+//! this thread's io_uring loop, and a pacer that starts and paces sends.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use msrp_engine::{uring_write_all, Connection};
+use msrp_engine::{
+    ConnectionConfig, ContentSource, Event, MessageRef, OutgoingMessage, ReceivedBody, Role, SendError,
+    SessionConfig, SessionKey, SourceChunk, SuccessReport,
+};
+use tokio::sync::Notify;
+use tokio_uring::buf::BoundedBuf;
+use tokio_uring::net::TcpStream;
+
+use super::{
+    LoadSettings, Recorded, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE, PHASE_MEASURE,
+    PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
+};
+use crate::profile::Scenario;
+use crate::report::{LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP};
+
+/// Read buffer per connection: large, so one read drains many responses.
+const READ_BYTES: usize = 256 * 1024;
+/// In-memory bodies are slices of one shared buffer; larger messages come
+/// from a [`PatternSource`].
+const BODY_POOL_BYTES: usize = 1 << 20;
+/// How often the pacer wakes: phase changes and, in open loop, due sends.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Content of any size, made of one buffer repeated: a 1 GiB file costs no
+/// memory.
+pub struct PatternSource {
+    pool: Bytes,
+    left: u64,
+    size: u64,
+}
+
+impl PatternSource {
+    pub fn new(pool: Bytes, size: u64) -> PatternSource {
+        PatternSource {
+            pool,
+            left: size,
+            size,
+        }
+    }
+}
+
+impl ContentSource for PatternSource {
+    fn size(&self) -> Option<u64> {
+        Some(self.size)
+    }
+
+    fn next_chunk(&mut self, max: usize) -> SourceChunk {
+        if self.left == 0 {
+            return SourceChunk::End;
+        }
+        let n = (max as u64).min(self.left).min(self.pool.len() as u64) as usize;
+        self.left -= n as u64;
+        SourceChunk::Data(Bytes::slice(&self.pool, ..n))
+    }
+}
+
+/// An outgoing message until its outcome.
+struct Out {
+    /// When it was due: the latency counts from here (open loop: the
+    /// schedule, so a stall shows as latency, not as fewer samples).
+    scheduled: Instant,
+    bytes: u64,
+    session: usize,
+    file: bool,
+}
+
+struct Conn {
+    conn: Connection,
+    keys: Vec<SessionKey>,
+    by_key: HashMap<SessionKey, usize>,
+    created: Vec<Instant>,
+    out: HashMap<MessageRef, Out>,
+    writer: Rc<Notify>,
+}
+
+/// Counts of this loop turn, added to [`Shared`] at its end.
+#[derive(Default)]
+struct Turn {
+    established: usize,
+    delivered: u64,
+    delivered_bytes: u64,
+    failed: u64,
+    received: u64,
+    received_bytes: u64,
+    file_bytes: u64,
+}
+
+struct Worker {
+    settings: Arc<LoadSettings>,
+    conns: Vec<Conn>,
+    recorded: Recorded,
+    turn: Turn,
+    rng: fastrand::Rng,
+    pool: Bytes,
+    /// Open loop: sends that were due while their session's queue was full.
+    backlog: VecDeque<Instant>,
+    /// Round-robin cursor over (connection, session) for open-loop sends.
+    cursor: (usize, usize),
+}
+
+type WorkerRef = Rc<RefCell<Worker>>;
+
+pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Recorded> {
+    let profile = &settings.profile;
+    let connection_config = ConnectionConfig {
+        sessions_max: profile.sessions_per_connection.max(1),
+        chunk_events: true,
+        ..ConnectionConfig::default()
+    };
+    let mut conns = Vec::with_capacity(plan.conns.len());
+    let mut streams = Vec::with_capacity(plan.conns.len());
+    let now = Instant::now();
+    for conn_plan in &plan.conns {
+        let stream = connect(conn_plan.source, settings.target)
+            .with_context(|| format!("connecting from {} to {}", conn_plan.source, settings.target))?;
+        let mut conn = Connection::new(connection_config);
+        let mut keys = Vec::with_capacity(conn_plan.sessions.len());
+        let mut by_key = HashMap::with_capacity(conn_plan.sessions.len());
+        for (index, session) in conn_plan.sessions.iter().enumerate() {
+            let mut config = SessionConfig::new(
+                session.local_uri.clone(),
+                vec![session.remote_uri.clone()],
+                Role::Active,
+            );
+            config.settings.chunk_bytes = profile.chunk_bytes as usize;
+            config.settings.success_report = match profile.success_report {
+                true => SuccessReport::Yes,
+                false => SuccessReport::No,
+            };
+            let key = conn
+                .add_session(config, now)
+                .with_context(|| format!("adding session {}", session.local_uri))?;
+            keys.push(key);
+            by_key.insert(key, index);
+        }
+        conns.push(Conn {
+            conn,
+            keys,
+            by_key,
+            created: conn_plan.sessions.iter().map(|s| s.created).collect(),
+            out: HashMap::new(),
+            writer: Rc::new(Notify::new()),
+        });
+        streams.push(Rc::new(stream));
+        settings.shared.connections_up.fetch_add(1, Ordering::Relaxed);
+    }
+    let pool = Bytes::from(vec![b'x'; BODY_POOL_BYTES]);
+    let worker: WorkerRef = Rc::new(RefCell::new(Worker {
+        settings: settings.clone(),
+        conns,
+        recorded: Recorded::new(),
+        turn: Turn::default(),
+        rng: fastrand::Rng::with_seed(plan.index as u64 + 1),
+        pool,
+        backlog: VecDeque::new(),
+        cursor: (0, 0),
+    }));
+    for (ci, stream) in streams.into_iter().enumerate() {
+        tokio_uring::spawn(read_loop(worker.clone(), ci, stream.clone()));
+        tokio_uring::spawn(write_loop(worker.clone(), ci, stream));
+        worker.borrow().conns[ci].writer.notify_one();
+    }
+    pace(&worker, &plan).await;
+    let recorded = std::mem::take(&mut worker.borrow_mut().recorded);
+    Ok(recorded)
+}
+
+/// A connection from `source` (a loopback address of its own, so that many
+/// connections do not run out of one address's ephemeral ports).
+fn connect(source: std::net::IpAddr, target: SocketAddr) -> Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if source != std::net::IpAddr::from([127, 0, 0, 1]) {
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+    }
+    socket.connect(&target.into())?;
+    socket.set_nodelay(true)?;
+    let stream: std::net::TcpStream = socket.into();
+    Ok(TcpStream::from_std(stream))
+}
+
+/// Starts the sends when the ramp begins, paces them in open loop, and
+/// returns when the run stops.
+async fn pace(worker: &WorkerRef, plan: &WorkerPlan) {
+    let shared = worker.borrow().settings.shared.clone();
+    let scenario = worker.borrow().settings.profile.scenario;
+    let load_sends =
+        worker.borrow().settings.profile.direction.load_sends() && scenario != Scenario::Sessions;
+    loop {
+        match shared.phase() {
+            PHASE_SETUP => tokio::time::sleep(TICK).await,
+            PHASE_STOP => return,
+            _ => break,
+        }
+    }
+    let start = Instant::now();
+    if load_sends && plan.rate.is_none() {
+        worker.borrow_mut().fill_windows();
+    }
+    let mut file_started = false;
+    let mut sent: u64 = 0;
+    while shared.phase() != PHASE_STOP {
+        if plan.sends_file && !file_started && shared.file_running.load(Ordering::Relaxed) {
+            file_started = true;
+            worker.borrow_mut().send_file();
+        }
+        if let (true, Some(rate)) = (load_sends, plan.rate) {
+            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            let mut w = worker.borrow_mut();
+            w.send_backlog();
+            while sent < due {
+                let scheduled = start + Duration::from_secs_f64(sent as f64 / rate);
+                sent += 1;
+                if !w.send_next(scheduled) {
+                    w.backlog.push_back(scheduled);
+                }
+            }
+            w.end_turn();
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+impl Worker {
+    fn measuring(&self) -> bool {
+        self.settings.shared.phase() == PHASE_MEASURE
+    }
+
+    fn sending(&self) -> bool {
+        matches!(self.settings.shared.phase(), PHASE_RAMP | PHASE_MEASURE)
+    }
+
+    /// Closed loop: a window of messages on every session.
+    fn fill_windows(&mut self) {
+        let now = Instant::now();
+        let window = self.settings.profile.window;
+        for ci in 0..self.conns.len() {
+            for si in 0..self.conns[ci].keys.len() {
+                for _ in 0..window {
+                    self.send(ci, si, now);
+                }
+            }
+            self.conns[ci].writer.notify_one();
+        }
+    }
+
+    /// Sends one message on `(ci, si)`; false when its queue is full.
+    fn send(&mut self, ci: usize, si: usize, scheduled: Instant) -> bool {
+        let profile = &self.settings.profile;
+        let size = profile.sizes.pick(self.rng.u32(..profile.sizes.total_weight()));
+        let message = match size as usize <= self.pool.len() {
+            true => OutgoingMessage::new("text/plain", Bytes::slice(&self.pool, ..size as usize)),
+            false => OutgoingMessage::from_source(
+                "application/octet-stream",
+                Box::new(PatternSource::new(self.pool.clone(), size)),
+            ),
+        };
+        self.submit(ci, si, scheduled, message, size, false)
+    }
+
+    fn submit(
+        &mut self,
+        ci: usize,
+        si: usize,
+        scheduled: Instant,
+        message: OutgoingMessage,
+        bytes: u64,
+        file: bool,
+    ) -> bool {
+        let conn = &mut self.conns[ci];
+        match conn.conn.send(conn.keys[si], message) {
+            Ok(reference) => {
+                conn.out.insert(
+                    reference,
+                    Out {
+                        scheduled,
+                        bytes,
+                        session: si,
+                        file,
+                    },
+                );
+                true
+            }
+            Err(SendError::Full(_)) => false,
+            Err(error) => {
+                // The session is gone (closed early, counted there) or the
+                // message cannot be sent at all.
+                if self.measuring() {
+                    *self.recorded.errors.entry("local".into()).or_default() += 1;
+                }
+                self.settings
+                    .shared
+                    .note_closed(&format!("send refused: {error}"));
+                true
+            }
+        }
+    }
+
+    /// Open loop: the next session in turn; false when every session tried
+    /// was full.
+    fn send_next(&mut self, scheduled: Instant) -> bool {
+        let total: usize = self.conns.iter().map(|c| c.keys.len()).sum();
+        for _ in 0..total.min(64) {
+            let (ci, si) = self.cursor;
+            self.cursor = match si + 1 < self.conns[ci].keys.len() {
+                true => (ci, si + 1),
+                false => ((ci + 1) % self.conns.len(), 0),
+            };
+            if self.send(ci, si, scheduled) {
+                self.conns[ci].writer.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+
+    fn send_backlog(&mut self) {
+        while let Some(&scheduled) = self.backlog.front() {
+            if !self.send_next(scheduled) {
+                return;
+            }
+            self.backlog.pop_front();
+        }
+    }
+
+    /// `mixed`: the large file on the first session of the first connection.
+    fn send_file(&mut self) {
+        let size = self.settings.profile.file_bytes;
+        let message = OutgoingMessage::from_source(
+            "application/octet-stream",
+            Box::new(PatternSource::new(self.pool.clone(), size)),
+        );
+        if self.conns.is_empty() {
+            return;
+        }
+        self.submit(0, 0, Instant::now(), message, size, true);
+        self.conns[0].writer.notify_one();
+    }
+
+    /// Acts on everything connection `ci` reported.
+    fn pump(&mut self, ci: usize) {
+        let now = Instant::now();
+        while let Some(event) = self.conns[ci].conn.poll_event() {
+            self.on_event(ci, event, now);
+        }
+    }
+
+    fn on_event(&mut self, ci: usize, event: Event, now: Instant) {
+        match event {
+            Event::SessionReady { session } => {
+                let conn = &self.conns[ci];
+                if let Some(&si) = conn.by_key.get(&session) {
+                    let setup = now.saturating_duration_since(conn.created[si]);
+                    self.recorded.record(LATENCY_SETUP, micros(setup));
+                    self.turn.established += 1;
+                }
+            }
+            Event::ChunkAnswered {
+                message,
+                bytes,
+                status,
+                sent,
+                ..
+            } => {
+                let file = self.conns[ci].out.get(&message).is_some_and(|o| o.file);
+                if file && status == 200 {
+                    self.turn.file_bytes += bytes;
+                }
+                if self.measuring() && !file {
+                    self.recorded
+                        .record(LATENCY_CHUNK, micros(now.saturating_duration_since(sent)));
+                }
+            }
+            Event::Delivered { message, .. } => {
+                let Some(out) = self.conns[ci].out.remove(&message) else {
+                    return;
+                };
+                if out.file {
+                    self.settings.shared.file_running.store(false, Ordering::Relaxed);
+                    return;
+                }
+                if self.measuring() {
+                    let latency = micros(now.saturating_duration_since(out.scheduled));
+                    self.recorded.record(LATENCY_DELIVERED, latency);
+                    if self.settings.profile.scenario == Scenario::Mixed {
+                        let kind = match self.settings.shared.file_running.load(Ordering::Relaxed) {
+                            true => LATENCY_TEXTS_WITH_FILE,
+                            false => LATENCY_TEXTS_ALONE,
+                        };
+                        self.recorded.record(kind, latency);
+                    }
+                }
+                self.turn.delivered += 1;
+                self.turn.delivered_bytes += out.bytes;
+                self.again(ci, out.session, now);
+            }
+            Event::Failed {
+                message,
+                status,
+                reason,
+                ..
+            } => {
+                let Some(out) = self.conns[ci].out.remove(&message) else {
+                    return;
+                };
+                if self.measuring() || out.file {
+                    let cause = status.map_or_else(|| "local".to_string(), |s| s.to_string());
+                    *self.recorded.errors.entry(cause).or_default() += 1;
+                }
+                if self.sending() {
+                    self.settings
+                        .shared
+                        .note_closed(&format!("a message failed: {reason}"));
+                }
+                self.turn.failed += 1;
+                match out.file {
+                    true => self.settings.shared.file_running.store(false, Ordering::Relaxed),
+                    false => self.again(ci, out.session, now),
+                }
+            }
+            Event::MessageReceived { body, .. } => {
+                self.turn.received += 1;
+                self.turn.received_bytes += match body {
+                    ReceivedBody::Inline(bytes) => bytes.len() as u64,
+                    ReceivedBody::Streamed { len } => len,
+                };
+            }
+            Event::Commit { ticket, .. } => {
+                // Streamed bodies go nowhere: the load only counts them.
+                self.conns[ci].conn.committed(ticket);
+            }
+            Event::SessionClosed { reason, .. } | Event::ConnectionClosed { reason } => {
+                if self.settings.shared.phase() != PHASE_STOP {
+                    self.settings.shared.note_closed(&reason);
+                }
+            }
+            Event::Data { .. } | Event::MessageAborted { .. } | Event::SendReady { .. } => {}
+        }
+    }
+
+    /// Closed loop: a message ended, so its session sends the next.
+    fn again(&mut self, ci: usize, si: usize, now: Instant) {
+        let closed_loop =
+            self.settings.profile.rate.is_none() && self.settings.profile.direction.load_sends();
+        if closed_loop && self.sending() {
+            self.send(ci, si, now);
+        }
+    }
+
+    /// Ends a loop turn: this turn's counts go to the shared counters.
+    fn end_turn(&mut self) {
+        let turn = std::mem::take(&mut self.turn);
+        let shared = &self.settings.shared;
+        let add = |counter: &std::sync::atomic::AtomicU64, n: u64| {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        if turn.established > 0 {
+            shared.established.fetch_add(turn.established, Ordering::Relaxed);
+        }
+        add(&shared.delivered, turn.delivered);
+        add(&shared.delivered_bytes, turn.delivered_bytes);
+        add(&shared.failed, turn.failed);
+        add(&shared.received, turn.received);
+        add(&shared.received_bytes, turn.received_bytes);
+        add(&shared.file_bytes, turn.file_bytes);
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+async fn read_loop(worker: WorkerRef, ci: usize, stream: Rc<TcpStream>) {
+    loop {
+        // The load always reads: it must not hold the engine back. (The
+        // engine pauses reading while its own writes are blocked; the load
+        // has little to write but requests, which its window bounds.)
+        let buffer = {
+            let mut w = worker.borrow_mut();
+            let conn = &mut w.conns[ci].conn;
+            if conn.is_closed() {
+                return;
+            }
+            let buffer = conn.input_buffer();
+            if buffer.capacity() - buffer.len() < READ_BYTES / 4 {
+                buffer.reserve(READ_BYTES);
+            }
+            std::mem::take(buffer)
+        };
+        let (len, capacity) = (buffer.len(), buffer.capacity());
+        let (result, slice) = stream.read(buffer.slice(len..capacity)).await;
+        let mut w = worker.borrow_mut();
+        let conn = &mut w.conns[ci];
+        *conn.conn.input_buffer() = slice.into_inner();
+        let now = Instant::now();
+        let done = match result {
+            Ok(0) => {
+                conn.conn.handle_eof();
+                true
+            }
+            Ok(_) => {
+                conn.conn.handle_input(now);
+                false
+            }
+            Err(error) => {
+                conn.conn.handle_closed(&format!("read failed: {error}"));
+                true
+            }
+        };
+        w.pump(ci);
+        w.end_turn();
+        let conn = &w.conns[ci];
+        if conn.conn.wants_transmit() || conn.conn.is_closed() {
+            conn.writer.notify_one();
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+async fn write_loop(worker: WorkerRef, ci: usize, stream: Rc<TcpStream>) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let (notify, deadline) = {
+            let w = worker.borrow();
+            let conn = &w.conns[ci];
+            (conn.writer.clone(), conn.conn.poll_timeout())
+        };
+        match deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+                }
+            }
+            None => notify.notified().await,
+        }
+        loop {
+            let closed = {
+                let mut w = worker.borrow_mut();
+                let now = Instant::now();
+                let conn = &mut w.conns[ci].conn;
+                if conn.poll_timeout().is_some_and(|t| t <= now) {
+                    conn.handle_timeout(now);
+                }
+                conn.poll_transmit(now, &mut batch);
+                let closed = conn.is_closed();
+                w.pump(ci);
+                w.end_turn();
+                closed
+            };
+            if batch.is_empty() {
+                if closed {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                break;
+            }
+            let written = uring_write_all(&stream, &mut batch).await;
+            if let Err(error) = written {
+                let mut w = worker.borrow_mut();
+                batch.clear();
+                let conn = &mut w.conns[ci].conn;
+                if !conn.is_closed() {
+                    conn.handle_closed(&format!("write failed: {error}"));
+                }
+                w.pump(ci);
+                w.end_turn();
+            }
+        }
+    }
+}

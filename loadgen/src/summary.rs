@@ -1,0 +1,117 @@
+//! The summary table printed at the end of a run.
+
+use std::fmt::Write;
+
+use crate::report::Report;
+use crate::units::{count, megabytes};
+
+/// The run in a dozen lines, then its warnings.
+pub fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let mut row = |name: &str, value: String| {
+        let _ = writeln!(out, "  {name:<28} {value}");
+    };
+    let scenario = r.profile.get("scenario").and_then(|s| s.as_str()).unwrap_or("?");
+    row(
+        "scenario",
+        format!("{scenario} against {} ({:.1} s measured)", r.target, r.duration_s),
+    );
+    row(
+        "throughput",
+        format!(
+            "{} msg/s, {}/s",
+            count(r.throughput.messages_per_s),
+            megabytes(r.throughput.bytes_per_s)
+        ),
+    );
+    if let (Some(c), Some(f)) = (&r.calibration, &r.fraction_of_calibration) {
+        row(
+            "raw loopback (calibration)",
+            format!(
+                "{} writes/s of {} octets, {}/s bulk",
+                count(c.small_messages_per_s),
+                c.message_bytes,
+                megabytes(c.bulk_bytes_per_s)
+            ),
+        );
+        row(
+            "fraction of raw",
+            format!(
+                "{:.1}% of messages, {:.1}% of bytes",
+                f.messages * 100.0,
+                f.bytes * 100.0
+            ),
+        );
+    }
+    for (kind, l) in &r.latency_us {
+        row(
+            &format!("latency {kind} (us)"),
+            format!(
+                "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+                l.p50, l.p90, l.p99, l.p999, l.max, l.count
+            ),
+        );
+    }
+    if let Some(m) = &r.mixed {
+        row(
+            "mixed: texts p99 (us)",
+            format!(
+                "{} alone, {} beside the file: ratio {:.2}",
+                m.texts_p99_alone_us, m.texts_p99_with_file_us, m.p99_ratio
+            ),
+        );
+        row(
+            "mixed: file",
+            format!("{} octets at {}/s", m.file_bytes, megabytes(m.file_bytes_per_s)),
+        );
+    }
+    row(
+        "sessions",
+        format!(
+            "{} on {} connections, set up at {}/s",
+            r.sessions.established,
+            r.sessions.connections,
+            count(r.sessions.setup_per_s)
+        ),
+    );
+    let per_session = r
+        .rss_bytes
+        .engine_per_session
+        .map_or(String::new(), |b| format!(", {b:.0} octets per session"));
+    row(
+        "engine memory (RSS)",
+        format!(
+            "{} before, {} peak{per_session}",
+            megabytes(r.rss_bytes.engine_before as f64),
+            megabytes(r.rss_bytes.engine_peak as f64)
+        ),
+    );
+    row(
+        "cpu (cores busy)",
+        format!(
+            "engine {:.2} of {} shards, load {:.2} of {} threads{}",
+            r.cpu.engine_cores,
+            r.cpu.engine_threads,
+            r.cpu.load_cores,
+            r.cpu.load_threads,
+            if r.cpu.load_saturated {
+                " (LOAD SATURATED)"
+            } else {
+                ""
+            }
+        ),
+    );
+    let errors: u64 = r.errors.values().sum();
+    row(
+        "errors",
+        if errors == 0 {
+            "none".into()
+        } else {
+            format!("{errors}: {:?}", r.errors)
+        },
+    );
+    for warning in &r.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out
+}

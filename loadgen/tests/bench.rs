@@ -1,0 +1,316 @@
+//! `msrp-loadgen bench --smoke` end to end: an embedded engine in a child
+//! process, real TCP over loopback, the reports it writes, and `compare`
+//! on them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn loadgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_msrp-loadgen"))
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("msrp-loadgen runs");
+    assert!(
+        output.status.success(),
+        "{:?} exited {}\nstdout:\n{}\nstderr:\n{}",
+        command,
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a smoke bench with `args`; returns its JSON report and the
+/// directory holding both reports.
+fn smoke(name: &str, args: &[&str]) -> (Value, PathBuf, String) {
+    let dir = out_dir(name);
+    let output = run(loadgen()
+        .args(["bench", "--smoke", "--quiet", "--out-dir"])
+        .arg(&dir)
+        .args(args));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json = find(&dir, "json");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (report, dir, stdout)
+}
+
+fn find(dir: &Path, extension: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one .{extension} report in {}: {found:?}",
+        dir.display()
+    );
+    let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("msrp-bench-"), "{name}");
+    found[0].clone()
+}
+
+fn errors_total(report: &Value) -> u64 {
+    report["errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn smoke_run_measures_messages_and_writes_both_reports() {
+    let (report, dir, stdout) = smoke("sms", &[]);
+    let throughput = report["throughput"]["messages_per_s"].as_f64().unwrap();
+    assert!(throughput > 0.0, "{report:#}");
+    assert!(report["throughput"]["bytes_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    // The engine counted at least every message the load saw delivered.
+    assert!(
+        report["throughput"]["messages_received_by_peer"]
+            .as_u64()
+            .unwrap()
+            >= report["throughput"]["messages"].as_u64().unwrap()
+    );
+    for kind in ["chunk_200", "delivered", "session_setup"] {
+        let latency = &report["latency_us"][kind];
+        assert!(latency["count"].as_u64().unwrap() > 0, "{kind}: {latency}");
+        for p in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(latency[p].as_u64().is_some(), "{kind}.{p}");
+        }
+        assert!(latency["p50"].as_u64() <= latency["p99"].as_u64());
+    }
+    let calibration = &report["calibration"];
+    assert!(
+        calibration["small_messages_per_s"].as_f64().unwrap() > 0.0,
+        "{calibration}"
+    );
+    assert!(
+        calibration["bulk_bytes_per_s"].as_f64().unwrap() > 0.0,
+        "{calibration}"
+    );
+    assert!(report["fraction_of_calibration"]["messages"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        report["sessions"]["established"], 32,
+        "4 connections x 8 sessions"
+    );
+    assert_eq!(report["sessions"]["connections"], 4);
+    assert!(report["rss_bytes"]["engine_peak"].as_u64().unwrap() > 0);
+    assert!(report["cpu"]["engine_cores"].as_f64().unwrap() > 0.0);
+    assert!(report["host"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(!report["timeline"].as_array().unwrap().is_empty());
+    assert!(
+        stdout.contains("throughput") && stdout.contains("msg/s"),
+        "{stdout}"
+    );
+
+    let html = std::fs::read_to_string(find(&dir, "html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("http://") && !html.contains("https://"));
+
+    // The same report against itself passes; a copy with half the
+    // throughput fails, and says which metric.
+    let json = find(&dir, "json");
+    let same = loadgen()
+        .args(["compare", "--max-regression", "5%"])
+        .arg(&json)
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    let mut slower = report.clone();
+    slower["throughput"]["messages_per_s"] = (throughput / 2.0).into();
+    let slower_path = dir.join("slower.json");
+    std::fs::write(&slower_path, serde_json::to_vec(&slower).unwrap()).unwrap();
+    let gate = loadgen()
+        .arg("compare")
+        .arg(&json)
+        .arg(&slower_path)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&gate.stdout);
+    assert_eq!(gate.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("messages_per_s") && table.contains("FAIL"),
+        "{table}"
+    );
+    let missing = loadgen()
+        .arg("compare")
+        .arg(&json)
+        .arg(dir.join("nope.json"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn both_directions_with_success_reports() {
+    let (report, _, _) = smoke(
+        "both",
+        &[
+            "--direction",
+            "both",
+            "--success-report",
+            "--no-calibrate",
+            "--sizes",
+            "160:3,8KiB:1",
+            "--chunk-size",
+            "4KiB",
+        ],
+    );
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    assert!(report["latency_us"]["delivered"]["count"].as_u64().unwrap() > 0);
+    assert!(
+        report["latency_us"]["engine_delivered"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the engine's own sends were measured: {:#}",
+        report["latency_us"]
+    );
+    assert_eq!(report["profile"]["success_report"], true);
+    assert!(report["calibration"].is_null());
+}
+
+#[test]
+fn open_loop_keeps_to_the_rate() {
+    let (report, _, _) = smoke("rate", &["--rate", "2000", "--no-calibrate"]);
+    let rate = report["throughput"]["messages_per_s"].as_f64().unwrap();
+    // Far below capacity, the delivered rate is the schedule's.
+    assert!((1500.0..2500.0).contains(&rate), "{rate}");
+    assert_eq!(errors_total(&report), 0);
+}
+
+#[test]
+fn mixed_reports_text_latency_with_and_without_the_file() {
+    let (report, _, _) = smoke("mixed", &["--scenario", "mixed", "--no-calibrate"]);
+    let mixed = &report["mixed"];
+    assert_eq!(mixed["file_bytes"], 64 << 20, "{mixed}");
+    assert!(mixed["texts_p99_alone_us"].as_u64().unwrap() > 0, "{mixed}");
+    assert!(mixed["texts_p99_with_file_us"].as_u64().unwrap() > 0, "{mixed}");
+    assert!(mixed["p99_ratio"].as_f64().unwrap() > 0.0);
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+}
+
+#[test]
+fn sessions_scenario_reports_memory_per_session() {
+    let (report, _, _) = smoke(
+        "sessions",
+        &[
+            "--scenario",
+            "sessions",
+            "--connections",
+            "4",
+            "--sessions-per-connection",
+            "2000",
+        ],
+    );
+    assert_eq!(
+        report["sessions"]["established"], 8000,
+        "{:#}",
+        report["sessions"]
+    );
+    assert!(report["sessions"]["setup_per_s"].as_f64().unwrap() > 0.0);
+    let per_session = report["rss_bytes"]["engine_per_session"].as_f64().unwrap();
+    assert!(per_session > 0.0, "{per_session}");
+}
+
+#[test]
+fn an_external_engine_is_measured_through_its_control_socket() {
+    let dir = out_dir("external");
+    let control = dir.join("control.sock");
+    let mut engine = loadgen()
+        .args(["engine", "--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"])
+        .arg("--control")
+        .arg(&control)
+        .arg("--spool")
+        .arg(dir.join("spool"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(engine.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let msrp = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("msrp="))
+        .expect("ready line")
+        .to_string();
+    let output = loadgen()
+        .args([
+            "bench",
+            "--smoke",
+            "--quiet",
+            "--no-calibrate",
+            "--target",
+            &msrp,
+            "--control",
+        ])
+        .arg(&control)
+        .arg("--json")
+        .arg(dir.join("r.json"))
+        .arg("--html")
+        .arg(dir.join("r.html"))
+        .output()
+        .unwrap();
+    // SAFETY: kill with our child's pid.
+    unsafe { libc::kill(engine.id() as i32, libc::SIGTERM) };
+    let status = engine.wait().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(status.success(), "the engine drained and exited 0: {status}");
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["target"], msrp.as_str());
+    assert!(report["throughput"]["messages_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["cpu"]["engine_cores"].as_f64().unwrap() > 0.0,
+        "the pid came from SO_PEERCRED"
+    );
+}
+
+#[test]
+fn bad_flags_and_profiles_are_refused_with_a_reason() {
+    let dir = out_dir("bad");
+    let profile = dir.join("p.toml");
+    std::fs::write(&profile, "conections = 4\n").unwrap();
+    let output = loadgen()
+        .args(["bench", "--quiet", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown key \"conections\""));
+    let output = loadgen()
+        .args(["bench", "--quiet", "--sizes", "0:1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = loadgen()
+        .args(["bench", "--quiet", "--target", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--target needs --control");
+}
