@@ -18,8 +18,10 @@ enum Entry {
     Owned {
         shard: usize,
         /// The session's own URI: a request naming its session-id under
-        /// another URI names no session (481), not this one (506).
-        uri: MsrpUri,
+        /// another URI names no session (481), not this one (506). Its text,
+        /// copied: a parsed URI from a request would be a slice of a read
+        /// buffer and keep the whole buffer alive as long as the session.
+        uri: Box<str>,
     },
 }
 
@@ -106,6 +108,7 @@ impl Directory {
         if entries.map.contains_key(session_id) {
             return Err(DirectoryError::Duplicate(session_id.into()));
         }
+        let uri = uri.as_str().into();
         entries.map.insert(session_id.into(), Entry::Owned { shard, uri });
         Ok(())
     }
@@ -164,13 +167,16 @@ impl SessionDirectory for Claims<'_> {
         let entries = &mut *entries;
         match entries.map.get_mut(session_id) {
             None => Lookup::Unknown,
-            Some(Entry::Owned { uri: own, .. }) if own == uri => Lookup::BoundElsewhere,
+            // Rare (a second connection naming a bound session): parse then.
+            Some(Entry::Owned { uri: own, .. }) if own.parse::<MsrpUri>().is_ok_and(|own| own == *uri) => {
+                Lookup::BoundElsewhere
+            }
             Some(Entry::Owned { .. }) => Lookup::Unknown,
             Some(Entry::Pending { config, .. }) if config.local_uri != *uri => Lookup::Unknown,
             Some(entry @ Entry::Pending { .. }) => {
                 let owned = Entry::Owned {
                     shard: self.shard,
-                    uri: uri.clone(),
+                    uri: uri.as_str().into(),
                 };
                 let Entry::Pending { config, .. } = std::mem::replace(entry, owned) else {
                     unreachable!("matched Pending above")
