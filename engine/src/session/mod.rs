@@ -33,10 +33,11 @@ pub(crate) enum BindState {
 pub(crate) struct Session {
     pub key: SessionKey,
     pub config: SessionConfig,
-    /// `local_uri` as written, our From-Path.
-    pub from_path: String,
-    /// `remote_path` joined, our To-Path.
-    pub to_path: String,
+    /// `remote_path` joined, our To-Path, when it has several URIs (a
+    /// relay path); with one it is that URI's text. Sessions are many and
+    /// mostly idle, so nothing is stored twice (ARCHITECTURE: a million
+    /// sessions per engine).
+    to_path_joined: Option<Box<str>>,
     pub binding: BindState,
     pub outgoing: Outgoing,
     /// Incoming messages in reassembly, by the peer's Message-ID.
@@ -53,13 +54,15 @@ pub(crate) struct Session {
 impl Session {
     pub fn new(key: SessionKey, mut config: SessionConfig) -> Session {
         config.settings = config.settings.floored();
-        let from_path = config.local_uri.as_str().to_owned();
-        let to_path = config
-            .remote_path
-            .iter()
-            .map(MsrpUri::as_str)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let to_path_joined = (config.remote_path.len() > 1).then(|| {
+            config
+                .remote_path
+                .iter()
+                .map(MsrpUri::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into_boxed_str()
+        });
         let binding = match config.role {
             Role::Active => BindState::Binding,
             Role::Passive => BindState::Unbound,
@@ -67,14 +70,27 @@ impl Session {
         Session {
             key,
             config,
-            from_path,
-            to_path,
+            to_path_joined,
             binding,
             outgoing: Outgoing::default(),
             incoming: HashMap::new(),
             dropped_incoming: VecDeque::new(),
             refused_types: Vec::new(),
             scheduled: false,
+        }
+    }
+
+    /// Our From-Path: `local_uri` as written.
+    pub fn from_path(&self) -> &str {
+        self.config.local_uri.as_str()
+    }
+
+    /// Our To-Path: `remote_path`, space-separated.
+    pub fn to_path(&self) -> &str {
+        match (&self.to_path_joined, self.config.remote_path.first()) {
+            (Some(joined), _) => joined,
+            (None, Some(uri)) => uri.as_str(),
+            (None, None) => "",
         }
     }
 
