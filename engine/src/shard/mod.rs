@@ -166,7 +166,8 @@ impl ConnEntry {
 
 /// One session of this shard.
 struct SessionEntry {
-    session_id: String,
+    /// Shared with `by_session_id`'s key: one copy per session.
+    session_id: Rc<str>,
     conn: usize,
     key: SessionKey,
 }
@@ -177,7 +178,7 @@ struct Shard {
     directory: Arc<Directory>,
     conns: Slab<ConnEntry>,
     sessions: Slab<SessionEntry>,
-    by_session_id: HashMap<String, usize>,
+    by_session_id: HashMap<Rc<str>, usize>,
     peers: HashMap<SocketAddr, Vec<usize>>,
     next_serial: u64,
     next_message: u64,
@@ -272,7 +273,7 @@ fn handle_command(this: &ShardRef, command: ShardCommand) {
             reason,
             reply,
         } => {
-            let result = match shard.by_session_id.get(&session_id).copied() {
+            let result = match shard.by_session_id.get(session_id.as_str()).copied() {
                 Some(s) => {
                     let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
                     shard.conns[ci].conn.close_session(key, &reason);
@@ -500,6 +501,7 @@ impl Shard {
     }
 
     fn adopt(&mut self, ci: usize, key: SessionKey, session_id: String) {
+        let session_id: Rc<str> = session_id.into();
         let s = self.sessions.insert(SessionEntry {
             session_id: session_id.clone(),
             conn: ci,
@@ -604,7 +606,7 @@ impl Shard {
 
     fn session_id(&self, ci: usize, key: SessionKey) -> Option<String> {
         let s = *self.conns[ci].sessions.get(&key)?;
-        Some(self.sessions[s].session_id.clone())
+        Some(self.sessions[s].session_id.to_string())
     }
 
     fn on_event(&mut self, this: &ShardRef, ci: usize, event: Event) {
@@ -709,7 +711,7 @@ impl Shard {
                     return;
                 }
                 let event = EngineEvent::Delivered {
-                    session_id: self.sessions[info.session].session_id.clone(),
+                    session_id: self.sessions[info.session].session_id.to_string(),
                     message: info.number,
                     message_id: message_id.as_str().into(),
                 };
@@ -730,7 +732,7 @@ impl Shard {
                     return;
                 }
                 let event = EngineEvent::Failed {
-                    session_id: self.sessions[info.session].session_id.clone(),
+                    session_id: self.sessions[info.session].session_id.to_string(),
                     message: info.number,
                     message_id: message_id.as_str().into(),
                     status,
@@ -754,7 +756,7 @@ impl Shard {
                 }
                 if self.events_wanted() {
                     let event = EngineEvent::SessionClosed {
-                        session_id: removed.session_id,
+                        session_id: removed.session_id.to_string(),
                         reason,
                     };
                     self.emit(event, Bytes::new());
