@@ -249,10 +249,6 @@ impl ControlServer {
         if let Some(name) = d.failure_report {
             settings.failure_report = failure_report(name);
         }
-        let or_any = |types: &Vec<String>| match types.is_empty() {
-            true => vec!["*".to_string()],
-            false => types.clone(),
-        };
         Ok(SessionConfig {
             local_uri,
             remote_path,
@@ -266,10 +262,10 @@ impl ControlServer {
                 SessionDirection::Recvonly => Direction::RecvOnly,
                 SessionDirection::Inactive => Direction::Inactive,
             },
-            accept_types: or_any(&d.accept_types),
+            accept_types: d.accept_types.clone(),
             accept_wrapped_types: d.accept_wrapped_types.clone(),
             max_size: d.max_size,
-            remote_accept_types: or_any(&d.remote_accept_types),
+            remote_accept_types: d.remote_accept_types.clone(),
             remote_max_size: d.remote_max_size,
             settings,
         })

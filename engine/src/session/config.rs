@@ -44,7 +44,8 @@ pub struct SessionConfig {
     pub role: Role,
     pub direction: Direction,
     /// Our `a=accept-types`: incoming content of other types gets 415. `*`
-    /// and `type/*` are wildcards.
+    /// and `type/*` are wildcards; empty means `*` (no allocation for the
+    /// common case, in a million sessions).
     pub accept_types: Vec<String>,
     /// Our `a=accept-wrapped-types` (kept for the application; the engine does
     /// not open message/cpim wrappers).
@@ -52,7 +53,7 @@ pub struct SessionConfig {
     /// Our `a=max-size`: larger incoming messages get 413.
     pub max_size: Option<u64>,
     /// The peer's `a=accept-types`: [`Connection::send`](crate::Connection::send)
-    /// refuses other types (RFC 4975 8.6).
+    /// refuses other types (RFC 4975 8.6). Empty means `*`.
     pub remote_accept_types: Vec<String>,
     /// The peer's `a=max-size`: larger outgoing messages are refused.
     pub remote_max_size: Option<u64>,
@@ -78,10 +79,10 @@ impl SessionConfig {
             remote_path,
             role,
             direction: Direction::SendRecv,
-            accept_types: vec!["*".into()],
+            accept_types: Vec::new(),
             accept_wrapped_types: Vec::new(),
             max_size: None,
-            remote_accept_types: vec!["*".into()],
+            remote_accept_types: Vec::new(),
             remote_max_size: None,
             settings: SessionSettings::default(),
         }
@@ -152,9 +153,10 @@ impl SessionSettings {
 }
 
 /// Whether `content_type` (parameters ignored) is one of `accepted`, where
-/// `*` accepts everything and `type/*` a whole top-level type (RFC 4975 8.6).
+/// `*` (or an empty list) accepts everything and `type/*` a whole top-level
+/// type (RFC 4975 8.6).
 pub fn type_accepted(accepted: &[String], content_type: &str) -> bool {
-    if accepted.iter().any(|a| a.trim() == "*") {
+    if accepted.is_empty() || accepted.iter().any(|a| a.trim() == "*") {
         return true;
     }
     let media = content_type.split(';').next().unwrap_or_default().trim();
@@ -178,5 +180,6 @@ mod tests {
         assert!(!type_accepted(&list, "text/html"));
         assert!(!type_accepted(&list, "imagex/jpeg"));
         assert!(type_accepted(&["*".to_string()], "application/octet-stream"));
+        assert!(type_accepted(&[], "application/octet-stream"), "empty is `*`");
     }
 }
