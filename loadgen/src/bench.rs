@@ -13,24 +13,28 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use msrp_engine::control::Client;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::calibrate::{calibrate, CalibrationSettings};
 use crate::embedded::{EmbeddedSettings, Engine};
 use crate::load::{
-    self, LoadSettings, Recorded, Shared, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE,
-    PHASE_MEASURE, PHASE_RAMP, PHASE_STOP,
+    self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan, LATENCY_TEXTS_ALONE,
+    LATENCY_TEXTS_WITH_FILE, PHASE_MEASURE, PHASE_RAMP, PHASE_STOP,
 };
 use crate::procfs;
 use crate::profile::{Direction, Profile, Scenario, Seconds, SizeMix};
 use crate::report::{
     Bucket, Cpu, Fractions, Latency, Mixed, Report, Rss, Sessions, Throughput, REPORT_VERSION,
 };
-use crate::setup::create_sessions;
+use crate::setup::{all_sessions, Injector, PIPELINE};
 use crate::summary;
 
 /// Connections per loopback source address: one address has about 28k
 /// ephemeral ports here, and the engine's listener one port.
 const CONNECTIONS_PER_SOURCE: usize = 20_000;
+/// Sessions created in the engine and not yet bound, at most (see
+/// [`crate::setup`]).
+const WAVE_PENDING_MAX: usize = 16_384;
 /// Header octets of a SEND as the load writes it (paths, ids, ranges), for
 /// sizing the calibration's raw writes like MSRP's.
 const SEND_HEAD_BYTES: usize = 200;
@@ -250,41 +254,68 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     let rss = |engine: &Engine| engine.pid.and_then(procfs::rss_bytes).unwrap_or(0);
     let rss_before = rss(&engine);
 
-    progress.phase(&format!("creating {} sessions", profile.total_sessions()));
-    let run_id = fastrand::u32(..);
-    let created = create_sessions(&engine.control, &profile, run_id, &sources(&profile))?;
     let shared = Arc::new(Shared::default());
     let settings = Arc::new(LoadSettings {
         profile: profile.clone(),
         target: engine.msrp,
         shared: shared.clone(),
     });
-    let sessions_wanted: usize = created.conns.iter().map(|c| c.sessions.len()).sum();
-    let workers = spawn_workers(created.conns, &layout, &settings)?;
+    let mut injector = Injector::connect(&engine.control, &profile, fastrand::u32(..), sources(&profile))?;
+    let sources: Vec<IpAddr> = (0..profile.connections).map(|ci| injector.source(ci)).collect();
+    let (waves, workers) = spawn_workers(&sources, &layout, &settings)?;
+
+    progress.phase(&format!("setting up {} sessions", profile.total_sessions()));
+    let setup_started = Instant::now();
+    let all: Vec<(usize, usize)> = all_sessions(&profile).collect();
+    let mut handed_out = 0;
+    let deadline_for = |sessions: usize| {
+        Instant::now() + Duration::from_secs(30) + Duration::from_micros(sessions as u64 * 50)
+    };
+    let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
+    for batch in all.chunks(PIPELINE) {
+        let created = injector.create(batch)?;
+        handed_out += created.len();
+        let mut per_worker: Vec<SessionBatch> = (0..waves.len()).map(|_| Vec::new()).collect();
+        for (ci, session) in created {
+            per_worker[ci % waves.len()].push((ci / waves.len(), session));
+        }
+        for (wave, batch) in waves.iter().zip(per_worker) {
+            if !batch.is_empty() && wave.send(batch).is_err() {
+                break;
+            }
+        }
+        // Keep the engine's pending sessions to a wave, as a trickle of
+        // calls would.
+        let deadline = deadline_for(WAVE_PENDING_MAX);
+        while handed_out - shared.established.load(Ordering::Relaxed).min(handed_out) > WAVE_PENDING_MAX {
+            if Instant::now() > deadline || stalled(&workers) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        progress.set_message(format!(
+            "{} of {} sessions bound",
+            shared.established.load(Ordering::Relaxed),
+            profile.total_sessions()
+        ));
+    }
+    drop(waves);
+    let deadline = deadline_for(handed_out);
+    while shared.established.load(Ordering::Relaxed) < handed_out {
+        if Instant::now() > deadline || stalled(&workers) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let commander = match profile.direction.engine_sends() && profile.scenario != Scenario::Sessions {
         true => Some(crate::commander::spawn(
             &engine.control,
-            created.engine_session_ids.clone(),
+            std::mem::take(&mut injector.engine_session_ids),
             settings.clone(),
             layout.load_cpus.first().copied(),
         )?),
         false => None,
     };
-
-    progress.phase(&format!("binding {sessions_wanted} sessions"));
-    let setup_started = Instant::now() - created.elapsed;
-    let bind_deadline =
-        Instant::now() + Duration::from_secs(30) + Duration::from_micros(sessions_wanted as u64 * 50);
-    while shared.established.load(Ordering::Relaxed) < sessions_wanted {
-        if Instant::now() > bind_deadline || workers.iter().any(|w| w.is_finished()) {
-            break;
-        }
-        progress.set_message(format!(
-            "bound {} of {sessions_wanted}",
-            shared.established.load(Ordering::Relaxed)
-        ));
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let established = shared.established.load(Ordering::Relaxed);
     let setup_elapsed = setup_started.elapsed();
     let rss_established = rss(&engine);
@@ -430,7 +461,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         warnings.push(format!(
             "only {established} of {} sessions were set up{}",
             profile.total_sessions(),
-            created
+            injector
                 .first_error
                 .as_ref()
                 .map_or(String::new(), |e| format!(" (first refusal: {e})"))
@@ -506,39 +537,41 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// The load threads, each with its share of the connections (connection
+/// `ci` goes to thread `ci % threads`), and the channels that hand them
+/// their sessions.
+#[allow(clippy::type_complexity)]
 fn spawn_workers(
-    conns: Vec<load::ConnPlan>,
+    sources: &[IpAddr],
     layout: &Layout,
     settings: &Arc<LoadSettings>,
-) -> Result<Vec<JoinHandle<Result<Recorded>>>> {
-    let threads = layout.load_threads.min(conns.len()).max(1);
-    let mut plans: Vec<WorkerPlan> = (0..threads)
-        .map(|index| WorkerPlan {
+) -> Result<(
+    Vec<UnboundedSender<SessionBatch>>,
+    Vec<JoinHandle<Result<Recorded>>>,
+)> {
+    let threads = layout.load_threads.min(sources.len()).max(1);
+    let mut senders = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let mine: Vec<IpAddr> = sources.iter().skip(index).step_by(threads).copied().collect();
+        // `both`: the rate is the load's; the engine's sends are closed loop.
+        let rate = settings
+            .profile
+            .rate
+            .map(|rate| rate * mine.len() as f64 / sources.len() as f64);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let plan = WorkerPlan {
             index,
             cpu: (!layout.load_cpus.is_empty()).then(|| layout.load_cpus[index % layout.load_cpus.len()]),
-            conns: Vec::new(),
-            rate: None,
+            sources: mine,
+            sessions: rx,
+            rate,
             sends_file: index == 0 && settings.profile.scenario == Scenario::Mixed,
-        })
-        .collect();
-    for (i, conn) in conns.into_iter().enumerate() {
-        plans[i % threads].conns.push(conn);
+        };
+        senders.push(tx);
+        workers.push(load::spawn(plan, settings.clone())?);
     }
-    let total: usize = plans
-        .iter()
-        .map(|p| p.conns.iter().map(|c| c.sessions.len()).sum::<usize>())
-        .sum();
-    if let Some(rate) = settings.profile.rate {
-        // `both`: the rate is the load's; the engine's sends are closed loop.
-        for plan in &mut plans {
-            let mine: usize = plan.conns.iter().map(|c| c.sessions.len()).sum();
-            plan.rate = Some(rate * mine as f64 / total.max(1) as f64);
-        }
-    }
-    plans
-        .into_iter()
-        .map(|plan| load::spawn(plan, settings.clone()))
-        .collect()
+    Ok((senders, workers))
 }
 
 /// The shared counters at one moment.

@@ -89,17 +89,18 @@ pub struct SessionPlan {
     pub created: Instant,
 }
 
-/// One connection: the loopback address it leaves from and its sessions.
-pub struct ConnPlan {
-    pub source: IpAddr,
-    pub sessions: Vec<SessionPlan>,
-}
+/// Sessions for a worker to bind: (its connection index, the session).
+pub type SessionBatch = Vec<(usize, SessionPlan)>;
 
 /// What one worker thread runs.
 pub struct WorkerPlan {
     pub index: usize,
     pub cpu: Option<usize>,
-    pub conns: Vec<ConnPlan>,
+    /// Its connections, by the loopback address each leaves from.
+    pub sources: Vec<IpAddr>,
+    /// Sessions arrive in waves as the engine creates them; the channel
+    /// closes when all are handed out.
+    pub sessions: tokio::sync::mpsc::UnboundedReceiver<SessionBatch>,
     /// Open loop: this worker's share of the rate, in messages per second.
     pub rate: Option<f64>,
     /// `mixed`: this worker sends the file on its first session.

@@ -21,8 +21,8 @@ use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
 use super::{
-    LoadSettings, Recorded, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE, PHASE_MEASURE,
-    PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
+    LoadSettings, Recorded, SessionBatch, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE,
+    PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
 };
 use crate::profile::Scenario;
 use crate::report::{LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP};
@@ -119,39 +119,21 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
     let connection_config = ConnectionConfig {
         sessions_max: profile.sessions_per_connection.max(1),
         chunk_events: true,
+        // Up to 1 MiB per writev, as the calibration's bulk writes: fewer
+        // system calls and wake-ups of the engine per octet.
+        transmit_bytes_max: 1 << 20,
         ..ConnectionConfig::default()
     };
-    let mut conns = Vec::with_capacity(plan.conns.len());
-    let mut streams = Vec::with_capacity(plan.conns.len());
-    let now = Instant::now();
-    for conn_plan in &plan.conns {
-        let stream = connect(conn_plan.source, settings.target)
-            .with_context(|| format!("connecting from {} to {}", conn_plan.source, settings.target))?;
-        let mut conn = Connection::new(connection_config);
-        let mut keys = Vec::with_capacity(conn_plan.sessions.len());
-        let mut by_key = HashMap::with_capacity(conn_plan.sessions.len());
-        for (index, session) in conn_plan.sessions.iter().enumerate() {
-            let mut config = SessionConfig::new(
-                session.local_uri.clone(),
-                vec![session.remote_uri.clone()],
-                Role::Active,
-            );
-            config.settings.chunk_bytes = profile.chunk_bytes as usize;
-            config.settings.success_report = match profile.success_report {
-                true => SuccessReport::Yes,
-                false => SuccessReport::No,
-            };
-            let key = conn
-                .add_session(config, now)
-                .with_context(|| format!("adding session {}", session.local_uri))?;
-            keys.push(key);
-            by_key.insert(key, index);
-        }
+    let mut conns = Vec::with_capacity(plan.sources.len());
+    let mut streams = Vec::with_capacity(plan.sources.len());
+    for &source in &plan.sources {
+        let stream = connect(source, settings.target)
+            .with_context(|| format!("connecting from {source} to {}", settings.target))?;
         conns.push(Conn {
-            conn,
-            keys,
-            by_key,
-            created: conn_plan.sessions.iter().map(|s| s.created).collect(),
+            conn: Connection::new(connection_config),
+            keys: Vec::new(),
+            by_key: HashMap::new(),
+            created: Vec::new(),
             out: HashMap::new(),
             writer: Rc::new(Notify::new()),
         });
@@ -172,11 +154,60 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
     for (ci, stream) in streams.into_iter().enumerate() {
         tokio_uring::spawn(read_loop(worker.clone(), ci, stream.clone()));
         tokio_uring::spawn(write_loop(worker.clone(), ci, stream));
-        worker.borrow().conns[ci].writer.notify_one();
     }
-    pace(&worker, &plan).await;
+    let WorkerPlan {
+        sessions,
+        rate,
+        sends_file,
+        ..
+    } = plan;
+    tokio_uring::spawn(adopt(worker.clone(), sessions));
+    pace(&worker, rate, sends_file).await;
     let recorded = std::mem::take(&mut worker.borrow_mut().recorded);
     Ok(recorded)
+}
+
+/// Adds each wave of sessions to its connection; an active session sends
+/// its binding SEND at once.
+async fn adopt(worker: WorkerRef, mut sessions: tokio::sync::mpsc::UnboundedReceiver<SessionBatch>) {
+    while let Some(batch) = sessions.recv().await {
+        let mut w = worker.borrow_mut();
+        let now = Instant::now();
+        let profile = &w.settings.profile;
+        let chunk_bytes = profile.chunk_bytes;
+        let inflight_bytes_max = profile.window as u64 * profile.chunk_bytes;
+        let success_report = match profile.success_report {
+            true => SuccessReport::Yes,
+            false => SuccessReport::No,
+        };
+        let mut touched = Vec::new();
+        for (ci, session) in batch {
+            let mut config = SessionConfig::new(session.local_uri, vec![session.remote_uri], Role::Active);
+            config.settings.chunk_bytes = chunk_bytes as usize;
+            // The window, not the core's default 1 MiB, bounds what a
+            // session has in flight.
+            config.settings.inflight_bytes_max = config.settings.inflight_bytes_max.max(inflight_bytes_max);
+            config.settings.success_report = success_report;
+            let conn = &mut w.conns[ci];
+            match conn.conn.add_session(config, now) {
+                Ok(key) => {
+                    conn.by_key.insert(key, conn.keys.len());
+                    conn.keys.push(key);
+                    conn.created.push(session.created);
+                    if !touched.contains(&ci) {
+                        touched.push(ci);
+                    }
+                }
+                Err(error) => w
+                    .settings
+                    .shared
+                    .note_closed(&format!("cannot add a session: {error}")),
+            }
+        }
+        for ci in touched {
+            w.conns[ci].writer.notify_one();
+        }
+    }
 }
 
 /// A connection from `source` (a loopback address of its own, so that many
@@ -198,7 +229,7 @@ fn connect(source: std::net::IpAddr, target: SocketAddr) -> Result<TcpStream> {
 
 /// Starts the sends when the ramp begins, paces them in open loop, and
 /// returns when the run stops.
-async fn pace(worker: &WorkerRef, plan: &WorkerPlan) {
+async fn pace(worker: &WorkerRef, rate: Option<f64>, sends_file: bool) {
     let shared = worker.borrow().settings.shared.clone();
     let scenario = worker.borrow().settings.profile.scenario;
     let load_sends =
@@ -211,17 +242,17 @@ async fn pace(worker: &WorkerRef, plan: &WorkerPlan) {
         }
     }
     let start = Instant::now();
-    if load_sends && plan.rate.is_none() {
+    if load_sends && rate.is_none() {
         worker.borrow_mut().fill_windows();
     }
     let mut file_started = false;
     let mut sent: u64 = 0;
     while shared.phase() != PHASE_STOP {
-        if plan.sends_file && !file_started && shared.file_running.load(Ordering::Relaxed) {
+        if sends_file && !file_started && shared.file_running.load(Ordering::Relaxed) {
             file_started = true;
             worker.borrow_mut().send_file();
         }
-        if let (true, Some(rate)) = (load_sends, plan.rate) {
+        if let (true, Some(rate)) = (load_sends, rate) {
             let due = (start.elapsed().as_secs_f64() * rate) as u64;
             let mut w = worker.borrow_mut();
             w.send_backlog();
