@@ -373,7 +373,7 @@ fn chunk_request<'a>(
     Request {
         method: &Method::Send,
         to_path: session.to_path(),
-        from_path: session.from_path(),
+        from_path: session.own_path(),
         message_id: Some(msg.message_id),
         byte_range: Some(range),
         success_report: (msg.success_report == SuccessReport::Yes).then_some(SuccessReport::Yes),
@@ -557,7 +557,7 @@ impl Connection {
             let req = Request {
                 method: &Method::Send,
                 to_path: session.to_path(),
-                from_path: session.from_path(),
+                from_path: session.own_path(),
                 message_id: Some(message_id),
                 byte_range: Some(ByteRange {
                     start: 1,
@@ -722,7 +722,7 @@ impl Connection {
                 status: 481,
                 failure_report: deferred.failure_report,
                 to_path: deferred.reply_to,
-                from_path: self.sessions[slot].from_path().to_owned(),
+                from_path: self.sessions[slot].own_path().to_owned(),
             });
         }
         let session = self.sessions.remove(slot);
@@ -950,7 +950,7 @@ impl Connection {
         let raw = to.as_str();
         let slot = *self.by_session_id.get(session_id_of(raw)?)?;
         let session = &self.sessions[slot];
-        if raw == session.from_path()
+        if raw == session.own_path()
             || to
                 .uris()
                 .next()
@@ -981,7 +981,7 @@ impl Connection {
             status,
             Some(status_comment(status)),
             response_to_path(head),
-            self.sessions[slot].from_path(),
+            self.sessions[slot].own_path(),
         );
         if written.is_ok() {
             self.stats.count_response(status);
@@ -990,7 +990,7 @@ impl Connection {
 
     fn reply_for(&self, head: &FrameHead, status: u16, slot: Option<usize>) -> Reply {
         let from_path = match slot {
-            Some(slot) => self.sessions[slot].from_path().to_owned(),
+            Some(slot) => self.sessions[slot].own_path().to_owned(),
             None => head.to_path().as_str().to_owned(),
         };
         Reply {
@@ -1409,7 +1409,7 @@ impl Connection {
             status,
             failure_report: deferred.failure_report,
             to_path: deferred.reply_to,
-            from_path: session.from_path().to_owned(),
+            from_path: session.own_path().to_owned(),
         };
         match failure {
             None => {
@@ -1481,7 +1481,7 @@ impl Connection {
         let req = Request {
             method: &Method::Report,
             to_path,
-            from_path: session.from_path(),
+            from_path: session.own_path(),
             message_id: Some(message_id),
             byte_range: Some(ByteRange {
                 start: 1,

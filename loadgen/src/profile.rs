@@ -37,8 +37,13 @@ impl Direction {
 pub enum Scenario {
     /// Many sessions, 160-octet texts, closed loop at maximum.
     Sms,
-    /// Few sessions, 10 MiB files in 64 KiB chunks.
+    /// Few sessions, 10 MiB files in 64 KiB chunks: the engine spools
+    /// them to disk.
     Files,
+    /// One session streaming 64 KiB messages of one chunk each, window 64:
+    /// the wire and the parser at full size, bodies delivered in memory
+    /// (compare with the calibration's raw bulk).
+    Bulk,
     /// Texts at a fixed rate, alone and then beside a 1 GiB file on the same
     /// connections: the texts' p99 with and without the file.
     Mixed,
@@ -224,6 +229,13 @@ impl Profile {
                 sessions_per_connection: 2,
                 sizes: SizeMix(vec![(10 << 20, 1)]),
                 window: 2,
+                ..base
+            },
+            Scenario::Bulk => Profile {
+                connections: 1,
+                sessions_per_connection: 1,
+                sizes: SizeMix(vec![(64 << 10, 1)]),
+                window: 64,
                 ..base
             },
             Scenario::Mixed => Profile {

@@ -80,8 +80,8 @@ impl Session {
         }
     }
 
-    /// Our From-Path: `local_uri` as written.
-    pub fn from_path(&self) -> &str {
+    /// Our own path, the From-Path of what we send: `local_uri` as written.
+    pub fn own_path(&self) -> &str {
         self.config.local_uri.as_str()
     }
 

@@ -110,6 +110,8 @@ struct Worker {
     backlog: VecDeque<Instant>,
     /// Round-robin cursor over (connection, session) for open-loop sends.
     cursor: (usize, usize),
+    /// `mixed`: the session the file goes on, which sends no texts.
+    file_session: Option<(usize, usize)>,
 }
 
 type WorkerRef = Rc<RefCell<Worker>>;
@@ -150,6 +152,7 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
         pool,
         backlog: VecDeque::new(),
         cursor: (0, 0),
+        file_session: plan.sends_file.then_some((0, 0)),
     }));
     for (ci, stream) in streams.into_iter().enumerate() {
         tokio_uring::spawn(read_loop(worker.clone(), ci, stream.clone()));
@@ -284,6 +287,9 @@ impl Worker {
         let window = self.settings.profile.window;
         for ci in 0..self.conns.len() {
             for si in 0..self.conns[ci].keys.len() {
+                if self.file_session == Some((ci, si)) {
+                    continue;
+                }
                 for _ in 0..window {
                     self.send(ci, si, now);
                 }
@@ -354,6 +360,11 @@ impl Worker {
                 true => (ci, si + 1),
                 false => ((ci + 1) % self.conns.len(), 0),
             };
+            // `mixed`: the file has a session of its own, as a file
+            // transfer has its own m-line; texts share its connection.
+            if self.file_session == Some((ci, si)) {
+                continue;
+            }
             if self.send(ci, si, scheduled) {
                 self.conns[ci].writer.notify_one();
                 return true;
