@@ -4,7 +4,7 @@
 //! the report's numbers) and nothing refers to the network, so the page can
 //! be kept as a CI artifact and opened offline years later. Every string
 //! taken from the report goes through [`escape`]; every SVG coordinate goes
-//! through [`coord`], so an empty or degenerate report still draws.
+//! through `coord`, so an empty or degenerate report still draws.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};

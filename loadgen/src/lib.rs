@@ -10,7 +10,7 @@
 //! - [`commander`]: the engine's own sends, driven through its control socket.
 //! - [`setup`]: sessions created in the engine ("inject" mode).
 //! - [`embedded`]: the engine under test, in a child process or external.
-//! - [`bench`]: one run from calibration to reports; [`summary`] its table.
+//! - [`bench`](mod@bench): one run from calibration to reports; [`summary`] its table.
 //! - [`procfs`]: CPU time and memory from /proc.
 
 pub mod bench;

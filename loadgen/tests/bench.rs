@@ -179,6 +179,8 @@ fn both_directions_with_success_reports() {
             "both",
             "--success-report",
             "--no-calibrate",
+            "--sources",
+            "2",
             "--sizes",
             "160:3,8KiB:1",
             "--chunk-size",
