@@ -24,9 +24,11 @@ use crate::load::{
 use crate::procfs;
 use crate::profile::{Direction, Profile, Scenario, Seconds, SizeMix};
 use crate::report::{
-    Bucket, Cpu, Fractions, Latency, Mixed, Report, Rss, Sessions, Throughput, REPORT_VERSION,
+    Bucket, Cpu, Fractions, Latency, Mixed, Report, Rss, Sessions, SubscriberReport, Throughput,
+    REPORT_VERSION,
 };
 use crate::setup::{all_sessions, Injector, PIPELINE};
+use crate::subscriber::Subscriber;
 use crate::summary;
 
 /// Connections per loopback source address: one address has about 28k
@@ -99,6 +101,10 @@ pub struct BenchArgs {
     /// An external engine's control socket (needs --target).
     #[arg(long, value_name = "PATH", requires = "target")]
     pub control: Option<PathBuf>,
+    /// Also read every engine event, as an application would (the engine
+    /// builds events only for subscribers).
+    #[arg(long)]
+    pub subscribe: bool,
     /// The embedded engine's spool [default: /dev/shm when present].
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
@@ -260,6 +266,10 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         target: engine.msrp,
         shared: shared.clone(),
     });
+    let subscriber = match args.subscribe {
+        true => Some(Subscriber::start(&engine.control)?),
+        false => None,
+    };
     let mut injector = Injector::connect(&engine.control, &profile, fastrand::u32(..), sources(&profile))?;
     let sources: Vec<IpAddr> = (0..profile.connections).map(|ci| injector.source(ci)).collect();
     let (waves, workers) = spawn_workers(&sources, &layout, &settings)?;
@@ -343,6 +353,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     let (engine_cpu_0, load_cpu_0) = (engine_cpu(), load_cpu());
     let stats_0 = engine_stats();
     let counts_0 = Counts::read(&shared);
+    let events_0 = subscriber.as_ref().map_or(0, Subscriber::events);
     shared.set_phase(PHASE_MEASURE);
     let measure_started = Instant::now();
     let mut timeline = Vec::new();
@@ -383,6 +394,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     }
     let measured = measure_started.elapsed();
     let counts_1 = Counts::read(&shared);
+    let events_1 = subscriber.as_ref().map_or(0, Subscriber::events);
     let stats_1 = engine_stats();
     let (engine_cpu_1, load_cpu_1) = (engine_cpu(), load_cpu());
     let rss_peak = engine.pid.and_then(procfs::peak_rss_bytes).unwrap_or(0);
@@ -397,6 +409,15 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             Err(_) => bail!("a load thread panicked"),
         }
     }
+    let subscriber = subscriber.map(|s| {
+        let dropped = s.dropped();
+        s.stop();
+        SubscriberReport {
+            events: events_1 - events_0,
+            events_per_s: (events_1 - events_0) as f64 / measured.as_secs_f64(),
+            dropped,
+        }
+    });
     let rss_after = rss(&engine);
     let stopped = engine.stop();
     progress.finish();
@@ -484,6 +505,13 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     if profile.scenario != Scenario::Sessions && delta.delivered == 0 {
         warnings.push("no message was delivered in the measured interval".into());
     }
+    if subscriber.as_ref().is_some_and(|s| s.dropped) {
+        warnings.push(
+            "the engine dropped the subscriber as too slow (--subscriber-queue-depth): \
+             an application must read events as fast as the engine makes them"
+                .into(),
+        );
+    }
     if engine.pid.is_none() {
         warnings.push("the engine's process is not visible: no engine CPU or memory figures".into());
     }
@@ -533,6 +561,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             load_saturated,
         },
         mixed,
+        subscriber,
         warnings,
     };
     write_reports(args, &report)?;

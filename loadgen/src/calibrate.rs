@@ -11,8 +11,9 @@
 //! - *bulk*: one connection streams `chunk_bytes` writes into a sink that
 //!   counts the octets it reads (the shape of a large file in chunks).
 //!
-//! Ported from `benches/src/bin/wirebench` (its raw server and pipelined
-//! client), but in-process: the server and the client each run on their own
+//! It began as the raw server and pipelined client of `wirebench`, a tool of
+//! issue 4 that this module and `bench` replace; here both run in-process:
+//! the server and the client each run on their own
 //! thread with their own io_uring, pinned as asked, and both end before
 //! [`calibrate`] returns.
 
@@ -34,6 +35,8 @@ use bytes::Bytes;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::{TcpListener, TcpStream};
 
+use msrp_engine::uring_write_all;
+
 use crate::report::Calibration;
 
 /// Run before each phase's measured interval and left out of it: long
@@ -41,12 +44,12 @@ use crate::report::Calibration;
 /// rate to settle.
 pub const WARM_UP: Duration = Duration::from_millis(300);
 
-/// Read buffer per connection, on both sides, as large as the engine's and
-/// wirebench's: one read drains many echoed messages.
+/// Read buffer per connection, on both sides, as large as the engine's: one
+/// read drains many echoed messages.
 const READ_BYTES: usize = 256 * 1024;
 
 /// Bulk chunks per `writev`. With one 64 KiB chunk per write the sender, not
-/// the receiver, sets the pace on loopback (wirebench measured about
+/// the receiver, sets the pace on loopback (measured for issue 4: about
 /// 1.3 GB/s against 4.5 GB/s with 16 per write), and the engine's own
 /// clients batch chunks the same way.
 const CHUNKS_PER_WRITE: usize = 16;
@@ -501,7 +504,7 @@ async fn serve_all(listener: std::net::TcpListener, phase: Phase, shared: Arc<Sh
     failed.map_or(Ok(()), Err)
 }
 
-/// wirebench's raw server: echo exactly what was read (small), or drop it
+/// The raw server: echo exactly what was read (small), or drop it
 /// and count the octets (bulk); no parsing at all, the least work a server
 /// on one io_uring thread can do with these bytes.
 async fn serve(stream: TcpStream, phase: Phase, shared: &Shared) -> Result<()> {
@@ -540,7 +543,7 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream> {
 }
 
 /// Octets that never hold anything the echo or the sink would look at:
-/// letters and digits, as wirebench's bodies.
+/// letters and digits.
 fn pattern(len: usize) -> Bytes {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     ALPHABET
@@ -589,7 +592,7 @@ fn spawn_stopping(
 /// of `message_bytes` outstanding.
 ///
 /// Why batches: the window is written half at a time, one write for
-/// `window / 2` messages, as the engine's clients and wirebench do. One
+/// `window / 2` messages, as the engine's clients do. One
 /// write per message makes the syscalls and the per-segment TCP work the
 /// limit, which would measure this client's write path, not what loopback
 /// and the runtime can carry: on the 2-core machine this was written on,
@@ -806,34 +809,13 @@ async fn bulk_client(
     let mut parts = Vec::with_capacity(CHUNKS_PER_WRITE);
     while !shared.stopping() {
         parts.extend(std::iter::repeat_n(&chunk, CHUNKS_PER_WRITE).cloned());
-        parts = writev_all(&stream, parts).await.context("writing chunks")?;
-        parts.clear();
+        uring_write_all(&stream, &mut parts)
+            .await
+            .context("writing chunks")?;
     }
     stream
         .shutdown(Shutdown::Write)
         .context("shutting down the sending side")
-}
-
-/// Writes all of `parts` in order without copying them; gives the vector
-/// back for reuse.
-async fn writev_all(stream: &TcpStream, parts: Vec<Bytes>) -> std::io::Result<Vec<Bytes>> {
-    let total: usize = parts.iter().map(Bytes::len).sum();
-    let (result, parts) = stream.writev(parts).await;
-    let mut written = result?;
-    if written == total {
-        return Ok(parts);
-    }
-    // A short write (the socket buffer filled up): the rest, part by part.
-    for part in &parts {
-        if written >= part.len() {
-            written -= part.len();
-            continue;
-        }
-        let (result, _) = stream.write_all(part.slice(written..)).await;
-        result?;
-        written = 0;
-    }
-    Ok(parts)
 }
 
 #[cfg(test)]

@@ -546,6 +546,7 @@ mod tests {
             rss_bytes: Rss::default(),
             cpu: Cpu::default(),
             mixed: None,
+            subscriber: None,
             warnings: vec![],
         }
     }

@@ -189,6 +189,19 @@ fn summary(o: &mut String, r: &Report) -> fmt::Result {
             bad: c.load_saturated,
         },
     ];
+    if let Some(sub) = &r.subscriber {
+        rows.push(Kv {
+            key: "Subscriber events/s",
+            value: match sub.dropped {
+                true => format!(
+                    "{}, then dropped by the engine as too slow",
+                    fixed(sub.events_per_s, 1)
+                ),
+                false => fixed(sub.events_per_s, 1),
+            },
+            bad: sub.dropped,
+        });
+    }
     if let Some(f) = &r.fraction_of_calibration {
         rows.push(kv("Messages/s of calibration", percent(f.messages)));
         rows.push(kv("Bytes/s of calibration", percent(f.bytes)));
@@ -826,8 +839,8 @@ fn compact(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::report::{
-        Calibration, Cpu, Fractions, Host, Latency, Mixed, Rss, Sessions, Throughput, LATENCY_CHUNK,
-        LATENCY_DELIVERED, LATENCY_SETUP, REPORT_VERSION,
+        Calibration, Cpu, Fractions, Host, Latency, Mixed, Rss, Sessions, SubscriberReport, Throughput,
+        LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP, REPORT_VERSION,
     };
 
     fn curve(base_us: u64) -> Vec<(f64, u64)> {
@@ -928,6 +941,11 @@ mod tests {
                 file_bytes: 100 << 20,
                 file_bytes_per_s: 5.0e7,
             }),
+            subscriber: Some(SubscriberReport {
+                events: 1000,
+                events_per_s: 500.0,
+                dropped: true,
+            }),
             warnings: vec!["<script>alert(1)</script> & more".to_owned()],
         }
     }
@@ -937,6 +955,7 @@ mod tests {
         let page = render(&sample());
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(page.contains("<svg"));
+        assert!(page.contains("dropped by the engine as too slow"));
         assert!(!page.contains("http://"));
         assert!(!page.contains("https://"));
         assert!(!page.contains("NaN"));

@@ -12,6 +12,7 @@
 //! - [`embedded`]: the engine under test, in a child process or external.
 //! - [`bench`](mod@bench): one run from calibration to reports; [`summary`] its table.
 //! - [`procfs`]: CPU time and memory from /proc.
+//! - [`subscriber`]: an application reading every engine event (`--subscribe`).
 
 pub mod bench;
 pub mod calibrate;
@@ -24,5 +25,6 @@ pub mod procfs;
 pub mod profile;
 pub mod report;
 pub mod setup;
+pub mod subscriber;
 pub mod summary;
 pub mod units;

@@ -52,6 +52,9 @@ pub struct Report {
     /// Scenario `mixed`: text p99 with and without the file.
     #[serde(default)]
     pub mixed: Option<Mixed>,
+    /// `--subscribe`: an application read every event.
+    #[serde(default)]
+    pub subscriber: Option<SubscriberReport>,
     /// Findings a reader must see: the load side saturated, errors, a
     /// target missed. Printed under the table and shown in the HTML.
     pub warnings: Vec<String>,
@@ -172,4 +175,13 @@ pub struct Mixed {
     pub p99_ratio: f64,
     pub file_bytes: u64,
     pub file_bytes_per_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubscriberReport {
+    /// Events read in the measured interval.
+    pub events: u64,
+    pub events_per_s: f64,
+    /// The engine dropped the subscriber as too slow.
+    pub dropped: bool,
 }

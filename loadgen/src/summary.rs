@@ -65,6 +65,20 @@ pub fn table(r: &Report) -> String {
             format!("{} octets at {}/s", m.file_bytes, megabytes(m.file_bytes_per_s)),
         );
     }
+    if let Some(s) = &r.subscriber {
+        row(
+            "subscriber",
+            format!(
+                "{} events/s read{}",
+                count(s.events_per_s),
+                if s.dropped {
+                    ", then dropped by the engine as too slow"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     row(
         "sessions",
         format!(

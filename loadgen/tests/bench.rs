@@ -202,12 +202,20 @@ fn both_directions_with_success_reports() {
 }
 
 #[test]
-fn open_loop_keeps_to_the_rate() {
-    let (report, _, _) = smoke("rate", &["--rate", "2000", "--no-calibrate"]);
+fn open_loop_keeps_to_the_rate_and_a_subscriber_reads_every_event() {
+    let (report, _, _) = smoke("rate", &["--rate", "2000", "--no-calibrate", "--subscribe"]);
     let rate = report["throughput"]["messages_per_s"].as_f64().unwrap();
     // Far below capacity, the delivered rate is the schedule's.
     assert!((1500.0..2500.0).contains(&rate), "{rate}");
     assert_eq!(errors_total(&report), 0);
+    // One message_received per message the engine got, read as it came.
+    let subscriber = &report["subscriber"];
+    assert_eq!(subscriber["dropped"], false, "{subscriber}");
+    let events = subscriber["events_per_s"].as_f64().unwrap();
+    assert!(
+        (0.8 * rate..1.2 * rate + 100.0).contains(&events),
+        "{events} events/s at {rate} msg/s"
+    );
 }
 
 #[test]
