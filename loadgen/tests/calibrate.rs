@@ -33,17 +33,9 @@ fn calibrate_gives_positive_rates_and_leaves_nothing_behind() {
     };
     let calibration = calibrate(&settings).expect("calibrating");
 
-    assert!(
-        calibration.small_messages_per_s.is_finite() && calibration.small_messages_per_s > 0.0,
-        "{calibration:?}"
-    );
-    assert!(
-        calibration.bulk_bytes_per_s.is_finite() && calibration.bulk_bytes_per_s > 0.0,
-        "{calibration:?}"
-    );
-    assert_eq!(calibration.message_bytes, settings.message_bytes);
-    assert_eq!(calibration.chunk_bytes, settings.chunk_bytes);
-    assert_eq!(calibration.seconds_each, settings.seconds_each);
+    // The figures themselves are checked by the unit tests; this process
+    // exists to count what a run leaves behind.
+    assert!(calibration.small_messages_per_s > 0.0 && calibration.bulk_bytes_per_s > 0.0);
     assert_eq!(calibration_threads(), Vec::<String>::new());
 
     // The first run leaves tokio's process-wide signal pipe (a socket pair,
