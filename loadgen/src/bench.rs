@@ -37,6 +37,8 @@ const CONNECTIONS_PER_SOURCE: usize = 20_000;
 /// Sessions created in the engine and not yet bound, at most (see
 /// [`crate::setup`]).
 const WAVE_PENDING_MAX: usize = 16_384;
+/// How long the load threads get to end after the run.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Header octets of a SEND as the load writes it (paths, ids, ranges), for
 /// sizing the calibration's raw writes like MSRP's.
 const SEND_HEAD_BYTES: usize = 200;
@@ -263,6 +265,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     let shared = Arc::new(Shared::default());
     let settings = Arc::new(LoadSettings {
         profile: profile.clone(),
+        epoch: Instant::now(),
         target: engine.msrp,
         shared: shared.clone(),
     });
@@ -402,7 +405,17 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     progress.phase("collecting");
 
     let mut recorded = Recorded::new();
+    // A thread still blocked (on a socket the engine stopped serving) ends
+    // the run with an error instead of hanging it.
+    let deadline = Instant::now() + STOP_TIMEOUT;
     for worker in workers.into_iter().chain(commander) {
+        while !worker.is_finished() {
+            if Instant::now() > deadline {
+                let name = worker.thread().name().unwrap_or("a load thread").to_string();
+                bail!("{name} did not stop within {STOP_TIMEOUT:?} of the end of the run");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         match worker.join() {
             Ok(Ok(r)) => recorded.merge(r),
             Ok(Err(e)) => return Err(e).context("a load thread failed"),
@@ -437,10 +450,12 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         }
     }
     let messages_received_by_peer = received_1.saturating_sub(received_0) + delta.received;
+    // The load's messages delivered, and the engine's received by the load.
+    let messages = delta.delivered + delta.received;
     let throughput = Throughput {
-        messages_per_s: delta.delivered as f64 / seconds,
+        messages_per_s: messages as f64 / seconds,
         bytes_per_s: (delta.delivered_bytes + delta.received_bytes) as f64 / seconds,
-        messages: delta.delivered,
+        messages,
         bytes: delta.delivered_bytes + delta.received_bytes,
         messages_received_by_peer,
     };
@@ -502,7 +517,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             reasons.join("; ")
         ));
     }
-    if profile.scenario != Scenario::Sessions && delta.delivered == 0 {
+    if profile.scenario != Scenario::Sessions && messages == 0 {
         warnings.push("no message was delivered in the measured interval".into());
     }
     if subscriber.as_ref().is_some_and(|s| s.dropped) {
@@ -666,11 +681,11 @@ fn sample(
         last = now;
         timeline.push(Bucket {
             t_s: timeline.len() as f64,
-            messages: d.delivered,
+            messages: d.delivered + d.received,
             bytes: d.delivered_bytes + d.received_bytes,
             errors: d.failed,
         });
-        progress.tick(d.delivered, d.delivered_bytes + d.received_bytes);
+        progress.tick(d.delivered + d.received, d.delivered_bytes + d.received_bytes);
         if Instant::now() >= end {
             return;
         }

@@ -1,8 +1,12 @@
 //! Direction `engine` (or `both`): the engine sends, driven by `send`
-//! commands on its control socket, closed loop with a window per session;
-//! the latency is from the command to the engine's `delivered` event.
-//! Every message costs a command, a reply and an event on the engine's one
-//! control thread, so this measures the engine as an application drives it.
+//! commands on its control socket, as an application drives it. Every
+//! message costs a command and a reply on the engine's one control thread.
+//!
+//! The latency is from the command to the message's arrival at the load:
+//! each body starts with a [`Stamp`] that the load reads back. The window is
+//! kept on what the load received, not on `delivered` events: a subscriber
+//! gets every event of the engine, a million a second beside a full load
+//! sending, and a driver reading them all would measure its own backlog.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,17 +16,46 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use msrp_engine::control::{Client, Command, EngineEvent, Incoming, SendRequest};
+use msrp_engine::control::{Client, Command, Incoming, SendRequest};
 
 use crate::load::{LoadSettings, Recorded, PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP, PHASE_STOP};
-use crate::profile::Direction;
-use crate::report::LATENCY_DELIVERED;
 
-/// Latency kind of the engine's sends when the load sends too.
-pub const LATENCY_ENGINE_DELIVERED: &str = "engine_delivered";
-/// Commands outstanding at most, whatever the window: the control thread
+/// Latency kind of the engine's sends: command to arrival at the load.
+pub const LATENCY_ENGINE_SENT: &str = "engine_sent";
+/// Messages outstanding at most, whatever the window: the control thread
 /// answers in order, so more only adds queueing.
-const OUTSTANDING_MAX: usize = 4096;
+const OUTSTANDING_MAX: u64 = 4096;
+/// Commands written and not yet answered, at most. The engine stops reading
+/// a client whose replies it cannot write, so a client that writes thousands
+/// of commands before reading blocks on its own write while the engine
+/// blocks on it: keep what is unanswered within the sockets' buffers.
+const UNANSWERED_MAX: usize = 256;
+
+/// The first octets of a body the engine sends for the load: a marker and
+/// the send time, in nanoseconds since the run's epoch.
+pub struct Stamp;
+
+impl Stamp {
+    const MARK: &'static [u8; 8] = b"lg-stamp";
+    pub const LEN: usize = 16;
+
+    pub fn write(body: &mut [u8], epoch: Instant) {
+        if body.len() >= Stamp::LEN {
+            body[..8].copy_from_slice(Stamp::MARK);
+            body[8..16].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
+        }
+    }
+
+    /// The send time stamped into `body`, if it has one.
+    pub fn read(body: &[u8], epoch: Instant) -> Option<Instant> {
+        let nanos = body.get(8..16)?;
+        if body.get(..8)? != Stamp::MARK {
+            return None;
+        }
+        let nanos = u64::from_be_bytes(nanos.try_into().ok()?);
+        Some(epoch + Duration::from_nanos(nanos))
+    }
+}
 
 pub fn spawn(
     control: &Path,
@@ -30,9 +63,8 @@ pub fn spawn(
     settings: Arc<LoadSettings>,
     cpu: Option<usize>,
 ) -> Result<JoinHandle<Result<Recorded>>> {
-    let mut client = Client::connect(control)
+    let client = Client::connect(control)
         .with_context(|| format!("connecting to the control socket {}", control.display()))?;
-    client.subscribe().context("subscribing to the engine's events")?;
     std::thread::Builder::new()
         .name("engine-sends".into())
         .spawn(move || {
@@ -47,19 +79,9 @@ pub fn spawn(
         .map_err(|e| anyhow!("cannot start the engine-direction thread: {e}"))
 }
 
-struct Pending {
-    session: usize,
-    sent: Instant,
-    bytes: u64,
-}
-
 fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> Result<Recorded> {
     let shared = &settings.shared;
     let profile = &settings.profile;
-    let kind = match profile.direction {
-        Direction::Engine => LATENCY_DELIVERED,
-        _ => LATENCY_ENGINE_DELIVERED,
-    };
     let mut recorded = Recorded::new();
     while shared.phase() == PHASE_SETUP {
         std::thread::sleep(Duration::from_millis(1));
@@ -67,116 +89,86 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
     if sessions.is_empty() {
         return Ok(recorded);
     }
-    let body = vec![b'y'; profile.sizes.largest().min(1 << 20) as usize];
+    let mut body = vec![b'y'; profile.sizes.largest().min(1 << 20) as usize];
     let mut rng = fastrand::Rng::with_seed(7);
-    // Sends wanted, one entry per window slot, and where each stands.
-    let window_total = (sessions.len() * profile.window.max(1)).min(OUTSTANDING_MAX);
-    let mut ready: Vec<usize> = (0..window_total).map(|i| i % sessions.len()).collect();
-    let mut replies: HashMap<u64, Pending> = HashMap::new();
-    let mut messages: HashMap<(usize, u64), (Instant, u64)> = HashMap::new();
-    let index: HashMap<&str, usize> = sessions
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
+    let window = (sessions.len() as u64 * profile.window.max(1) as u64).min(OUTSTANDING_MAX);
+    // Messages the engine accepted; the load's received count is what
+    // arrived (it counts only what the engine sends).
+    let mut accepted: u64 = 0;
+    let mut replies: HashMap<u64, ()> = HashMap::new();
+    let mut next_session = 0;
     loop {
         let phase = shared.phase();
         if phase == PHASE_STOP {
             return Ok(recorded);
         }
         let sending = matches!(phase, PHASE_RAMP | PHASE_MEASURE);
-        if sending && !ready.is_empty() {
-            for session in ready.drain(..) {
+        let in_flight =
+            (accepted + replies.len() as u64).saturating_sub(shared.received.load(Ordering::Relaxed));
+        let room = window
+            .saturating_sub(in_flight)
+            .min((UNANSWERED_MAX - replies.len()) as u64);
+        if sending && room > 0 {
+            for _ in 0..room {
                 let size = profile
                     .sizes
                     .pick(rng.u32(..profile.sizes.total_weight()))
                     .min(body.len() as u64);
+                let body = &mut body[..size as usize];
+                Stamp::write(body, settings.epoch);
                 let request = SendRequest {
-                    session_id: sessions[session].clone(),
+                    session_id: sessions[next_session].clone(),
                     content_type: "text/plain".into(),
                     ..SendRequest::default()
                 };
-                let id = client.submit(Command::Send(request), &body[..size as usize])?;
-                replies.insert(
-                    id,
-                    Pending {
-                        session,
-                        sent: Instant::now(),
-                        bytes: size,
-                    },
-                );
+                next_session = (next_session + 1) % sessions.len();
+                replies.insert(client.submit(Command::Send(request), body)?, ());
             }
             client.flush()?;
         }
-        if replies.is_empty() && messages.is_empty() {
-            std::thread::sleep(Duration::from_millis(1));
+        if replies.is_empty() {
+            // The window is full: wait for the load to receive.
+            std::thread::sleep(Duration::from_micros(50));
             continue;
         }
-        let measuring = shared.phase() == PHASE_MEASURE;
-        match client.read()? {
-            Incoming::Reply(reply, _) => {
-                let Some(pending) = replies.remove(&reply.id) else {
-                    continue;
-                };
-                match (reply.ok, reply.message) {
-                    (true, Some(number)) => {
-                        messages.insert((pending.session, number), (pending.sent, pending.bytes));
-                    }
-                    _ => {
-                        if measuring {
-                            *recorded.errors.entry("refused".into()).or_default() += 1;
-                        }
-                        shared.note_closed(&format!(
-                            "the engine refused a send: {}",
-                            reply.error.unwrap_or_default()
-                        ));
-                        shared.failed.fetch_add(1, Ordering::Relaxed);
-                        // Back off: a refusal repeats until the cause passes.
-                        std::thread::sleep(Duration::from_millis(1));
-                        ready.push(pending.session);
-                    }
-                }
+        if let Incoming::Reply(reply, _) = client.read()? {
+            if replies.remove(&reply.id).is_none() {
+                continue;
             }
-            Incoming::Event(
-                EngineEvent::Delivered {
-                    session_id, message, ..
-                },
-                _,
-            ) => {
-                let Some(&session) = index.get(session_id.as_str()) else {
-                    continue;
-                };
-                if let Some((sent, bytes)) = messages.remove(&(session, message)) {
-                    if measuring {
-                        recorded.record(kind, sent.elapsed().as_micros() as u64);
+            match reply.ok {
+                true => accepted += 1,
+                false => {
+                    if shared.phase() == PHASE_MEASURE {
+                        *recorded.errors.entry("refused".into()).or_default() += 1;
                     }
-                    shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    shared.delivered_bytes.fetch_add(bytes, Ordering::Relaxed);
-                    ready.push(session);
-                }
-            }
-            Incoming::Event(
-                EngineEvent::Failed {
-                    session_id,
-                    message,
-                    status,
-                    ..
-                },
-                _,
-            ) => {
-                let Some(&session) = index.get(session_id.as_str()) else {
-                    continue;
-                };
-                if messages.remove(&(session, message)).is_some() {
-                    if measuring {
-                        let cause = status.map_or_else(|| "local".to_string(), |s| s.to_string());
-                        *recorded.errors.entry(cause).or_default() += 1;
-                    }
+                    shared.note_closed(&format!(
+                        "the engine refused a send: {}",
+                        reply.error.unwrap_or_default()
+                    ));
                     shared.failed.fetch_add(1, Ordering::Relaxed);
-                    ready.push(session);
+                    // A refusal repeats until its cause passes.
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
-            Incoming::Event(..) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_read_back_and_other_bodies_have_none() {
+        let epoch = Instant::now();
+        let mut body = vec![b'y'; 160];
+        Stamp::write(&mut body, epoch);
+        let sent = Stamp::read(&body, epoch).expect("stamped");
+        assert!(sent >= epoch && sent <= Instant::now());
+        assert_eq!(Stamp::read(&[b'y'; 160], epoch), None);
+        assert_eq!(Stamp::read(b"lg-stamp", epoch), None, "too short");
+        let mut short = vec![b'y'; 10];
+        Stamp::write(&mut short, epoch);
+        assert_eq!(short, vec![b'y'; 10], "too short to stamp: left alone");
     }
 }

@@ -190,15 +190,40 @@ fn both_directions_with_success_reports() {
     assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
     assert!(report["latency_us"]["delivered"]["count"].as_u64().unwrap() > 0);
     assert!(
-        report["latency_us"]["engine_delivered"]["count"]
-            .as_u64()
-            .unwrap()
-            > 0,
+        report["latency_us"]["engine_sent"]["count"].as_u64().unwrap() > 0,
         "the engine's own sends were measured: {:#}",
         report["latency_us"]
     );
     assert_eq!(report["profile"]["success_report"], true);
     assert!(report["calibration"].is_null());
+}
+
+#[test]
+fn the_engine_sends_with_a_window_larger_than_the_sockets_hold() {
+    // 4 x 256 sessions x window 4: 4,096 sends wanted at once, more than
+    // the control socket holds unanswered; the driver must keep reading.
+    let (report, _, _) = smoke(
+        "engine",
+        &[
+            "--direction",
+            "engine",
+            "--sessions-per-connection",
+            "256",
+            "--no-calibrate",
+        ],
+    );
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    assert!(
+        report["throughput"]["messages_per_s"].as_f64().unwrap() > 1000.0,
+        "{:#}",
+        report["throughput"]
+    );
+    let latency = &report["latency_us"]["delivered"];
+    assert!(latency["count"].as_u64().unwrap() > 0, "{latency}");
+    assert!(
+        report["latency_us"]["chunk_200"].is_null(),
+        "the load sent nothing"
+    );
 }
 
 #[test]

@@ -110,6 +110,8 @@ pub struct WorkerPlan {
 /// Everything the workers read and nobody changes.
 pub struct LoadSettings {
     pub profile: Profile,
+    /// Send times stamped into the engine's messages count from here.
+    pub epoch: Instant,
     pub target: SocketAddr,
     pub shared: Arc<Shared>,
 }

@@ -24,7 +24,8 @@ use super::{
     LoadSettings, Recorded, SessionBatch, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE,
     PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
 };
-use crate::profile::Scenario;
+use crate::commander::{Stamp, LATENCY_ENGINE_SENT};
+use crate::profile::{Direction, Scenario};
 use crate::report::{LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP};
 
 /// Read buffer per connection: large, so one read drains many responses.
@@ -479,10 +480,21 @@ impl Worker {
             }
             Event::MessageReceived { body, .. } => {
                 self.turn.received += 1;
-                self.turn.received_bytes += match body {
+                self.turn.received_bytes += match &body {
                     ReceivedBody::Inline(bytes) => bytes.len() as u64,
-                    ReceivedBody::Streamed { len } => len,
+                    ReceivedBody::Streamed { len } => *len,
                 };
+                // The engine's sends carry their send time (commander.rs).
+                if let (true, ReceivedBody::Inline(bytes)) = (self.measuring(), &body) {
+                    if let Some(sent) = Stamp::read(bytes, self.settings.epoch) {
+                        let kind = match self.settings.profile.direction {
+                            Direction::Engine => LATENCY_DELIVERED,
+                            _ => LATENCY_ENGINE_SENT,
+                        };
+                        self.recorded
+                            .record(kind, micros(now.saturating_duration_since(sent)));
+                    }
+                }
             }
             Event::Commit { ticket, .. } => {
                 // Streamed bodies go nowhere: the load only counts them.
