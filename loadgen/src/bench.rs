@@ -800,8 +800,9 @@ struct Progress {
 impl Progress {
     fn new(quiet: bool) -> Progress {
         let bar = ProgressBar::new_spinner();
-        if quiet {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
+        match quiet {
+            true => bar.set_draw_target(ProgressDrawTarget::hidden()),
+            false => bar.enable_steady_tick(Duration::from_millis(100)),
         }
         Progress { bar }
     }
@@ -821,6 +822,7 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} s  {msg}") {
             self.bar.set_style(style);
         }
+        self.bar.set_message("measuring");
     }
 
     fn tick(&self, messages: u64, bytes: u64) {
