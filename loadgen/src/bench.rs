@@ -517,6 +517,13 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             reasons.join("; ")
         ));
     }
+    let unsent = shared.unsent.load(Ordering::Relaxed);
+    if unsent > 0 {
+        warnings.push(format!(
+            "the offered rate was not reached: {unsent} scheduled sends were never made (every \
+             session's send queue was full); the throughput above is what went through"
+        ));
+    }
     if profile.scenario != Scenario::Sessions && messages == 0 {
         warnings.push("no message was delivered in the measured interval".into());
     }

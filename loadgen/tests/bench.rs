@@ -244,6 +244,17 @@ fn open_loop_keeps_to_the_rate_and_a_subscriber_reads_every_event() {
 }
 
 #[test]
+fn an_offered_rate_beyond_capacity_is_reported_not_queued_without_bound() {
+    let (report, _, _) = smoke("overload", &["--rate", "50000000", "--no-calibrate"]);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("the offered rate was not reached"),
+        "{warnings}"
+    );
+    assert!(report["throughput"]["messages_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn mixed_reports_text_latency_with_and_without_the_file() {
     let (report, _, _) = smoke("mixed", &["--scenario", "mixed", "--no-calibrate"]);
     let mixed = &report["mixed"];

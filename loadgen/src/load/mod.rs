@@ -50,6 +50,8 @@ pub struct Shared {
     /// Messages the engine sent that the load received.
     pub received: AtomicU64,
     pub received_bytes: AtomicU64,
+    /// Open loop: scheduled sends dropped because the backlog was full.
+    pub unsent: AtomicU64,
     /// `mixed`: octets of the file answered 200.
     pub file_bytes: AtomicU64,
     /// Sessions or connections that ended before the run did; the first

@@ -33,6 +33,10 @@ const READ_BYTES: usize = 256 * 1024;
 /// In-memory bodies are slices of one shared buffer; larger messages come
 /// from a [`PatternSource`].
 const BODY_POOL_BYTES: usize = 1 << 20;
+/// Open loop: sends that were due while every session was full, kept at
+/// most; beyond, they are counted as never sent (the offered rate is more
+/// than the engine takes) rather than queued without bound.
+const BACKLOG_MAX: usize = 1 << 20;
 /// How often the pacer wakes: phase changes and, in open loop, due sends.
 const TICK: Duration = Duration::from_millis(1);
 
@@ -258,14 +262,24 @@ async fn pace(worker: &WorkerRef, rate: Option<f64>, sends_file: bool) {
         }
         if let (true, Some(rate)) = (load_sends, rate) {
             let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            let scheduled = |n: u64| start + Duration::from_secs_f64(n as f64 / rate);
             let mut w = worker.borrow_mut();
+            // Sessions are full while the backlog is not empty: then every
+            // send now due waits behind it, without trying them again.
             w.send_backlog();
-            while sent < due {
-                let scheduled = start + Duration::from_secs_f64(sent as f64 / rate);
+            while sent < due && w.backlog.is_empty() {
                 sent += 1;
-                if !w.send_next(scheduled) {
-                    w.backlog.push_back(scheduled);
+                if !w.send_next(scheduled(sent - 1)) {
+                    w.backlog.push_back(scheduled(sent - 1));
                 }
+            }
+            while sent < due && w.backlog.len() < BACKLOG_MAX {
+                sent += 1;
+                w.backlog.push_back(scheduled(sent - 1));
+            }
+            if sent < due {
+                shared.unsent.fetch_add(due - sent, Ordering::Relaxed);
+                sent = due;
             }
             w.end_turn();
         }
