@@ -8,7 +8,6 @@
 //! gets every event of the engine, a million a second beside a full load
 //! sending, and a driver reading them all would measure its own backlog.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -95,7 +94,9 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
     // Messages the engine accepted; the load's received count is what
     // arrived (it counts only what the engine sends).
     let mut accepted: u64 = 0;
-    let mut replies: HashMap<u64, ()> = HashMap::new();
+    // Replies come in the order of the commands (CONTROL.md), and this
+    // client sends nothing else: a count is all it needs.
+    let mut unanswered: usize = 0;
     let mut next_session = 0;
     loop {
         let phase = shared.phase();
@@ -104,10 +105,10 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
         }
         let sending = matches!(phase, PHASE_RAMP | PHASE_MEASURE);
         let in_flight =
-            (accepted + replies.len() as u64).saturating_sub(shared.received.load(Ordering::Relaxed));
+            (accepted + unanswered as u64).saturating_sub(shared.received.load(Ordering::Relaxed));
         let room = window
             .saturating_sub(in_flight)
-            .min((UNANSWERED_MAX - replies.len()) as u64);
+            .min((UNANSWERED_MAX - unanswered) as u64);
         if sending && room > 0 {
             for _ in 0..room {
                 let size = profile
@@ -122,19 +123,18 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
                     ..SendRequest::default()
                 };
                 next_session = (next_session + 1) % sessions.len();
-                replies.insert(client.submit(Command::Send(request), body)?, ());
+                client.submit(Command::Send(request), body)?;
+                unanswered += 1;
             }
             client.flush()?;
         }
-        if replies.is_empty() {
+        if unanswered == 0 {
             // The window is full: wait for the load to receive.
             std::thread::sleep(Duration::from_micros(50));
             continue;
         }
         if let Incoming::Reply(reply, _) = client.read()? {
-            if replies.remove(&reply.id).is_none() {
-                continue;
-            }
+            unanswered -= 1;
             match reply.ok {
                 true => accepted += 1,
                 false => {

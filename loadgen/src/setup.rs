@@ -30,7 +30,6 @@ pub struct Injector<'a> {
     sources: Vec<IpAddr>,
     /// The engine's session-ids, for the sends it makes (direction engine).
     pub engine_session_ids: Vec<String>,
-    pub failed: usize,
     /// The first refusal, for the report.
     pub first_error: Option<String>,
 }
@@ -51,7 +50,6 @@ impl<'a> Injector<'a> {
             run,
             sources,
             engine_session_ids: Vec::new(),
-            failed: 0,
             first_error: None,
         })
     }
@@ -113,7 +111,6 @@ impl<'a> Injector<'a> {
     }
 
     fn refused(&mut self, reason: String) {
-        self.failed += 1;
         self.first_error.get_or_insert(reason);
     }
 }

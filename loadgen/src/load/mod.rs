@@ -23,8 +23,6 @@ use msrp_engine::MsrpUri;
 
 use crate::profile::Profile;
 
-pub use worker::PatternSource;
-
 /// Sessions bind and nothing is sent yet.
 pub const PHASE_SETUP: u8 = 0;
 /// Sending, not yet measured.

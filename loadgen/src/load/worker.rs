@@ -42,14 +42,14 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// Content of any size, made of one buffer repeated: a 1 GiB file costs no
 /// memory.
-pub struct PatternSource {
+struct PatternSource {
     pool: Bytes,
     left: u64,
     size: u64,
 }
 
 impl PatternSource {
-    pub fn new(pool: Bytes, size: u64) -> PatternSource {
+    fn new(pool: Bytes, size: u64) -> PatternSource {
         PatternSource {
             pool,
             left: size,
@@ -117,6 +117,8 @@ struct Worker {
     cursor: (usize, usize),
     /// `mixed`: the session the file goes on, which sends no texts.
     file_session: Option<(usize, usize)>,
+    /// Sessions on all connections, kept as they are added.
+    sessions: usize,
 }
 
 type WorkerRef = Rc<RefCell<Worker>>;
@@ -158,6 +160,7 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
         backlog: VecDeque::new(),
         cursor: (0, 0),
         file_session: plan.sends_file.then_some((0, 0)),
+        sessions: 0,
     }));
     for (ci, stream) in streams.into_iter().enumerate() {
         tokio_uring::spawn(read_loop(worker.clone(), ci, stream.clone()));
@@ -202,6 +205,7 @@ async fn adopt(worker: WorkerRef, mut sessions: tokio::sync::mpsc::UnboundedRece
                     conn.by_key.insert(key, conn.keys.len());
                     conn.keys.push(key);
                     conn.created.push(session.created);
+                    w.sessions += 1;
                     if !touched.contains(&ci) {
                         touched.push(ci);
                     }
@@ -368,8 +372,7 @@ impl Worker {
     /// Open loop: the next session in turn; false when every session tried
     /// was full.
     fn send_next(&mut self, scheduled: Instant) -> bool {
-        let total: usize = self.conns.iter().map(|c| c.keys.len()).sum();
-        for _ in 0..total.min(64) {
+        for _ in 0..self.sessions.min(64) {
             let (ci, si) = self.cursor;
             self.cursor = match si + 1 < self.conns[ci].keys.len() {
                 true => (ci, si + 1),
