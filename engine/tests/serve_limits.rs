@@ -333,3 +333,52 @@ fn an_abandoned_incoming_message_expires_and_its_spool_file_goes() {
     assert!(!reason.is_empty());
     a.wait_spool_empty();
 }
+
+/// `--cpus` pins the shards to the listed CPUs, in turn; it contradicts
+/// `--no-pin`, and a list that is not one is refused.
+#[test]
+fn cpus_pins_every_shard_to_the_listed_cpus() {
+    let a = Daemon::start("cpus", &["--cpus", "0", "--shards", "2"]);
+    // A shard pins itself as its thread starts, which may be after the
+    // ready line; once both have answered `stats` they have run.
+    assert_eq!(a.stats().shards.len(), 2);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", a.pid())).unwrap();
+    let mut shards = Vec::new();
+    for task in tasks {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        if !name.starts_with("msrpd-shard") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        shards.push((name.trim().to_string(), allowed));
+    }
+    shards.sort();
+    assert_eq!(
+        shards,
+        [
+            ("msrpd-shard-0".to_string(), "0".to_string()),
+            ("msrpd-shard-1".to_string(), "0".to_string())
+        ]
+    );
+
+    for (args, says) in [
+        (&["--cpus", "0", "--no-pin"][..], "--no-pin"),
+        (&["--cpus", "5-2"][..], "5-2"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_msrpd"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -266,6 +266,27 @@ fn mixed_reports_text_latency_with_and_without_the_file() {
 }
 
 #[test]
+fn files_are_spooled_where_asked() {
+    let spool = out_dir("files-spool");
+    let spool_arg = spool.join("spool").display().to_string();
+    // Smoke caps the 10 MiB files at 1 MiB: still past the engine's 256 KiB
+    // inline limit, so every body goes through the spool.
+    let (report, _, _) = smoke(
+        "files",
+        &["--scenario", "files", "--no-calibrate", "--spool", &spool_arg],
+    );
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    assert!(report["throughput"]["messages"].as_u64().unwrap() > 0);
+    assert!(report["throughput"]["bytes_per_s"].as_f64().unwrap() > 1e6);
+    assert!(spool.join("spool").is_dir(), "the engine spooled into --spool");
+    assert!(
+        report["latency_us"]["chunk_200"]["count"].as_u64().unwrap()
+            > report["throughput"]["messages"].as_u64().unwrap(),
+        "many chunks per file"
+    );
+}
+
+#[test]
 fn sessions_scenario_reports_memory_per_session() {
     let (report, _, _) = smoke(
         "sessions",
@@ -276,8 +297,21 @@ fn sessions_scenario_reports_memory_per_session() {
             "4",
             "--sessions-per-connection",
             "2000",
+            "--shards",
+            "2",
+            "--load-threads",
+            "2",
         ],
     );
+    // Two shards and two load threads; pinned apart only with four cores.
+    let cpu = &report["cpu"];
+    assert_eq!(
+        (cpu["engine_threads"].as_u64(), cpu["load_threads"].as_u64()),
+        (Some(2), Some(2)),
+        "{cpu}"
+    );
+    let pinned = !cpu["engine_cpus"].as_array().unwrap().is_empty();
+    assert_eq!(pinned, report["host"]["cpus"].as_u64().unwrap() >= 4, "{cpu}");
     assert_eq!(
         report["sessions"]["established"], 8000,
         "{:#}",

@@ -38,7 +38,9 @@ impl Daemon {
         let log = std::fs::File::create(dir.join("msrpd.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrpd"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--no-pin", "--log", "debug"])
+            .args(["--listen", "127.0.0.1:0", "--log", "debug"])
+            // Unpinned unless the test pins (tests share the machine).
+            .args((!extra.contains(&"--cpus")).then_some("--no-pin"))
             .arg("--control")
             .arg(&control)
             .arg("--spool")
@@ -68,6 +70,10 @@ impl Daemon {
             msrp,
             advertise,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn client(&self) -> Client {
