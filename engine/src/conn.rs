@@ -57,22 +57,29 @@ pub enum Lookup {
     Unknown,
     /// The session is bound to another connection: 506 (RFC 4975 5.4).
     BoundElsewhere,
-    /// A passive session waiting for its connection: it joins this one.
+    /// A passive session waiting for its connection, and the request comes
+    /// from its negotiated peer: it joins this one.
     Claim(Box<SessionConfig>),
+    /// A passive session waiting for its connection, named by a request
+    /// from someone else: 403, and the session stays pending, untouched
+    /// (RFC 4975 7.3: the From-Path must be the negotiated peer's).
+    Forbidden,
 }
 
 /// Sessions beyond this connection, asked when a request names a session the
 /// connection does not carry (the shard's directory of pending passive
 /// sessions, ARCHITECTURE "Who owns a session").
 pub trait SessionDirectory {
-    fn lookup(&mut self, uri: &MsrpUri) -> Lookup;
+    /// `from_peer` says whether the request comes from a session's
+    /// negotiated peer; a session is claimed only when it does.
+    fn lookup(&mut self, uri: &MsrpUri, from_peer: &dyn Fn(&SessionConfig) -> bool) -> Lookup;
 }
 
 /// No sessions anywhere else.
 struct NoDirectory;
 
 impl SessionDirectory for NoDirectory {
-    fn lookup(&mut self, _: &MsrpUri) -> Lookup {
+    fn lookup(&mut self, _: &MsrpUri, _: &dyn Fn(&SessionConfig) -> bool) -> Lookup {
         Lookup::Unknown
     }
 }
@@ -106,6 +113,10 @@ pub struct ConnectionConfig {
     /// Seeds the transaction-id and Message-ID generator, for reproducible
     /// simulations; `None` seeds from the process's random state.
     pub seed: Option<u64>,
+    /// A frame begun whose next octet does not come within this closes the
+    /// connection: a peer cannot hold half a frame (and the buffer under
+    /// it) for ever, where no other timer runs.
+    pub frame_timeout: Duration,
     /// Report every answered chunk ([`Event::ChunkAnswered`]), for a load
     /// generator's per-chunk latency; off in the engine, which has no use
     /// for an event per chunk.
@@ -123,6 +134,7 @@ impl Default for ConnectionConfig {
             transaction_timeout: Duration::from_secs(30),
             report_timeout: Duration::from_secs(120),
             incoming_expiry: Duration::from_secs(300),
+            frame_timeout: Duration::from_secs(30),
             seed: None,
             chunk_events: false,
         }
@@ -183,6 +195,8 @@ pub struct ConnectionStats {
     pub reports_ignored: u64,
     /// Malformed frames discarded or answered 400.
     pub frames_malformed: u64,
+    /// 1 when the connection was closed for `frame_timeout`.
+    pub frame_timeouts: u64,
     /// Responses sent, by status code.
     pub responses_out: Vec<(u16, u64)>,
 }
@@ -255,6 +269,11 @@ struct SendFrame {
     start: u64,
     received: u64,
     target: Target,
+    /// Octets of the message kept in memory before it streams to the sink:
+    /// none when its declared total is over the session's inline bound, so
+    /// no octet of a large message waits in memory (and, with a durable
+    /// sink, none is acknowledged before it is on disk).
+    inline_bytes_max: u64,
 }
 
 /// The incoming frame in progress.
@@ -350,6 +369,12 @@ pub struct Connection {
     pieces: Vec<Bytes>,
     events: VecDeque<Event>,
     next_message: u64,
+    /// When the frame in progress times out: armed by every read that
+    /// leaves a frame unfinished, unarmed while the shell does not read.
+    frame_deadline: Option<Instant>,
+    input_paused: bool,
+    /// Requests with a body get 403 (no application would see them).
+    refuse_sends: bool,
     closed: bool,
     stats: ConnectionStats,
 }
@@ -440,6 +465,9 @@ impl Connection {
             pieces: Vec::new(),
             events: VecDeque::new(),
             next_message: 0,
+            frame_deadline: None,
+            input_paused: false,
+            refuse_sends: false,
             closed: false,
             stats: ConnectionStats::default(),
             config,
@@ -772,6 +800,7 @@ impl Connection {
         self.report_timers.queue.clear();
         self.inflight_bytes = 0;
         self.inbound = Inbound::Idle;
+        self.frame_deadline = None;
         self.events.push_back(Event::ConnectionClosed {
             reason: reason.to_owned(),
         });
@@ -793,15 +822,29 @@ impl Connection {
 
     /// The earliest time [`Connection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.txn_timers.next(), self.report_timers.next(), self.next_sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.txn_timers.next(),
+            self.report_timers.next(),
+            self.next_sweep,
+            self.frame_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers due at `now`: unanswered chunks fail with a local 408,
     /// success-REPORT waits expire, stale incoming messages are dropped.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.frame_deadline.is_some_and(|at| at <= now) {
+            self.frame_deadline = None;
+            self.stats.frame_timeouts += 1;
+            let timeout = self.config.frame_timeout;
+            self.close(&format!(
+                "a frame was begun and no octet of it came for {timeout:?} (frame-timeout)"
+            ));
+            return;
+        }
         // A due entry's deadline is its transaction's; a settled transaction
         // is simply gone from the map.
         while let Some(tid) = self.txn_timers.pop_due(now) {
@@ -866,6 +909,27 @@ impl Connection {
         self.handle_input(now);
     }
 
+    /// The shell stops reading (backpressure: the peer's octets cannot
+    /// arrive, so the frame timer must not run) or starts again.
+    pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
+        if self.input_paused != paused {
+            self.input_paused = paused;
+            self.arm_frame_timer(now);
+        }
+    }
+
+    /// While `refuse`, a SEND with a body is answered 403 (RFC 4975 10:
+    /// the action is not allowed): the shell has no application to give
+    /// it to and is configured not to acknowledge what it would drop.
+    pub fn set_refuse_sends(&mut self, refuse: bool) {
+        self.refuse_sends = refuse;
+    }
+
+    fn arm_frame_timer(&mut self, now: Instant) {
+        self.frame_deadline = (!self.closed && !self.input_paused && self.parser.in_frame())
+            .then(|| now + self.config.frame_timeout);
+    }
+
     /// Handles everything complete in the input buffer; requests for
     /// sessions not on this connection get 481.
     pub fn handle_input(&mut self, now: Instant) {
@@ -897,6 +961,7 @@ impl Connection {
                 return;
             }
         }
+        self.arm_frame_timer(now);
     }
 
     fn on_malformed(&mut self, bad: Malformed) {
@@ -913,10 +978,12 @@ impl Connection {
                 if bad.header("Failure-Report") == Some(b"no") {
                     return;
                 }
-                // A path the request lacks (N10, N11) is written as a
-                // placeholder: the sender matches the 400 by its tid.
+                // A path the request lacks (N10, N11), or one that cannot be
+                // echoed (a control octet), is written as a placeholder: the
+                // sender matches the 400 by its tid.
                 fn text(v: Option<&[u8]>) -> &str {
-                    match v.and_then(|v| core::str::from_utf8(v).ok()) {
+                    let echoable = |v: &&[u8]| v.iter().all(|&b| b >= 0x20 && b != 0x7f);
+                    match v.filter(echoable).and_then(|v| core::str::from_utf8(v).ok()) {
                         Some(path) if !path.trim().is_empty() => path,
                         _ => UNKNOWN_PATH,
                     }
@@ -925,17 +992,20 @@ impl Connection {
                 let from_path = leftmost(text(bad.header("To-Path"))).to_owned();
                 let comment = bad.error.to_string();
                 let comment: String = comment.chars().filter(|c| !c.is_control()).take(120).collect();
-                if write_response_echo(
+                match write_response_echo(
                     &mut self.control,
                     bad.transaction_id(),
                     400,
                     Some(&comment),
                     &to_path,
                     &from_path,
-                )
-                .is_ok()
-                {
-                    self.stats.count_response(400);
+                ) {
+                    Ok(()) => self.stats.count_response(400),
+                    // Never silence: a sender would wait for its timeout.
+                    Err(error) => self.close(&format!(
+                        "malformed frame ({}) that no valid 400 can answer: {error}",
+                        bad.error
+                    )),
                 }
             }
         }
@@ -962,11 +1032,11 @@ impl Connection {
         }
     }
 
-    /// RFC 4975 6.1 policy (digest 6.1): the request comes from the
-    /// negotiated peer, the last From-Path URI.
-    fn from_peer(session: &Session, head: &FrameHead) -> bool {
+    /// RFC 4975 7.3: the request comes from the negotiated peer, the last
+    /// URI of its From-Path compared per RFC 4975 6.1.
+    fn from_peer(peer: Option<&MsrpUri>, head: &FrameHead) -> bool {
         let from = head.from_path();
-        let Some(peer) = session.peer() else { return false };
+        let Some(peer) = peer else { return false };
         from.as_str() == peer.as_str() || from.uris().last().is_some_and(|uri| &uri == peer)
     }
 
@@ -1015,9 +1085,11 @@ impl Connection {
             1 => to.uris().next().ok_or(481u16)?,
             _ => return Err(481),
         };
-        match directory.lookup(&uri) {
+        let from_peer = |config: &SessionConfig| Self::from_peer(config.remote_path.last(), head);
+        match directory.lookup(&uri, &from_peer) {
             Lookup::Unknown => Err(481),
             Lookup::BoundElsewhere => Err(506),
+            Lookup::Forbidden => Err(403),
             Lookup::Claim(mut config) => {
                 config.role = Role::Passive;
                 let key = self.add_session(*config, now).map_err(|_| 481u16)?;
@@ -1055,7 +1127,7 @@ impl Connection {
             }
         };
         let session = &mut self.sessions[slot];
-        if !Self::from_peer(session, &head) {
+        if !Self::from_peer(session.peer(), &head) {
             let reply = (method != Method::Report).then(|| self.reply_for(&head, 403, Some(slot)));
             self.inbound = Inbound::Skip(reply);
             return;
@@ -1093,7 +1165,7 @@ impl Connection {
         let cfg = &session.config;
         let target = if !head.has_body() {
             Target::Bodiless
-        } else if !cfg.direction.may_receive() {
+        } else if !cfg.direction.may_receive() || self.refuse_sends {
             Target::Reject(403)
         } else if !head
             .content_type()
@@ -1117,6 +1189,10 @@ impl Connection {
                 false => Target::Reject(413),
             }
         };
+        let inline_bytes_max = match range.total {
+            Some(total) if total > self.sessions[slot].config.settings.inline_bytes_max => 0,
+            _ => self.sessions[slot].config.settings.inline_bytes_max,
+        };
         self.inbound = Inbound::Send(Box::new(SendFrame {
             slot,
             head,
@@ -1124,6 +1200,7 @@ impl Connection {
             start: range.start,
             received: 0,
             target,
+            inline_bytes_max,
         }));
     }
 
@@ -1188,14 +1265,14 @@ impl Connection {
             return;
         }
         let session = &self.sessions[frame.slot];
-        let settings = session.config.settings;
-        // Digest 5.4: pos + len - 1 > local max -> 413 (stop this message).
+        // RFC 4975 7.3.1: a chunk reaching past the session's max-size -> 413
+        // (stop this message).
         if offset + len > session.incoming_bytes_max() {
             self.refuse_chunk(frame, 413, "the message is over the session's size limit");
             return;
         }
         if let Target::Collect = frame.target {
-            if offset + len <= settings.inline_bytes_max {
+            if offset + len <= frame.inline_bytes_max {
                 self.pieces.push(piece);
                 return;
             }
@@ -1238,7 +1315,7 @@ impl Connection {
             return false;
         };
         let events = &mut self.events;
-        incoming.write(offset, data, settings.inline_bytes_max, |offset, data| {
+        incoming.write(offset, data, frame.inline_bytes_max, |offset, data| {
             events.push_back(Event::Data {
                 session: key,
                 message_id,

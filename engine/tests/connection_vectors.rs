@@ -26,7 +26,7 @@ struct VectorDirectory {
 }
 
 impl SessionDirectory for VectorDirectory {
-    fn lookup(&mut self, uri: &MsrpUri) -> Lookup {
+    fn lookup(&mut self, uri: &MsrpUri, from_peer: &dyn Fn(&SessionConfig) -> bool) -> Lookup {
         let known = self.ctx["local_uris"]
             .as_array()
             .into_iter()
@@ -47,6 +47,9 @@ impl SessionDirectory for VectorDirectory {
                 .collect();
         }
         config.max_size = self.ctx["max_size"].as_u64();
+        if !from_peer(&config) {
+            return Lookup::Forbidden;
+        }
         Lookup::Claim(Box::new(config))
     }
 }

@@ -15,10 +15,6 @@ use super::uri::PathMemo;
 /// Seven hyphens open every end-line (RFC 4975 7.1).
 pub(crate) const END_LINE_HYPHENS: &[u8] = b"-------";
 
-/// The longest token accepted as a transaction id when a start line is broken
-/// but the frame can still be delimited by it.
-const RECOVERED_TID_BYTES_MAX: usize = 255;
-
 /// What the start line says, with spans relative to the frame's first byte.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StartLine {
@@ -71,9 +67,7 @@ fn recover_tid(line: &[u8]) -> Option<Span> {
         .filter(|(_, token)| !token.is_empty());
     let (_, protocol) = tokens.next()?;
     let (start, tid) = tokens.next()?;
-    let usable = protocol.eq_ignore_ascii_case(b"MSRP")
-        && tid.len() <= RECOVERED_TID_BYTES_MAX
-        && tid.iter().all(|&b| (0x21..=0x7e).contains(&b));
+    let usable = protocol.eq_ignore_ascii_case(b"MSRP") && tid.iter().all(|&b| (0x21..=0x7e).contains(&b));
     usable.then(|| Span::new(start, start + tid.len()))
 }
 

@@ -259,6 +259,16 @@ impl Parser {
         }
     }
 
+    /// Whether a frame has begun and not ended: octets of it were read, or
+    /// its head was handed out and its end-line has not come.
+    pub fn in_frame(&self) -> bool {
+        match self.state {
+            State::Head { .. } => !self.buf.is_empty(),
+            State::Body { .. } | State::Skip { .. } => true,
+            State::PendingEnd(_) | State::Failed(_) => false,
+        }
+    }
+
     /// Call at end of input: an error if the stream ended inside a frame.
     pub fn finish(&mut self) -> Result<(), Error> {
         match &self.state {

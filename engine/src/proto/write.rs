@@ -315,8 +315,9 @@ pub fn write_response(
 /// [`write_response`] echoing a transaction id that need not be a valid
 /// ident: the `400` to a malformed request repeats the id that delimited it
 /// ([`Malformed::transaction_id`](super::Malformed::transaction_id), e.g. the
-/// three-character `abc` of vector N03). The id must still be 1 to 255
-/// visible ASCII characters, so that it cannot break the frame.
+/// three-character `abc` of vector N03), of any length the start line's
+/// limit let through. The id must still be visible ASCII characters, so
+/// that it cannot break the frame.
 pub fn write_response_echo(
     out: &mut BytesMut,
     tid: &[u8],
@@ -325,7 +326,7 @@ pub fn write_response_echo(
     to_path: &str,
     from_path: &str,
 ) -> Result<(), WriteError> {
-    if tid.is_empty() || tid.len() > 255 || !tid.iter().all(|b| (0x21..=0x7e).contains(b)) {
+    if tid.is_empty() || !tid.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(WriteError::InvalidHeaderValue("transaction id"));
     }
     if !(100..=999).contains(&status) {

@@ -159,7 +159,7 @@ pub(crate) struct Claims<'a> {
 }
 
 impl SessionDirectory for Claims<'_> {
-    fn lookup(&mut self, uri: &MsrpUri) -> Lookup {
+    fn lookup(&mut self, uri: &MsrpUri, from_peer: &dyn Fn(&SessionConfig) -> bool) -> Lookup {
         let Some(session_id) = uri.session_id() else {
             return Lookup::Unknown;
         };
@@ -173,6 +173,9 @@ impl SessionDirectory for Claims<'_> {
             }
             Some(Entry::Owned { .. }) => Lookup::Unknown,
             Some(Entry::Pending { config, .. }) if config.local_uri != *uri => Lookup::Unknown,
+            // Someone who knows the URI but is not the peer must not bind the
+            // session for their connection, nor change it in any way.
+            Some(Entry::Pending { config, .. }) if !from_peer(config) => Lookup::Forbidden,
             Some(entry @ Entry::Pending { .. }) => {
                 let owned = Entry::Owned {
                     shard: self.shard,
