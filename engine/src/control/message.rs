@@ -31,7 +31,8 @@ pub enum SessionDirection {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SessionDescriptor {
-    /// Our session-id; the engine mints one of 120 random bits when absent.
+    /// Our session-id; the engine mints one of about 130 random bits
+    /// (22 base62 characters) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     /// Our full `a=path` URI, when the engine should not build it from
@@ -256,6 +257,9 @@ pub struct EngineStats {
     pub events_dropped: u64,
     /// Subscribers dropped for not reading their events.
     pub subscribers_dropped: u64,
+    /// Partial spool files (`.*.part`) a crashed engine left, found at
+    /// start and kept under `recovered/` or removed (`--partial-files`).
+    pub partial_files_recovered: u64,
     pub shards: Vec<ShardStats>,
 }
 
@@ -278,6 +282,22 @@ pub struct ShardStats {
     pub messages_delivered: u64,
     pub messages_failed: u64,
     pub frames_malformed: u64,
+    /// Connections closed for carrying no session for `--idle-timeout`.
+    pub connections_idle_closed: u64,
+    /// Connections closed because a frame in progress saw no octet for
+    /// `--frame-timeout`.
+    pub connections_frame_timeout: u64,
+    /// Times a connection was not read because the spool disk or the peer
+    /// reading our output was behind (backpressure).
+    pub read_pauses: u64,
+    /// Messages received while no application was subscribed: answered as
+    /// `--unclaimed` says, and no event told anyone (an inline body is gone,
+    /// a spooled one stays in the spool).
+    pub messages_unclaimed: u64,
+    /// Spool creates, writes, fsyncs or renames that failed (their chunks
+    /// got 413), and of those, how many for a full disk (ENOSPC).
+    pub spool_errors: u64,
+    pub spool_enospc: u64,
     /// Responses this shard sent, by status code (200s and errors); JSON
     /// object keys are strings.
     pub responses_out: BTreeMap<String, u64>,

@@ -50,6 +50,8 @@ pub(crate) struct ControlServer {
     pub authority: String,
     pub listen: Vec<String>,
     pub tap: Arc<EventTap>,
+    /// Partial spool files found at start.
+    partial_files_recovered: u64,
     subscribers: RefCell<Vec<Subscriber>>,
     subscribers_dropped: Cell<u64>,
     draining: Cell<bool>,
@@ -65,6 +67,7 @@ impl ControlServer {
         authority: String,
         listen: Vec<String>,
         tap: Arc<EventTap>,
+        partial_files_recovered: u64,
     ) -> ControlServer {
         ControlServer {
             config,
@@ -73,6 +76,7 @@ impl ControlServer {
             authority,
             listen,
             tap,
+            partial_files_recovered,
             subscribers: RefCell::new(Vec::new()),
             subscribers_dropped: Cell::new(0),
             draining: Cell::new(false),
@@ -184,7 +188,7 @@ impl ControlServer {
     }
 
     fn mint_session_id() -> Result<String, String> {
-        // 22 base62 characters: 130 random bits from the OS.
+        // 22 base62 characters: about 130 random bits from the OS.
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut random = [0u8; 22];
         getrandom::fill(&mut random).map_err(|e| format!("no randomness for a session-id: {e}"))?;
@@ -277,6 +281,14 @@ impl ControlServer {
         }
         let (session_id, local_uri) = self.local_uri(&d)?;
         let config = self.session_config(local_uri, &d)?;
+        // RFC 4975 6: an msrps URI is reached over TLS only. Until the engine
+        // has TLS it refuses the session rather than carry it in the clear.
+        let secure = std::iter::once(&config.local_uri).chain(&config.remote_path);
+        if let Some(uri) = secure.into_iter().find(|uri| uri.is_secure()) {
+            return Err(format!(
+                "{uri} is an msrps: URI, which must be carried over TLS; this engine has no TLS yet and refuses the session"
+            ));
+        }
         let local_uri = config.local_uri.as_str().to_string();
         let created = Reply {
             session_id: Some(session_id.clone()),
@@ -455,6 +467,7 @@ impl ControlServer {
             sessions_pending: self.directory.pending_count() as u64,
             events_dropped: self.tap.dropped.load(Ordering::Relaxed),
             subscribers_dropped: self.subscribers_dropped.get(),
+            partial_files_recovered: self.partial_files_recovered,
             shards: Vec::new(),
         };
         Box::pin(async move {

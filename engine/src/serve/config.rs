@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::recovery::PartialFiles;
 use super::units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 use crate::{ConnectionConfig, SessionSettings};
 
@@ -20,15 +21,29 @@ pub struct ServeConfig {
     /// 127.0.0.1 for a wildcard one).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
-    /// The control socket (Unix domain, mode 0600).
-    #[arg(long, value_name = "PATH", default_value = "/tmp/msrpd.sock")]
+    /// The control socket (Unix domain, mode 0600); default
+    /// `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`. The engine
+    /// refuses to start while another engine answers on it.
+    #[arg(long, value_name = "PATH", default_value_os_t = default_control_path())]
     pub control: PathBuf,
     /// Where large received bodies are written.
     #[arg(long, value_name = "DIR", default_value = "/tmp/msrpd-spool")]
     pub spool: PathBuf,
-    /// Answer a spooled chunk with 200 only after its octets are fsynced.
+    /// Every acknowledged octet is on disk: every received message is
+    /// spooled (none is delivered inline), and a chunk's 200 waits until its
+    /// octets, the file's name and the spool directory are fsynced.
     #[arg(long)]
     pub durable: bool,
+    /// What becomes of partial spool files (`.*.part`) a crashed engine
+    /// left: `keep` moves them to `SPOOL/recovered/`, `remove` deletes them;
+    /// each is logged and counted either way.
+    #[arg(long, value_name = "WHAT", value_enum, default_value_t = PartialFiles::Keep)]
+    pub partial_files: PartialFiles,
+    /// What a SEND gets while no application is subscribed to events:
+    /// `accept` answers 200 as usual (the message is counted in
+    /// `messages_unclaimed` and logged), `refuse` answers 403.
+    #[arg(long, value_name = "WHAT", value_enum, default_value_t = Unclaimed::Accept)]
+    pub unclaimed: Unclaimed,
     /// Do not pin shard threads to cores.
     #[arg(long)]
     pub no_pin: bool,
@@ -76,6 +91,11 @@ pub struct ServeConfig {
     /// A connection that carries no session for this long is closed.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// A frame begun on a connection whose next octet does not come within
+    /// this closes the connection (a peer cannot hold half a frame, and the
+    /// memory under it, for ever).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub frame_timeout: Duration,
     /// How long an active connection keeps retrying to connect.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -111,6 +131,25 @@ pub struct ServeConfig {
     pub log: String,
 }
 
+/// What a SEND gets while no application is subscribed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unclaimed {
+    /// 200, as when an application listens.
+    #[default]
+    Accept,
+    /// 403: nothing the peer sends is acknowledged and then dropped.
+    Refuse,
+}
+
+/// `$XDG_RUNTIME_DIR/msrpd.sock` (a directory only its user may write),
+/// else `/run/msrpd.sock`: never a world-writable directory such as `/tmp`.
+pub fn default_control_path() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("msrpd.sock"),
+        _ => PathBuf::from("/run/msrpd.sock"),
+    }
+}
+
 #[derive(clap::Parser)]
 struct Defaults {
     #[command(flatten)]
@@ -144,6 +183,9 @@ impl ServeConfig {
         if self.subscriber_queue_depth == 0 || self.command_queue_depth == 0 {
             return Err("queue depths must be at least 1".into());
         }
+        if self.frame_timeout.is_zero() {
+            return Err("--frame-timeout must be more than 0".into());
+        }
         if self.read_buffer < 4096 {
             return Err("--read-buffer must be at least 4KiB".into());
         }
@@ -163,6 +205,7 @@ impl ServeConfig {
             transaction_timeout: self.transaction_timeout,
             incoming_expiry: self.incoming_expiry,
             report_timeout: self.report_timeout,
+            frame_timeout: self.frame_timeout,
             ..ConnectionConfig::default()
         }
     }
@@ -171,7 +214,9 @@ impl ServeConfig {
         SessionSettings {
             chunk_bytes: self.chunk_size as usize,
             inflight_bytes_max: self.session_inflight_max,
-            inline_bytes_max: self.inline_max,
+            // --durable: a message delivered inline lives only in memory
+            // until an application reads it, so none is.
+            inline_bytes_max: if self.durable { 0 } else { self.inline_max },
             incoming_message_bytes_max: self.message_max,
             ..SessionSettings::default()
         }

@@ -2,14 +2,16 @@
 //! runs the control thread until SIGTERM or SIGINT, then drains.
 
 mod config;
+mod control_socket;
+mod recovery;
 mod units;
 
-pub use config::ServeConfig;
+pub use config::{default_control_path, ServeConfig, Unclaimed};
+pub use recovery::{recover_partial_files, PartialFiles, RECOVERED_DIR};
 pub use units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -71,6 +73,16 @@ fn keep_freed_memory() {
     }
 }
 
+/// Removes the control socket when the engine stops, or fails to start
+/// after binding it.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Runs the engine until SIGTERM or SIGINT; `ready` is called once it
 /// listens and the control socket accepts.
 pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeError> {
@@ -117,6 +129,22 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         }
     };
 
+    // Before any shard thread exists (the umask around bind is process-wide).
+    let control_path = config.control.clone();
+    let control_listener = control_socket::bind(&control_path).map_err(|error| ServeError::Control {
+        path: control_path.clone(),
+        error,
+    })?;
+    // From here on the socket is ours, and removed however the start ends.
+    let _remove_socket = RemoveOnDrop(control_path.clone());
+    let partial_files =
+        recover_partial_files(&config.spool, config.partial_files, config.durable).map_err(|error| {
+            ServeError::Spool {
+                path: config.spool.clone(),
+                error,
+            }
+        })?;
+
     let config = Arc::new(config);
     let directory = Arc::new(Directory::new(config.pending_sessions_max, config.pending_expiry));
     let tap = Arc::new(shard::EventTap::default());
@@ -150,19 +178,14 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         .build()
         .map_err(ServeError::Thread)?;
     let local = tokio::task::LocalSet::new();
-    let control_path = config.control.clone();
     let result = local.block_on(&runtime, async {
-        let _ = std::fs::remove_file(&control_path);
-        let listener = tokio::net::UnixListener::bind(&control_path).map_err(|error| ServeError::Control {
-            path: control_path.clone(),
-            error,
-        })?;
-        std::fs::set_permissions(&control_path, std::fs::Permissions::from_mode(0o600)).map_err(|error| {
-            ServeError::Control {
+        let listener = control_listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixListener::from_std(control_listener))
+            .map_err(|error| ServeError::Control {
                 path: control_path.clone(),
                 error,
-            }
-        })?;
+            })?;
         let server = Rc::new(ControlServer::new(
             config.clone(),
             directory,
@@ -170,6 +193,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             advertise.clone(),
             bound.iter().map(ToString::to_string).collect(),
             tap,
+            partial_files,
         ));
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(ServeError::Thread)?;
@@ -197,7 +221,6 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         expire.abort();
         Ok(())
     });
-    let _ = std::fs::remove_file(&control_path);
     for thread in threads {
         if thread.join().is_err() {
             tracing::error!("a shard thread panicked");

@@ -32,12 +32,15 @@ pub(super) async fn accept_loop(this: ShardRef, listener: TcpListener) {
                 }
                 if shard.conns.len() >= shard.config.connections_max {
                     shard.totals.connections_refused += 1;
-                    tracing::warn!(
-                        shard = shard.index,
-                        %addr,
-                        max = shard.config.connections_max,
-                        "refused a connection: the shard is at connections-max"
-                    );
+                    if let Some(suppressed) = shard.logs.refused.allow(Instant::now()) {
+                        tracing::warn!(
+                            shard = shard.index,
+                            %addr,
+                            max = shard.config.connections_max,
+                            suppressed,
+                            "refused a connection: the shard is at connections-max"
+                        );
+                    }
                     continue;
                 }
                 shard.totals.connections_accepted += 1;
@@ -107,20 +110,46 @@ fn start(this: &ShardRef, ci: usize, serial: u64, stream: TcpStream) {
 
 async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>) {
     let mut claimed = Vec::new();
+    let mut paused = false;
     loop {
         let (buffer, wait) = {
-            let mut shard = this.borrow_mut();
+            let mut guard = this.borrow_mut();
+            let shard = &mut *guard;
             let read_bytes = shard.config.read_buffer as usize;
             let backlog_max = shard.config.spool_backlog_max;
-            let Some(entry) = shard.conn_mut(ci, serial) else {
+            let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
                 return;
             };
             if entry.conn.is_closed() {
                 return;
             }
-            if entry.spool_backlog_bytes > backlog_max || (entry.writing && entry.conn.wants_transmit()) {
+            let spool_behind = entry.spool_backlog_bytes > backlog_max;
+            if spool_behind || (entry.writing && entry.conn.wants_transmit()) {
+                if !paused {
+                    paused = true;
+                    let now = Instant::now();
+                    entry.conn.set_input_paused(true, now);
+                    shard.totals.read_pauses += 1;
+                    if let Some(suppressed) = shard.logs.paused.allow(now) {
+                        let cause = match spool_behind {
+                            true => "the spool disk is behind (spool-backlog-max)",
+                            false => "the peer is not reading our output",
+                        };
+                        tracing::info!(
+                            shard = shard.index,
+                            conn = ci,
+                            cause,
+                            suppressed,
+                            "paused reading a connection"
+                        );
+                    }
+                }
                 (None, Some(entry.reader.clone()))
             } else {
+                if paused {
+                    paused = false;
+                    entry.conn.set_input_paused(false, Instant::now());
+                }
                 let buffer = entry.conn.input_buffer();
                 if buffer.capacity() - buffer.len() < read_bytes / 4 {
                     buffer.reserve(read_bytes);
@@ -140,10 +169,12 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
         let buffer = slice.into_inner();
         let mut guard = this.borrow_mut();
         let shard = &mut *guard;
+        let refuse_sends = shard.refuses_sends();
         let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
             return;
         };
         *entry.conn.input_buffer() = buffer;
+        entry.conn.set_refuse_sends(refuse_sends);
         let deadline_before = entry.conn.poll_timeout();
         let now = Instant::now();
         let done = match result {
@@ -218,14 +249,40 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                 };
                 let now = Instant::now();
                 if entry.conn.poll_timeout().is_some_and(|t| t <= now) {
+                    let timeouts = entry.conn.stats().frame_timeouts;
                     entry.conn.handle_timeout(now);
+                    if entry.conn.stats().frame_timeouts > timeouts {
+                        if let Some(suppressed) = shard.logs.frame_timeout.allow(now) {
+                            let timeout = shard.config.frame_timeout;
+                            tracing::warn!(
+                                shard = shard.index,
+                                conn = ci,
+                                ?timeout,
+                                suppressed,
+                                "closed a connection holding half a frame (frame-timeout)"
+                            );
+                        }
+                    }
                 }
+                let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
+                    return;
+                };
                 if entry.idle_since.is_some_and(|since| since + idle_timeout <= now)
                     && !entry.conn.is_closed()
                 {
                     entry.conn.handle_closed(&format!(
                         "idle for {idle_timeout:?} with no session (idle-timeout)"
                     ));
+                    shard.totals.connections_idle_closed += 1;
+                    if let Some(suppressed) = shard.logs.idle.allow(now) {
+                        tracing::info!(
+                            shard = shard.index,
+                            conn = ci,
+                            ?idle_timeout,
+                            suppressed,
+                            "closed a connection that carried no session (idle-timeout)"
+                        );
+                    }
                 }
                 entry.conn.poll_transmit(now, &mut batch);
                 shard.pump(&this, ci);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use super::spool_name::{part_name, spool_name};
 use super::ShardRef;
 use crate::control::{EngineEvent, TransferDirection};
 use crate::CommitTicket;
@@ -62,14 +63,11 @@ pub(super) struct Spool {
 
 impl Spool {
     pub fn new(dir: &Path, session_id: String, message_id: String) -> Spool {
-        // Session-ids and Message-IDs are URI and ident characters (RFC 4975
-        // 9): no '/' can reach the path, but '/' is allowed in a session-id.
-        let name = format!("{}-{}", session_id.replace('/', "_"), message_id);
         Spool {
             ops: RefCell::new(VecDeque::new()),
             wake: Notify::new(),
-            temp_path: dir.join(format!(".{name}.part")),
-            final_path: dir.join(name),
+            temp_path: dir.join(part_name(&session_id, &message_id)),
+            final_path: dir.join(spool_name(&session_id, &message_id)),
             session_id,
             message_id,
         }
@@ -109,11 +107,18 @@ impl SpoolTask {
             .await;
         let mut failure = match &file {
             Ok(_) => None,
-            Err(error) => Some(format!(
-                "cannot create spool file {}: {error}",
-                self.spool.temp_path.display()
+            Err(error) => Some(self.failed(
+                &format!("cannot create spool file {}", self.spool.temp_path.display()),
+                error,
             )),
         };
+        if failure.is_none() {
+            // With --durable the file's name must survive a crash as its
+            // octets do: the directory entry is synced before any commit.
+            if let Err(error) = self.sync_dir().await {
+                failure = Some(self.failed("spool directory fsync failed", &error));
+            }
+        }
         let mut written: u64 = 0;
         // Written since the last fsync: a commit whose octets an earlier
         // group already synced needs none.
@@ -151,7 +156,7 @@ impl SpoolTask {
                         if let (None, Ok(file)) = (&failure, &file) {
                             let (result, _) = file.writev_at_all(bufs, Some(offset)).await;
                             if let Err(error) = result {
-                                failure = Some(format!("spool write failed: {error}"));
+                                failure = Some(self.failed("spool write failed", &error));
                             }
                         }
                     }
@@ -178,14 +183,28 @@ impl SpoolTask {
                     let result = match file {
                         Some(file) => match file.close().await {
                             Ok(()) => {
-                                tokio_uring::fs::rename(&self.spool.temp_path, &self.spool.final_path).await
+                                match tokio_uring::fs::rename(&self.spool.temp_path, &self.spool.final_path)
+                                    .await
+                                {
+                                    Ok(()) => self.sync_dir().await,
+                                    Err(error) => Err(error),
+                                }
                             }
                             Err(error) => Err(error),
                         },
                         None => Err(std::io::Error::other("no spool file")),
                     };
+                    if let Err(error) = &result {
+                        self.failed("cannot complete the spool file", error);
+                    }
                     let mut shard = self.shard.borrow_mut();
                     if !shard.events_wanted() {
+                        // The file stays in the spool, but no application
+                        // was told: count it, so an operator sees that one is
+                        // missing.
+                        if result.is_ok() {
+                            shard.unclaimed(|_| Some(self.spool.session_id.clone()));
+                        }
                         return;
                     }
                     match result {
@@ -234,6 +253,37 @@ impl SpoolTask {
         }
     }
 
+    /// `--durable`: fsync the spool directory, after a file was created
+    /// in it or renamed (a file's own fsync does not make its name durable).
+    async fn sync_dir(&self) -> std::io::Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
+        let Some(dir) = self.spool.temp_path.parent() else {
+            return Ok(());
+        };
+        let dir = tokio_uring::fs::File::open(dir).await?;
+        let synced = dir.sync_all().await;
+        let closed = dir.close().await;
+        synced.and(closed)
+    }
+
+    /// Counts a spool failure (ENOSPC apart, the operator's first guess)
+    /// and logs it within the shard's log rate; the text fails the chunks.
+    fn failed(&self, what: &str, error: &std::io::Error) -> String {
+        let reason = format!("{what}: {error}");
+        let mut shard = self.shard.borrow_mut();
+        shard.totals.spool_errors += 1;
+        if error.raw_os_error() == Some(libc::ENOSPC) {
+            shard.totals.spool_enospc += 1;
+        }
+        let now = Instant::now();
+        if let Some(suppressed) = shard.logs.spool.allow(now) {
+            tracing::error!(shard = shard.index, session_id = %self.spool.session_id, %reason, suppressed, "spool failure: chunks get 413");
+        }
+        reason
+    }
+
     /// `--durable`: fsync what was written since the last fsync.
     async fn sync(
         &self,
@@ -246,7 +296,7 @@ impl SpoolTask {
         }
         if let Ok(file) = file {
             if let Err(error) = file.sync_data().await {
-                *failure = Some(format!("spool fsync failed: {error}"));
+                *failure = Some(self.failed("spool fsync failed", &error));
             }
         }
         *unsynced = false;

@@ -33,9 +33,25 @@ impl Daemon {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        Daemon::start_in(dir, extra)
+    }
+
+    /// A new engine on the same control socket and spool, after this one
+    /// was killed: what a supervisor does after a crash.
+    pub fn restart(mut self, extra: &[&str]) -> Daemon {
+        self.kill();
+        let dir = std::mem::take(&mut self.dir);
+        Daemon::start_in(dir, extra)
+    }
+
+    fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
         let spool = dir.join("spool");
         let control = dir.join("control.sock");
-        let log = std::fs::File::create(dir.join("msrpd.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("msrpd.log"))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrpd"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log", "debug"])

@@ -8,8 +8,9 @@ use msrp_engine::control::{Client, EngineEvent, EngineStats, SessionDescriptor, 
 
 #[derive(clap::Args)]
 pub struct CtlArgs {
-    /// The engine's control socket.
-    #[arg(long, value_name = "PATH", default_value = "/tmp/msrpd.sock", global = true)]
+    /// The engine's control socket (default as `msrpd serve`'s:
+    /// `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`).
+    #[arg(long, value_name = "PATH", default_value_os_t = msrp_engine::serve::default_control_path(), global = true)]
     control: PathBuf,
     #[command(subcommand)]
     command: CtlCommand,
