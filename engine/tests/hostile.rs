@@ -7,20 +7,11 @@ mod daemon;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use daemon::{collect_events, send_frame, Daemon, RawPeer};
+use daemon::{collect_events, passive, send_frame, Daemon, RawPeer};
 use msrp_engine::control::{ClientError, EngineEvent, SessionDescriptor, SessionRole};
 
 const REAL: &str = "msrp://127.0.0.1:9/real;tcp";
 const EVIL: &str = "msrp://127.0.0.1:9/evil;tcp";
-
-fn passive(session_id: &str, remote: &str) -> SessionDescriptor {
-    SessionDescriptor {
-        session_id: Some(session_id.into()),
-        remote_path: vec![remote.into()],
-        role: SessionRole::Passive,
-        ..SessionDescriptor::default()
-    }
-}
 
 fn report_frame(tid: &str, to: &str, from: &str, message_id: &str) -> Vec<u8> {
     format!(

@@ -7,21 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use daemon::{collect_events, pattern, Daemon, RawPeer};
+use daemon::{collect_events, passive, pattern, Daemon, RawPeer};
 use msrp_engine::control::{
     Command, EngineEvent, FailureReportName, Incoming, SendRequest, SessionDescriptor, SessionDirection,
     SessionRole, TransferDirection,
 };
 use sha2::{Digest, Sha256};
-
-fn passive(session_id: &str, remote: String) -> SessionDescriptor {
-    SessionDescriptor {
-        session_id: Some(session_id.into()),
-        remote_path: vec![remote],
-        role: SessionRole::Passive,
-        ..SessionDescriptor::default()
-    }
-}
 
 fn active(session_id: &str, remote: String) -> SessionDescriptor {
     SessionDescriptor {
@@ -508,7 +499,7 @@ fn sigterm_drains_transfers_in_flight() {
     let mut b_ctl = b.client();
     // A passive session nobody claims ends with the drain, with its event.
     b_ctl
-        .create_session(passive("lonely", "msrp://127.0.0.1:9/x;tcp".into()))
+        .create_session(passive("lonely", "msrp://127.0.0.1:9/x;tcp"))
         .unwrap();
     let message = b_ctl
         .send_file("bfile", "application/octet-stream", &file, true)

@@ -5,17 +5,8 @@ mod daemon;
 
 use std::time::{Duration, Instant};
 
-use daemon::{collect_events, Daemon, RawPeer};
+use daemon::{collect_events, passive, Daemon, RawPeer};
 use msrp_engine::control::{ClientError, EngineEvent, SessionDescriptor, SessionRole};
-
-fn passive(session_id: &str, remote: &str) -> SessionDescriptor {
-    SessionDescriptor {
-        session_id: Some(session_id.into()),
-        remote_path: vec![remote.into()],
-        role: SessionRole::Passive,
-        ..SessionDescriptor::default()
-    }
-}
 
 const PEER: &str = "msrp://127.0.0.1:9/peer;tcp";
 
@@ -211,7 +202,7 @@ fn an_unreachable_peer_fails_its_sessions_after_the_connect_timeout() {
         .unwrap();
     let descriptor = SessionDescriptor {
         role: SessionRole::Active,
-        ..passive("out", &format!("msrp://{closed}/far;tcp"))
+        ..passive("out", format!("msrp://{closed}/far;tcp"))
     };
     let started = Instant::now();
     ctl.create_session(descriptor).unwrap();

@@ -9,19 +9,10 @@ mod daemon;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon::{collect_events, pattern, send_frame, Daemon, RawPeer};
-use msrp_engine::control::{EngineEvent, SessionDescriptor, SessionRole};
+use daemon::{collect_events, passive, pattern, send_frame, Daemon, RawPeer};
+use msrp_engine::control::{EngineEvent, SessionDescriptor};
 
 const PEER: &str = "msrp://127.0.0.1:9/peer;tcp";
-
-fn passive(session_id: &str) -> SessionDescriptor {
-    SessionDescriptor {
-        session_id: Some(session_id.into()),
-        remote_path: vec![PEER.into()],
-        role: SessionRole::Passive,
-        ..SessionDescriptor::default()
-    }
-}
 
 /// One chunk of a message: octets `start..start+body.len()` of `total`.
 fn chunk(
@@ -68,7 +59,7 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 #[test]
 fn durable_acknowledged_octets_survive_kill_9_and_are_recovered() {
     let a = Daemon::start("durable", &["--shards", "1", "--durable"]);
-    a.client().create_session(passive("d")).unwrap();
+    a.client().create_session(passive("d", PEER)).unwrap();
     let mut peer = RawPeer::connect(a.msrp);
     peer.write(&send_frame(
         "tid1",
@@ -124,7 +115,7 @@ fn durable_acknowledged_octets_survive_kill_9_and_are_recovered() {
 #[test]
 fn large_messages_spool_from_the_first_chunk_and_partial_files_can_be_removed() {
     let a = Daemon::start("partial-remove", &["--shards", "1"]);
-    a.client().create_session(passive("r")).unwrap();
+    a.client().create_session(passive("r", PEER)).unwrap();
     let mut peer = RawPeer::connect(a.msrp);
     let first = pattern(3, 100 * 1024);
     peer.write(&chunk("tid1", &a.uri("r"), "big2", 1, 1 << 20, &first, '+'));
@@ -162,7 +153,7 @@ fn two_sessions_never_write_the_same_spool_file() {
     for (session_id, _) in cases {
         ctl.create_session(SessionDescriptor {
             local_uri: Some(format!("msrp://{}/{session_id};tcp", a.advertise)),
-            ..passive(session_id)
+            ..passive(session_id, PEER)
         })
         .unwrap();
     }
@@ -213,7 +204,7 @@ fn two_sessions_never_write_the_same_spool_file() {
 #[test]
 fn messages_nobody_hears_of_are_counted_or_refused() {
     let a = Daemon::start("unclaimed", &["--shards", "1"]);
-    a.client().create_session(passive("u")).unwrap();
+    a.client().create_session(passive("u", PEER)).unwrap();
     let mut peer = RawPeer::connect(a.msrp);
     peer.send("tid1", &a.uri("u"), PEER, b"anyone?");
     assert_eq!(peer.response_to("tid1", &mut Vec::new()), 200);
@@ -221,7 +212,7 @@ fn messages_nobody_hears_of_are_counted_or_refused() {
     assert!(a.log().contains("messages_unclaimed"), "{}", a.log());
 
     let b = Daemon::start("unclaimed-refuse", &["--shards", "1", "--unclaimed", "refuse"]);
-    b.client().create_session(passive("u")).unwrap();
+    b.client().create_session(passive("u", PEER)).unwrap();
     let mut peer = RawPeer::connect(b.msrp);
     peer.send("tid1", &b.uri("u"), PEER, b"anyone?");
     assert_eq!(peer.response_to("tid1", &mut Vec::new()), 403);

@@ -402,7 +402,9 @@ impl Shard {
         let count = self.totals.messages_unclaimed;
         if (count == 1 || count % 4096 == 0) && self.logs.unclaimed.allow(Instant::now()).is_some() {
             let session_id = session_id(self).unwrap_or_default();
-            tracing::warn!(
+            // At info, the engine's default: a load generator that measures
+            // without an application (and logs at warn) is not told.
+            tracing::info!(
                 shard = self.index,
                 %session_id,
                 unclaimed = count,

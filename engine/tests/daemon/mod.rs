@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use msrp_engine::control::{Client, EngineEvent, EngineStats};
+use msrp_engine::control::{Client, EngineEvent, EngineStats, SessionDescriptor, SessionRole};
 
 pub struct Daemon {
     child: Child,
@@ -164,6 +164,16 @@ fn read_log(dir: &Path) -> String {
     let log = std::fs::read_to_string(dir.join("msrpd.log")).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(40).collect();
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// A passive session waiting for the peer whose `a=path` is `remote`.
+pub fn passive(session_id: &str, remote: impl Into<String>) -> SessionDescriptor {
+    SessionDescriptor {
+        session_id: Some(session_id.into()),
+        remote_path: vec![remote.into()],
+        role: SessionRole::Passive,
+        ..SessionDescriptor::default()
+    }
 }
 
 /// Reads events until `done` says so, or panics after `timeout`.
