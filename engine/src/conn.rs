@@ -1,6 +1,6 @@
 //! One MSRP connection, sans-IO: the parser of its byte stream, the sessions
 //! bound to it, their transactions and timers, and its output queue
-//! (RFC 4975 4, 5.4, 7; digest 4, 6).
+//! (RFC 4975 4, 5.4, 7).
 //!
 //! The shell drives it like a quinn-proto connection:
 //! - bytes read go into [`Connection::input_buffer`], then
@@ -108,7 +108,7 @@ pub struct ConnectionConfig {
     /// it to the application).
     pub report_timeout: Duration,
     /// An incoming message that sees no chunk for this long is dropped
-    /// (digest 5.4: a final `$` may never come).
+    /// (RFC 4975 7.3.1: a final `$` may never come).
     pub incoming_expiry: Duration,
     /// Seeds the transaction-id and Message-ID generator, for reproducible
     /// simulations; `None` seeds from the process's random state.
@@ -211,7 +211,7 @@ impl ConnectionStats {
 }
 
 enum TxnKind {
-    /// The bodiless SEND that binds an active session (digest 6.3).
+    /// The bodiless SEND that binds an active session (RFC 4975 5.4).
     Bind,
     /// The empty `#` chunk of a message given up: its answer changes nothing.
     Abort,
@@ -414,7 +414,7 @@ fn chunk_request<'a>(
 }
 
 /// Whether a request with this Failure-Report gets a response with this
-/// status (RFC 4975 7.2; digest 4.6): `no` never, `partial` only errors.
+/// status (RFC 4975 7.2): `no` never, `partial` only errors.
 fn answers(failure_report: FailureReport, status: u16) -> bool {
     match failure_report {
         FailureReport::Yes => true,
@@ -544,7 +544,7 @@ impl Connection {
     }
 
     /// Adds a negotiated session. An active session sends its binding SEND
-    /// at once (digest 6.3); a passive one is bound by the first request
+    /// at once (RFC 4975 5.4); a passive one is bound by the first request
     /// that names it.
     pub fn add_session(
         &mut self,
@@ -754,14 +754,13 @@ impl Connection {
             });
         }
         let session = self.sessions.remove(slot);
-        for (message_id, incoming) in session.incoming {
-            if incoming.is_streamed() {
-                self.events.push_back(Event::MessageAborted {
-                    session: key,
-                    message_id,
-                    reason: reason.to_owned(),
-                });
-            }
+        // Every message that started ends in an event, in memory or not.
+        for message_id in session.incoming.into_keys() {
+            self.events.push_back(Event::MessageAborted {
+                session: key,
+                message_id,
+                reason: reason.to_owned(),
+            });
         }
         if session.scheduled {
             self.sched.remove(slot as u32);
@@ -884,7 +883,7 @@ impl Connection {
             let key = session.key;
             session.incoming.retain(|message_id, m| {
                 let stale = m.uncommitted == 0 && now.duration_since(m.touched) >= expiry;
-                if stale && m.is_streamed() {
+                if stale {
                     self.events.push_back(Event::MessageAborted {
                         session: key,
                         message_id: *message_id,
@@ -1152,7 +1151,12 @@ impl Connection {
 
     fn on_send_head(&mut self, slot: usize, head: FrameHead, now: Instant) {
         let Some(message_id) = head.message_id().copied() else {
-            // The parser answers a SEND without Message-ID with 400 itself.
+            // Only a bodiless SEND on the lenient wire comes here (the parser
+            // refuses any other SEND without Message-ID with 400): a bind or
+            // keep-alive, answered as such.
+            if !head.has_body() {
+                self.reply_now(&head, 200, slot);
+            }
             self.inbound = Inbound::Skip(None);
             return;
         };
@@ -1234,14 +1238,12 @@ impl Connection {
             }
             session.dropped_incoming.push_back(message_id);
         }
-        if let Some(incoming) = session.incoming.remove(&message_id) {
-            if incoming.is_streamed() {
-                self.events.push_back(Event::MessageAborted {
-                    session: session.key,
-                    message_id,
-                    reason: reason.to_owned(),
-                });
-            }
+        if session.incoming.remove(&message_id).is_some() {
+            self.events.push_back(Event::MessageAborted {
+                session: session.key,
+                message_id,
+                reason: reason.to_owned(),
+            });
         }
     }
 
@@ -1268,7 +1270,13 @@ impl Connection {
         // RFC 4975 7.3.1: a chunk reaching past the session's max-size -> 413
         // (stop this message).
         if offset + len > session.incoming_bytes_max() {
-            self.refuse_chunk(frame, 413, "the message is over the session's size limit");
+            let reason = match session.config.max_size {
+                Some(max) if max <= session.config.settings.incoming_message_bytes_max => {
+                    "the message is over the session's negotiated max-size (SDP a=max-size)"
+                }
+                _ => "the message is over the engine's largest incoming message (--message-max)",
+            };
+            self.refuse_chunk(frame, 413, reason);
             return;
         }
         if let Target::Collect = frame.target {
@@ -1370,8 +1378,15 @@ impl Connection {
             }
             Target::Collect => match flag {
                 Continuation::Abort => {
+                    // RFC 4975 7.1: the sender gave up on a message whose
+                    // first chunk this was; it started, so it ends in an event.
                     self.pieces.clear();
                     self.reply_now(&frame.head, 200, slot);
+                    self.events.push_back(Event::MessageAborted {
+                        session: self.sessions[slot].key,
+                        message_id: frame.message_id,
+                        reason: "the sender aborted the message".into(),
+                    });
                 }
                 Continuation::Last => {
                     let body = match self.pieces.len() {
@@ -1426,7 +1441,7 @@ impl Connection {
                 self.reply_now(&frame.head, 200, slot);
                 return;
             }
-            // Digest 5.2: the `$` chunk fixes the total; its payload wins.
+            // RFC 4975 7.3.1: the `$` chunk fixes the total; its payload wins.
             Continuation::Last => incoming.total = Some(frame.start - 1 + frame.received),
             Continuation::More => {}
         }
@@ -1583,7 +1598,7 @@ impl Connection {
     }
 
     /// Writes a response as the request's Failure-Report allows (RFC 4975
-    /// 7.2; digest 4.6): `no` never, `partial` only for errors.
+    /// 7.2): `no` never, `partial` only for errors.
     fn send_reply(&mut self, reply: Reply) {
         if !answers(reply.failure_report, reply.status) {
             return;
@@ -1682,7 +1697,7 @@ impl Connection {
         }
     }
 
-    /// An error status for a message, by response or REPORT (digest 4.5).
+    /// An error status for a message, by response or REPORT (RFC 4975 10).
     fn message_refused(&mut self, slot: usize, msg_slot: usize, status: u16, reason: &str) {
         let session = &mut self.sessions[slot];
         match status {

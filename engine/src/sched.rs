@@ -1,6 +1,6 @@
 //! Deficit round robin over the sessions of one connection that have chunks
 //! ready (RFC 4975 5.1: "SENDs of several sessions on one connection SHOULD
-//! alternate fairly"; digest 6.4).
+//! alternate fairly").
 //!
 //! Each visit gives a session one quantum of credit, at least the largest
 //! chunk; it sends chunks while the next one fits its credit and then goes to

@@ -605,7 +605,7 @@ fn closing_a_session_answers_what_it_still_owes_with_481() {
 #[test]
 fn direction_limits_what_is_sent_and_what_is_accepted() {
     let now = Instant::now();
-    // B only sends: A's content SEND gets 403 (digest 4.5), the bodiless
+    // B only sends: A's content SEND gets 403 (RFC 4975 8.9, 10), the bodiless
     // binding SEND still gets 200 (RFC 4975 8.9).
     let (mut a, mut b, ka, kb) = pair_with(now, |b| b.direction = Direction::SendOnly);
     a.send(ka, OutgoingMessage::new("text/plain", "hi"))

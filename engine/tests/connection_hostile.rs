@@ -179,3 +179,55 @@ fn sends_are_refused_while_the_shell_says_so() {
     conn.handle_bytes(&send("tid2", PEER, "msg2", "1-3/3", b"yes"), now);
     assert_eq!(statuses(&mut conn, now), [200]);
 }
+
+fn aborted(conn: &mut Connection) -> Vec<String> {
+    events(conn)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MessageAborted { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every incoming message that started ends in exactly one event, also
+/// when it was small enough to stay in memory: aborted by its sender in its
+/// first chunk or a later one, or expired for lack of chunks.
+#[test]
+fn every_started_message_ends_in_an_event_even_in_memory() {
+    let now = Instant::now();
+    let config = ConnectionConfig {
+        incoming_expiry: Duration::from_secs(10),
+        ..ConnectionConfig::default()
+    };
+    let mut conn = bound(config, now);
+    let mut abort_first = send("tid1", PEER, "msg1", "1-2/*", b"ab");
+    let flag = abort_first.len() - 3;
+    abort_first[flag] = b'#';
+    conn.handle_bytes(&abort_first, now);
+    assert_eq!(statuses(&mut conn, now), [200]);
+    assert_eq!(aborted(&mut conn), ["the sender aborted the message"]);
+
+    let mut first = send("tid2", PEER, "msg2", "1-2/4", b"ab");
+    let flag = first.len() - 3;
+    first[flag] = b'+';
+    conn.handle_bytes(&first, now);
+    assert_eq!(aborted(&mut conn), Vec::<String>::new());
+    let mut then_abort = send("tid3", PEER, "msg2", "3-4/4", b"cd");
+    let flag = then_abort.len() - 3;
+    then_abort[flag] = b'#';
+    conn.handle_bytes(&then_abort, now);
+    assert_eq!(aborted(&mut conn), ["the sender aborted the message"]);
+
+    let mut stale = send("tid4", PEER, "msg3", "1-2/4", b"ab");
+    let flag = stale.len() - 3;
+    stale[flag] = b'+';
+    conn.handle_bytes(&stale, now);
+    statuses(&mut conn, now);
+    let later = now + Duration::from_secs(30);
+    while conn.poll_timeout().is_some_and(|at| at <= later) {
+        conn.handle_timeout(later);
+    }
+    let reasons = aborted(&mut conn);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+}

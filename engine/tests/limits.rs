@@ -1,5 +1,6 @@
 //! Every parser limit is enforced, at its configured value, with the error and
-//! reaction the digest gives (2.8); bodies pass through in bounded memory.
+//! reaction it calls for (RFC 4975 7.3: 400 while the frame can be delimited,
+//! else close); bodies pass through in bounded memory.
 
 mod support;
 

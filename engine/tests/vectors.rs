@@ -1,4 +1,4 @@
-//! Every MSRP vector of `../shared/vectors/manifest.json` against the parser:
+//! Every MSRP vector of `vectors/manifest.json` against the parser:
 //! frames, fields, errors and the count of good frames before an error, in
 //! strict mode; the four documented exceptions in lenient mode.
 

@@ -1,5 +1,6 @@
 //! Wire errors. Each variant says whether its frame could still be delimited
-//! and maps to exactly one reaction (digest 2.8).
+//! and maps to exactly one reaction (RFC 4975 7.1, 7.3: answer 400,
+//! discard, or close when the frame cannot be delimited).
 
 /// What the endpoint does about a wire error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +144,8 @@ impl Error {
         )
     }
 
-    /// The one thing to do about it (digest 2.8).
+    /// The one thing to do about it (RFC 4975 7.3: a delimitable bad request
+    /// gets 400; a stream that cannot be framed is closed).
     pub fn reaction(&self) -> Reaction {
         match self {
             _ if !self.delimitable() => Reaction::Close,

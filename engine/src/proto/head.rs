@@ -1,5 +1,5 @@
 //! Parsing one complete frame head: the start line, the header lines and the
-//! line that ends the head (RFC 4975 9; digest 2.1-2.7).
+//! line that ends the head (RFC 4975 7.1, 9).
 
 use bytes::Bytes;
 
@@ -458,7 +458,12 @@ fn check_frame_rules(
                 return Err(Error::ContentTypeWithoutBody);
             }
             match method {
-                Method::Send if f.message_id.is_none() => return Err(Error::MissingMessageId),
+                // A bodiless SEND (a bind or keep-alive, RFC 4975 5.4, 7.1)
+                // carries no message to identify: the lenient profile takes
+                // it without a Message-ID, as stacks send it.
+                Method::Send if f.message_id.is_none() && (f.has_body || f.strictness == Strictness::Strict) => {
+                    return Err(Error::MissingMessageId)
+                }
                 Method::Report => {
                     // RFC 4975 7.1.2
                     if f.success_report.is_some() || f.failure_report.is_some() {

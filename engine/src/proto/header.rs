@@ -181,8 +181,15 @@ impl ReportStatus {
 }
 
 /// Checks `media-type = type "/" subtype *( ";" gen-param )` with
-/// `gen-param = pname [ "=" pval ]`, `pval = token / quoted-string` (RFC 4975 9).
+/// `gen-param = pname [ "=" pval ]`, `pval = token / quoted-string` (RFC 4975
+/// 9), with the whitespace MIME stacks put around `;` (`text/plain;
+/// charset=utf-8`: RFC 2045 5.1 parameters, whose header grammar allows it):
+/// the meaning is clear, so both wire profiles take it.
 pub(crate) fn is_media_type(s: &[u8]) -> bool {
+    fn skip_space(s: &[u8]) -> &[u8] {
+        let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        &s[n..]
+    }
     let token_end = |s: &[u8]| {
         s.iter()
             .position(|&b| !is_token_char(b) || b == b'/' || b == b';' || b == b'=')
@@ -198,7 +205,8 @@ pub(crate) fn is_media_type(s: &[u8]) -> bool {
         return false;
     }
     let mut rest = &rest[sub..];
-    while let Some((&b';', after)) = rest.split_first() {
+    while let Some((&b';', after)) = skip_space(rest).split_first() {
+        let after = skip_space(after);
         let name = token_end(after);
         if name == 0 {
             return false;
@@ -273,6 +281,8 @@ mod tests {
             "message/cpim",
             "application/xhtml+xml",
             "text/plain;charset=UTF-8",
+            "text/plain; charset=utf-8",
+            "text/plain ;\tcharset=utf-8; format=flowed",
             "a/b;x;y=\"q;\\\"r\"",
         ] {
             assert!(is_media_type(ok.as_bytes()), "{ok}");
@@ -282,7 +292,9 @@ mod tests {
             "text/",
             "/plain",
             "text/plain;",
-            "text/plain; charset=x",
+            "text/plain; ",
+            "text/plain charset=x",
+            "text/plain; charset =x",
             "text/plain;a=",
             "text/pl ain",
             "a/b;c=\"open",

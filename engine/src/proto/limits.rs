@@ -1,5 +1,5 @@
 //! Parser limits and strictness: every bound is configuration, enforced with a
-//! typed error (digest 2.8; RFC 4975 itself sets only the 10240-octet bound).
+//! typed error (RFC 4975 itself sets only the 10240-octet bound, 7.1).
 
 /// How literally the parser reads the RFC 4975 9 grammar.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -10,7 +10,8 @@ pub enum Strictness {
     /// For interop with stacks that bend the grammar, also accept: To-Path and
     /// From-Path in any position (vector N12), Content-Type not last (N24), runs
     /// of spaces in the start line (N31) and no or extra whitespace after a
-    /// header colon (N38). Nothing else differs.
+    /// header colon (N38), and a bodiless SEND without Message-ID (a bind or
+    /// keep-alive). Nothing else differs.
     Lenient,
 }
 

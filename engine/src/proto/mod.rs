@@ -3,7 +3,7 @@
 //! - [`Parser`]: incremental, zero-copy stream parser yielding [`Event`]s.
 //! - [`Writer`], [`write_response`]: frame builders.
 //! - [`MsrpUri`]: URIs and their RFC 4975 6.1 comparison.
-//! - [`Error`]: every wire error, with its [`Reaction`] (digest 2.8).
+//! - [`Error`]: every wire error, with its [`Reaction`] (RFC 4975 7.1, 7.3: what the peer is owed).
 
 mod chars;
 mod error;

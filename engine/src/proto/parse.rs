@@ -1,4 +1,4 @@
-//! The incremental MSRP stream parser (RFC 4975 7.1, 9; digest 2.9).
+//! The incremental MSRP stream parser (RFC 4975 7.1, 9).
 //!
 //! Bytes go into [`Parser::buffer_mut`] (or [`Parser::feed`]) as they arrive, in
 //! any split down to one byte; [`Parser::poll`] then yields, per frame, a
@@ -471,7 +471,8 @@ impl Parser {
     }
 
     /// Looks for `CRLF "-------" tid flag CRLF` from `scan.from`, never
-    /// re-scanning octets already ruled out (digest 2.5, 2.9).
+    /// re-scanning octets already ruled out (RFC 4975 7.1: the end-line is
+    /// `CRLF "-------" transact-id flag CRLF`).
     fn find_end_line(finder: &Finder<'_>, buf: &[u8], scan: &mut Scan, tid: &[u8]) -> Found {
         debug_assert!(scan.from <= buf.len(), "scan position past the buffer");
         debug_assert!(
@@ -503,7 +504,7 @@ impl Parser {
 
     /// Scans the buffered body of the current frame: the octets that are body
     /// for certain, and the flag when the end-line follows right after them.
-    /// Enforces the chunk limit (digest 2.8: past it the frame cannot be
+    /// Enforces the chunk limit (past it the frame cannot be
     /// delimited).
     fn scan_body(
         finder: &Finder<'_>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::recovery::PartialFiles;
 use super::units::{parse_cpu_list, parse_duration, parse_size, CpuList};
+use crate::proto::{ParserConfig, Strictness};
 use crate::{ConnectionConfig, SessionSettings};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -126,9 +127,24 @@ pub struct ServeConfig {
     /// Octets read from a connection at once.
     #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
     pub read_buffer: u64,
+    /// How literally MSRP from peers is read: `lenient` (the default, a
+    /// server facing many stacks) also takes To-Path/From-Path in any order,
+    /// Content-Type not last, extra spaces in the start line, no space after
+    /// a header colon and a bodiless SEND without Message-ID; `strict` is the
+    /// RFC 4975 9 grammar exactly. What the engine sends is always strict.
+    #[arg(long, value_name = "PROFILE", value_enum, default_value_t = Wire::Lenient)]
+    pub wire: Wire,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log: String,
+}
+
+/// The wire profile of `--wire`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Wire {
+    Strict,
+    #[default]
+    Lenient,
 }
 
 /// What a SEND gets while no application is subscribed.
@@ -206,6 +222,13 @@ impl ServeConfig {
             incoming_expiry: self.incoming_expiry,
             report_timeout: self.report_timeout,
             frame_timeout: self.frame_timeout,
+            parser: ParserConfig {
+                strictness: match self.wire {
+                    Wire::Strict => Strictness::Strict,
+                    Wire::Lenient => Strictness::Lenient,
+                },
+                ..ParserConfig::default()
+            },
             ..ConnectionConfig::default()
         }
     }

@@ -6,7 +6,7 @@ mod control_socket;
 mod recovery;
 mod units;
 
-pub use config::{default_control_path, ServeConfig, Unclaimed};
+pub use config::{default_control_path, ServeConfig, Unclaimed, Wire};
 pub use recovery::{recover_partial_files, PartialFiles, RECOVERED_DIR};
 pub use units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 

@@ -65,8 +65,10 @@ pub enum Event {
         message_id: MessageId,
         ticket: CommitTicket,
     },
-    /// A large incoming message will not complete (the sender aborted it, the
-    /// sink failed, the session or connection ended): drop what the sink holds.
+    /// An incoming message that started will not complete (the sender
+    /// aborted it, it was refused or expired, the sink failed, the session
+    /// or connection ended): drop what the sink holds, if anything. Every
+    /// message that started ends in this or [`Event::MessageReceived`].
     MessageAborted {
         session: SessionKey,
         message_id: MessageId,

@@ -19,7 +19,7 @@ pub(crate) use reassembly::Incoming;
 
 use crate::proto::{MessageId, MsrpUri};
 
-/// Binding progress of a session on its connection (RFC 4975 5.4; digest 6.3).
+/// Binding progress of a session on its connection (RFC 4975 5.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BindState {
     /// Active: the binding SEND is out, its 200 not yet in.

@@ -1,4 +1,4 @@
-//! Incoming messages in pieces (RFC 4975 7.3.1; digest 5.4): chunks in any
+//! Incoming messages in pieces (RFC 4975 7.3.1): chunks in any
 //! order, overlapping (the newest octets win) or repeated, until the `$`
 //! chunk has fixed the total and every octet up to it is held.
 
@@ -22,7 +22,7 @@ pub(crate) struct Incoming {
     pub content_type: String,
     pub ranges: RangeSet,
     /// Fixed by the `$` chunk: its range-start plus its length, less one
-    /// (the payload wins over a declared total, digest 5.2).
+    /// (the payload wins over a declared total, RFC 4975 7.3.1).
     pub total: Option<u64>,
     pub store: Store,
     /// Chunks whose sink writes are not committed yet.

@@ -222,7 +222,11 @@ pub struct RawPeer {
 
 impl RawPeer {
     pub fn connect(addr: SocketAddr) -> RawPeer {
-        let stream = TcpStream::connect(addr).unwrap();
+        RawPeer::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A peer on a connection the engine opened (an active session).
+    pub fn from_stream(stream: TcpStream) -> RawPeer {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         RawPeer {
             stream,

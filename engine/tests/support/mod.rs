@@ -1,4 +1,4 @@
-//! Test support: where the shared vectors live, and a parser driver that
+//! Test support: where the vectors live, and a parser driver that
 //! records everything a stream decodes to.
 #![allow(dead_code)]
 
@@ -8,18 +8,13 @@ use std::path::PathBuf;
 
 use msrp_engine::proto::{Continuation, Event, FrameKind, Parser, ParserConfig};
 
-/// `../shared/vectors` beside the workspace root (or `$MSRP_SHARED_DIR/vectors`).
-/// Panics with instructions when it is missing: these tests must not pass
-/// vacuously.
+/// The project's own `vectors/` at the workspace root. Panics when it is
+/// missing: these tests must not pass vacuously.
 pub fn vectors_dir() -> PathBuf {
-    let shared = match std::env::var_os("MSRP_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let vectors = shared.join("vectors");
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../vectors");
     assert!(
         vectors.join("manifest.json").is_file(),
-        "test vectors not found at {}: clone the project with shared/ beside it or set MSRP_SHARED_DIR",
+        "test vectors not found at {}",
         vectors.display()
     );
     vectors
