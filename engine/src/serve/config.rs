@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::recovery::PartialFiles;
 use super::units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 use crate::proto::{ParserConfig, Strictness};
+use crate::shard::ShardConfig;
 use crate::{ConnectionConfig, SessionSettings};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -214,7 +215,7 @@ impl ServeConfig {
         Ok(())
     }
 
-    pub(crate) fn connection_config(&self) -> ConnectionConfig {
+    fn connection_config(&self) -> ConnectionConfig {
         ConnectionConfig {
             inflight_bytes_max: self.connection_inflight_max,
             sessions_max: self.sessions_per_connection_max,
@@ -230,6 +231,23 @@ impl ServeConfig {
                 ..ParserConfig::default()
             },
             ..ConnectionConfig::default()
+        }
+    }
+
+    pub(crate) fn shard_config(&self) -> ShardConfig {
+        ShardConfig {
+            connection: self.connection_config(),
+            connections_max: self.connections_max,
+            conns_per_peer: self.conns_per_peer,
+            sessions_per_connection_max: self.sessions_per_connection_max,
+            idle_timeout: self.idle_timeout,
+            connect_timeout: self.connect_timeout,
+            read_buffer_bytes: self.read_buffer as usize,
+            spool_dir: self.spool.clone(),
+            spool_backlog_bytes_max: self.spool_backlog_max,
+            durable: self.durable,
+            progress_interval: self.progress_interval,
+            refuse_unclaimed: self.unclaimed == Unclaimed::Refuse,
         }
     }
 

@@ -154,6 +154,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         (false, Some(list)) => list.0.iter().map(|&id| core_affinity::CoreId { id }).collect(),
         (false, None) => core_affinity::get_core_ids().unwrap_or_default(),
     };
+    let shard_config = Arc::new(config.shard_config());
     let mut commands = Vec::new();
     let mut threads = Vec::new();
     for (index, listeners) in listeners.into_iter().enumerate() {
@@ -161,7 +162,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         commands.push(tx);
         let init = ShardInit {
             index,
-            config: config.clone(),
+            config: shard_config.clone(),
             directory: directory.clone(),
             listeners,
             commands: rx,

@@ -115,8 +115,8 @@ async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>
         let (buffer, wait) = {
             let mut guard = this.borrow_mut();
             let shard = &mut *guard;
-            let read_bytes = shard.config.read_buffer as usize;
-            let backlog_max = shard.config.spool_backlog_max;
+            let read_bytes = shard.config.read_buffer_bytes;
+            let backlog_max = shard.config.spool_backlog_bytes_max;
             let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
                 return;
             };
@@ -253,7 +253,7 @@ async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream
                     entry.conn.handle_timeout(now);
                     if entry.conn.stats().frame_timeouts > timeouts {
                         if let Some(suppressed) = shard.logs.frame_timeout.allow(now) {
-                            let timeout = shard.config.frame_timeout;
+                            let timeout = shard.config.connection.frame_timeout;
                             tracing::warn!(
                                 shard = shard.index,
                                 conn = ci,

@@ -1,0 +1,178 @@
+//! What the control thread asks of a shard, and how the shard carries it
+//! out: creating active sessions, sending, closing, counting, draining.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::{file, OutInfo, Shard, ShardRef};
+use crate::control::ShardStats;
+use crate::{OutgoingMessage, SendError, SessionConfig};
+
+/// What the control thread asks of a shard.
+pub(crate) enum ShardCommand {
+    /// An active session: connect to `peer` (or reuse a connection to it).
+    Create {
+        session_id: String,
+        config: Box<SessionConfig>,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Send {
+        session_id: String,
+        message: OutgoingSpec,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    Close {
+        session_id: String,
+        reason: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Stats {
+        reply: oneshot::Sender<ShardStats>,
+    },
+    /// SIGTERM: stop accepting, let transfers finish until `deadline`, then
+    /// fail the rest and stop.
+    Drain {
+        deadline: Instant,
+    },
+}
+
+/// A message as the control thread hands it over.
+pub(crate) struct OutgoingSpec {
+    pub content_type: String,
+    pub body: Bytes,
+    /// A file to send instead of `body`, with its size when the command came.
+    pub file: Option<(PathBuf, u64)>,
+    pub delete_after: bool,
+    pub success_report: Option<crate::SuccessReport>,
+    pub failure_report: Option<crate::FailureReport>,
+}
+
+pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
+    let mut shard = this.borrow_mut();
+    match command {
+        ShardCommand::Create {
+            session_id,
+            config,
+            peer,
+            reply,
+        } => {
+            let result = shard.create_active(this, session_id, *config, peer);
+            let _ = reply.send(result);
+        }
+        ShardCommand::Send {
+            session_id,
+            message,
+            reply,
+        } => {
+            let result = shard.send(this, &session_id, message);
+            let _ = reply.send(result);
+        }
+        ShardCommand::Close {
+            session_id,
+            reason,
+            reply,
+        } => {
+            let result = match shard.by_session_id.get(session_id.as_str()).copied() {
+                Some(s) => {
+                    let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
+                    shard.conns[ci].conn.close_session(key, &reason);
+                    // Closing answers what the session still owed (481).
+                    shard.conns[ci].writer.notify_one();
+                    shard.pump(this, ci);
+                    Ok(())
+                }
+                None => Err(format!("no session {session_id} on shard {}", shard.index)),
+            };
+            let _ = reply.send(result);
+        }
+        ShardCommand::Stats { reply } => {
+            let _ = reply.send(shard.stats());
+        }
+        ShardCommand::Drain { .. } => unreachable!("handled by the command loop"),
+    }
+    shard.flush_turn();
+}
+
+pub(super) fn failure_reason(error: SendError) -> String {
+    match error {
+        SendError::Full(_) => {
+            "the session's send queue is full (send-queue bounds); wait for delivered events and retry".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Shard {
+    pub(super) fn create_active(
+        &mut self,
+        this: &ShardRef,
+        session_id: String,
+        config: SessionConfig,
+        peer: SocketAddr,
+    ) -> Result<(), String> {
+        if self.draining.is_some() {
+            return Err("the engine is shutting down".into());
+        }
+        let ci = self.conn_towards(this, peer)?;
+        let key = self.conns[ci]
+            .conn
+            .add_session(config, Instant::now())
+            .map_err(|e| e.to_string())?;
+        self.adopt(ci, key, session_id);
+        self.pump(this, ci);
+        self.conns[ci].writer.notify_one();
+        Ok(())
+    }
+
+    pub(super) fn send(&mut self, this: &ShardRef, session_id: &str, spec: OutgoingSpec) -> Result<u64, String> {
+        let Some(&s) = self.by_session_id.get(session_id) else {
+            return Err(format!("no session {session_id}"));
+        };
+        let (ci, key) = (self.sessions[s].conn, self.sessions[s].key);
+        let content_type = spec.content_type;
+        let (mut message, reader) = match spec.file {
+            None => (OutgoingMessage::new(content_type, spec.body), None),
+            Some((path, size)) => {
+                let (source, reader) = file::FileSource::new(path, size);
+                (
+                    OutgoingMessage::from_source(content_type, Box::new(source)),
+                    Some(reader),
+                )
+            }
+        };
+        message.success_report = spec.success_report;
+        message.failure_report = spec.failure_report;
+        let entry = &mut self.conns[ci];
+        let reference = entry.conn.send(key, message).map_err(failure_reason)?;
+        self.next_message += 1;
+        let number = ((self.index as u64) << 48) | self.next_message;
+        let delete_after = match (&reader, spec.delete_after) {
+            (Some(r), true) => Some(r.path().to_path_buf()),
+            _ => None,
+        };
+        entry.messages.insert(
+            reference,
+            OutInfo {
+                number,
+                session: s,
+                delete_after,
+            },
+        );
+        if let Some(reader) = reader {
+            let serial = entry.serial;
+            let progress = file::Progress {
+                session_id: session_id.into(),
+                message: number,
+                interval: self.config.progress_interval,
+            };
+            tokio_uring::spawn(reader.run(this.clone(), ci, serial, key, progress));
+        }
+        entry.writer.notify_one();
+        Ok(number)
+    }
+}
