@@ -461,7 +461,9 @@ fn check_frame_rules(
                 // A bodiless SEND (a bind or keep-alive, RFC 4975 5.4, 7.1)
                 // carries no message to identify: the lenient profile takes
                 // it without a Message-ID, as stacks send it.
-                Method::Send if f.message_id.is_none() && (f.has_body || f.strictness == Strictness::Strict) => {
+                Method::Send
+                    if f.message_id.is_none() && (f.has_body || f.strictness == Strictness::Strict) =>
+                {
                     return Err(Error::MissingMessageId)
                 }
                 Method::Report => {

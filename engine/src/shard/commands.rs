@@ -129,7 +129,12 @@ impl Shard {
         Ok(())
     }
 
-    pub(super) fn send(&mut self, this: &ShardRef, session_id: &str, spec: OutgoingSpec) -> Result<u64, String> {
+    pub(super) fn send(
+        &mut self,
+        this: &ShardRef,
+        session_id: &str,
+        spec: OutgoingSpec,
+    ) -> Result<u64, String> {
         let Some(&s) = self.by_session_id.get(session_id) else {
             return Err(format!("no session {session_id}"));
         };
