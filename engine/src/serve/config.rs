@@ -65,25 +65,25 @@ pub struct ServeConfig {
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     pub sessions_per_connection_max: usize,
     /// Unanswered chunk octets per connection.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
-    pub connection_inflight_max: u64,
+    #[arg(long = "connection-inflight-max", value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub connection_inflight_bytes_max: u64,
     /// Unanswered chunk octets per session.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
-    pub session_inflight_max: u64,
+    #[arg(long = "session-inflight-max", value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub session_inflight_bytes_max: u64,
     /// Body octets per outgoing chunk (at least 2KiB).
-    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
-    pub chunk_size: u64,
+    #[arg(long = "chunk-size", value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    pub chunk_bytes: u64,
     /// Received messages up to this size are delivered inline in the event;
     /// larger ones go to the spool.
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
-    pub inline_max: u64,
+    #[arg(long = "inline-max", value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    pub inline_bytes_max: u64,
     /// The largest incoming message, even where SDP set no max-size (413).
-    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
-    pub message_max: u64,
+    #[arg(long = "message-max", value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
+    pub message_bytes_max: u64,
     /// Received octets per connection waiting for the spool disk; the
     /// connection is not read further until they are written.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub spool_backlog_max: u64,
+    #[arg(long = "spool-backlog-max", value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub spool_backlog_bytes_max: u64,
     /// Passive sessions waiting for their connection.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub pending_sessions_max: usize,
@@ -126,8 +126,8 @@ pub struct ServeConfig {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub progress_interval: Duration,
     /// Octets read from a connection at once.
-    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
-    pub read_buffer: u64,
+    #[arg(long = "read-buffer", value_name = "SIZE", default_value = "256KiB", value_parser = parse_size)]
+    pub read_buffer_bytes: u64,
     /// How literally MSRP from peers is read: `lenient` (the default, a
     /// server facing many stacks) also takes To-Path/From-Path in any order,
     /// Content-Type not last, extra spaces in the start line, no space after
@@ -185,10 +185,10 @@ impl ServeConfig {
         if self.shards == Some(0) {
             return Err("--shards must be at least 1".into());
         }
-        if self.chunk_size < 2048 || self.chunk_size > 16 * 1024 * 1024 {
+        if !SessionSettings::chunk_bytes_allowed(self.chunk_bytes) {
             return Err("--chunk-size must be between 2KiB and 16MiB".into());
         }
-        if self.session_inflight_max < self.chunk_size {
+        if self.session_inflight_bytes_max < self.chunk_bytes {
             return Err("--session-inflight-max must hold at least one chunk".into());
         }
         if self.conns_per_peer == 0 || self.connections_max == 0 || self.sessions_per_connection_max == 0 {
@@ -203,7 +203,7 @@ impl ServeConfig {
         if self.frame_timeout.is_zero() {
             return Err("--frame-timeout must be more than 0".into());
         }
-        if self.read_buffer < 4096 {
+        if self.read_buffer_bytes < 4096 {
             return Err("--read-buffer must be at least 4KiB".into());
         }
         if self.no_pin && self.cpus.is_some() {
@@ -217,7 +217,7 @@ impl ServeConfig {
 
     fn connection_config(&self) -> ConnectionConfig {
         ConnectionConfig {
-            inflight_bytes_max: self.connection_inflight_max,
+            inflight_bytes_max: self.connection_inflight_bytes_max,
             sessions_max: self.sessions_per_connection_max,
             transaction_timeout: self.transaction_timeout,
             incoming_expiry: self.incoming_expiry,
@@ -242,9 +242,9 @@ impl ServeConfig {
             sessions_per_connection_max: self.sessions_per_connection_max,
             idle_timeout: self.idle_timeout,
             connect_timeout: self.connect_timeout,
-            read_buffer_bytes: self.read_buffer as usize,
+            read_buffer_bytes: self.read_buffer_bytes as usize,
             spool_dir: self.spool.clone(),
-            spool_backlog_bytes_max: self.spool_backlog_max,
+            spool_backlog_bytes_max: self.spool_backlog_bytes_max,
             durable: self.durable,
             progress_interval: self.progress_interval,
             refuse_unclaimed: self.unclaimed == Unclaimed::Refuse,
@@ -253,12 +253,12 @@ impl ServeConfig {
 
     pub(crate) fn session_settings(&self) -> SessionSettings {
         SessionSettings {
-            chunk_bytes: self.chunk_size as usize,
-            inflight_bytes_max: self.session_inflight_max,
+            chunk_bytes: self.chunk_bytes as usize,
+            inflight_bytes_max: self.session_inflight_bytes_max,
             // --durable: a message delivered inline lives only in memory
             // until an application reads it, so none is.
-            inline_bytes_max: if self.durable { 0 } else { self.inline_max },
-            incoming_message_bytes_max: self.message_max,
+            inline_bytes_max: if self.durable { 0 } else { self.inline_bytes_max },
+            incoming_message_bytes_max: self.message_bytes_max,
             ..SessionSettings::default()
         }
     }

@@ -138,6 +138,15 @@ impl SessionSettings {
     /// The smallest chunk accepted: RFC 4975 5.1 asks for no chunks under
     /// 2048 octets except the last.
     pub const CHUNK_BYTES_MIN: usize = 2048;
+    /// The largest outgoing chunk a setting may ask for: the default limit
+    /// on a chunk's body before its end-line (`Limits::chunk_body_bytes_max`),
+    /// so an engine's chunks pass another engine's parser.
+    pub const CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+    /// Whether `chunk_bytes` is a chunk size a setting may ask for.
+    pub fn chunk_bytes_allowed(chunk_bytes: u64) -> bool {
+        (Self::CHUNK_BYTES_MIN as u64..=Self::CHUNK_BYTES_MAX as u64).contains(&chunk_bytes)
+    }
 
     pub(crate) fn floored(self) -> SessionSettings {
         let chunk_bytes = self.chunk_bytes.max(Self::CHUNK_BYTES_MIN);
