@@ -422,8 +422,7 @@ fn delta(d: Option<f64>) -> String {
 }
 
 fn tolerance_text(t: f64) -> String {
-    let text = format!("{:.2}", t * 100.0);
-    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+    format!("{}%", crate::units::trimmed(t * 100.0))
 }
 
 impl fmt::Display for Comparison {

@@ -1,0 +1,70 @@
+//! `msrp-loadgen bench`: calibrate, start the engine, set up the sessions,
+//! run the load, and judge it.
+//!
+//! A run's phases, in the order [`run`] takes them, one module each:
+//! `settings` (the command line, the profile and the cores each side
+//! gets), `start` (the calibration and the engine), `sessions` (the load
+//! threads and the sessions they bind), `measure` (the ramp-up and the
+//! measured interval), `stop` (the threads and the engine wound down),
+//! `collect` (the figures and warnings gathered into the [`Report`]) and
+//! `output` (the files and the summary); `progress` is the terminal's view
+//! of them all.
+
+mod collect;
+mod measure;
+mod output;
+mod progress;
+mod sessions;
+mod settings;
+mod start;
+mod stop;
+
+use anyhow::Result;
+
+use crate::profile::Profile;
+use crate::report::Report;
+use output::{utc_now, write_reports};
+use progress::Progress;
+pub use settings::BenchArgs;
+use settings::{layout, Layout};
+
+/// What every phase of a run reads: its arguments, the profile they make,
+/// the cores each side gets, when it started, and its progress display.
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    profile: Profile,
+    layout: Layout,
+    started_at: String,
+    progress: Progress,
+}
+
+/// Runs the benchmark and writes the reports; returns the report.
+pub fn run(args: &BenchArgs) -> Result<Report> {
+    let profile = args.profile()?;
+    let embedded = args.target.is_none();
+    let bench = Bench {
+        args,
+        layout: layout(&profile, embedded),
+        profile,
+        started_at: utc_now(),
+        progress: Progress::new(args.quiet),
+    };
+
+    let calibration = start::calibration(&bench)?;
+    let mut engine = start::engine(&bench)?;
+    let rss_before = start::rss(&engine);
+    let (load, threads) = sessions::set_up(&bench, &engine)?;
+    let measurement = measure::measure(&bench, &engine, &load.shared, &threads);
+    let stopped = stop::wind_down(&bench, threads, &measurement, &mut engine)?;
+    let report = collect::report(
+        &bench,
+        calibration,
+        &engine,
+        rss_before,
+        &load,
+        measurement,
+        stopped,
+    )?;
+    write_reports(args, &report)?;
+    Ok(report)
+}

@@ -1,0 +1,183 @@
+//! Setting up the load: the subscriber, the load threads with their share
+//! of the connections, and the sessions, created in the engine in waves and
+//! handed to the threads to bind (see [`crate::setup`]).
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::settings::Layout;
+use super::{start, Bench};
+use crate::embedded::Engine;
+use crate::load::{self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan};
+use crate::profile::{Profile, Scenario};
+use crate::setup::{all_sessions, Injector, PIPELINE};
+use crate::subscriber::Subscriber;
+
+/// Connections per loopback source address: one address has about 28k
+/// ephemeral ports here, and the engine's listener one port.
+const CONNECTIONS_PER_SOURCE: usize = 20_000;
+/// Sessions created in the engine and not yet bound, at most (see
+/// [`crate::setup`]).
+const WAVE_PENDING_MAX: usize = 16_384;
+
+/// The load once its sessions are set up.
+pub(super) struct Load<'a> {
+    /// Created the sessions; its first refusal goes into the report.
+    pub(super) injector: Injector<'a>,
+    pub(super) shared: Arc<Shared>,
+    /// Sessions bound when setup ended.
+    pub(super) established: usize,
+    pub(super) setup_elapsed: Duration,
+    /// The engine's resident memory with the sessions set up.
+    pub(super) rss_established: u64,
+}
+
+/// The threads the run ends in [`super::stop`].
+pub(super) struct Threads {
+    pub(super) workers: Vec<JoinHandle<Result<Recorded>>>,
+    /// The engine-direction driver, when the engine sends too.
+    pub(super) commander: Option<JoinHandle<Result<Recorded>>>,
+    pub(super) subscriber: Option<Subscriber>,
+}
+
+/// Starts the subscriber and the load threads, creates the sessions wave by
+/// wave, waits for them to be bound, then starts the engine's own sends.
+pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>, Threads)> {
+    let (args, profile, layout, progress) = (bench.args, &bench.profile, &bench.layout, &bench.progress);
+    let shared = Arc::new(Shared::default());
+    let settings = Arc::new(LoadSettings {
+        profile: profile.clone(),
+        epoch: Instant::now(),
+        target: engine.msrp,
+        shared: shared.clone(),
+    });
+    let subscriber = match args.subscribe {
+        true => Some(Subscriber::start(&engine.control)?),
+        false => None,
+    };
+    let mut injector = Injector::connect(&engine.control, profile, fastrand::u32(..), sources(profile))?;
+    let sources: Vec<IpAddr> = (0..profile.connections).map(|ci| injector.source(ci)).collect();
+    let (waves, workers) = spawn_workers(&sources, layout, &settings)?;
+
+    progress.phase(&format!("setting up {} sessions", profile.total_sessions()));
+    let setup_started = Instant::now();
+    let all: Vec<(usize, usize)> = all_sessions(profile).collect();
+    let mut handed_out = 0;
+    let deadline_for = |sessions: usize| {
+        Instant::now() + Duration::from_secs(30) + Duration::from_micros(sessions as u64 * 50)
+    };
+    let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
+    for batch in all.chunks(PIPELINE) {
+        let created = injector.create(batch)?;
+        handed_out += created.len();
+        let mut per_worker: Vec<SessionBatch> = (0..waves.len()).map(|_| Vec::new()).collect();
+        for (ci, session) in created {
+            per_worker[ci % waves.len()].push((ci / waves.len(), session));
+        }
+        for (wave, batch) in waves.iter().zip(per_worker) {
+            if !batch.is_empty() && wave.send(batch).is_err() {
+                break;
+            }
+        }
+        // Keep the engine's pending sessions to a wave, as a trickle of
+        // calls would.
+        let deadline = deadline_for(WAVE_PENDING_MAX);
+        while handed_out - shared.established.load(Ordering::Relaxed).min(handed_out) > WAVE_PENDING_MAX {
+            if Instant::now() > deadline || stalled(&workers) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        progress.set_message(format!(
+            "{} of {} sessions bound",
+            shared.established.load(Ordering::Relaxed),
+            profile.total_sessions()
+        ));
+    }
+    drop(waves);
+    let deadline = deadline_for(handed_out);
+    while shared.established.load(Ordering::Relaxed) < handed_out {
+        if Instant::now() > deadline || stalled(&workers) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let commander = match profile.direction.engine_sends() && profile.scenario != Scenario::Sessions {
+        true => Some(crate::commander::spawn(
+            &engine.control,
+            std::mem::take(&mut injector.engine_session_ids),
+            settings.clone(),
+            layout.load_cpus.first().copied(),
+        )?),
+        false => None,
+    };
+    let established = shared.established.load(Ordering::Relaxed);
+    let setup_elapsed = setup_started.elapsed();
+    let rss_established = start::rss(engine);
+    Ok((
+        Load {
+            injector,
+            shared,
+            established,
+            setup_elapsed,
+            rss_established,
+        },
+        Threads {
+            workers,
+            commander,
+            subscriber,
+        },
+    ))
+}
+
+fn sources(profile: &Profile) -> Vec<IpAddr> {
+    let n = match profile.sources {
+        0 => profile.connections.div_ceil(CONNECTIONS_PER_SOURCE),
+        n => n,
+    }
+    .clamp(1, 250);
+    (0..n).map(|i| IpAddr::from([127, 0, 0, 1 + i as u8])).collect()
+}
+
+/// The load threads, each with its share of the connections (connection
+/// `ci` goes to thread `ci % threads`), and the channels that hand them
+/// their sessions.
+#[allow(clippy::type_complexity)]
+fn spawn_workers(
+    sources: &[IpAddr],
+    layout: &Layout,
+    settings: &Arc<LoadSettings>,
+) -> Result<(
+    Vec<UnboundedSender<SessionBatch>>,
+    Vec<JoinHandle<Result<Recorded>>>,
+)> {
+    let threads = layout.load_threads.min(sources.len()).max(1);
+    let mut senders = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let mine: Vec<IpAddr> = sources.iter().skip(index).step_by(threads).copied().collect();
+        // `both`: the rate is the load's; the engine's sends are closed loop.
+        let rate = settings
+            .profile
+            .rate
+            .map(|rate| rate * mine.len() as f64 / sources.len() as f64);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let plan = WorkerPlan {
+            index,
+            cpu: (!layout.load_cpus.is_empty()).then(|| layout.load_cpus[index % layout.load_cpus.len()]),
+            sources: mine,
+            sessions: rx,
+            rate,
+            sends_file: index == 0 && settings.profile.scenario == Scenario::Mixed,
+        };
+        senders.push(tx);
+        workers.push(load::spawn(plan, settings.clone())?);
+    }
+    Ok((senders, workers))
+}

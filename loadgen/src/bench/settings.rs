@@ -1,0 +1,172 @@
+//! What a run is asked to do: the `bench` command line, the profile it
+//! makes (scenario, then profile file, then flags), and which cores the
+//! engine and the load get.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::profile::{Direction, Profile, Scenario, Seconds, SizeMix};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct BenchArgs {
+    /// A ready-made load shape [default: sms].
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// A TOML profile over the scenario; its keys are the report's
+    /// `profile` fields (connections, sessions_per_connection, sizes, ...).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// A 3-second run of the same path (CI).
+    #[arg(long)]
+    pub smoke: bool,
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub sessions_per_connection: Option<usize>,
+    /// Message sizes with weights, e.g. `160:90,4096:9,10MiB:1`.
+    #[arg(long, value_name = "MIX")]
+    pub sizes: Option<SizeMix>,
+    /// Body octets per chunk, e.g. `64KiB`.
+    #[arg(long, value_name = "SIZE", value_parser = msrp_engine::serve::parse_size)]
+    pub chunk_size: Option<u64>,
+    /// Ask for success REPORTs: delivered counts from the REPORT.
+    #[arg(long)]
+    pub success_report: bool,
+    #[arg(long, value_enum)]
+    pub direction: Option<Direction>,
+    /// Open loop at this many messages per second in all (latency from
+    /// each message's scheduled time); default: closed loop at maximum.
+    #[arg(long, value_name = "PER_S")]
+    pub rate: Option<f64>,
+    /// Closed loop: messages outstanding per session.
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
+    #[arg(long, value_name = "DURATION")]
+    pub ramp_up: Option<Seconds>,
+    /// The measured interval, e.g. `30s`.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<Seconds>,
+    /// Load threads [default: the cores the engine does not get].
+    #[arg(long, value_name = "N")]
+    pub load_threads: Option<usize>,
+    /// Shards of the embedded engine [default: half the cores].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Loopback source addresses to spread connections over.
+    #[arg(long, value_name = "N")]
+    pub sources: Option<usize>,
+    /// Skip the raw loopback calibration.
+    #[arg(long)]
+    pub no_calibrate: bool,
+    /// `mixed`: the file's size, e.g. `1GiB`.
+    #[arg(long, value_name = "SIZE", value_parser = msrp_engine::serve::parse_size)]
+    pub file_size: Option<u64>,
+    /// An external engine's MSRP address (needs --control).
+    #[arg(long, value_name = "HOST:PORT", requires = "control")]
+    pub target: Option<String>,
+    /// An external engine's control socket (needs --target).
+    #[arg(long, value_name = "PATH", requires = "target")]
+    pub control: Option<PathBuf>,
+    /// Also read every engine event, as an application would (the engine
+    /// builds events only for subscribers).
+    #[arg(long)]
+    pub subscribe: bool,
+    /// The embedded engine's spool [default: /dev/shm when present].
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Where `msrp-bench-<timestamp>.json` and `.html` go.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Write the JSON report here instead.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the HTML report here instead.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl BenchArgs {
+    /// Scenario, then profile file, then flags.
+    pub fn profile(&self) -> Result<Profile> {
+        let mut p = Profile::scenario(self.scenario.unwrap_or(Scenario::Sms));
+        if let Some(path) = &self.profile {
+            p = p.merge_file(path)?;
+        }
+        // Smoke shrinks the shape; flags given with it still win.
+        if self.smoke {
+            p = p.smoke();
+        }
+        macro_rules! set {
+            ($($flag:ident => $field:ident),* $(,)?) => {$(
+                if let Some(value) = self.$flag.clone() {
+                    p.$field = value;
+                }
+            )*};
+        }
+        set!(
+            connections => connections,
+            sessions_per_connection => sessions_per_connection,
+            sizes => sizes,
+            chunk_size => chunk_bytes,
+            direction => direction,
+            window => window,
+            ramp_up => ramp_up,
+            duration => duration,
+            load_threads => load_threads,
+            shards => engine_shards,
+            sources => sources,
+            file_size => file_bytes,
+        );
+        if self.rate.is_some() {
+            p.rate = self.rate;
+        }
+        if self.success_report {
+            p.success_report = true;
+        }
+        if self.no_calibrate {
+            p.calibrate = false;
+        }
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// Which cores the engine and the load get.
+pub(super) struct Layout {
+    pub(super) shards: usize,
+    pub(super) engine_cpus: Vec<usize>,
+    pub(super) load_threads: usize,
+    pub(super) load_cpus: Vec<usize>,
+}
+
+pub(super) fn layout(profile: &Profile, embedded: bool) -> Layout {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = match (embedded, profile.engine_shards) {
+        (false, _) => 0,
+        (true, 0) => (cpus / 2).max(1),
+        (true, n) => n,
+    };
+    let load_threads = match profile.load_threads {
+        0 => cpus.saturating_sub(shards).max(1),
+        n => n,
+    };
+    // Pinned apart only when each side can have cores of its own.
+    if !embedded || shards + load_threads > cpus {
+        return Layout {
+            shards,
+            engine_cpus: Vec::new(),
+            load_threads,
+            load_cpus: Vec::new(),
+        };
+    }
+    Layout {
+        shards,
+        engine_cpus: (cpus - shards..cpus).collect(),
+        load_threads,
+        load_cpus: (0..load_threads).collect(),
+    }
+}

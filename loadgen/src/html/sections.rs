@@ -1,0 +1,243 @@
+//! The page's text sections: the warnings, then key/value tables for the
+//! summary, the mixed scenario, the errors, the calibration, the host and
+//! the profile.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use super::escape;
+use crate::report::Report;
+use crate::units::{bytes, fixed, grouped, percent};
+
+pub(super) fn warnings(o: &mut String, r: &Report) -> fmt::Result {
+    if r.warnings.is_empty() {
+        return writeln!(o, "<p class=\"good\">No warnings.</p>");
+    }
+    writeln!(
+        o,
+        "<div class=\"warnings\"><h2>Warnings ({})</h2><ul>",
+        r.warnings.len()
+    )?;
+    for w in &r.warnings {
+        writeln!(o, "<li>{}</li>", escape(w))?;
+    }
+    writeln!(o, "</ul></div>")
+}
+
+/// One row of a key/value table; `bad` draws the value as a finding.
+struct Kv {
+    key: &'static str,
+    value: String,
+    bad: bool,
+}
+
+fn kv(key: &'static str, value: String) -> Kv {
+    Kv {
+        key,
+        value,
+        bad: false,
+    }
+}
+
+fn kv_table(o: &mut String, rows: &[Kv]) -> fmt::Result {
+    writeln!(o, "<table>")?;
+    for row in rows {
+        let class = if row.bad { "n bad" } else { "n" };
+        writeln!(
+            o,
+            "<tr><th>{}</th><td class=\"{class}\">{}</td></tr>",
+            escape(row.key),
+            escape(&row.value)
+        )?;
+    }
+    writeln!(o, "</table>")
+}
+
+pub(super) fn summary(o: &mut String, r: &Report) -> fmt::Result {
+    let t = &r.throughput;
+    let s = &r.sessions;
+    let m = &r.rss_bytes;
+    let c = &r.cpu;
+    let errors_total: u64 = r.errors.values().fold(0, |a, &b| a.saturating_add(b));
+    let per_session = m
+        .engine_per_session
+        .map_or_else(|| "n/a".to_owned(), |b| format!("{} B", fixed(b, 0)));
+    let mut rows = vec![
+        kv("Duration (measured)", format!("{} s", fixed(r.duration_s, 1))),
+        kv("Messages/s", fixed(t.messages_per_s, 1)),
+        kv("MB/s (10^6 B)", fixed(t.bytes_per_s / 1e6, 2)),
+        kv("Messages", grouped(t.messages)),
+        kv("Bytes", bytes(t.bytes)),
+        kv("Messages received by peer", grouped(t.messages_received_by_peer)),
+        Kv {
+            key: "Errors",
+            value: grouped(errors_total),
+            bad: errors_total > 0,
+        },
+        kv("Connections", grouped(s.connections as u64)),
+        kv("Sessions established", grouped(s.established as u64)),
+        Kv {
+            key: "Sessions failed",
+            value: grouped(s.failed as u64),
+            bad: s.failed > 0,
+        },
+        kv("Session setups/s", fixed(s.setup_per_s, 1)),
+        kv("Engine RSS before", bytes(m.engine_before)),
+        kv("Engine RSS peak", bytes(m.engine_peak)),
+        kv("Engine RSS after", bytes(m.engine_after)),
+        kv("Engine RSS per session", per_session),
+        kv("Load generator RSS peak", bytes(m.load_peak)),
+        kv(
+            "Engine CPU",
+            cores(c.engine_cores, c.engine_threads, &c.engine_cpus),
+        ),
+        kv(
+            "Load generator CPU",
+            cores(c.load_cores, c.load_threads, &c.load_cpus),
+        ),
+        Kv {
+            key: "Load side saturated",
+            value: if c.load_saturated {
+                "yes: the figures measure the load generator, not the engine".to_owned()
+            } else {
+                "no".to_owned()
+            },
+            bad: c.load_saturated,
+        },
+    ];
+    if let Some(sub) = &r.subscriber {
+        rows.push(Kv {
+            key: "Subscriber events/s",
+            value: match sub.dropped {
+                true => format!(
+                    "{}, then dropped by the engine as too slow",
+                    fixed(sub.events_per_s, 1)
+                ),
+                false => fixed(sub.events_per_s, 1),
+            },
+            bad: sub.dropped,
+        });
+    }
+    if let Some(f) = &r.fraction_of_calibration {
+        rows.push(kv("Messages/s of calibration", percent(f.messages)));
+        rows.push(kv("Bytes/s of calibration", percent(f.bytes)));
+    }
+    writeln!(o, "<h2>Summary</h2>")?;
+    kv_table(o, &rows)
+}
+
+fn cores(cores: f64, threads: usize, cpus: &[usize]) -> String {
+    let pinned = if cpus.is_empty() {
+        "not pinned".to_owned()
+    } else {
+        let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+        format!("pinned to CPUs {}", list.join(","))
+    };
+    format!("{} cores busy, {threads} threads, {pinned}", fixed(cores, 2))
+}
+
+pub(super) fn mixed(o: &mut String, r: &Report) -> fmt::Result {
+    let Some(m) = &r.mixed else {
+        return Ok(());
+    };
+    writeln!(o, "<h2>Mixed: texts beside a file transfer</h2>")?;
+    kv_table(
+        o,
+        &[
+            kv("Texts p99 alone", format!("{} µs", grouped(m.texts_p99_alone_us))),
+            kv(
+                "Texts p99 with file",
+                format!("{} µs", grouped(m.texts_p99_with_file_us)),
+            ),
+            kv("p99 ratio (with / alone)", fixed(m.p99_ratio, 2)),
+            kv("File bytes", bytes(m.file_bytes)),
+            kv("File MB/s", fixed(m.file_bytes_per_s / 1e6, 2)),
+        ],
+    )
+}
+
+pub(super) fn errors(o: &mut String, errors: &BTreeMap<String, u64>) -> fmt::Result {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    writeln!(o, "<h2>Errors by cause</h2>\n<table>")?;
+    writeln!(o, "<tr><th>cause</th><th>count</th></tr>")?;
+    for (cause, n) in errors {
+        writeln!(
+            o,
+            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+            escape(cause),
+            grouped(*n)
+        )?;
+    }
+    writeln!(o, "</table>")
+}
+
+pub(super) fn calibration(o: &mut String, r: &Report) -> fmt::Result {
+    writeln!(o, "<h2>Calibration (plain TCP over loopback, no MSRP)</h2>")?;
+    let Some(c) = &r.calibration else {
+        return writeln!(o, "<p class=\"muted\">Not run.</p>");
+    };
+    let mut rows = vec![
+        kv(
+            "Small messages/s",
+            format!(
+                "{} ({} B each)",
+                fixed(c.small_messages_per_s, 1),
+                c.message_bytes
+            ),
+        ),
+        kv(
+            "Bulk MB/s",
+            format!(
+                "{} ({} B writes)",
+                fixed(c.bulk_bytes_per_s / 1e6, 2),
+                c.chunk_bytes
+            ),
+        ),
+        kv("Seconds each", fixed(c.seconds_each, 1)),
+    ];
+    if let Some(f) = &r.fraction_of_calibration {
+        rows.push(kv("This run, messages/s", percent(f.messages)));
+        rows.push(kv("This run, bytes/s", percent(f.bytes)));
+    }
+    kv_table(o, &rows)
+}
+
+pub(super) fn host(o: &mut String, r: &Report) -> fmt::Result {
+    let h = &r.host;
+    writeln!(o, "<h2>Host</h2>")?;
+    kv_table(
+        o,
+        &[
+            kv("Hostname", h.hostname.clone()),
+            kv("Kernel", h.kernel.clone()),
+            kv("CPU", h.cpu_model.clone()),
+            kv("CPUs", h.cpus.to_string()),
+            kv("Memory", bytes(h.memory_bytes)),
+        ],
+    )
+}
+
+pub(super) fn profile(o: &mut String, p: &serde_json::Value) -> fmt::Result {
+    writeln!(o, "<h2>Profile</h2>")?;
+    match p {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            writeln!(o, "<table>")?;
+            for (key, value) in map {
+                let shown = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(
+                    o,
+                    "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                    escape(key),
+                    escape(&shown)
+                )?;
+            }
+            writeln!(o, "</table>")
+        }
+        other => writeln!(o, "<pre>{}</pre>", escape(&format!("{other:#}"))),
+    }
+}
