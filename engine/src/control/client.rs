@@ -161,6 +161,13 @@ impl Client {
         })
     }
 
+    /// Sends a message as `request` describes it, with `body` inline unless
+    /// `request.file` names the body; returns the engine's number for it.
+    pub fn send(&mut self, request: SendRequest, body: &[u8]) -> Result<u64, ClientError> {
+        let reply = self.call(Command::Send(request), body)?;
+        Ok(reply.message.unwrap_or_default())
+    }
+
     /// Sends an in-memory message; returns the engine's number for it.
     pub fn send_message(
         &mut self,
@@ -173,8 +180,7 @@ impl Client {
             content_type: content_type.into(),
             ..SendRequest::default()
         };
-        let reply = self.call(Command::Send(request), body)?;
-        Ok(reply.message.unwrap_or_default())
+        self.send(request, body)
     }
 
     /// Sends a file, read chunk by chunk by the engine.
@@ -192,8 +198,7 @@ impl Client {
             delete_after,
             ..SendRequest::default()
         };
-        let reply = self.call(Command::Send(request), &[])?;
-        Ok(reply.message.unwrap_or_default())
+        self.send(request, &[])
     }
 
     pub fn close_session(&mut self, session_id: &str, reason: Option<&str>) -> Result<(), ClientError> {

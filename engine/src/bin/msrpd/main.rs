@@ -4,6 +4,7 @@ mod ctl;
 mod decode;
 mod serve;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,7 +68,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("msrpd: {error:#}");
+            // Not eprintln!: with standard error gone too (`2>&1 | head`),
+            // it would panic; the exit status still tells.
+            let _ = writeln!(std::io::stderr(), "msrpd: {error:#}");
             ExitCode::from(2)
         }
     }
