@@ -54,6 +54,7 @@ fn the_default_control_socket_is_in_the_runtime_directory() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = msrpd()
         .env("XDG_RUNTIME_DIR", &dir)
+        .env_remove("MSRPD_CONTROL")
         .arg("--spool")
         .arg(dir.join("spool"))
         .stdout(Stdio::piped())
@@ -68,4 +69,23 @@ fn the_default_control_socket_is_in_the_runtime_directory() {
     let _ = child.wait();
     let expected = format!("control={}", dir.join("msrpd.sock").display());
     assert!(line.contains(&expected), "{line}");
+
+    // $MSRPD_CONTROL, which msrpd ctl reads too, comes first.
+    let chosen = dir.join("chosen.sock");
+    let mut child = msrpd()
+        .env("XDG_RUNTIME_DIR", &dir)
+        .env("MSRPD_CONTROL", &chosen)
+        .arg("--spool")
+        .arg(dir.join("spool"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains(&format!("control={}", chosen.display())), "{line}");
 }

@@ -37,14 +37,24 @@ fn serve_is_lenient_by_default_and_strict_when_asked() {
         engine.client().create_session(passive("w", PEER)).unwrap();
         let mut peer = RawPeer::connect(engine.msrp);
         peer.write(&bare_bind("bind1", &engine.uri("w")));
-        assert_eq!(peer.response_to("bind1", &mut Vec::new()), expected, "a bare bind");
+        assert_eq!(
+            peer.response_to("bind1", &mut Vec::new()),
+            expected,
+            "a bare bind"
+        );
         peer.write(&swapped_paths("swap1", &engine.uri("w")));
-        assert_eq!(peer.response_to("swap1", &mut Vec::new()), expected, "From-Path first");
+        assert_eq!(
+            peer.response_to("swap1", &mut Vec::new()),
+            expected,
+            "From-Path first"
+        );
         if expected == 200 {
             // The bare bind bound the session for its peer.
-            collect_events(&mut events, Duration::from_secs(10), |event, _| {
-                matches!(event, EngineEvent::SessionReady { session_id } if session_id == "w")
-            });
+            collect_events(
+                &mut events,
+                Duration::from_secs(10),
+                |event, _| matches!(event, EngineEvent::SessionReady { session_id } if session_id == "w"),
+            );
         }
     }
 }
@@ -56,7 +66,14 @@ fn content_types_with_mime_parameters_pass_both_ways_in_both_profiles() {
         let mut events = a.events();
         a.client().create_session(passive("m", PEER)).unwrap();
         let mut peer = RawPeer::connect(a.msrp);
-        let frame = send_frame("tidm", &a.uri("m"), PEER, "msgm1", "text/plain; charset=utf-8", b"hej");
+        let frame = send_frame(
+            "tidm",
+            &a.uri("m"),
+            PEER,
+            "msgm1",
+            "text/plain; charset=utf-8",
+            b"hej",
+        );
         peer.write(&frame);
         assert_eq!(peer.response_to("tidm", &mut Vec::new()), 200, "{profile}");
         collect_events(&mut events, Duration::from_secs(10), |event, _| {
@@ -81,7 +98,10 @@ fn content_types_with_mime_parameters_pass_both_ways_in_both_profiles() {
         ctl.send_message("out", "text/html; charset=utf-8", b"<b>x</b>")
             .unwrap();
         let sent = far.read_frame().expect("the message");
-        assert_eq!(sent.headers["Content-Type"], "text/html; charset=utf-8", "{profile}");
+        assert_eq!(
+            sent.headers["Content-Type"], "text/html; charset=utf-8",
+            "{profile}"
+        );
     }
 }
 
@@ -99,7 +119,15 @@ fn decode_lenient_takes_a_bare_bind_and_strict_refuses_it() {
         child.stdin.take().unwrap().write_all(&input).unwrap();
         let output = child.wait_with_output().unwrap();
         let line = String::from_utf8(output.stdout).unwrap();
-        assert_eq!(line.contains("MissingMessageId"), expect_error, "{flag:?}: {line}");
-        assert_eq!(line.contains("\"method\":\"SEND\""), !expect_error, "{flag:?}: {line}");
+        assert_eq!(
+            line.contains("MissingMessageId"),
+            expect_error,
+            "{flag:?}: {line}"
+        );
+        assert_eq!(
+            line.contains("\"method\":\"SEND\""),
+            !expect_error,
+            "{flag:?}: {line}"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub struct ServeConfig {
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
     /// The control socket (Unix domain, mode 0600); default
-    /// `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`. The engine
+    /// `$MSRPD_CONTROL`, else `$XDG_RUNTIME_DIR/msrpd.sock`, else
+    /// `/run/msrpd.sock`. The engine
     /// refuses to start while another engine answers on it.
     #[arg(long, value_name = "PATH", default_value_os_t = default_control_path())]
     pub control: PathBuf,
@@ -158,9 +159,13 @@ pub enum Unclaimed {
     Refuse,
 }
 
-/// `$XDG_RUNTIME_DIR/msrpd.sock` (a directory only its user may write),
+/// `$MSRPD_CONTROL` when set (as `msrpd ctl` reads it, so the two agree),
+/// else `$XDG_RUNTIME_DIR/msrpd.sock` (a directory only its user may write),
 /// else `/run/msrpd.sock`: never a world-writable directory such as `/tmp`.
 pub fn default_control_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("MSRPD_CONTROL").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("msrpd.sock"),
         _ => PathBuf::from("/run/msrpd.sock"),
