@@ -5,16 +5,16 @@
 //! - [`message`]: commands, replies and events, as their JSON headers.
 //! - [`frame`]: the framing, for either end.
 //! - [`Client`]: a blocking, pipelining client.
-//! - `server` (feature `server`): the engine's end, one control thread that
-//!   routes commands to shards and fans events out to subscribers.
+//!
+//! The engine's end of the socket (the control thread that routes commands
+//! to shards and fans events out) is part of `msrpd serve`, in
+//! `serve/control_server.rs`: this module knows nothing of the engine.
 //!
 //! The wire format, with a worked example, is in `engine/CONTROL.md`.
 
 mod client;
 pub mod frame;
 pub mod message;
-#[cfg(feature = "server")]
-pub(crate) mod server;
 
 pub use client::{Client, ClientError, CreatedSession, Incoming};
 pub use frame::{Frame, FrameError, FrameReader};

@@ -10,6 +10,10 @@ use core::fmt;
 
 use super::chars;
 
+/// The 62 characters of minted ids (transaction ids, Message-IDs,
+/// session-ids): letters and digits, idents in every RFC 4975 9 rule.
+pub(crate) const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 /// The longest ident the grammar allows.
 pub const IDENT_LEN_MAX: usize = 32;
 /// The shortest ident the grammar allows.

@@ -21,6 +21,7 @@ pub use error::{Error, Limit, Reaction};
 pub use frame::{Continuation, FrameHead, FrameKind, Method, Path};
 pub(crate) use header::is_media_type;
 pub use header::{ByteRange, FailureReport, ReportStatus, SuccessReport};
+pub(crate) use ident::BASE62;
 pub use ident::{is_ident, MessageId, TransactionId, IDENT_LEN_MAX, IDENT_LEN_MIN};
 pub use limits::{Limits, ParserConfig, Strictness};
 pub use parse::{Event, Malformed, Parser};

@@ -7,10 +7,7 @@ use memchr::memmem::Finder;
 use super::frame::{Continuation, Method};
 use super::head::{is_utf8text, END_LINE_HYPHENS};
 use super::header::{is_media_type, ByteRange, FailureReport, ReportStatus, SuccessReport};
-use super::ident::{MessageId, TransactionId};
-
-/// Characters of generated transaction ids.
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+use super::ident::{MessageId, TransactionId, BASE62};
 
 /// Length of generated transaction ids: 16 base62 characters carry about 95
 /// random bits (RFC 4975 7.1 asks for at least 64).

@@ -2,6 +2,7 @@
 //! runs the control thread until SIGTERM or SIGINT, then drains.
 
 mod config;
+mod control_server;
 mod control_socket;
 mod recovery;
 mod units;
@@ -18,8 +19,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::control::server::ControlServer;
 use crate::shard::{self, Directory, ShardInit};
+use control_server::ControlServer;
 
 /// What a started engine tells its caller.
 #[derive(Clone, Debug)]

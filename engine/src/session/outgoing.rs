@@ -10,13 +10,11 @@ use slab::Slab;
 use super::event::MessageRef;
 use super::ranges::RangeSet;
 use crate::id_hash::IdMap;
-use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessReport};
+use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessReport, BASE62};
 
 /// RFC 4975 5.1: a chunk body over this size must be interruptible, so its
 /// range-end is written `*`.
 const INTERRUPTIBLE_BYTES: usize = 2048;
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Base62 characters that name a message slot at the front of a minted id.
 const SLOT_CHARS: usize = 6;

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{file, OutInfo, Shard, ShardRef};
 use crate::control::ShardStats;
-use crate::{OutgoingMessage, SendError, SessionConfig};
+use crate::{AddSessionError, OutgoingMessage, SendError, SessionConfig};
 
 /// What the control thread asks of a shard.
 pub(crate) enum ShardCommand {
@@ -19,17 +19,17 @@ pub(crate) enum ShardCommand {
         session_id: String,
         config: Box<SessionConfig>,
         peer: SocketAddr,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), ShardError>>,
     },
     Send {
         session_id: String,
         message: OutgoingSpec,
-        reply: oneshot::Sender<Result<u64, String>>,
+        reply: oneshot::Sender<Result<u64, ShardError>>,
     },
     Close {
         session_id: String,
         reason: String,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), ShardError>>,
     },
     Stats {
         reply: oneshot::Sender<ShardStats>,
@@ -86,7 +86,10 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
                     shard.pump(this, ci);
                     Ok(())
                 }
-                None => Err(format!("no session {session_id} on shard {}", shard.index)),
+                None => Err(ShardError::NoSession {
+                    session_id,
+                    shard: shard.index,
+                }),
             };
             let _ = reply.send(result);
         }
@@ -98,12 +101,34 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
     shard.flush_turn();
 }
 
-pub(super) fn failure_reason(error: SendError) -> String {
-    match error {
-        SendError::Full(_) => {
-            "the session's send queue is full (send-queue bounds); wait for delivered events and retry".into()
+/// Why a shard refused a command: what the application is told.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShardError {
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("no session {session_id} on shard {shard}")]
+    NoSession { session_id: String, shard: usize },
+    #[error("shard {shard} already has its maximum of {max} connections (connections-max)")]
+    ConnectionsMax { shard: usize, max: usize },
+    #[error(transparent)]
+    AddSession(#[from] AddSessionError),
+    #[error("the session's send queue is full (send-queue bounds); wait for delivered events and retry")]
+    SendQueueFull,
+    /// The message was refused as it is (direction, type, size): the text of
+    /// the core's [`SendError`], which keeps the message and cannot cross
+    /// threads.
+    #[error("{0}")]
+    SendRefused(String),
+    #[error("the shard has stopped")]
+    Stopped,
+}
+
+impl From<SendError> for ShardError {
+    fn from(error: SendError) -> ShardError {
+        match error {
+            SendError::Full(_) => ShardError::SendQueueFull,
+            other => ShardError::SendRefused(other.to_string()),
         }
-        other => other.to_string(),
     }
 }
 
@@ -114,15 +139,12 @@ impl Shard {
         session_id: String,
         config: SessionConfig,
         peer: SocketAddr,
-    ) -> Result<(), String> {
+    ) -> Result<(), ShardError> {
         if self.draining.is_some() {
-            return Err("the engine is shutting down".into());
+            return Err(ShardError::ShuttingDown);
         }
         let ci = self.conn_towards(this, peer)?;
-        let key = self.conns[ci]
-            .conn
-            .add_session(config, Instant::now())
-            .map_err(|e| e.to_string())?;
+        let key = self.conns[ci].conn.add_session(config, Instant::now())?;
         self.adopt(ci, key, session_id);
         self.pump(this, ci);
         self.conns[ci].writer.notify_one();
@@ -134,9 +156,12 @@ impl Shard {
         this: &ShardRef,
         session_id: &str,
         spec: OutgoingSpec,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ShardError> {
         let Some(&s) = self.by_session_id.get(session_id) else {
-            return Err(format!("no session {session_id}"));
+            return Err(ShardError::NoSession {
+                session_id: session_id.into(),
+                shard: self.index,
+            });
         };
         let (ci, key) = (self.sessions[s].conn, self.sessions[s].key);
         let content_type = spec.content_type;
@@ -153,7 +178,7 @@ impl Shard {
         message.success_report = spec.success_report;
         message.failure_report = spec.failure_report;
         let entry = &mut self.conns[ci];
-        let reference = entry.conn.send(key, message).map_err(failure_reason)?;
+        let reference = entry.conn.send(key, message)?;
         self.next_message += 1;
         let number = ((self.index as u64) << 48) | self.next_message;
         let delete_after = match (&reader, spec.delete_after) {

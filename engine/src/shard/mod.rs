@@ -29,7 +29,7 @@ use std::time::Instant;
 use slab::Slab;
 use tokio::sync::{mpsc, Notify};
 
-pub(crate) use commands::{OutgoingSpec, ShardCommand};
+pub(crate) use commands::{OutgoingSpec, ShardCommand, ShardError};
 pub(crate) use config::ShardConfig;
 pub(crate) use directory::{Directory, Route};
 pub use io::write_all;
@@ -221,7 +221,7 @@ impl Shard {
 
     /// The connection to use towards `peer`: the least loaded of those open,
     /// or a new one while there are fewer than `conns_per_peer`.
-    fn conn_towards(&mut self, this: &ShardRef, peer: SocketAddr) -> Result<usize, String> {
+    fn conn_towards(&mut self, this: &ShardRef, peer: SocketAddr) -> Result<usize, ShardError> {
         let existing: Vec<usize> = self
             .peers
             .get(&peer)
@@ -234,10 +234,10 @@ impl Shard {
             .unwrap_or_default();
         if existing.len() < self.config.conns_per_peer {
             if self.conns.len() >= self.config.connections_max {
-                return Err(format!(
-                    "shard {} already has its maximum of {} connections (connections-max)",
-                    self.index, self.config.connections_max
-                ));
+                return Err(ShardError::ConnectionsMax {
+                    shard: self.index,
+                    max: self.config.connections_max,
+                });
             }
             let ci = self.new_conn(Some(peer));
             self.totals.connections_opened += 1;
@@ -248,7 +248,10 @@ impl Shard {
         existing
             .into_iter()
             .min_by_key(|&ci| self.conns[ci].conn.session_count())
-            .ok_or_else(|| "no connection".into())
+            .ok_or(ShardError::ConnectionsMax {
+                shard: self.index,
+                max: self.config.connections_max,
+            })
     }
 
     /// The entry `ci` if it is still the connection a task was started for.

@@ -19,14 +19,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
-use super::message::{
+use super::ServeConfig;
+use crate::control::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
+use crate::control::message::{
     Command, EngineEvent, EngineStats, FailureReportName, Reply, Request, SendRequest, ServerMessage,
     SessionDescriptor, SessionDirection, SessionRole,
 };
-use crate::serve::ServeConfig;
-use crate::shard::{Directory, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand};
-use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SuccessReport};
+use crate::proto::BASE62;
+use crate::shard::{Directory, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError};
+use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SessionSettings, SuccessReport};
 
 /// A reply that may still be waiting for a shard.
 type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
@@ -189,14 +190,13 @@ impl ControlServer {
 
     fn mint_session_id() -> Result<String, String> {
         // 22 base62 characters: about 130 random bits from the OS.
-        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut random = [0u8; 22];
         getrandom::fill(&mut random).map_err(|e| format!("no randomness for a session-id: {e}"))?;
         // 256 = 4 * 62 + 8: rejecting nothing keeps a slight bias towards the
         // first 8 characters, which costs under 0.2 bits of the 130.
         Ok(random
             .iter()
-            .map(|b| ALPHABET[(*b % 62) as usize] as char)
+            .map(|b| BASE62[(*b % 62) as usize] as char)
             .collect())
     }
 
@@ -241,8 +241,12 @@ impl ControlServer {
             .collect::<Result<Vec<_>, _>>()?;
         let mut settings = self.config.session_settings();
         if let Some(chunk) = d.chunk_bytes {
-            if !(2048..=16 * 1024 * 1024).contains(&chunk) {
-                return Err(format!("chunk_bytes {chunk} is outside 2048..=16MiB"));
+            if !SessionSettings::chunk_bytes_allowed(chunk as u64) {
+                return Err(format!(
+                    "chunk_bytes {chunk} is outside {}..={}",
+                    SessionSettings::CHUNK_BYTES_MIN,
+                    SessionSettings::CHUNK_BYTES_MAX
+                ));
             }
             settings.chunk_bytes = chunk;
             settings.inflight_bytes_max = settings.inflight_bytes_max.max(chunk as u64);
@@ -336,7 +340,7 @@ impl ControlServer {
                     Ok(()) => created,
                     Err(error) => {
                         directory.remove(&forget);
-                        Reply::error(id, error)
+                        Reply::error(id, error.to_string())
                     }
                 },
             )
@@ -395,7 +399,7 @@ impl ControlServer {
                     message: Some(message),
                     ..Reply::ok(id)
                 },
-                Err(error) => Reply::error(id, error),
+                Err(error) => Reply::error(id, error.to_string()),
             },
         )
         .await
@@ -425,7 +429,7 @@ impl ControlServer {
             },
             move |answer| match answer {
                 Ok(()) => Reply::ok(id),
-                Err(error) => Reply::error(id, error),
+                Err(error) => Reply::error(id, error.to_string()),
             },
         )
         .await
@@ -436,18 +440,16 @@ impl ControlServer {
     async fn ask<T: 'static>(
         &self,
         shard: usize,
-        command: impl FnOnce(oneshot::Sender<Result<T, String>>) -> ShardCommand,
-        answered: impl FnOnce(Result<T, String>) -> Reply + 'static,
+        command: impl FnOnce(oneshot::Sender<Result<T, ShardError>>) -> ShardCommand,
+        answered: impl FnOnce(Result<T, ShardError>) -> Reply + 'static,
     ) -> Result<PendingReply, String> {
         let (reply, answer) = oneshot::channel();
         self.shards[shard]
             .send(command(reply))
             .await
-            .map_err(|_| "the shard has stopped".to_string())?;
+            .map_err(|_| ShardError::Stopped.to_string())?;
         Ok(Box::pin(async move {
-            let answer = answer
-                .await
-                .unwrap_or_else(|_| Err("the shard has stopped".into()));
+            let answer = answer.await.unwrap_or_else(|_| Err(ShardError::Stopped));
             answered(answer)
         }))
     }
