@@ -1,0 +1,471 @@
+//! One MSRP connection, sans-IO: the parser of its byte stream, the sessions
+//! bound to it, their transactions and timers, and its output queue
+//! (RFC 4975 4, 5.4, 7).
+//!
+//! The shell drives it like a quinn-proto connection:
+//! - bytes read go into [`Connection::input_buffer`], then
+//!   [`Connection::handle_input`];
+//! - [`Connection::poll_transmit`] gives every frame that is ready as one
+//!   batch of [`Bytes`] for one gathered write;
+//! - [`Connection::poll_timeout`] / [`Connection::handle_timeout`] run the
+//!   timers, with time always passed in;
+//! - [`Connection::poll_event`] drains what happened.
+//!
+//! Responses and REPORTs go first in every batch, so a large SEND never holds
+//! them back by more than one chunk (RFC 4975 5.1); chunks of the sessions
+//! follow in the order of the fair [`Scheduler`].
+//!
+//! What a shell can rely on:
+//! - events come in the order things happened; for one incoming large
+//!   message that is its [`Event::Data`] pieces, then one [`Event::Commit`]
+//!   per chunk that carried them, and only after every ticket of it was
+//!   committed, [`Event::MessageReceived`]; or [`Event::MessageAborted`],
+//!   and the sink drops what it holds for that Message-ID;
+//! - every [`Connection::send`] that returned `Ok` ends in exactly one
+//!   [`Event::Delivered`] or [`Event::Failed`], also when the session or the
+//!   connection closes (those come before [`Event::SessionClosed`] /
+//!   [`Event::ConnectionClosed`]);
+//! - nothing the connection writes depends on a clock it reads itself:
+//!   call [`Connection::handle_timeout`] at [`Connection::poll_timeout`];
+//! - after the connection closed itself (lost framing), `poll_transmit` still
+//!   hands out the responses owed, then nothing: write them, then close the
+//!   socket; after [`Connection::handle_closed`] it writes nothing.
+//!
+//! The parts, one file each: `receive` (a request from head to end-line),
+//! `incoming` (messages in reassembly), `commit` (200s waiting for the
+//! sink), `replies` (responses and REPORTs we write), `outcomes` (our
+//! transactions and each message's outcome), `transmit` (the output batch),
+//! `timers`, and beside them `config` and `directory`.
+
+mod commit;
+mod config;
+mod directory;
+mod incoming;
+mod outcomes;
+mod receive;
+mod replies;
+mod timers;
+mod transmit;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use slab::Slab;
+
+use crate::id_hash::IdMap;
+use crate::proto::{
+    is_media_type, Event as WireEvent, FailureReport, Parser, SuccessReport, TransactionId, Writer,
+};
+use crate::sched::Scheduler;
+use crate::session::{
+    minted_message_id, type_accepted, BindState, Event, MessageRef, OutMessage, OutgoingMessage, Session,
+    SessionConfig, SessionKey,
+};
+
+use commit::Deferred;
+pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, SendError};
+use directory::NoDirectory;
+pub use directory::{Lookup, SessionDirectory};
+use outcomes::Txn;
+use receive::Inbound;
+use timers::Timers;
+
+/// One MSRP connection and the sessions bound to it.
+pub struct Connection {
+    config: ConnectionConfig,
+    parser: Parser,
+    writer: Writer,
+    sessions: Slab<Session>,
+    generation: u32,
+    /// session-id -> slot (RFC 4975 7.3: To-Path names the session).
+    by_session_id: IdMap<Box<str>, usize>,
+    sched: Scheduler,
+    /// Responses and REPORTs waiting to be written, ahead of any chunk.
+    control: BytesMut,
+    /// Chunk frames being gathered for the batch.
+    scratch: BytesMut,
+    txns: IdMap<TransactionId, Txn>,
+    txn_timers: Timers<TransactionId>,
+    report_timers: Timers<(SessionKey, usize, MessageRef)>,
+    next_sweep: Option<Instant>,
+    inflight_bytes: u64,
+    deferred: Slab<Deferred>,
+    tickets_issued: u32,
+    /// Numbers reassembly entries.
+    epochs: u64,
+    inbound: Inbound,
+    /// Body pieces of the SEND being collected.
+    pieces: Vec<Bytes>,
+    events: VecDeque<Event>,
+    next_message: u64,
+    /// When the frame in progress times out: armed by every read that
+    /// leaves a frame unfinished, unarmed while the shell does not read.
+    frame_deadline: Option<Instant>,
+    input_paused: bool,
+    /// Requests with a body get 403 (no application would see them).
+    refuse_sends: bool,
+    closed: bool,
+    stats: ConnectionStats,
+}
+
+impl Connection {
+    pub fn new(config: ConnectionConfig) -> Connection {
+        let writer = match config.seed {
+            Some(seed) => Writer::with_seed(seed),
+            None => Writer::new(),
+        };
+        Connection {
+            parser: Parser::new(config.parser),
+            writer,
+            sessions: Slab::new(),
+            generation: 0,
+            by_session_id: IdMap::default(),
+            sched: Scheduler::new(64 * 1024),
+            control: BytesMut::new(),
+            scratch: BytesMut::new(),
+            txns: IdMap::default(),
+            txn_timers: Timers::new(),
+            report_timers: Timers::new(),
+            next_sweep: None,
+            inflight_bytes: 0,
+            deferred: Slab::new(),
+            tickets_issued: 0,
+            epochs: 0,
+            inbound: Inbound::Idle,
+            pieces: Vec::new(),
+            events: VecDeque::new(),
+            next_message: 0,
+            frame_deadline: None,
+            input_paused: false,
+            refuse_sends: false,
+            closed: false,
+            stats: ConnectionStats::default(),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Unanswered chunk octets over all sessions.
+    pub fn inflight_bytes(&self) -> u64 {
+        self.inflight_bytes
+    }
+
+    /// Unanswered chunk octets of one session.
+    pub fn session_inflight_bytes(&self, key: SessionKey) -> Option<u64> {
+        self.session(key).map(|s| s.outgoing.inflight_bytes)
+    }
+
+    /// Octets held in memory for incoming messages of one session.
+    pub fn session_reassembly_bytes(&self, key: SessionKey) -> Option<u64> {
+        self.session(key).map(|s| {
+            s.incoming
+                .values()
+                .map(|m| match m.is_streamed() {
+                    true => 0,
+                    false => m.ranges.end(),
+                })
+                .sum()
+        })
+    }
+
+    /// Incoming messages of one session still in reassembly.
+    pub fn session_incoming_messages(&self, key: SessionKey) -> Option<usize> {
+        self.session(key).map(|s| s.incoming.len())
+    }
+
+    /// The session whose local URI has this session-id.
+    pub fn session_key(&self, session_id: &str) -> Option<SessionKey> {
+        self.by_session_id
+            .get(session_id)
+            .map(|&slot| self.sessions[slot].key)
+    }
+
+    /// Deadlines held for transactions and REPORT waits, including ones
+    /// already settled that are dropped lazily: stays within about twice
+    /// the live ones.
+    pub fn timer_entries(&self) -> usize {
+        self.txn_timers.len() + self.report_timers.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(super) fn session(&self, key: SessionKey) -> Option<&Session> {
+        self.sessions.get(key.slot as usize).filter(|s| s.key == key)
+    }
+
+    /// Adds a negotiated session. An active session sends its binding SEND
+    /// at once (RFC 4975 5.4); a passive one is bound by the first request
+    /// that names it.
+    pub fn add_session(
+        &mut self,
+        config: SessionConfig,
+        now: Instant,
+    ) -> Result<SessionKey, AddSessionError> {
+        if self.closed {
+            return Err(AddSessionError::Closed);
+        }
+        if self.sessions.len() >= self.config.sessions_max {
+            return Err(AddSessionError::TooManySessions(self.config.sessions_max));
+        }
+        if config.remote_path.is_empty() {
+            return Err(AddSessionError::EmptyRemotePath);
+        }
+        let session_id: Box<str> = match config.local_uri.session_id() {
+            Some(id) => id.into(),
+            None => return Err(AddSessionError::NoSessionId(config.local_uri.to_string())),
+        };
+        if self.by_session_id.contains_key(&session_id) {
+            return Err(AddSessionError::DuplicateSessionId(session_id.into()));
+        }
+        let slot = self.sessions.vacant_key();
+        self.generation = self.generation.wrapping_add(1);
+        let key = SessionKey {
+            slot: slot as u32,
+            generation: self.generation,
+        };
+        let session = Session::new(key, config);
+        self.sched
+            .raise_quantum(session.config.settings.chunk_bytes as u64);
+        let binds = session.binding == BindState::Binding;
+        self.sessions.insert(session);
+        self.by_session_id.insert(session_id, slot);
+        debug_assert_eq!(self.by_session_id.len(), self.sessions.len());
+        if binds {
+            self.send_binding(key, now);
+        }
+        Ok(key)
+    }
+
+    /// Queues a message. It is cut into chunks as the scheduler gives the
+    /// session turns; its outcome comes as [`Event::Delivered`] or
+    /// [`Event::Failed`].
+    pub fn send(&mut self, key: SessionKey, message: OutgoingMessage) -> Result<MessageRef, SendError> {
+        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+            return Err(SendError::UnknownSession);
+        };
+        let cfg = &session.config;
+        if !cfg.direction.may_send() {
+            return Err(SendError::Direction);
+        }
+        if !is_media_type(message.content_type.as_bytes()) {
+            return Err(SendError::InvalidContentType(message.content_type));
+        }
+        if !type_accepted(&cfg.remote_accept_types, &message.content_type)
+            || session
+                .refused_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&message.content_type))
+        {
+            return Err(SendError::TypeNotAccepted(message.content_type));
+        }
+        if let (Some(size), Some(max)) = (message.payload.len(), cfg.remote_max_size) {
+            if size > max {
+                return Err(SendError::TooLarge { size, max });
+            }
+        }
+        let settings = &cfg.settings;
+        let queued = message.payload.queued_bytes();
+        let out = &session.outgoing;
+        if out.queue.len() >= settings.send_queue_messages_max
+            || (out.queued_bytes > 0 && out.queued_bytes + queued > settings.send_queue_bytes_max)
+        {
+            self.sessions[key.slot as usize].outgoing.full_signalled = true;
+            return Err(SendError::Full(message));
+        }
+        let success_report = message.success_report.unwrap_or(settings.success_report);
+        let failure_report = message.failure_report.unwrap_or(settings.failure_report);
+        let msg_slot = session.outgoing.messages.vacant_key();
+        let (message_id, minted_id) = match message.message_id {
+            Some(id) => (id, false),
+            None => {
+                let random = self.writer.transaction_id();
+                (minted_message_id(msg_slot, &random.as_bytes()[..14]), true)
+            }
+        };
+        let reference = MessageRef(self.next_message);
+        self.next_message += 1;
+        let session = &mut self.sessions[key.slot as usize];
+        let out = &mut session.outgoing;
+        let slot = out.messages.insert(OutMessage {
+            minted_id,
+            reference,
+            message_id,
+            content_type: message.content_type,
+            total: message.payload.len(),
+            payload: message.payload,
+            cut_bytes: 0,
+            all_cut: false,
+            success_report,
+            failure_report,
+            chunks_unanswered: 0,
+            bytes_acked: 0,
+            reported: Default::default(),
+        });
+        out.queue.push_back(slot);
+        out.queued_bytes += queued;
+        debug_assert_eq!(slot, msg_slot);
+        let reportable = success_report == SuccessReport::Yes || failure_report != FailureReport::No;
+        if !minted_id && reportable {
+            out.by_id.insert(message_id, slot);
+        }
+        self.schedule(key.slot as usize);
+        Ok(reference)
+    }
+
+    /// Ends a session: its pending messages fail, its incoming large messages
+    /// are aborted, then [`Event::SessionClosed`].
+    pub fn close_session(&mut self, key: SessionKey, reason: &str) {
+        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+            return;
+        };
+        let slot = key.slot as usize;
+        let mut pending: Vec<usize> = session.outgoing.messages.iter().map(|(s, _)| s).collect();
+        pending.sort_by_key(|&s| session.outgoing.messages[s].reference);
+        for msg_slot in pending {
+            self.fail_message(slot, msg_slot, None, reason);
+        }
+        self.refuse_owed(key);
+        let session = self.sessions.remove(slot);
+        // Every message that started ends in an event, in memory or not.
+        for message_id in session.incoming.into_keys() {
+            self.events.push_back(Event::MessageAborted {
+                session: key,
+                message_id,
+                reason: reason.to_owned(),
+            });
+        }
+        if session.scheduled {
+            self.sched.remove(slot as u32);
+        }
+        if let Some(id) = session.config.local_uri.session_id() {
+            self.by_session_id.remove(id);
+        }
+        debug_assert_eq!(self.by_session_id.len(), self.sessions.len());
+        self.events.push_back(Event::SessionClosed {
+            session: key,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The transport is gone: every session fails (RFC 4975 5.4), and
+    /// nothing more is written.
+    pub fn handle_closed(&mut self, reason: &str) {
+        self.close(reason);
+        self.control.clear();
+    }
+
+    /// The connection must end (framing lost): every session fails, but the
+    /// responses already owed, such as the 200s for frames accepted before
+    /// the error, are still handed out by `poll_transmit` before the shell
+    /// closes the socket.
+    pub(super) fn close(&mut self, reason: &str) {
+        if self.closed {
+            return;
+        }
+        self.debug_check_inflight();
+        self.closed = true;
+        let keys: Vec<SessionKey> = self.sessions.iter().map(|(_, s)| s.key).collect();
+        for key in keys {
+            self.close_session(key, reason);
+        }
+        debug_assert!(self.deferred.is_empty(), "a commit ticket outlived its session");
+        self.txns.clear();
+        self.txn_timers.clear();
+        self.report_timers.clear();
+        self.inflight_bytes = 0;
+        self.inbound = Inbound::Idle;
+        self.frame_deadline = None;
+        self.events.push_back(Event::ConnectionClosed {
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The peer closed its side: the connection ends, and says so if that
+    /// cut a frame short (RFC 4975 7.1: its end-line never came).
+    pub fn handle_eof(&mut self) {
+        let reason = match self.parser.finish() {
+            Ok(()) => "the peer closed the connection".to_owned(),
+            Err(e) => format!("the peer closed the connection inside a frame: {e}"),
+        };
+        self.handle_closed(&reason);
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Where the shell reads into; then call [`Connection::handle_input`].
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.parser.buffer_mut()
+    }
+
+    /// Copies `bytes` in and handles them.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) {
+        self.parser.feed(bytes);
+        self.handle_input(now);
+    }
+
+    /// The shell stops reading (backpressure: the peer's octets cannot
+    /// arrive, so the frame timer must not run) or starts again.
+    pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
+        if self.input_paused != paused {
+            self.input_paused = paused;
+            self.arm_frame_timer(now);
+        }
+    }
+
+    /// While `refuse`, a SEND with a body is answered 403 (RFC 4975 10:
+    /// the action is not allowed): the shell has no application to give
+    /// it to and is configured not to acknowledge what it would drop.
+    pub fn set_refuse_sends(&mut self, refuse: bool) {
+        self.refuse_sends = refuse;
+    }
+
+    /// Handles everything complete in the input buffer; requests for
+    /// sessions not on this connection get 481.
+    pub fn handle_input(&mut self, now: Instant) {
+        self.handle_input_with(now, &mut NoDirectory);
+    }
+
+    /// [`Connection::handle_input`], asking `directory` about sessions this
+    /// connection does not carry: a pending passive session is claimed onto
+    /// it, one bound to another connection gets 506 (RFC 4975 5.4).
+    pub fn handle_input_with(&mut self, now: Instant, directory: &mut dyn SessionDirectory) {
+        self.stats.bytes_in = self.parser.offset() + self.parser.buffered() as u64;
+        if self.closed {
+            self.parser.buffer_mut().clear();
+            return;
+        }
+        loop {
+            match self.parser.poll() {
+                Ok(None) => break,
+                Ok(Some(WireEvent::Head(head))) => self.on_head(head, now, directory),
+                Ok(Some(WireEvent::Body(piece))) => self.on_body(piece, now),
+                Ok(Some(WireEvent::End(flag))) => self.on_end(flag, now),
+                Ok(Some(WireEvent::Malformed(bad))) => self.on_malformed(bad),
+                Err(error) => {
+                    self.close(&format!("the byte stream cannot be framed any more: {error}"));
+                    return;
+                }
+            }
+            if self.closed {
+                return;
+            }
+        }
+        self.arm_frame_timer(now);
+    }
+}
