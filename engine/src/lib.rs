@@ -47,4 +47,6 @@ pub use session::{
     SessionConfig, SessionKey, SessionSettings, SourceChunk,
 };
 #[cfg(feature = "server")]
+pub use shard::driver;
+#[cfg(feature = "server")]
 pub use shard::write_all as uring_write_all;

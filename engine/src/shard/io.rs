@@ -1,6 +1,7 @@
-//! A connection's tasks: accepting or connecting, the reader that feeds the
-//! sans-IO [`Connection`](crate::Connection), and the writer that hands out
-//! everything ready as one vectored write per turn and runs its timers.
+//! A shard's connections on the wire: accepting and connecting, and what
+//! the shard adds to the shared [`driver`](super::driver) that reads and
+//! writes them (backpressure, the directory of pending sessions, the idle
+//! timeout); and the gathered write both use.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,11 +9,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use tokio_uring::buf::BoundedBuf;
+use tokio::sync::Notify;
 use tokio_uring::net::{TcpListener, TcpStream};
 
 use super::directory::Claims;
-use super::ShardRef;
+use super::driver::{self, ConnectionHost};
+use super::{Shard, ShardRef};
+use crate::Connection;
 
 /// Buffers per `writev` (Linux IOV_MAX).
 const IOV_MAX: usize = 1024;
@@ -100,226 +103,128 @@ pub(super) async fn connect(this: ShardRef, ci: usize, serial: u64, peer: Socket
 }
 
 fn start(this: &ShardRef, ci: usize, serial: u64, stream: TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "TCP_NODELAY");
-    }
-    let stream = Rc::new(stream);
-    tokio_uring::spawn(read_loop(this.clone(), ci, serial, stream.clone()));
-    tokio_uring::spawn(write_loop(this.clone(), ci, serial, stream));
+    driver::start(this, (ci, serial), stream);
 }
 
-async fn read_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>) {
-    let mut claimed = Vec::new();
-    let mut paused = false;
-    loop {
-        let (buffer, wait) = {
-            let mut guard = this.borrow_mut();
-            let shard = &mut *guard;
-            let read_bytes = shard.config.read_buffer_bytes;
-            let backlog_max = shard.config.spool_backlog_bytes_max;
-            let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
-                return;
-            };
-            if entry.conn.is_closed() {
-                return;
+/// A shard drives its connections with the shared driver; what it adds:
+/// backpressure (the spool disk, a peer that does not read), the directory
+/// of pending sessions, the idle timeout, and removing a finished entry.
+impl ConnectionHost for Shard {
+    /// The connection's slot and the serial of the entry in it.
+    type Id = (usize, u64);
+
+    fn connection(&mut self, (ci, serial): (usize, u64)) -> Option<&mut Connection> {
+        self.conn_mut(ci, serial).map(|entry| &mut entry.conn)
+    }
+
+    fn writer(&self, (ci, serial): (usize, u64)) -> Option<Rc<Notify>> {
+        self.conns
+            .get(ci)
+            .filter(|c| c.serial == serial)
+            .map(|entry| entry.writer.clone())
+    }
+
+    fn read_bytes(&self) -> usize {
+        self.config.read_buffer_bytes
+    }
+
+    fn read_paused(&mut self, (ci, serial): (usize, u64), now: Instant) -> Option<Rc<Notify>> {
+        let backlog_max = self.config.spool_backlog_bytes_max;
+        let entry = self.conns.get_mut(ci).filter(|c| c.serial == serial)?;
+        let spool_behind = entry.spool_backlog_bytes > backlog_max;
+        if !(spool_behind || (entry.writing && entry.conn.wants_transmit())) {
+            if entry.read_paused {
+                entry.read_paused = false;
+                entry.conn.set_input_paused(false, now);
             }
-            let spool_behind = entry.spool_backlog_bytes > backlog_max;
-            if spool_behind || (entry.writing && entry.conn.wants_transmit()) {
-                if !paused {
-                    paused = true;
-                    let now = Instant::now();
-                    entry.conn.set_input_paused(true, now);
-                    shard.totals.read_pauses += 1;
-                    if let Some(suppressed) = shard.logs.paused.allow(now) {
-                        let cause = match spool_behind {
-                            true => "the spool disk is behind (spool-backlog-max)",
-                            false => "the peer is not reading our output",
-                        };
-                        tracing::info!(
-                            shard = shard.index,
-                            conn = ci,
-                            cause,
-                            suppressed,
-                            "paused reading a connection"
-                        );
-                    }
-                }
-                (None, Some(entry.reader.clone()))
-            } else {
-                if paused {
-                    paused = false;
-                    entry.conn.set_input_paused(false, Instant::now());
-                }
-                let buffer = entry.conn.input_buffer();
-                if buffer.capacity() - buffer.len() < read_bytes / 4 {
-                    buffer.reserve(read_bytes);
-                }
-                (Some(std::mem::take(buffer)), None)
-            }
-        };
-        if let Some(wait) = wait {
-            // The spool disk, or the peer reading our output, is behind:
-            // stop reading until it catches up.
-            wait.notified().await;
-            continue;
+            return None;
         }
-        let Some(buffer) = buffer else { continue };
-        let (len, capacity) = (buffer.len(), buffer.capacity());
-        let (result, slice) = stream.read(buffer.slice(len..capacity)).await;
-        let buffer = slice.into_inner();
-        let mut guard = this.borrow_mut();
-        let shard = &mut *guard;
-        let refuse_sends = shard.refuses_sends();
-        let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
+        // The spool disk, or the peer reading our output, is behind: stop
+        // reading until it catches up.
+        if !entry.read_paused {
+            entry.read_paused = true;
+            entry.conn.set_input_paused(true, now);
+            self.totals.read_pauses += 1;
+            if let Some(suppressed) = self.logs.paused.allow(now) {
+                let cause = match spool_behind {
+                    true => "the spool disk is behind (spool-backlog-max)",
+                    false => "the peer is not reading our output",
+                };
+                tracing::info!(
+                    shard = self.index,
+                    conn = ci,
+                    cause,
+                    suppressed,
+                    "paused reading a connection"
+                );
+            }
+        }
+        Some(entry.reader.clone())
+    }
+
+    fn handle_input(&mut self, (ci, serial): (usize, u64), now: Instant) {
+        let refuse_sends = self.refuses_sends();
+        let mut claimed = std::mem::take(&mut self.claimed);
+        let Some(entry) = self.conns.get_mut(ci).filter(|c| c.serial == serial) else {
             return;
         };
-        *entry.conn.input_buffer() = buffer;
         entry.conn.set_refuse_sends(refuse_sends);
-        let deadline_before = entry.conn.poll_timeout();
-        let now = Instant::now();
-        let done = match result {
-            Ok(0) => {
-                entry.conn.handle_eof();
-                true
-            }
-            Ok(_) => {
-                let mut claims = Claims {
-                    directory: &shard.directory,
-                    shard: shard.index,
-                    claimed: &mut claimed,
-                };
-                entry.conn.handle_input_with(now, &mut claims);
-                false
-            }
-            Err(error) => {
-                entry.conn.handle_closed(&format!("read failed: {error}"));
-                true
-            }
+        let mut claims = Claims {
+            directory: &self.directory,
+            shard: self.index,
+            claimed: &mut claimed,
         };
-        shard.adopt_claimed(ci, &mut claimed);
-        shard.pump(&this, ci);
-        shard.flush_turn();
-        if let Some(entry) = shard.conn_mut(ci, serial) {
-            // Also without output when the input set an earlier deadline (an
-            // incoming message's expiry) than the one the writer sleeps for.
-            let deadline = entry.conn.poll_timeout();
-            let earlier = deadline.is_some_and(|d| deadline_before.is_none_or(|b| d < b));
-            if entry.conn.wants_transmit() || entry.conn.is_closed() || earlier {
-                entry.writer.notify_one();
-            }
+        entry.conn.handle_input_with(now, &mut claims);
+        self.adopt_claimed(ci, &mut claimed);
+        self.claimed = claimed;
+    }
+
+    fn end_turn(&mut self, this: &ShardRef, (ci, serial): (usize, u64)) {
+        if self.conn_mut(ci, serial).is_some() {
+            self.pump(this, ci);
         }
-        if done {
+        self.flush_turn();
+    }
+
+    fn deadline(&self, (ci, serial): (usize, u64)) -> Option<Instant> {
+        let entry = self.conns.get(ci).filter(|c| c.serial == serial)?;
+        entry.idle_since.map(|since| since + self.config.idle_timeout)
+    }
+
+    fn on_wake(&mut self, (ci, serial): (usize, u64), now: Instant) {
+        let idle_timeout = self.config.idle_timeout;
+        let Some(entry) = self.conns.get_mut(ci).filter(|c| c.serial == serial) else {
             return;
-        }
-    }
-}
-
-async fn write_loop(this: ShardRef, ci: usize, serial: u64, stream: Rc<TcpStream>) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    loop {
-        let (notify, deadline) = {
-            let mut shard = this.borrow_mut();
-            let idle_timeout = shard.config.idle_timeout;
-            let Some(entry) = shard.conn_mut(ci, serial) else {
-                return;
-            };
-            let idle = entry.idle_since.map(|since| since + idle_timeout);
-            let deadline = match (entry.conn.poll_timeout(), idle) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            (entry.writer.clone(), deadline)
         };
-        match deadline {
-            Some(deadline) => {
-                tokio::select! {
-                    _ = notify.notified() => {}
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
-                }
-            }
-            None => notify.notified().await,
-        }
-        loop {
-            let closed = {
-                let mut guard = this.borrow_mut();
-                let shard = &mut *guard;
-                let idle_timeout = shard.config.idle_timeout;
-                let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
-                    return;
-                };
-                let now = Instant::now();
-                if entry.conn.poll_timeout().is_some_and(|t| t <= now) {
-                    let timeouts = entry.conn.stats().frame_timeouts;
-                    entry.conn.handle_timeout(now);
-                    if entry.conn.stats().frame_timeouts > timeouts {
-                        if let Some(suppressed) = shard.logs.frame_timeout.allow(now) {
-                            let timeout = shard.config.connection.frame_timeout;
-                            tracing::warn!(
-                                shard = shard.index,
-                                conn = ci,
-                                ?timeout,
-                                suppressed,
-                                "closed a connection holding half a frame (frame-timeout)"
-                            );
-                        }
-                    }
-                }
-                let Some(entry) = shard.conns.get_mut(ci).filter(|c| c.serial == serial) else {
-                    return;
-                };
-                if entry.idle_since.is_some_and(|since| since + idle_timeout <= now)
-                    && !entry.conn.is_closed()
-                {
-                    entry.conn.handle_closed(&format!(
-                        "idle for {idle_timeout:?} with no session (idle-timeout)"
-                    ));
-                    shard.totals.connections_idle_closed += 1;
-                    if let Some(suppressed) = shard.logs.idle.allow(now) {
-                        tracing::info!(
-                            shard = shard.index,
-                            conn = ci,
-                            ?idle_timeout,
-                            suppressed,
-                            "closed a connection that carried no session (idle-timeout)"
-                        );
-                    }
-                }
-                entry.conn.poll_transmit(now, &mut batch);
-                shard.pump(&this, ci);
-                shard.flush_turn();
-                shard.conns[ci].conn.is_closed()
-            };
-            if batch.is_empty() {
-                if closed {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    this.borrow_mut().remove_conn(ci);
-                    return;
-                }
-                break;
-            }
-            set_writing(&this, ci, serial, true);
-            let written = write_all(&stream, &mut batch).await;
-            set_writing(&this, ci, serial, false);
-            if let Err(error) = written {
-                batch.clear();
-                let mut shard = this.borrow_mut();
-                if let Some(entry) = shard.conn_mut(ci, serial) {
-                    if !entry.conn.is_closed() {
-                        entry.conn.handle_closed(&format!("write failed: {error}"));
-                    }
-                    shard.pump(&this, ci);
-                    shard.flush_turn();
-                }
+        if entry.idle_since.is_some_and(|since| since + idle_timeout <= now) && !entry.conn.is_closed() {
+            entry.conn.handle_closed(&format!(
+                "idle for {idle_timeout:?} with no session (idle-timeout)"
+            ));
+            self.totals.connections_idle_closed += 1;
+            if let Some(suppressed) = self.logs.idle.allow(now) {
+                tracing::info!(
+                    shard = self.index,
+                    conn = ci,
+                    ?idle_timeout,
+                    suppressed,
+                    "closed a connection that carried no session (idle-timeout)"
+                );
             }
         }
     }
-}
 
-fn set_writing(this: &ShardRef, ci: usize, serial: u64, writing: bool) {
-    if let Some(entry) = this.borrow_mut().conn_mut(ci, serial) {
-        entry.writing = writing;
-        if !writing {
-            entry.reader.notify_one();
+    fn set_writing(&mut self, (ci, serial): (usize, u64), writing: bool) {
+        if let Some(entry) = self.conn_mut(ci, serial) {
+            entry.writing = writing;
+            if !writing {
+                entry.reader.notify_one();
+            }
+        }
+    }
+
+    fn finished(&mut self, (ci, serial): (usize, u64)) {
+        if self.conn_mut(ci, serial).is_some() {
+            self.remove_conn(ci);
         }
     }
 }

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod directory;
 mod drain;
+pub mod driver;
 mod file;
 mod io;
 mod log_rate;
@@ -101,6 +102,8 @@ struct ConnEntry {
     writing: bool,
     /// When the connection last carried a session (idle timeout).
     idle_since: Option<Instant>,
+    /// The reader is paused for backpressure (counted once per pause).
+    read_paused: bool,
 }
 
 impl ConnEntry {
@@ -143,6 +146,8 @@ struct Shard {
     stop_accepting: Rc<Notify>,
     draining: Option<Instant>,
     logs: log_rate::ShardLogs,
+    /// Session-ids a read just claimed from the directory (reused).
+    claimed: Vec<String>,
 }
 
 async fn run(init: ShardInit) {
@@ -179,6 +184,7 @@ async fn run(init: ShardInit) {
         stop_accepting: Rc::new(Notify::new()),
         draining: None,
         logs: log_rate::ShardLogs::default(),
+        claimed: Vec::new(),
     }));
     for listener in listeners {
         let listener = tokio_uring::net::TcpListener::from_std(listener);
@@ -211,6 +217,7 @@ impl Shard {
             reader: Rc::new(Notify::new()),
             writing: false,
             idle_since: Some(Instant::now()),
+            read_paused: false,
         };
         let ci = self.conns.insert(entry);
         if let Some(peer) = peer {

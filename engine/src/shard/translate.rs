@@ -224,6 +224,18 @@ impl Shard {
                 let entry = &mut self.conns[ci];
                 entry.writer.notify_one();
                 entry.reader.notify_one();
+                if entry.conn.stats().frame_timeouts > 0 {
+                    if let Some(suppressed) = self.logs.frame_timeout.allow(Instant::now()) {
+                        let timeout = self.config.connection.frame_timeout;
+                        tracing::warn!(
+                            shard = self.index,
+                            conn = ci,
+                            ?timeout,
+                            suppressed,
+                            "closed a connection holding half a frame (frame-timeout)"
+                        );
+                    }
+                }
             }
         }
     }

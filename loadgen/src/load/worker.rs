@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use msrp_engine::{uring_write_all, Connection};
+use msrp_engine::driver::{self, ConnectionHost};
+use msrp_engine::Connection;
 use msrp_engine::{
     ConnectionConfig, ContentSource, Event, MessageRef, OutgoingMessage, ReceivedBody, Role, SendError,
     SessionConfig, SessionKey, SourceChunk, SuccessReport,
 };
 use tokio::sync::Notify;
-use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
 use super::{
@@ -146,7 +146,7 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
             out: HashMap::new(),
             writer: Rc::new(Notify::new()),
         });
-        streams.push(Rc::new(stream));
+        streams.push(stream);
         settings.shared.connections_up.fetch_add(1, Ordering::Relaxed);
     }
     let pool = Bytes::from(vec![b'x'; BODY_POOL_BYTES]);
@@ -163,8 +163,7 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
         sessions: 0,
     }));
     for (ci, stream) in streams.into_iter().enumerate() {
-        tokio_uring::spawn(read_loop(worker.clone(), ci, stream.clone()));
-        tokio_uring::spawn(write_loop(worker.clone(), ci, stream));
+        driver::start(&worker, ci, stream);
     }
     let WorkerPlan {
         sessions,
@@ -560,104 +559,31 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
-async fn read_loop(worker: WorkerRef, ci: usize, stream: Rc<TcpStream>) {
-    loop {
-        // The load always reads: it must not hold the engine back. (The
-        // engine pauses reading while its own writes are blocked; the load
-        // has little to write but requests, which its window bounds.)
-        let buffer = {
-            let mut w = worker.borrow_mut();
-            let conn = &mut w.conns[ci].conn;
-            if conn.is_closed() {
-                return;
-            }
-            let buffer = conn.input_buffer();
-            if buffer.capacity() - buffer.len() < READ_BYTES / 4 {
-                buffer.reserve(READ_BYTES);
-            }
-            std::mem::take(buffer)
-        };
-        let (len, capacity) = (buffer.len(), buffer.capacity());
-        let (result, slice) = stream.read(buffer.slice(len..capacity)).await;
-        let mut w = worker.borrow_mut();
-        let conn = &mut w.conns[ci];
-        *conn.conn.input_buffer() = slice.into_inner();
-        let now = Instant::now();
-        let done = match result {
-            Ok(0) => {
-                conn.conn.handle_eof();
-                true
-            }
-            Ok(_) => {
-                conn.conn.handle_input(now);
-                false
-            }
-            Err(error) => {
-                conn.conn.handle_closed(&format!("read failed: {error}"));
-                true
-            }
-        };
-        w.pump(ci);
-        w.end_turn();
-        let conn = &w.conns[ci];
-        if conn.conn.wants_transmit() || conn.conn.is_closed() {
-            conn.writer.notify_one();
-        }
-        if done {
-            return;
-        }
-    }
-}
+/// A load thread drives its connections with the engine's own driver, so
+/// the load runs the loop the engine runs. It always reads (it must not hold
+/// the engine back; its own requests are bounded by its window), has no
+/// timers of its own, and keeps a closed connection's entry.
+impl ConnectionHost for Worker {
+    type Id = usize;
 
-async fn write_loop(worker: WorkerRef, ci: usize, stream: Rc<TcpStream>) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    loop {
-        let (notify, deadline) = {
-            let w = worker.borrow();
-            let conn = &w.conns[ci];
-            (conn.writer.clone(), conn.conn.poll_timeout())
-        };
-        match deadline {
-            Some(deadline) => {
-                tokio::select! {
-                    _ = notify.notified() => {}
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
-                }
-            }
-            None => notify.notified().await,
-        }
-        loop {
-            let closed = {
-                let mut w = worker.borrow_mut();
-                let now = Instant::now();
-                let conn = &mut w.conns[ci].conn;
-                if conn.poll_timeout().is_some_and(|t| t <= now) {
-                    conn.handle_timeout(now);
-                }
-                conn.poll_transmit(now, &mut batch);
-                let closed = conn.is_closed();
-                w.pump(ci);
-                w.end_turn();
-                closed
-            };
-            if batch.is_empty() {
-                if closed {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    return;
-                }
-                break;
-            }
-            let written = uring_write_all(&stream, &mut batch).await;
-            if let Err(error) = written {
-                let mut w = worker.borrow_mut();
-                batch.clear();
-                let conn = &mut w.conns[ci].conn;
-                if !conn.is_closed() {
-                    conn.handle_closed(&format!("write failed: {error}"));
-                }
-                w.pump(ci);
-                w.end_turn();
-            }
-        }
+    fn connection(&mut self, ci: usize) -> Option<&mut Connection> {
+        self.conns.get_mut(ci).map(|c| &mut c.conn)
+    }
+
+    fn writer(&self, ci: usize) -> Option<Rc<Notify>> {
+        self.conns.get(ci).map(|c| c.writer.clone())
+    }
+
+    fn read_bytes(&self) -> usize {
+        READ_BYTES
+    }
+
+    fn handle_input(&mut self, ci: usize, now: Instant) {
+        self.conns[ci].conn.handle_input(now);
+    }
+
+    fn end_turn(&mut self, _this: &WorkerRef, ci: usize) {
+        self.pump(ci);
+        self.end_turn();
     }
 }

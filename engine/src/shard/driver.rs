@@ -1,0 +1,215 @@
+//! The one io_uring loop that drives a sans-IO [`Connection`] over a TCP
+//! stream, used by the engine's shards and by msrp-loadgen's load threads,
+//! so that the load measures the loop the engine runs.
+//!
+//! Two tasks per connection on the thread's `tokio_uring` loop:
+//! - the reader reads up to [`ConnectionHost::read_bytes`] straight into the
+//!   connection's own buffer, hands it to the connection, lets the host act
+//!   on the events, and wakes the writer when output appeared, the
+//!   connection closed or the input set an earlier deadline;
+//! - the writer sleeps until it is woken or the earliest deadline (the
+//!   connection's and the host's own), runs the timers, and hands every
+//!   ready frame to one gathered write per turn.
+//!
+//! The host owns the connections (behind one `Rc<RefCell<..>>`, borrowed
+//! only between awaits) and decides what only it knows: when not to read
+//! (backpressure), how input is handed over (a directory of pending
+//! sessions), what its events mean, its own timers, and what to do once a
+//! connection has written its last bytes.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio_uring::buf::BoundedBuf;
+use tokio_uring::net::TcpStream;
+
+use super::io::write_all;
+use crate::Connection;
+
+/// What the driver needs from the owner of a connection.
+pub trait ConnectionHost: Sized + 'static {
+    /// The host's name for one connection; a slot that may be reused should
+    /// carry a serial, so a task never drives its successor.
+    type Id: Copy + 'static;
+
+    /// The connection the tasks were started for, while it exists.
+    fn connection(&mut self, id: Self::Id) -> Option<&mut Connection>;
+
+    /// Wakes the connection's writer.
+    fn writer(&self, id: Self::Id) -> Option<Rc<Notify>>;
+
+    /// Octets to read at once.
+    fn read_bytes(&self) -> usize;
+
+    /// Before each read: `Some(wake)` to wait for instead of reading
+    /// (backpressure). The host tells the connection it paused
+    /// ([`Connection::set_input_paused`]) so its frame timer stops.
+    fn read_paused(&mut self, _id: Self::Id, _now: Instant) -> Option<Rc<Notify>> {
+        None
+    }
+
+    /// Hands the octets just read (in the connection's input buffer) to the
+    /// connection: [`Connection::handle_input`] or `handle_input_with`.
+    fn handle_input(&mut self, id: Self::Id, now: Instant);
+
+    /// After every turn of either task: act on the connection's events.
+    fn end_turn(&mut self, this: &Rc<RefCell<Self>>, id: Self::Id);
+
+    /// A deadline of the host's own beside the connection's (an idle
+    /// timeout), acted on in [`ConnectionHost::on_wake`].
+    fn deadline(&self, _id: Self::Id) -> Option<Instant> {
+        None
+    }
+
+    /// The writer woke (after the connection's timers ran).
+    fn on_wake(&mut self, _id: Self::Id, _now: Instant) {}
+
+    /// A write is in flight (`true`) or finished.
+    fn set_writing(&mut self, _id: Self::Id, _writing: bool) {}
+
+    /// The connection is closed and its last bytes are written.
+    fn finished(&mut self, _id: Self::Id) {}
+}
+
+/// Starts the reader and the writer of one connection.
+pub fn start<H: ConnectionHost>(host: &Rc<RefCell<H>>, id: H::Id, stream: TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY");
+    }
+    let stream = Rc::new(stream);
+    tokio_uring::spawn(read_loop(host.clone(), id, stream.clone()));
+    tokio_uring::spawn(write_loop(host.clone(), id, stream));
+}
+
+async fn read_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpStream>) {
+    loop {
+        let next = {
+            let mut h = host.borrow_mut();
+            if h.connection(id).is_none_or(|conn| conn.is_closed()) {
+                return;
+            }
+            match h.read_paused(id, Instant::now()) {
+                Some(wake) => Err(wake),
+                None => {
+                    let read_bytes = h.read_bytes();
+                    let Some(conn) = h.connection(id) else { return };
+                    let buffer = conn.input_buffer();
+                    if buffer.capacity() - buffer.len() < read_bytes / 4 {
+                        buffer.reserve(read_bytes);
+                    }
+                    Ok(std::mem::take(buffer))
+                }
+            }
+        };
+        let buffer = match next {
+            Ok(buffer) => buffer,
+            Err(wake) => {
+                wake.notified().await;
+                continue;
+            }
+        };
+        let (len, capacity) = (buffer.len(), buffer.capacity());
+        let (result, slice) = stream.read(buffer.slice(len..capacity)).await;
+        let mut h = host.borrow_mut();
+        let Some(conn) = h.connection(id) else { return };
+        *conn.input_buffer() = slice.into_inner();
+        let deadline_before = conn.poll_timeout();
+        let now = Instant::now();
+        let done = match result {
+            Ok(0) => {
+                conn.handle_eof();
+                true
+            }
+            Ok(_) => {
+                h.handle_input(id, now);
+                false
+            }
+            Err(error) => {
+                conn.handle_closed(&format!("read failed: {error}"));
+                true
+            }
+        };
+        h.end_turn(&host, id);
+        if let Some(conn) = h.connection(id) {
+            // Also without output when the input set an earlier deadline (an
+            // incoming message's expiry, the frame timer) than the one the
+            // writer sleeps for.
+            let deadline = conn.poll_timeout();
+            let earlier = deadline.is_some_and(|d| deadline_before.is_none_or(|b| d < b));
+            if conn.wants_transmit() || conn.is_closed() || earlier {
+                if let Some(writer) = h.writer(id) {
+                    writer.notify_one();
+                }
+            }
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+async fn write_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpStream>) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        let (wake, deadline) = {
+            let mut h = host.borrow_mut();
+            let own = h.deadline(id);
+            let Some(wake) = h.writer(id) else { return };
+            let Some(conn) = h.connection(id) else { return };
+            let deadline = match (conn.poll_timeout(), own) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (wake, deadline)
+        };
+        match deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+        loop {
+            let closed = {
+                let mut h = host.borrow_mut();
+                let now = Instant::now();
+                let Some(conn) = h.connection(id) else { return };
+                if conn.poll_timeout().is_some_and(|t| t <= now) {
+                    conn.handle_timeout(now);
+                }
+                h.on_wake(id, now);
+                let Some(conn) = h.connection(id) else { return };
+                conn.poll_transmit(now, &mut batch);
+                h.end_turn(&host, id);
+                let Some(conn) = h.connection(id) else { return };
+                conn.is_closed()
+            };
+            if batch.is_empty() {
+                if closed {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    host.borrow_mut().finished(id);
+                    return;
+                }
+                break;
+            }
+            host.borrow_mut().set_writing(id, true);
+            let written = write_all(&stream, &mut batch).await;
+            host.borrow_mut().set_writing(id, false);
+            if let Err(error) = written {
+                batch.clear();
+                let mut h = host.borrow_mut();
+                if let Some(conn) = h.connection(id) {
+                    if !conn.is_closed() {
+                        conn.handle_closed(&format!("write failed: {error}"));
+                    }
+                    h.end_turn(&host, id);
+                }
+            }
+        }
+    }
+}
