@@ -48,5 +48,3 @@ pub use session::{
 };
 #[cfg(feature = "server")]
 pub use shard::driver;
-#[cfg(feature = "server")]
-pub use shard::write_all as uring_write_all;

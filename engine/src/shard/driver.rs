@@ -18,16 +18,19 @@
 //! connection has written its last bytes.
 
 use std::cell::RefCell;
+use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
-use super::io::write_all;
 use crate::Connection;
+
+/// Buffers per `writev` (Linux IOV_MAX).
+const IOV_MAX: usize = 1024;
 
 /// What the driver needs from the owner of a connection.
 pub trait ConnectionHost: Sized + 'static {
@@ -212,4 +215,41 @@ async fn write_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: 
             }
         }
     }
+}
+
+/// Writes every buffer, `IOV_MAX` at a time, resuming after short writes
+/// (tokio-uring 0.5 has no `writev_all`). The driver's writer, and
+/// msrp-loadgen's calibration client.
+pub async fn write_all(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut pending = std::mem::take(batch);
+    while !pending.is_empty() {
+        let rest = match pending.len() > IOV_MAX {
+            true => pending.split_off(IOV_MAX),
+            false => Vec::new(),
+        };
+        while !pending.is_empty() {
+            let (result, mut written) = stream.writev(pending).await;
+            let mut n = result?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let done = written.iter().take_while(|b| {
+                let whole = n >= b.len();
+                if whole {
+                    n -= b.len();
+                }
+                whole
+            });
+            let done = done.count();
+            written.drain(..done);
+            if n > 0 {
+                written[0].advance(n);
+            }
+            pending = written;
+        }
+        pending = rest;
+    }
+    // Hand the (empty) vector back so its capacity is reused.
+    *batch = pending;
+    Ok(())
 }

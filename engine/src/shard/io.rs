@@ -1,14 +1,12 @@
 //! A shard's connections on the wire: accepting and connecting, and what
 //! the shard adds to the shared [`driver`](super::driver) that reads and
 //! writes them (backpressure, the directory of pending sessions, the idle
-//! timeout); and the gathered write both use.
+//! timeout).
 
-use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
 use tokio_uring::net::{TcpListener, TcpStream};
 
@@ -16,9 +14,6 @@ use super::directory::Claims;
 use super::driver::{self, ConnectionHost};
 use super::{Shard, ShardRef};
 use crate::Connection;
-
-/// Buffers per `writev` (Linux IOV_MAX).
-const IOV_MAX: usize = 1024;
 
 pub(super) async fn accept_loop(this: ShardRef, listener: TcpListener) {
     let stop = this.borrow().stop_accepting.clone();
@@ -227,41 +222,4 @@ impl ConnectionHost for Shard {
             self.remove_conn(ci);
         }
     }
-}
-
-/// Writes every buffer, `IOV_MAX` at a time, resuming after short writes
-/// (tokio-uring 0.5 has no `writev_all`). Used by the shards and by
-/// msrp-loadgen's client side.
-pub async fn write_all(stream: &TcpStream, batch: &mut Vec<Bytes>) -> io::Result<()> {
-    let mut pending = std::mem::take(batch);
-    while !pending.is_empty() {
-        let rest = match pending.len() > IOV_MAX {
-            true => pending.split_off(IOV_MAX),
-            false => Vec::new(),
-        };
-        while !pending.is_empty() {
-            let (result, mut written) = stream.writev(pending).await;
-            let mut n = result?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            let done = written.iter().take_while(|b| {
-                let whole = n >= b.len();
-                if whole {
-                    n -= b.len();
-                }
-                whole
-            });
-            let done = done.count();
-            written.drain(..done);
-            if n > 0 {
-                written[0].advance(n);
-            }
-            pending = written;
-        }
-        pending = rest;
-    }
-    // Hand the (empty) vector back so its capacity is reused.
-    *batch = pending;
-    Ok(())
 }

@@ -33,7 +33,6 @@ use tokio::sync::{mpsc, Notify};
 pub(crate) use commands::{OutgoingSpec, ShardCommand, ShardError};
 pub(crate) use config::ShardConfig;
 pub(crate) use directory::{Directory, Route};
-pub use io::write_all;
 pub(crate) use outbox::{EventBatch, EventTap};
 
 use crate::control::ShardStats;

@@ -15,7 +15,7 @@ use anyhow::{anyhow, ensure, Context, Result};
 use bytes::Bytes;
 use tokio_uring::net::TcpStream;
 
-use msrp_engine::uring_write_all;
+use msrp_engine::driver::write_all as uring_write_all;
 
 use super::phase::{Note, Shared};
 use super::READ_BYTES;
