@@ -19,15 +19,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ServeConfig;
+use super::{descriptor, ServeConfig};
 use crate::control::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
-    Command, EngineEvent, EngineStats, FailureReportName, Reply, Request, SendRequest, ServerMessage,
-    SessionDescriptor, SessionDirection, SessionRole,
+    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, ServerMessage, SessionDescriptor,
+    SessionRole,
 };
-use crate::proto::BASE62;
 use crate::shard::{Directory, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError};
-use crate::{Direction, FailureReport, MsrpUri, Role, SessionConfig, SessionSettings, SuccessReport};
 
 /// A reply that may still be waiting for a shard.
 type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
@@ -188,111 +186,13 @@ impl ControlServer {
         result.unwrap_or_else(|error: String| ready(Reply::error(id, error)))
     }
 
-    fn mint_session_id() -> Result<String, String> {
-        // 22 base62 characters: about 130 random bits from the OS.
-        let mut random = [0u8; 22];
-        getrandom::fill(&mut random).map_err(|e| format!("no randomness for a session-id: {e}"))?;
-        // 256 = 4 * 62 + 8: rejecting nothing keeps a slight bias towards the
-        // first 8 characters, which costs under 0.2 bits of the 130.
-        Ok(random
-            .iter()
-            .map(|b| BASE62[(*b % 62) as usize] as char)
-            .collect())
-    }
-
-    /// Our URI and session-id: the descriptor's `local_uri` as it is, or
-    /// one built from `--advertise` and the session-id (minted if absent).
-    fn local_uri(&self, d: &SessionDescriptor) -> Result<(String, MsrpUri), String> {
-        if let Some(local) = &d.local_uri {
-            let uri = MsrpUri::parse(Bytes::from(local.clone()))
-                .map_err(|e| format!("local_uri {local:?}: {e}"))?;
-            let session_id = uri
-                .session_id()
-                .ok_or_else(|| format!("local_uri {local:?} has no session-id"))?
-                .to_string();
-            if d.session_id.as_ref().is_some_and(|id| *id != session_id) {
-                return Err(format!(
-                    "session_id differs from the session-id of local_uri {local:?}"
-                ));
-            }
-            return Ok((session_id, uri));
-        }
-        let session_id = match &d.session_id {
-            Some(session_id) => session_id.clone(),
-            None => Self::mint_session_id()?,
-        };
-        let local = format!("msrp://{}/{};tcp", self.authority, session_id);
-        let uri = MsrpUri::parse(Bytes::from(local.clone())).map_err(|e| {
-            format!("session-id {session_id:?} does not make a valid MSRP URI ({local}): {e}")
-        })?;
-        Ok((session_id, uri))
-    }
-
-    fn session_config(&self, local_uri: MsrpUri, d: &SessionDescriptor) -> Result<SessionConfig, String> {
-        if d.remote_path.is_empty() {
-            return Err("remote_path is empty: it is the peer's a=path".into());
-        }
-        let remote_path = d
-            .remote_path
-            .iter()
-            .map(|uri| {
-                MsrpUri::parse(Bytes::from(uri.clone())).map_err(|e| format!("remote_path {uri:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut settings = self.config.session_settings();
-        if let Some(chunk) = d.chunk_bytes {
-            if !SessionSettings::chunk_bytes_allowed(chunk as u64) {
-                return Err(format!(
-                    "chunk_bytes {chunk} is outside {}..={}",
-                    SessionSettings::CHUNK_BYTES_MIN,
-                    SessionSettings::CHUNK_BYTES_MAX
-                ));
-            }
-            settings.chunk_bytes = chunk;
-            settings.inflight_bytes_max = settings.inflight_bytes_max.max(chunk as u64);
-        }
-        if let Some(yes) = d.success_report {
-            settings.success_report = success_report(yes);
-        }
-        if let Some(name) = d.failure_report {
-            settings.failure_report = failure_report(name);
-        }
-        Ok(SessionConfig {
-            local_uri,
-            remote_path,
-            role: match d.role {
-                SessionRole::Active => Role::Active,
-                SessionRole::Passive => Role::Passive,
-            },
-            direction: match d.direction {
-                SessionDirection::Sendrecv => Direction::SendRecv,
-                SessionDirection::Sendonly => Direction::SendOnly,
-                SessionDirection::Recvonly => Direction::RecvOnly,
-                SessionDirection::Inactive => Direction::Inactive,
-            },
-            accept_types: d.accept_types.clone(),
-            accept_wrapped_types: d.accept_wrapped_types.clone(),
-            max_size: d.max_size,
-            remote_accept_types: d.remote_accept_types.clone(),
-            remote_max_size: d.remote_max_size,
-            settings,
-        })
-    }
-
     async fn create_session(&self, id: u64, d: SessionDescriptor) -> Result<PendingReply, String> {
         if self.draining.get() {
             return Err("the engine is shutting down".into());
         }
-        let (session_id, local_uri) = self.local_uri(&d)?;
-        let config = self.session_config(local_uri, &d)?;
-        // RFC 4975 6: an msrps URI is reached over TLS only. Until the engine
-        // has TLS it refuses the session rather than carry it in the clear.
-        let secure = std::iter::once(&config.local_uri).chain(&config.remote_path);
-        if let Some(uri) = secure.into_iter().find(|uri| uri.is_secure()) {
-            return Err(format!(
-                "{uri} is an msrps: URI, which must be carried over TLS; this engine has no TLS yet and refuses the session"
-            ));
-        }
+        let (session_id, config) =
+            descriptor::session_config(&self.authority, self.config.session_settings(), &d)
+                .map_err(|error| error.to_string())?;
         let local_uri = config.local_uri.as_str().to_string();
         let created = Reply {
             session_id: Some(session_id.clone()),
@@ -383,8 +283,8 @@ impl ControlServer {
             body: payload,
             file,
             delete_after: send.delete_after,
-            success_report: send.success_report.map(success_report),
-            failure_report: send.failure_report.map(failure_report),
+            success_report: send.success_report.map(descriptor::success_report),
+            failure_report: send.failure_report.map(descriptor::failure_report),
         };
         let session_id = send.session_id;
         self.ask(
@@ -579,21 +479,6 @@ impl ControlServer {
 
 fn ready(reply: Reply) -> PendingReply {
     Box::pin(std::future::ready(reply))
-}
-
-fn success_report(yes: bool) -> SuccessReport {
-    match yes {
-        true => SuccessReport::Yes,
-        false => SuccessReport::No,
-    }
-}
-
-fn failure_report(name: FailureReportName) -> FailureReport {
-    match name {
-        FailureReportName::Yes => FailureReport::Yes,
-        FailureReportName::No => FailureReport::No,
-        FailureReportName::Partial => FailureReport::Partial,
-    }
 }
 
 /// Writes replies in request order and events as they come, batching

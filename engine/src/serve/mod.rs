@@ -4,6 +4,7 @@
 mod config;
 mod control_server;
 mod control_socket;
+mod descriptor;
 mod recovery;
 mod units;
 
