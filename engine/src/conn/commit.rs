@@ -42,7 +42,7 @@ impl Connection {
     /// `uncommitted`, until the sink commits the ticket it is given in an
     /// [`Event::Commit`].
     pub(super) fn defer_reply(&mut self, head: &FrameHead, slot: usize, message_id: MessageId, epoch: u64) {
-        let key = self.sessions[slot].key;
+        let key = self.sessions[slot].key();
         let reply = self.reply_for(head, 200, Some(slot));
         self.tickets_issued = self.tickets_issued.wrapping_add(1);
         let entry = self.deferred.vacant_entry();
@@ -60,9 +60,8 @@ impl Connection {
         });
         debug_assert_eq!(
             self.sessions[slot]
-                .incoming
-                .get(&message_id)
-                .map(|m| m.uncommitted as usize),
+                .uncommitted_chunks(&message_id)
+                .map(|n| n as usize),
             Some(tickets_outstanding(&self.deferred, key, epoch)),
             "an entry's uncommitted chunks are its outstanding commit tickets"
         );
@@ -92,7 +91,11 @@ impl Connection {
         }
         let deferred = self.deferred.remove(index);
         let slot = deferred.session.slot as usize;
-        let Some(session) = self.sessions.get_mut(slot).filter(|s| s.key == deferred.session) else {
+        let Some(session) = self
+            .sessions
+            .get_mut(slot)
+            .filter(|s| s.key() == deferred.session)
+        else {
             // `close_session` answers a session's tickets before it goes.
             debug_assert!(false, "a commit ticket outlived its session");
             return;
@@ -107,15 +110,12 @@ impl Connection {
         };
         match failure {
             None => {
-                let incoming = session.incoming.get_mut(&deferred.message_id);
-                if let Some(incoming) = incoming.filter(|m| m.epoch == deferred.epoch) {
-                    debug_assert_eq!(
-                        incoming.uncommitted as usize,
-                        1 + tickets_outstanding(&self.deferred, deferred.session, deferred.epoch),
-                        "an entry's uncommitted chunks are its outstanding commit tickets"
-                    );
-                    incoming.uncommitted -= 1;
-                }
+                let left = session.chunk_committed(&deferred.message_id, deferred.epoch);
+                debug_assert!(
+                    left.is_none_or(|n| n as usize
+                        == tickets_outstanding(&self.deferred, deferred.session, deferred.epoch)),
+                    "an entry's uncommitted chunks are its outstanding commit tickets"
+                );
                 self.send_reply(reply);
                 self.try_complete(slot, deferred.message_id);
             }

@@ -1,18 +1,16 @@
-//! Incoming messages in reassembly (RFC 4975 7.3.1): their entries, what
-//! drops them, and the event each ends in.
+//! Incoming messages in reassembly (RFC 4975 7.3.1), the connection's side:
+//! the session keeps the entries; here are the events and replies around
+//! them, the epochs that tell entries apart, and the sweep they arm.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::proto::{Continuation, FrameHead, MessageId, SuccessReport};
-use crate::session::{Event, Incoming, ReceivedBody};
+use crate::session::{ChunkEnd, Event, ReceivedBody, Refusal};
 
 use super::receive::{SendFrame, Target};
 use super::Connection;
-
-/// Message-IDs of dropped incoming messages remembered per session.
-const DROPPED_REMEMBERED: usize = 16;
 
 impl Connection {
     /// Starts reassembly of a message, within the session's bound.
@@ -22,38 +20,23 @@ impl Connection {
         message_id: MessageId,
         head: &FrameHead,
         now: Instant,
-    ) -> bool {
-        let session = &mut self.sessions[slot];
-        if session.incoming.len() >= session.config.settings.incoming_messages_max {
-            return false;
-        }
-        // Its reports and REPORT path are set from each chunk at its end.
-        self.epochs += 1;
-        let incoming = Incoming::new(
-            head.content_type().unwrap_or_default().to_owned(),
-            now,
-            self.epochs,
-        );
-        session.incoming.insert(message_id, incoming);
+    ) -> Result<(), Refusal> {
+        let epoch = self.epochs + 1;
+        let content_type = head.content_type().unwrap_or_default();
+        self.sessions[slot].start_incoming(message_id, content_type, now, epoch)?;
+        self.epochs = epoch;
         if self.next_sweep.is_none() {
             self.next_sweep = Some(now + self.config.incoming_expiry / 4);
         }
-        true
+        Ok(())
     }
 
     /// Drops a message in reassembly, telling the sink if it had data.
     pub(super) fn drop_incoming(&mut self, slot: usize, message_id: MessageId, reason: &str) {
         let session = &mut self.sessions[slot];
-        // Chunks of it still on the wire get 413 instead of starting it anew.
-        if !session.dropped_incoming.contains(&message_id) {
-            if session.dropped_incoming.len() == DROPPED_REMEMBERED {
-                session.dropped_incoming.pop_front();
-            }
-            session.dropped_incoming.push_back(message_id);
-        }
-        if session.incoming.remove(&message_id).is_some() {
+        if session.drop_incoming(message_id) {
             self.events.push_back(Event::MessageAborted {
-                session: session.key,
+                session: session.key(),
                 message_id,
                 reason: reason.to_owned(),
             });
@@ -64,8 +47,8 @@ impl Connection {
     /// entry (the message turned out to have more chunks, or to be too large
     /// to hold whole). False when the chunk was refused instead.
     pub(super) fn promote_collected(&mut self, frame: &mut SendFrame, now: Instant) -> bool {
-        if !self.new_incoming(frame.slot, frame.message_id, &frame.head, now) {
-            self.refuse_chunk(frame, 413, "too many incoming messages in reassembly");
+        if let Err(refusal) = self.new_incoming(frame.slot, frame.message_id, &frame.head, now) {
+            self.refuse_chunk(frame, refusal);
             return false;
         }
         frame.target = Target::Entry { streamed: false };
@@ -84,30 +67,34 @@ impl Connection {
     /// returns false) when the entry is gone or over its range bound.
     pub(super) fn write_entry(&mut self, frame: &mut SendFrame, offset: u64, data: Bytes) -> bool {
         let session = &mut self.sessions[frame.slot];
-        let (key, message_id) = (session.key, frame.message_id);
-        let settings = session.config.settings;
-        let Some(incoming) = session.incoming.get_mut(&message_id) else {
-            self.refuse_chunk(frame, 413, "the message was dropped");
-            return false;
-        };
+        let (key, message_id) = (session.key(), frame.message_id);
         let events = &mut self.events;
-        incoming.write(offset, data, frame.inline_bytes_max, |offset, data| {
-            events.push_back(Event::Data {
-                session: key,
-                message_id,
-                offset,
-                data,
-            })
-        });
-        let streamed = incoming.is_streamed();
-        if incoming.ranges.count() > settings.incoming_ranges_max {
-            self.refuse_chunk(frame, 413, "the message arrived in too many separate ranges");
-            return false;
+        let written = session.write_incoming(
+            &message_id,
+            offset,
+            data,
+            frame.inline_bytes_max,
+            |offset, data| {
+                events.push_back(Event::Data {
+                    session: key,
+                    message_id,
+                    offset,
+                    data,
+                })
+            },
+        );
+        match written {
+            Ok(streamed) => {
+                if let Target::Entry { streamed: s } = &mut frame.target {
+                    *s |= streamed;
+                }
+                true
+            }
+            Err(refusal) => {
+                self.refuse_chunk(frame, refusal);
+                false
+            }
         }
-        if let Target::Entry { streamed: s } = &mut frame.target {
-            *s |= streamed;
-        }
-        true
     }
 
     pub(super) fn end_entry_chunk(&mut self, frame: SendFrame, flag: Continuation, now: Instant) {
@@ -115,70 +102,40 @@ impl Connection {
             return;
         };
         let (slot, message_id) = (frame.slot, frame.message_id);
+        let end_bytes = frame.start - 1 + frame.received;
         let session = &mut self.sessions[slot];
-        let Some(incoming) = session.incoming.get_mut(&message_id) else {
-            self.reply_now(&frame.head, 200, slot);
-            return;
-        };
-        incoming.touched = now;
-        incoming.success_report = frame.head.success_report().unwrap_or_default();
-        incoming.failure_report = frame.head.failure_report().unwrap_or_default();
-        if incoming.report_to != frame.head.from_path().as_str() {
-            frame
-                .head
-                .from_path()
-                .as_str()
-                .clone_into(&mut incoming.report_to);
-        }
-        match flag {
+        match session.end_chunk(&message_id, &frame.head, flag, end_bytes, streamed, now) {
+            ChunkEnd::Gone => {
+                self.reply_now(&frame.head, 200, slot);
+                return;
+            }
             // RFC 4975 7.1: the sender gave up; answer normally, drop the rest.
-            Continuation::Abort => {
+            ChunkEnd::Aborted => {
                 self.drop_incoming(slot, message_id, "the sender aborted the message");
                 self.reply_now(&frame.head, 200, slot);
                 return;
             }
-            // RFC 4975 7.3.1: the `$` chunk fixes the total; its payload wins.
-            Continuation::Last => incoming.total = Some(frame.start - 1 + frame.received),
-            Continuation::More => {}
-        }
-        if streamed {
-            // Nothing is answered 200 before the sink holds its bytes.
-            incoming.uncommitted += 1;
-            let epoch = incoming.epoch;
-            self.defer_reply(&frame.head, slot, message_id, epoch);
-        } else {
-            self.reply_now(&frame.head, 200, slot);
+            ChunkEnd::Held => self.reply_now(&frame.head, 200, slot),
+            ChunkEnd::Streamed { epoch } => self.defer_reply(&frame.head, slot, message_id, epoch),
         }
         self.try_complete(slot, message_id);
     }
 
     pub(super) fn try_complete(&mut self, slot: usize, message_id: MessageId) {
         let session = &mut self.sessions[slot];
-        if !session
-            .incoming
-            .get(&message_id)
-            .is_some_and(Incoming::is_complete)
-        {
-            return;
-        }
-        let Some(mut incoming) = session.incoming.remove(&message_id) else {
+        let Some(done) = session.take_complete(&message_id) else {
             return;
         };
-        let total = incoming.total.unwrap_or(0);
-        let body = match incoming.is_streamed() {
-            true => ReceivedBody::Streamed { len: total },
-            false => ReceivedBody::Inline(incoming.take_body()),
-        };
-        let key = session.key;
+        let key = session.key();
         self.stats.messages_received += 1;
         self.events.push_back(Event::MessageReceived {
             session: key,
             message_id,
-            content_type: core::mem::take(&mut incoming.content_type),
-            body,
+            content_type: done.content_type,
+            body: done.body,
         });
-        if incoming.success_report == SuccessReport::Yes {
-            self.success_report(slot, message_id, total, &incoming.report_to);
+        if let Some(report_to) = done.report_to {
+            self.success_report(slot, message_id, done.total, &report_to);
         }
     }
 
@@ -190,7 +147,7 @@ impl Connection {
         message_id: MessageId,
         body: Bytes,
     ) {
-        let key = self.sessions[slot].key;
+        let key = self.sessions[slot].key();
         let total = body.len() as u64;
         self.stats.messages_received += 1;
         self.events.push_back(Event::MessageReceived {

@@ -54,14 +54,9 @@ use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
 use crate::id_hash::IdMap;
-use crate::proto::{
-    is_media_type, Event as WireEvent, FailureReport, Parser, SuccessReport, TransactionId, Writer,
-};
+use crate::proto::{Event as WireEvent, Parser, TransactionId, Writer};
 use crate::sched::Scheduler;
-use crate::session::{
-    minted_message_id, type_accepted, BindState, Event, MessageRef, OutMessage, OutgoingMessage, Session,
-    SessionConfig, SessionKey,
-};
+use crate::session::{Event, MessageRef, OutgoingMessage, SendRefusal, Session, SessionConfig, SessionKey};
 
 use commit::Deferred;
 pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, SendError};
@@ -164,32 +159,24 @@ impl Connection {
 
     /// Unanswered chunk octets of one session.
     pub fn session_inflight_bytes(&self, key: SessionKey) -> Option<u64> {
-        self.session(key).map(|s| s.outgoing.inflight_bytes)
+        self.session(key).map(Session::inflight_bytes)
     }
 
     /// Octets held in memory for incoming messages of one session.
     pub fn session_reassembly_bytes(&self, key: SessionKey) -> Option<u64> {
-        self.session(key).map(|s| {
-            s.incoming
-                .values()
-                .map(|m| match m.is_streamed() {
-                    true => 0,
-                    false => m.ranges.end(),
-                })
-                .sum()
-        })
+        self.session(key).map(Session::reassembly_bytes)
     }
 
     /// Incoming messages of one session still in reassembly.
     pub fn session_incoming_messages(&self, key: SessionKey) -> Option<usize> {
-        self.session(key).map(|s| s.incoming.len())
+        self.session(key).map(Session::incoming_messages)
     }
 
     /// The session whose local URI has this session-id.
     pub fn session_key(&self, session_id: &str) -> Option<SessionKey> {
         self.by_session_id
             .get(session_id)
-            .map(|&slot| self.sessions[slot].key)
+            .map(|&slot| self.sessions[slot].key())
     }
 
     /// Deadlines held for transactions and REPORT waits, including ones
@@ -204,7 +191,7 @@ impl Connection {
     }
 
     pub(super) fn session(&self, key: SessionKey) -> Option<&Session> {
-        self.sessions.get(key.slot as usize).filter(|s| s.key == key)
+        self.sessions.get(key.slot as usize).filter(|s| s.key() == key)
     }
 
     /// Adds a negotiated session. An active session sends its binding SEND
@@ -239,8 +226,8 @@ impl Connection {
         };
         let session = Session::new(key, config);
         self.sched
-            .raise_quantum(session.config.settings.chunk_bytes as u64);
-        let binds = session.binding == BindState::Binding;
+            .raise_quantum(session.config().settings.chunk_bytes as u64);
+        let binds = session.is_binding();
         self.sessions.insert(session);
         self.by_session_id.insert(session_id, slot);
         debug_assert_eq!(self.by_session_id.len(), self.sessions.len());
@@ -254,74 +241,26 @@ impl Connection {
     /// session turns; its outcome comes as [`Event::Delivered`] or
     /// [`Event::Failed`].
     pub fn send(&mut self, key: SessionKey, message: OutgoingMessage) -> Result<MessageRef, SendError> {
-        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+        let Some(session) = self
+            .sessions
+            .get_mut(key.slot as usize)
+            .filter(|s| s.key() == key)
+        else {
             return Err(SendError::UnknownSession);
         };
-        let cfg = &session.config;
-        if !cfg.direction.may_send() {
-            return Err(SendError::Direction);
+        if let Err(refusal) = session.admit_send(&message) {
+            return Err(match refusal {
+                SendRefusal::Direction => SendError::Direction,
+                SendRefusal::InvalidContentType => SendError::InvalidContentType(message.content_type),
+                SendRefusal::TypeNotAccepted => SendError::TypeNotAccepted(message.content_type),
+                SendRefusal::TooLarge { size, max } => SendError::TooLarge { size, max },
+                SendRefusal::Full => SendError::Full(message),
+            });
         }
-        if !is_media_type(message.content_type.as_bytes()) {
-            return Err(SendError::InvalidContentType(message.content_type));
-        }
-        if !type_accepted(&cfg.remote_accept_types, &message.content_type)
-            || session
-                .refused_types
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(&message.content_type))
-        {
-            return Err(SendError::TypeNotAccepted(message.content_type));
-        }
-        if let (Some(size), Some(max)) = (message.payload.len(), cfg.remote_max_size) {
-            if size > max {
-                return Err(SendError::TooLarge { size, max });
-            }
-        }
-        let settings = &cfg.settings;
-        let queued = message.payload.queued_bytes();
-        let out = &session.outgoing;
-        if out.queue.len() >= settings.send_queue_messages_max
-            || (out.queued_bytes > 0 && out.queued_bytes + queued > settings.send_queue_bytes_max)
-        {
-            self.sessions[key.slot as usize].outgoing.full_signalled = true;
-            return Err(SendError::Full(message));
-        }
-        let success_report = message.success_report.unwrap_or(settings.success_report);
-        let failure_report = message.failure_report.unwrap_or(settings.failure_report);
-        let msg_slot = session.outgoing.messages.vacant_key();
-        let (message_id, minted_id) = match message.message_id {
-            Some(id) => (id, false),
-            None => {
-                let random = self.writer.transaction_id();
-                (minted_message_id(msg_slot, &random.as_bytes()[..14]), true)
-            }
-        };
         let reference = MessageRef(self.next_message);
         self.next_message += 1;
-        let session = &mut self.sessions[key.slot as usize];
-        let out = &mut session.outgoing;
-        let slot = out.messages.insert(OutMessage {
-            minted_id,
-            reference,
-            message_id,
-            content_type: message.content_type,
-            total: message.payload.len(),
-            payload: message.payload,
-            cut_bytes: 0,
-            all_cut: false,
-            success_report,
-            failure_report,
-            chunks_unanswered: 0,
-            bytes_acked: 0,
-            reported: Default::default(),
-        });
-        out.queue.push_back(slot);
-        out.queued_bytes += queued;
-        debug_assert_eq!(slot, msg_slot);
-        let reportable = success_report == SuccessReport::Yes || failure_report != FailureReport::No;
-        if !minted_id && reportable {
-            out.by_id.insert(message_id, slot);
-        }
+        let writer = &mut self.writer;
+        session.queue(message, reference, || writer.transaction_id());
         self.schedule(key.slot as usize);
         Ok(reference)
     }
@@ -329,29 +268,27 @@ impl Connection {
     /// Ends a session: its pending messages fail, its incoming large messages
     /// are aborted, then [`Event::SessionClosed`].
     pub fn close_session(&mut self, key: SessionKey, reason: &str) {
-        let Some(session) = self.sessions.get(key.slot as usize).filter(|s| s.key == key) else {
+        let Some(session) = self.session(key) else {
             return;
         };
         let slot = key.slot as usize;
-        let mut pending: Vec<usize> = session.outgoing.messages.iter().map(|(s, _)| s).collect();
-        pending.sort_by_key(|&s| session.outgoing.messages[s].reference);
-        for msg_slot in pending {
+        for msg_slot in session.messages_in_send_order() {
             self.fail_message(slot, msg_slot, None, reason);
         }
         self.refuse_owed(key);
         let session = self.sessions.remove(slot);
         // Every message that started ends in an event, in memory or not.
-        for message_id in session.incoming.into_keys() {
+        for message_id in session.incoming_ids() {
             self.events.push_back(Event::MessageAborted {
                 session: key,
                 message_id,
                 reason: reason.to_owned(),
             });
         }
-        if session.scheduled {
+        if session.in_ring() {
             self.sched.remove(slot as u32);
         }
-        if let Some(id) = session.config.local_uri.session_id() {
+        if let Some(id) = session.config().local_uri.session_id() {
             self.by_session_id.remove(id);
         }
         debug_assert_eq!(self.by_session_id.len(), self.sessions.len());
@@ -378,7 +315,7 @@ impl Connection {
         }
         self.debug_check_inflight();
         self.closed = true;
-        let keys: Vec<SessionKey> = self.sessions.iter().map(|(_, s)| s.key).collect();
+        let keys: Vec<SessionKey> = self.sessions.iter().map(|(_, s)| s.key()).collect();
         for key in keys {
             self.close_session(key, reason);
         }

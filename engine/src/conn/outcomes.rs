@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::proto::{
-    status_comment, ByteRange, Continuation, FrameHead, MessageId, Method, Request, SuccessReport,
-    TransactionId,
+    status_comment, ByteRange, Continuation, FrameHead, MessageId, Method, Request, TransactionId,
 };
-use crate::session::{BindState, Event, MessageRef, SessionKey};
+use crate::session::{ChunkAnswer, Event, MessageRef, Progress, ReportVerdict, SessionKey};
 
 use super::Connection;
 
@@ -85,7 +84,7 @@ impl Connection {
     }
 
     /// A random Message-ID for the binding SEND, which is no message of a
-    /// slot (messages get [`minted_message_id`](crate::session::minted_message_id)s).
+    /// slot (a message's minted id names its slot).
     fn binding_message_id(&mut self) -> MessageId {
         let tid = self.writer.transaction_id();
         MessageId::new(tid.as_bytes()).unwrap_or_else(|| unreachable!("base62 ids are idents"))
@@ -121,15 +120,14 @@ impl Connection {
             !self.txns.is_empty() || self.inflight_bytes == 0,
             "octets in flight with no transaction open"
         );
-        let Some(session) = self.sessions.get_mut(slot).filter(|s| s.key == key) else {
+        let Some(session) = self.sessions.get_mut(slot).filter(|s| s.key() == key) else {
             return;
         };
         match txn.kind {
             TxnKind::Abort => {}
             TxnKind::Bind => {
                 if status == 200 {
-                    if session.binding == BindState::Binding {
-                        session.binding = BindState::Bound;
+                    if session.binding_answered() {
                         self.events.push_back(Event::SessionReady { session: key });
                     }
                 } else {
@@ -142,22 +140,11 @@ impl Connection {
                 len,
                 answered,
             } => {
-                if answered {
-                    debug_assert!(
-                        session.outgoing.inflight_bytes >= len,
-                        "a session's in-flight octets hold its chunks still owed a 200"
-                    );
-                    session.outgoing.inflight_bytes -= len;
-                }
-                let Some(msg) = session
-                    .outgoing
-                    .messages
-                    .get_mut(msg_slot)
-                    .filter(|m| m.reference == message)
-                else {
+                let answer = session.chunk_answered(msg_slot, message, len, answered, status);
+                if answer == ChunkAnswer::Gone {
                     self.schedule(slot);
                     return;
-                };
+                }
                 if self.config.chunk_events {
                     self.events.push_back(Event::ChunkAnswered {
                         session: key,
@@ -167,16 +154,13 @@ impl Connection {
                         sent: txn.sent,
                     });
                 }
-                if status == 200 {
-                    msg.chunks_unanswered -= 1;
-                    msg.bytes_acked += len;
-                    if msg.is_delivered() {
-                        self.deliver(slot, msg_slot);
-                    } else if msg.waits_for_report() {
-                        self.wait_for_report(key, msg_slot, message, now);
+                match answer {
+                    ChunkAnswer::Accepted(Progress::Delivered) => self.deliver(slot, msg_slot),
+                    ChunkAnswer::Accepted(Progress::AwaitsReport) => {
+                        self.wait_for_report(key, msg_slot, message, now)
                     }
-                } else {
-                    self.message_refused(slot, msg_slot, status, &reason());
+                    ChunkAnswer::Accepted(Progress::Open) | ChunkAnswer::Gone => {}
+                    ChunkAnswer::Refused => self.message_refused(slot, msg_slot, status, &reason()),
                 }
                 self.schedule(slot);
             }
@@ -189,12 +173,11 @@ impl Connection {
         match status {
             // The session is gone at the peer, or bound elsewhere.
             481 | 506 => {
-                let key = session.key;
+                let key = session.key();
                 self.close_session(key, &format!("the peer answered {reason}"));
             }
             415 => {
-                let ty = session.outgoing.messages[msg_slot].content_type.clone();
-                session.refused_types.push(ty);
+                session.refuse_type(msg_slot);
                 self.fail_message(slot, msg_slot, Some(status), reason);
             }
             _ => self.fail_message(slot, msg_slot, Some(status), reason),
@@ -212,55 +195,30 @@ impl Connection {
         let sessions = &self.sessions;
         self.report_timers
             .push(at, (key, msg_slot, message), |&(key, slot, reference)| {
-                let session = sessions.get(key.slot as usize).filter(|s| s.key == key);
-                session
-                    .and_then(|s| s.outgoing.messages.get(slot))
-                    .is_some_and(|m| m.reference == reference)
+                let session = sessions.get(key.slot as usize).filter(|s| s.key() == key);
+                session.is_some_and(|s| s.live_message(slot, reference).is_some())
             });
     }
 
     pub(super) fn on_report(&mut self, slot: usize, head: &FrameHead) {
-        let session = &mut self.sessions[slot];
         let (Some(message_id), Some(status)) = (head.message_id(), head.report_status()) else {
             self.stats.reports_ignored += 1;
             return;
         };
-        // RFC 4975 7.1.2: unknown Message-ID -> ignore.
-        let Some(msg_slot) = session.outgoing.find(message_id) else {
-            self.stats.reports_ignored += 1;
-            return;
-        };
-        let msg = &mut session.outgoing.messages[msg_slot];
-        let range = head.byte_range().unwrap_or(ByteRange {
-            start: 1,
-            end: msg.total,
-            total: msg.total,
-        });
-        let end = range.end.or(range.total).unwrap_or(msg.cut_bytes);
-        let outside = match msg.total {
-            Some(total) => range.start > total + 1 || end > total,
-            None => end > msg.cut_bytes,
-        };
-        if status.namespace != 0 || outside {
-            self.stats.reports_ignored += 1;
-            return;
-        }
-        if status.code == 200 {
-            if msg.success_report == SuccessReport::No {
-                self.stats.reports_ignored += 1;
-                return;
+        match self.sessions[slot].report_received(message_id, status, head.byte_range()) {
+            ReportVerdict::Ignored => self.stats.reports_ignored += 1,
+            ReportVerdict::Success {
+                msg_slot,
+                progress: Progress::Delivered,
+            } => self.deliver(slot, msg_slot),
+            ReportVerdict::Success { .. } => {}
+            ReportVerdict::Failure { msg_slot } => {
+                let reason = match head.report_status_comment() {
+                    Some(comment) => format!("failure REPORT {} {comment}", status.code),
+                    None => format!("failure REPORT {} {}", status.code, status_comment(status.code)),
+                };
+                self.message_refused(slot, msg_slot, status.code, &reason);
             }
-            msg.reported.insert(range.start, end);
-            if msg.is_delivered() {
-                self.deliver(slot, msg_slot);
-            }
-        } else {
-            // RFC 4975 7.3.2: a failure REPORT ends the message.
-            let reason = match head.report_status_comment() {
-                Some(comment) => format!("failure REPORT {} {comment}", status.code),
-                None => format!("failure REPORT {} {}", status.code, status_comment(status.code)),
-            };
-            self.message_refused(slot, msg_slot, status.code, &reason);
         }
     }
 
@@ -275,8 +233,8 @@ impl Connection {
     /// A message's one outcome: delivered, or failed with a status and why.
     fn conclude(&mut self, slot: usize, msg_slot: usize, failure: Option<(Option<u16>, &str)>) {
         let session = &mut self.sessions[slot];
-        let session_key = session.key;
-        if let Some(msg) = session.outgoing.remove(msg_slot) {
+        let session_key = session.key();
+        if let Some(msg) = session.remove_message(msg_slot) {
             let (message, message_id) = (msg.reference, msg.message_id);
             let event = match failure {
                 None => {
@@ -329,8 +287,8 @@ impl Connection {
         );
         for (_, session) in &self.sessions {
             debug_assert_eq!(
-                session.outgoing.inflight_bytes,
-                by_session.get(&session.key).copied().unwrap_or(0),
+                session.inflight_bytes(),
+                by_session.get(&session.key()).copied().unwrap_or(0),
                 "a session's in-flight octets are its answered chunks'"
             );
         }
@@ -340,14 +298,10 @@ impl Connection {
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
-        let settings = session.config.settings;
-        let out = &mut session.outgoing;
-        if out.full_signalled
-            && out.queue.len() < settings.send_queue_messages_max
-            && out.queued_bytes < settings.send_queue_bytes_max
-        {
-            out.full_signalled = false;
-            self.events.push_back(Event::SendReady { session: session.key });
+        if session.take_send_ready() {
+            self.events.push_back(Event::SendReady {
+                session: session.key(),
+            });
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use crate::proto::{
     session_id_of, ByteRange, Continuation, FrameHead, FrameKind, MessageId, Method, MsrpUri,
 };
-use crate::session::{type_accepted, BindState, Event, Role, SessionConfig, SessionKey};
+use crate::session::{Admission, Event, Refusal, Role, SessionConfig, SessionKey};
 
 use super::directory::{Lookup, SessionDirectory};
 use super::replies::Reply;
@@ -31,10 +31,8 @@ pub(super) struct SendFrame {
     pub(super) start: u64,
     pub(super) received: u64,
     pub(super) target: Target,
-    /// Octets of the message kept in memory before it streams to the sink:
-    /// none when its declared total is over the session's inline bound, so
-    /// no octet of a large message waits in memory (and, with a durable
-    /// sink, none is acknowledged before it is on disk).
+    /// Octets of the message kept in memory before it streams to the sink
+    /// (`Session::inline_bytes_max`).
     pub(super) inline_bytes_max: u64,
 }
 
@@ -83,10 +81,10 @@ impl Connection {
             self.inbound = Inbound::Skip(reply);
             return;
         }
-        if session.binding == BindState::Unbound {
-            session.binding = BindState::Bound;
-            self.events
-                .push_back(Event::SessionReady { session: session.key });
+        if session.bind_by_request() {
+            self.events.push_back(Event::SessionReady {
+                session: session.key(),
+            });
         }
         match method {
             Method::Report => {
@@ -114,7 +112,7 @@ impl Connection {
             || to
                 .uris()
                 .next()
-                .is_some_and(|uri| uri == session.config.local_uri)
+                .is_some_and(|uri| uri == session.config().local_uri)
         {
             Some(slot)
         } else {
@@ -175,37 +173,22 @@ impl Connection {
             total: None,
         });
         let session = &mut self.sessions[slot];
-        let cfg = &session.config;
         let target = if !head.has_body() {
             Target::Bodiless
-        } else if !cfg.direction.may_receive() || self.refuse_sends {
+        } else if self.refuse_sends {
             Target::Reject(403)
-        } else if !head
-            .content_type()
-            .is_some_and(|t| type_accepted(&cfg.accept_types, t))
-        {
-            Target::Reject(415)
-        } else if range.total.is_some_and(|t| t > session.incoming_bytes_max())
-            || range.start - 1 > session.incoming_bytes_max()
-            // Late chunks of a message already refused or dropped.
-            || session.dropped_incoming.contains(&message_id)
-        {
-            Target::Reject(413)
-        } else if let Some(incoming) = session.incoming.get_mut(&message_id) {
-            incoming.touched = now;
-            Target::Entry { streamed: false }
-        } else if range.start == 1 {
-            Target::Collect
         } else {
-            match self.new_incoming(slot, message_id, &head, now) {
-                true => Target::Entry { streamed: false },
-                false => Target::Reject(413),
+            match session.admit(&head, &message_id, &range, now) {
+                Admission::Refused(refusal) => Target::Reject(refusal.status()),
+                Admission::Continues => Target::Entry { streamed: false },
+                Admission::First => Target::Collect,
+                Admission::Unseen => match self.new_incoming(slot, message_id, &head, now) {
+                    Ok(()) => Target::Entry { streamed: false },
+                    Err(refusal) => Target::Reject(refusal.status()),
+                },
             }
         };
-        let inline_bytes_max = match range.total {
-            Some(total) if total > self.sessions[slot].config.settings.inline_bytes_max => 0,
-            _ => self.sessions[slot].config.settings.inline_bytes_max,
-        };
+        let inline_bytes_max = self.sessions[slot].inline_bytes_max(range.total);
         self.inbound = Inbound::Send(Box::new(SendFrame {
             slot,
             head,
@@ -236,17 +219,8 @@ impl Connection {
         if matches!(frame.target, Target::Reject(_) | Target::Bodiless) {
             return;
         }
-        let session = &self.sessions[frame.slot];
-        // RFC 4975 7.3.1: a chunk reaching past the session's max-size -> 413
-        // (stop this message).
-        if offset + len > session.incoming_bytes_max() {
-            let reason = match session.config.max_size {
-                Some(max) if max <= session.config.settings.incoming_message_bytes_max => {
-                    "the message is over the session's negotiated max-size (SDP a=max-size)"
-                }
-                _ => "the message is over the engine's largest incoming message (--message-max)",
-            };
-            self.refuse_chunk(frame, 413, reason);
+        if let Err(refusal) = self.sessions[frame.slot].check_size(offset + len) {
+            self.refuse_chunk(frame, refusal);
             return;
         }
         if let Target::Collect = frame.target {
@@ -262,11 +236,12 @@ impl Connection {
         self.write_entry(frame, offset, piece);
     }
 
-    /// Answers the chunk with `status` at its end and drops its message.
-    pub(super) fn refuse_chunk(&mut self, frame: &mut SendFrame, status: u16, reason: &str) {
-        frame.target = Target::Reject(status);
+    /// Answers the chunk with the refusal's status at its end and drops its
+    /// message.
+    pub(super) fn refuse_chunk(&mut self, frame: &mut SendFrame, refusal: Refusal) {
+        frame.target = Target::Reject(refusal.status());
         self.pieces.clear();
-        self.drop_incoming(frame.slot, frame.message_id, reason);
+        self.drop_incoming(frame.slot, frame.message_id, refusal.reason());
     }
 
     /// Requests of the session that are still owed an answer get 481
@@ -333,7 +308,7 @@ impl Connection {
                     self.pieces.clear();
                     self.reply_now(&frame.head, 200, slot);
                     self.events.push_back(Event::MessageAborted {
-                        session: self.sessions[slot].key,
+                        session: self.sessions[slot].key(),
                         message_id: frame.message_id,
                         reason: "the sender aborted the message".into(),
                     });

@@ -2,8 +2,8 @@
 //! 400s for malformed frames, and success REPORTs (RFC 4975 7.1.2).
 
 use crate::proto::{
-    status_comment, write_response, write_response_echo, ByteRange, Continuation, FailureReport, FrameHead,
-    Malformed, MessageId, Method, Reaction, ReportStatus, Request, TransactionId,
+    status_comment, write_response, write_response_echo, FailureReport, FrameHead, Malformed, MessageId,
+    Method, Reaction, TransactionId,
 };
 
 use super::receive::Inbound;
@@ -145,32 +145,9 @@ impl Connection {
         }
     }
 
-    /// RFC 4975 7.1.2: one success REPORT covering every octet, to the whole
-    /// From-Path of the SEND.
+    /// RFC 4975 7.1.2: the session's success REPORT for a message received.
     pub(super) fn success_report(&mut self, slot: usize, message_id: MessageId, total: u64, to_path: &str) {
-        let session = &self.sessions[slot];
-        let req = Request {
-            method: &Method::Report,
-            to_path,
-            from_path: session.own_path(),
-            message_id: Some(message_id),
-            byte_range: Some(ByteRange {
-                start: 1,
-                end: Some(total),
-                total: Some(total),
-            }),
-            success_report: None,
-            failure_report: None,
-            status: Some((
-                ReportStatus {
-                    namespace: 0,
-                    code: 200,
-                },
-                "OK",
-            )),
-            content: None,
-            continuation: Continuation::Last,
-        };
+        let req = self.sessions[slot].success_report(message_id, total, to_path);
         // The paths were validated when the SEND was parsed.
         let written = self.writer.write_request(&req, &mut self.control);
         debug_assert!(written.is_ok());

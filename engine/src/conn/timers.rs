@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::session::Event;
+use crate::session::{Event, OutMessage};
 
 use super::outcomes::TxnKind;
 use super::Connection;
@@ -111,8 +111,8 @@ impl Connection {
         while let Some((key, slot, reference)) = self.report_timers.pop_due(now) {
             let waiting = self
                 .session(key)
-                .and_then(|s| s.outgoing.messages.get(slot))
-                .is_some_and(|m| m.reference == reference && m.waits_for_report());
+                .and_then(|s| s.live_message(slot, reference))
+                .is_some_and(OutMessage::waits_for_report);
             if waiting {
                 let secs = self.config.report_timeout.as_secs_f64();
                 let reason = format!("no success REPORT covered the message within {secs} s");
@@ -129,18 +129,14 @@ impl Connection {
         let expiry = self.config.incoming_expiry;
         let mut any = false;
         for (_, session) in self.sessions.iter_mut() {
-            let key = session.key;
-            session.incoming.retain(|message_id, m| {
-                let stale = m.uncommitted == 0 && now.duration_since(m.touched) >= expiry;
-                if stale {
-                    self.events.push_back(Event::MessageAborted {
-                        session: key,
-                        message_id: *message_id,
-                        reason: "no chunk of the message arrived for too long".into(),
-                    });
-                }
-                any |= !stale;
-                !stale
+            let key = session.key();
+            let events = &mut self.events;
+            any |= session.expire_incoming(now, expiry, |message_id| {
+                events.push_back(Event::MessageAborted {
+                    session: key,
+                    message_id,
+                    reason: "no chunk of the message arrived for too long".into(),
+                })
             });
         }
         self.next_sweep = any.then(|| now + expiry / 4);

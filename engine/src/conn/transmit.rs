@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::proto::{ByteRange, Content, Continuation, FailureReport, Method, Request, SuccessReport};
 use crate::sched::{Scheduler, Turn};
-use crate::session::{Cut, CutChunk, OutMessage, Session, SessionKey};
+use crate::session::{Cut, CutChunk, OutMessage, Progress, Session, SessionKey};
 
 use super::outcomes::TxnKind;
 use super::Connection;
@@ -44,16 +44,19 @@ fn chunk_request<'a>(
 impl Connection {
     /// A content source that said `Pending` has data now.
     pub fn wake(&mut self, key: SessionKey) {
-        if let Some(session) = self.sessions.get_mut(key.slot as usize).filter(|s| s.key == key) {
-            session.outgoing.source_pending = false;
+        if let Some(session) = self
+            .sessions
+            .get_mut(key.slot as usize)
+            .filter(|s| s.key() == key)
+        {
+            session.wake();
             self.schedule(key.slot as usize);
         }
     }
 
     pub(super) fn schedule(&mut self, slot: usize) {
         if let Some(session) = self.sessions.get_mut(slot) {
-            if !session.scheduled && session.is_ready() {
-                session.scheduled = true;
+            if session.join_ring() {
                 self.sched.push(slot as u32);
             }
         }
@@ -99,14 +102,10 @@ impl Connection {
             debug_assert!(false, "a closed session {slot} left in the scheduler");
             return Some(Turn::Idle);
         };
-        let settings = session.config.settings;
-        match session
-            .outgoing
-            .cut(settings.chunk_bytes, settings.inflight_bytes_max, credit)
-        {
+        match session.cut(credit) {
             Cut::Over => Some(Turn::Over),
             Cut::Blocked | Cut::Empty => {
-                session.scheduled = false;
+                session.leave_ring();
                 Some(Turn::Idle)
             }
             Cut::SourceFailed(msg_slot, reason) => {
@@ -123,22 +122,16 @@ impl Connection {
         }
     }
 
-    /// RFC 4975 7.1: a sender that gives up on a message it has begun ends
-    /// it with `#`, here as an empty chunk at the next octet, so the
-    /// receiver drops what it holds instead of waiting for the rest.
+    /// RFC 4975 7.1: a message given up after it began ends with a `#`
+    /// chunk (`OutMessage::abort_range`).
     fn write_abort(&mut self, slot: usize, msg_slot: usize, now: Instant) {
         let session = &self.sessions[slot];
-        let key = session.key;
-        let Some(msg) = session.outgoing.messages.get(msg_slot) else {
+        let key = session.key();
+        let Some(msg) = session.message(msg_slot) else {
             return;
         };
-        if msg.cut_bytes == 0 || msg.all_cut {
+        let Some(next) = msg.abort_range() else {
             return;
-        }
-        let next = ByteRange {
-            start: msg.cut_bytes + 1,
-            end: Some(msg.cut_bytes),
-            total: msg.total,
         };
         let req = chunk_request(session, msg, next, Bytes::new(), Continuation::Abort);
         let answered = msg.failure_report != FailureReport::No;
@@ -152,8 +145,11 @@ impl Connection {
 
     fn emit_chunk(&mut self, slot: usize, chunk: CutChunk, now: Instant, out: &mut Vec<Bytes>) {
         let session = &self.sessions[slot];
-        let key = session.key;
-        let msg = &session.outgoing.messages[chunk.slot];
+        let key = session.key();
+        let Some(msg) = session.message(chunk.slot) else {
+            debug_assert!(false, "the message of a chunk just cut is gone");
+            return;
+        };
         let len = chunk.body.len() as u64;
         let big = chunk.body.len() > self.config.copy_body_bytes_max;
         let req = chunk_request(session, msg, chunk.range, chunk.body, chunk.flag);
@@ -175,7 +171,7 @@ impl Connection {
             Ok(tid) => tid,
             Err(e) => {
                 if answered {
-                    self.sessions[slot].outgoing.inflight_bytes -= len;
+                    self.sessions[slot].release_inflight(len);
                 }
                 self.fail_message(slot, chunk.slot, None, &format!("cannot write the chunk: {e}"));
                 return;
@@ -195,16 +191,13 @@ impl Connection {
             self.start_txn(tid, key, kind, now);
         }
         debug_assert!(
-            self.inflight_bytes >= self.sessions[slot].outgoing.inflight_bytes,
+            self.inflight_bytes >= self.sessions[slot].inflight_bytes(),
             "the connection's in-flight octets hold every session's"
         );
-        let msg = &mut self.sessions[slot].outgoing.messages[chunk.slot];
-        if msg.all_cut {
-            if msg.is_delivered() {
-                self.deliver(slot, chunk.slot);
-            } else if msg.waits_for_report() {
-                self.wait_for_report(key, chunk.slot, reference, now);
-            }
+        match self.sessions[slot].message(chunk.slot).map(OutMessage::progress) {
+            Some(Progress::Delivered) => self.deliver(slot, chunk.slot),
+            Some(Progress::AwaitsReport) => self.wait_for_report(key, chunk.slot, reference, now),
+            Some(Progress::Open) | None => {}
         }
     }
 }

@@ -1,27 +1,41 @@
 //! One MSRP session (RFC 4975 5.4, 7, 8): its negotiated description, its
 //! outgoing messages cut into chunks, its incoming messages in reassembly, and
 //! the events those produce. Sessions live in a [`Connection`](crate::Connection),
-//! which feeds them frames and schedules their chunks.
+//! which routes frames to them, runs the transactions and timers, and asks
+//! them what becomes of each chunk.
+//!
+//! The parts, one file each: `config` (what was negotiated), `admit` (which
+//! chunks of a SEND the session takes), `receive` (its messages in
+//! reassembly, `reassembly` and `ranges` for one message), `send` (what it
+//! sends and what the answers do to it, `outgoing` for the queue and the
+//! cutting), and `event`.
 
+mod admit;
 mod config;
 mod event;
 mod outgoing;
 mod ranges;
 mod reassembly;
+mod receive;
+mod send;
 
 use std::collections::{HashMap, VecDeque};
 
+pub(crate) use admit::{Admission, Refusal};
 pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub use event::{CommitTicket, Event, MessageRef, ReceivedBody, SessionKey};
-pub(crate) use outgoing::{minted_message_id, Cut, CutChunk, OutMessage, Outgoing};
 pub use outgoing::{ContentSource, OutgoingMessage, Payload, SourceChunk};
-pub(crate) use reassembly::Incoming;
+pub(crate) use outgoing::{Cut, CutChunk, OutMessage, Progress};
+pub(crate) use receive::ChunkEnd;
+pub(crate) use send::{ChunkAnswer, ReportVerdict, SendRefusal};
 
 use crate::proto::{MessageId, MsrpUri};
+use outgoing::Outgoing;
+use reassembly::Incoming;
 
 /// Binding progress of a session on its connection (RFC 4975 5.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BindState {
+enum BindState {
     /// Active: the binding SEND is out, its 200 not yet in.
     Binding,
     /// Passive: no request has named the session yet.
@@ -31,24 +45,25 @@ pub(crate) enum BindState {
 
 /// A session as its connection holds it.
 pub(crate) struct Session {
-    pub key: SessionKey,
-    pub config: SessionConfig,
+    key: SessionKey,
+    config: SessionConfig,
     /// `remote_path` joined, our To-Path, when it has several URIs (a
     /// relay path); with one it is that URI's text. Sessions are many and
     /// mostly idle, so nothing is stored twice (ARCHITECTURE: a million
     /// sessions per engine).
     to_path_joined: Option<Box<str>>,
-    pub binding: BindState,
-    pub outgoing: Outgoing,
+    binding: BindState,
+    outgoing: Outgoing,
     /// Incoming messages in reassembly, by the peer's Message-ID.
-    pub incoming: HashMap<MessageId, Incoming>,
+    incoming: HashMap<MessageId, Incoming>,
     /// Recently dropped incoming messages: their late chunks get 413.
-    pub dropped_incoming: VecDeque<MessageId>,
+    dropped_incoming: VecDeque<MessageId>,
     /// Types the peer refused with 415: not sent again in this session
-    /// (RFC 4975 10: "stops using that type").
-    pub refused_types: Vec<String>,
-    /// In the scheduler's ring.
-    pub scheduled: bool,
+    /// (RFC 4975 10.6: "should not send any further messages with the same
+    /// content-type").
+    refused_types: Vec<String>,
+    /// In the connection scheduler's ring.
+    scheduled: bool,
 }
 
 impl Session {
@@ -80,6 +95,16 @@ impl Session {
         }
     }
 
+    pub fn key(&self) -> SessionKey {
+        self.key
+    }
+
+    /// What was negotiated, with the settings floored to what the engine
+    /// can honour.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// Our own path, the From-Path of what we send: `local_uri` as written.
     pub fn own_path(&self) -> &str {
         self.config.local_uri.as_str()
@@ -99,15 +124,51 @@ impl Session {
         self.config.remote_path.last()
     }
 
-    /// The largest incoming message: our max-size, within the engine's cap
-    /// (a Byte-Range far beyond any real message is refused, RFC 4975 14.5).
-    pub fn incoming_bytes_max(&self) -> u64 {
-        let cap = self.config.settings.incoming_message_bytes_max;
-        self.config.max_size.map_or(cap, |max| max.min(cap))
+    /// RFC 4975 5.4: an active session binds the connection with a SEND of
+    /// its own, which is out until its 200 comes.
+    pub fn is_binding(&self) -> bool {
+        self.binding == BindState::Binding
+    }
+
+    /// A request from the peer named the session. RFC 4975 5.4: the first
+    /// one binds a passive session; true when it did now.
+    pub fn bind_by_request(&mut self) -> bool {
+        let binds = self.binding == BindState::Unbound;
+        if binds {
+            self.binding = BindState::Bound;
+        }
+        binds
+    }
+
+    /// Our binding SEND got its 200; true when that bound the session now.
+    pub fn binding_answered(&mut self) -> bool {
+        let binds = self.binding == BindState::Binding;
+        if binds {
+            self.binding = BindState::Bound;
+        }
+        binds
+    }
+
+    /// Takes a place in the scheduler's ring when the session has a chunk
+    /// to cut and room to send it, and has no place yet; true when the
+    /// scheduler must add it.
+    pub fn join_ring(&mut self) -> bool {
+        let joins = !self.scheduled && self.is_ready();
+        self.scheduled |= joins;
+        joins
+    }
+
+    /// The scheduler dropped the session from its ring (nothing to cut now).
+    pub fn leave_ring(&mut self) {
+        self.scheduled = false;
+    }
+
+    pub fn in_ring(&self) -> bool {
+        self.scheduled
     }
 
     /// Whether the session has a chunk to cut and room to send it.
-    pub fn is_ready(&self) -> bool {
+    fn is_ready(&self) -> bool {
         let out = &self.outgoing;
         out.has_work() && out.inflight_bytes < self.config.settings.inflight_bytes_max
     }

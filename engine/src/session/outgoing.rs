@@ -10,7 +10,7 @@ use slab::Slab;
 use super::event::MessageRef;
 use super::ranges::RangeSet;
 use crate::id_hash::IdMap;
-use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessReport, BASE62};
+use crate::proto::{ByteRange, Continuation, FailureReport, MessageId, SuccessReport, TransactionId, BASE62};
 
 /// RFC 4975 5.1: a chunk body over this size must be interruptible, so its
 /// range-end is written `*`.
@@ -23,7 +23,7 @@ const SLOT_CHARS: usize = 6;
 /// slot, then `random` (at least 64 random bits; RFC 4975 7.1.1 asks only
 /// that ids be unlikely to repeat). A REPORT about the message then finds it
 /// without a map.
-pub(crate) fn minted_message_id(slot: usize, random: &[u8]) -> MessageId {
+fn minted_message_id(slot: usize, random: &[u8]) -> MessageId {
     let mut id = [0u8; 32];
     let mut n = slot;
     for c in id[..SLOT_CHARS].iter_mut().rev() {
@@ -164,14 +164,33 @@ pub(crate) struct OutMessage {
     pub minted_id: bool,
 }
 
-impl OutMessage {
-    /// Every chunk is out, answered as Failure-Report asked, and success
+/// Where an outgoing message stands on its way to its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Chunks are still to cut, or to be answered as Failure-Report asked.
+    Open,
+    /// Every chunk is out and answered as Failure-Report asked, and success
     /// REPORTs cover the whole message when Success-Report asked for them.
-    pub fn is_delivered(&self) -> bool {
+    Delivered,
+    /// Every chunk is out and answered, and success REPORTs do not cover
+    /// the message yet.
+    AwaitsReport,
+}
+
+impl OutMessage {
+    pub fn progress(&self) -> Progress {
+        if !self.all_cut || self.chunks_unanswered > 0 {
+            return Progress::Open;
+        }
         let total = self.total.unwrap_or(u64::MAX);
-        self.all_cut
-            && self.chunks_unanswered == 0
-            && (self.success_report == SuccessReport::No || self.reported.covers_all(total))
+        match self.success_report == SuccessReport::No || self.reported.covers_all(total) {
+            true => Progress::Delivered,
+            false => Progress::AwaitsReport,
+        }
+    }
+
+    pub fn waits_for_report(&self) -> bool {
+        self.progress() == Progress::AwaitsReport
     }
 
     /// In-memory octets not cut yet: what the message still counts against
@@ -183,8 +202,16 @@ impl OutMessage {
         }
     }
 
-    pub fn waits_for_report(&self) -> bool {
-        self.all_cut && self.chunks_unanswered == 0 && !self.is_delivered()
+    /// RFC 4975 7.1: a sender that gives up on a message it has begun ends
+    /// it with `#`, here as an empty chunk at the next octet, so the
+    /// receiver drops what it holds instead of waiting for the rest; none
+    /// when no chunk of it went out, or every one did.
+    pub fn abort_range(&self) -> Option<ByteRange> {
+        (self.cut_bytes > 0 && !self.all_cut).then_some(ByteRange {
+            start: self.cut_bytes + 1,
+            end: Some(self.cut_bytes),
+            total: self.total,
+        })
     }
 }
 
@@ -230,6 +257,46 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
+    /// Queues a message with its reports resolved; `draw` gives the random
+    /// part of a minted Message-ID, only when the message has none.
+    pub fn push(
+        &mut self,
+        message: OutgoingMessage,
+        reference: MessageRef,
+        success_report: SuccessReport,
+        failure_report: FailureReport,
+        draw: impl FnOnce() -> TransactionId,
+    ) {
+        let queued = message.payload.queued_bytes();
+        let entry = self.messages.vacant_entry();
+        let slot = entry.key();
+        let (message_id, minted_id) = match message.message_id {
+            Some(id) => (id, false),
+            None => (minted_message_id(slot, &draw().as_bytes()[..14]), true),
+        };
+        entry.insert(OutMessage {
+            minted_id,
+            reference,
+            message_id,
+            content_type: message.content_type,
+            total: message.payload.len(),
+            payload: message.payload,
+            cut_bytes: 0,
+            all_cut: false,
+            success_report,
+            failure_report,
+            chunks_unanswered: 0,
+            bytes_acked: 0,
+            reported: Default::default(),
+        });
+        self.queue.push_back(slot);
+        self.queued_bytes += queued;
+        let reportable = success_report == SuccessReport::Yes || failure_report != FailureReport::No;
+        if !minted_id && reportable {
+            self.by_id.insert(message_id, slot);
+        }
+    }
+
     /// Cuts the next chunk of the front message, if the window and
     /// `allowance_bytes` let it go.
     pub fn cut(&mut self, chunk_bytes: usize, inflight_bytes_max: u64, allowance_bytes: u64) -> Cut {
