@@ -19,13 +19,47 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{descriptor, ServeConfig};
+use super::descriptor::{self, DescriptorError};
+use super::ServeConfig;
 use crate::control::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
     Command, EngineEvent, EngineStats, Reply, Request, SendRequest, ServerMessage, SessionDescriptor,
     SessionRole,
 };
-use crate::shard::{Directory, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError};
+use crate::shard::{
+    Directory, DirectoryError, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError,
+};
+
+/// Why the control thread refused a command: the reply's `error` text.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("the engine is shutting down: no new messages")]
+    NoNewMessages,
+    #[error("already subscribed")]
+    AlreadySubscribed,
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error("cannot resolve {host}: {error}")]
+    Resolve { host: String, error: std::io::Error },
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    #[error("no session {0}")]
+    NoSession(String),
+    #[error("session {0} is waiting for its peer to connect; send after its session_ready event")]
+    Pending(String),
+    #[error("content_type is required")]
+    NoContentType,
+    #[error("cannot send {path}: {error}")]
+    File { path: String, error: std::io::Error },
+    #[error("cannot send {0}: not a regular file")]
+    NotAFile(String),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+}
 
 /// A reply that may still be waiting for a shard.
 type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
@@ -180,19 +214,18 @@ impl ControlServer {
                     self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
                     Ok(ready(Reply::ok(id)))
                 }
-                None => Err("already subscribed".into()),
+                None => Err(CommandError::AlreadySubscribed),
             },
         };
-        result.unwrap_or_else(|error: String| ready(Reply::error(id, error)))
+        result.unwrap_or_else(|error| ready(Reply::error(id, error.to_string())))
     }
 
-    async fn create_session(&self, id: u64, d: SessionDescriptor) -> Result<PendingReply, String> {
+    async fn create_session(&self, id: u64, d: SessionDescriptor) -> Result<PendingReply, CommandError> {
         if self.draining.get() {
-            return Err("the engine is shutting down".into());
+            return Err(CommandError::ShuttingDown);
         }
         let (session_id, config) =
-            descriptor::session_config(&self.authority, self.config.session_settings(), &d)
-                .map_err(|error| error.to_string())?;
+            descriptor::session_config(&self.authority, self.config.session_settings(), &d)?;
         let local_uri = config.local_uri.as_str().to_string();
         let created = Reply {
             session_id: Some(session_id.clone()),
@@ -201,8 +234,7 @@ impl ControlServer {
         };
         if d.role == SessionRole::Passive {
             self.directory
-                .insert_pending(&session_id, config, Instant::now())
-                .map_err(|e| e.to_string())?;
+                .insert_pending(&session_id, config, Instant::now())?;
             return Ok(ready(created));
         }
         // RFC 4975 5.4: the active side connects to the first URI of the
@@ -213,9 +245,12 @@ impl ControlServer {
             Some(ip) => SocketAddr::new(ip, port),
             None => tokio::net::lookup_host((first.host(), port))
                 .await
-                .map_err(|e| format!("cannot resolve {}: {e}", first.host()))?
+                .map_err(|error| CommandError::Resolve {
+                    host: first.host().into(),
+                    error,
+                })?
                 .next()
-                .ok_or_else(|| format!("{} resolves to no address", first.host()))?,
+                .ok_or_else(|| CommandError::NoAddress(first.host().into()))?,
         };
         // ARCHITECTURE: every session towards one peer lands on one shard,
         // so they can share its connection.
@@ -223,8 +258,7 @@ impl ControlServer {
         peer.hash(&mut hasher);
         let shard = (hasher.finish() % self.shards.len() as u64) as usize;
         self.directory
-            .insert_owned(&session_id, shard, config.local_uri.clone())
-            .map_err(|e| e.to_string())?;
+            .insert_owned(&session_id, shard, config.local_uri.clone())?;
         let directory = self.directory.clone();
         let forget = session_id.clone();
         let asked = self
@@ -251,29 +285,27 @@ impl ControlServer {
         asked
     }
 
-    async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, String> {
+    async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, CommandError> {
         if self.draining.get() {
-            return Err("the engine is shutting down: no new messages".into());
+            return Err(CommandError::NoNewMessages);
         }
         let shard = match self.directory.route(&send.session_id) {
-            None => return Err(format!("no session {}", send.session_id)),
-            Some(Route::Pending) => {
-                return Err(format!(
-                    "session {} is waiting for its peer to connect; send after its session_ready event",
-                    send.session_id
-                ))
-            }
+            None => return Err(CommandError::NoSession(send.session_id)),
+            Some(Route::Pending) => return Err(CommandError::Pending(send.session_id)),
             Some(Route::Shard(shard)) => shard,
         };
         if send.content_type.is_empty() {
-            return Err("content_type is required".into());
+            return Err(CommandError::NoContentType);
         }
         let file = match &send.file {
             None => None,
             Some(path) => {
-                let metadata = std::fs::metadata(path).map_err(|e| format!("cannot send {path}: {e}"))?;
+                let metadata = std::fs::metadata(path).map_err(|error| CommandError::File {
+                    path: path.clone(),
+                    error,
+                })?;
                 if !metadata.is_file() {
-                    return Err(format!("cannot send {path}: not a regular file"));
+                    return Err(CommandError::NotAFile(path.clone()));
                 }
                 Some((path.into(), metadata.len()))
             }
@@ -310,9 +342,9 @@ impl ControlServer {
         id: u64,
         session_id: String,
         reason: String,
-    ) -> Result<PendingReply, String> {
+    ) -> Result<PendingReply, CommandError> {
         let shard = match self.directory.route(&session_id) {
-            None => return Err(format!("no session {session_id}")),
+            None => return Err(CommandError::NoSession(session_id)),
             Some(Route::Pending) => {
                 self.directory.remove(&session_id);
                 self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
@@ -342,12 +374,12 @@ impl ControlServer {
         shard: usize,
         command: impl FnOnce(oneshot::Sender<Result<T, ShardError>>) -> ShardCommand,
         answered: impl FnOnce(Result<T, ShardError>) -> Reply + 'static,
-    ) -> Result<PendingReply, String> {
+    ) -> Result<PendingReply, CommandError> {
         let (reply, answer) = oneshot::channel();
         self.shards[shard]
             .send(command(reply))
             .await
-            .map_err(|_| ShardError::Stopped.to_string())?;
+            .map_err(|_| ShardError::Stopped)?;
         Ok(Box::pin(async move {
             let answer = answer.await.unwrap_or_else(|_| Err(ShardError::Stopped));
             answered(answer)

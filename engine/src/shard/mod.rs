@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, Notify};
 
 pub(crate) use commands::{OutgoingSpec, ShardCommand, ShardError};
 pub(crate) use config::ShardConfig;
-pub(crate) use directory::{Directory, Route};
+pub(crate) use directory::{Directory, DirectoryError, Route};
 pub(crate) use outbox::{EventBatch, EventTap};
 
 use crate::control::ShardStats;
