@@ -88,7 +88,43 @@ fn a_pending_session_is_claimed_only_by_its_negotiated_peer() {
     peer.handle_input_with(now, &mut directory);
     assert_eq!(statuses(&mut peer, now), [200]);
     assert!(directory.0.is_none());
-    assert!(matches!(events(&mut peer)[0], Event::SessionReady { .. }));
+    let events = events(&mut peer);
+    assert!(
+        matches!(events[..2], [Event::SessionClaimed { session: a }, Event::SessionReady { session: b }] if a == b),
+        "{events:?}"
+    );
+}
+
+/// A connection at its session bound cannot take a claimed session: it says
+/// so with an event naming the session, and the request gets 481.
+#[test]
+fn a_claim_the_connection_cannot_take_is_reported() {
+    let now = Instant::now();
+    let config = ConnectionConfig {
+        sessions_max: 1,
+        ..ConnectionConfig::default()
+    };
+    let mut conn = Connection::new(config);
+    let other = SessionConfig::new(
+        uri("msrp://b.example.com:2855/other1;tcp"),
+        vec![uri(PEER)],
+        Role::Passive,
+    );
+    conn.add_session(other, now).expect("the one session");
+    let mut directory = OnePending(Some(SessionConfig::new(
+        uri(OURS),
+        vec![uri(PEER)],
+        Role::Passive,
+    )));
+    conn.input_buffer()
+        .extend_from_slice(&send("tid1", PEER, "msg1", "1-2/2", b"hi"));
+    conn.handle_input_with(now, &mut directory);
+    assert_eq!(statuses(&mut conn, now), [481]);
+    let events = events(&mut conn);
+    assert!(
+        matches!(&events[..], [Event::ClaimRefused { session_id, .. }] if session_id == "bob1"),
+        "{events:?}"
+    );
 }
 
 fn bound(config: ConnectionConfig, now: Instant) -> Connection {

@@ -405,7 +405,11 @@ impl Sim {
 
     fn on_event(&mut self, side: usize, event: Event) {
         match event {
-            Event::SessionReady { .. } | Event::SendReady { .. } | Event::ChunkAnswered { .. } => {}
+            Event::SessionReady { .. }
+            | Event::SendReady { .. }
+            | Event::ChunkAnswered { .. }
+            | Event::SessionClaimed { .. }
+            | Event::ClaimRefused { .. } => {}
             Event::MessageReceived {
                 message_id,
                 body,

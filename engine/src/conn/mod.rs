@@ -172,6 +172,14 @@ impl Connection {
         self.session(key).map(Session::incoming_messages)
     }
 
+    /// The session-id of a session on this connection.
+    pub fn session_id(&self, key: SessionKey) -> Option<&str> {
+        let session = self.sessions.get(key.slot as usize)?;
+        (session.key() == key)
+            .then(|| session.config().local_uri.session_id())
+            .flatten()
+    }
+
     /// The session whose local URI has this session-id.
     pub fn session_key(&self, session_id: &str) -> Option<SessionKey> {
         self.by_session_id

@@ -148,10 +148,22 @@ impl Connection {
             Lookup::Forbidden => Err(403),
             Lookup::Claim(mut config) => {
                 config.role = Role::Passive;
-                let key = self.add_session(*config, now).map_err(|_| 481u16)?;
-                self.lookup(head)
-                    .filter(|&slot| slot == key.slot as usize)
-                    .ok_or(481)
+                let session_id = config.local_uri.session_id().unwrap_or_default().to_owned();
+                match self.add_session(*config, now) {
+                    Ok(key) => {
+                        self.events.push_back(Event::SessionClaimed { session: key });
+                        self.lookup(head)
+                            .filter(|&slot| slot == key.slot as usize)
+                            .ok_or(481)
+                    }
+                    Err(error) => {
+                        self.events.push_back(Event::ClaimRefused {
+                            session_id,
+                            reason: error.to_string(),
+                        });
+                        Err(481)
+                    }
+                }
             }
         }
     }

@@ -244,7 +244,6 @@ impl ServeConfig {
             connection: self.connection_config(),
             connections_max: self.connections_max,
             conns_per_peer: self.conns_per_peer,
-            sessions_per_connection_max: self.sessions_per_connection_max,
             idle_timeout: self.idle_timeout,
             connect_timeout: self.connect_timeout,
             read_buffer_bytes: self.read_buffer_bytes as usize,

@@ -39,6 +39,14 @@ pub enum ReceivedBody {
 /// Everything a connection reports, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A request claimed a passive session that waited in the shell's
+    /// directory onto this connection: the session lives here from now on
+    /// (its [`Event::SessionReady`] follows).
+    SessionClaimed { session: SessionKey },
+    /// The directory handed this connection a pending session that it could
+    /// not take (it carries its maximum of sessions): the session is gone,
+    /// and the request that named it got 481.
+    ClaimRefused { session_id: String, reason: String },
     /// The session is bound to this connection (RFC 4975 5.4): the active side
     /// got its binding SEND answered, the passive side saw the first request.
     SessionReady { session: SessionKey },

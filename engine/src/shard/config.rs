@@ -15,8 +15,6 @@ pub(crate) struct ShardConfig {
     pub connections_max: usize,
     /// Connections opened towards one peer address.
     pub conns_per_peer: usize,
-    /// Sessions per connection (one more is refused).
-    pub sessions_per_connection_max: usize,
     /// A connection that carries no session for this long is closed.
     pub idle_timeout: Duration,
     /// How long an active connection keeps retrying to connect.

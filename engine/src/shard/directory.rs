@@ -150,12 +150,12 @@ impl Directory {
 }
 
 /// One shard's view, handed to [`Connection::handle_input_with`](crate::Connection::handle_input_with):
-/// a pending session named by a request is claimed for this shard, and its
-/// id noted so the shard can adopt it after the call.
+/// a pending session named by its peer is claimed for this shard; the
+/// connection then reports it ([`Event::SessionClaimed`](crate::Event::SessionClaimed),
+/// or [`Event::ClaimRefused`](crate::Event::ClaimRefused)), and the shard adopts it.
 pub(crate) struct Claims<'a> {
     pub directory: &'a Directory,
     pub shard: usize,
-    pub claimed: &'a mut Vec<String>,
 }
 
 impl SessionDirectory for Claims<'_> {
@@ -185,7 +185,6 @@ impl SessionDirectory for Claims<'_> {
                     unreachable!("matched Pending above")
                 };
                 entries.pending -= 1;
-                self.claimed.push(session_id.into());
                 Lookup::Claim(config)
             }
         }

@@ -159,7 +159,6 @@ impl ConnectionHost for Shard {
 
     fn handle_input(&mut self, (ci, serial): (usize, u64), now: Instant) {
         let refuse_sends = self.refuses_sends();
-        let mut claimed = std::mem::take(&mut self.claimed);
         let Some(entry) = self.conns.get_mut(ci).filter(|c| c.serial == serial) else {
             return;
         };
@@ -167,11 +166,8 @@ impl ConnectionHost for Shard {
         let mut claims = Claims {
             directory: &self.directory,
             shard: self.index,
-            claimed: &mut claimed,
         };
         entry.conn.handle_input_with(now, &mut claims);
-        self.adopt_claimed(ci, &mut claimed);
-        self.claimed = claimed;
     }
 
     fn end_turn(&mut self, this: &ShardRef, (ci, serial): (usize, u64)) {

@@ -145,8 +145,6 @@ struct Shard {
     stop_accepting: Rc<Notify>,
     draining: Option<Instant>,
     logs: log_rate::ShardLogs,
-    /// Session-ids a read just claimed from the directory (reused).
-    claimed: Vec<String>,
 }
 
 async fn run(init: ShardInit) {
@@ -183,7 +181,6 @@ async fn run(init: ShardInit) {
         stop_accepting: Rc::new(Notify::new()),
         draining: None,
         logs: log_rate::ShardLogs::default(),
-        claimed: Vec::new(),
     }));
     for listener in listeners {
         let listener = tokio_uring::net::TcpListener::from_std(listener);

@@ -25,33 +25,6 @@ impl Shard {
         entry.idle_since = None;
     }
 
-    /// Takes over the passive sessions a connection's requests just claimed
-    /// from the directory.
-    pub(super) fn adopt_claimed(&mut self, ci: usize, claimed: &mut Vec<String>) {
-        for session_id in claimed.drain(..) {
-            match self.conns[ci].conn.session_key(&session_id) {
-                Some(key) => self.adopt(ci, key, session_id),
-                None => {
-                    // The connection refused it (sessions-per-connection-max).
-                    self.directory.remove(&session_id);
-                    if !self.events_wanted() {
-                        continue;
-                    }
-                    self.emit(
-                        EngineEvent::SessionClosed {
-                            session_id,
-                            reason: format!(
-                                "the peer's connection already carries {} sessions (sessions-per-connection-max)",
-                                self.config.sessions_per_connection_max
-                            ),
-                        },
-                        Bytes::new(),
-                    );
-                }
-            }
-        }
-    }
-
     /// Acts on everything a connection reported.
     pub(super) fn pump(&mut self, this: &ShardRef, ci: usize) {
         while let Some(event) = self.conns[ci].conn.poll_event() {
@@ -66,6 +39,21 @@ impl Shard {
 
     pub(super) fn on_event(&mut self, this: &ShardRef, ci: usize, event: Event) {
         match event {
+            Event::SessionClaimed { session } => {
+                if let Some(session_id) = self.conns[ci].conn.session_id(session) {
+                    let session_id = session_id.to_owned();
+                    self.adopt(ci, session, session_id);
+                }
+            }
+            Event::ClaimRefused { session_id, reason } => {
+                self.directory.remove(&session_id);
+                if self.events_wanted() {
+                    let reason = format!(
+                        "the peer's connection could not take the session: {reason} (sessions-per-connection-max)"
+                    );
+                    self.emit(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+                }
+            }
             Event::SessionReady { session } => {
                 if !self.events_wanted() {
                     return;

@@ -521,7 +521,11 @@ impl Worker {
                     self.settings.shared.note_closed(&reason);
                 }
             }
-            Event::Data { .. } | Event::MessageAborted { .. } | Event::SendReady { .. } => {}
+            Event::Data { .. }
+            | Event::MessageAborted { .. }
+            | Event::SendReady { .. }
+            | Event::SessionClaimed { .. }
+            | Event::ClaimRefused { .. } => {}
         }
     }
 
