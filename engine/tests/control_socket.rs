@@ -47,45 +47,45 @@ fn a_dead_engines_socket_is_replaced() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// The ready line of an engine started with `command` (then stopped).
+fn ready_line(command: &mut Command) -> String {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    line
+}
+
 #[test]
 fn the_default_control_socket_is_in_the_runtime_directory() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("xdg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = msrpd()
-        .env("XDG_RUNTIME_DIR", &dir)
-        .env_remove("MSRPD_CONTROL")
-        .arg("--spool")
-        .arg(dir.join("spool"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let line = ready_line(
+        msrpd()
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env_remove("MSRPD_CONTROL")
+            .arg("--spool")
+            .arg(dir.join("spool")),
+    );
     let expected = format!("control={}", dir.join("msrpd.sock").display());
     assert!(line.contains(&expected), "{line}");
 
     // $MSRPD_CONTROL, which msrpd ctl reads too, comes first.
     let chosen = dir.join("chosen.sock");
-    let mut child = msrpd()
-        .env("XDG_RUNTIME_DIR", &dir)
-        .env("MSRPD_CONTROL", &chosen)
-        .arg("--spool")
-        .arg(dir.join("spool"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let line = ready_line(
+        msrpd()
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env("MSRPD_CONTROL", &chosen)
+            .arg("--spool")
+            .arg(dir.join("spool")),
+    );
     assert!(line.contains(&format!("control={}", chosen.display())), "{line}");
 }
