@@ -52,6 +52,11 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Each file's path and size, for a failure message.
+fn sizes(files: &[(PathBuf, Vec<u8>)]) -> Vec<(&Path, usize)> {
+    files.iter().map(|(p, b)| (p.as_path(), b.len())).collect()
+}
+
 /// `--durable`: a text of a few octets and the first chunk of a large
 /// message are both on disk once their 200 came, so `kill -9` right after
 /// loses neither; the next start finds the partial file and keeps it under
@@ -80,7 +85,7 @@ fn durable_acknowledged_octets_survive_kill_9_and_are_recovered() {
     assert!(
         on_disk.iter().any(|(_, bytes)| bytes == b"help at 5th and main"),
         "the acknowledged text is on disk: {:?}",
-        on_disk.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>()
+        sizes(&on_disk)
     );
     assert!(
         on_disk
@@ -130,7 +135,7 @@ fn large_messages_spool_from_the_first_chunk_and_partial_files_can_be_removed() 
             .iter()
             .any(|(p, bytes)| p.to_string_lossy().ends_with(".part") && bytes[..] == first[..]),
         "{:?}",
-        on_disk.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>()
+        sizes(&on_disk)
     );
     let b = a.restart(&["--shards", "1", "--partial-files", "remove"]);
     assert!(files(&b.spool).is_empty(), "{:?}", files(&b.spool));

@@ -365,12 +365,15 @@ impl Connection {
     }
 
     /// The shell stops reading (backpressure: the peer's octets cannot
-    /// arrive, so the frame timer must not run) or starts again.
-    pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
-        if self.input_paused != paused {
-            self.input_paused = paused;
-            self.arm_frame_timer(now);
+    /// arrive, so the frame timer must not run) or starts again; true when
+    /// that changed anything (a pause begins or ends).
+    pub fn set_input_paused(&mut self, paused: bool, now: Instant) -> bool {
+        if self.input_paused == paused {
+            return false;
         }
+        self.input_paused = paused;
+        self.arm_frame_timer(now);
+        true
     }
 
     /// While `refuse`, a SEND with a body is answered 403 (RFC 4975 10:

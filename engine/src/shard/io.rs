@@ -128,17 +128,12 @@ impl ConnectionHost for Shard {
         let entry = self.conns.get_mut(ci).filter(|c| c.serial == serial)?;
         let spool_behind = entry.spool_backlog_bytes > backlog_max;
         if !(spool_behind || (entry.writing && entry.conn.wants_transmit())) {
-            if entry.read_paused {
-                entry.read_paused = false;
-                entry.conn.set_input_paused(false, now);
-            }
+            entry.conn.set_input_paused(false, now);
             return None;
         }
         // The spool disk, or the peer reading our output, is behind: stop
-        // reading until it catches up.
-        if !entry.read_paused {
-            entry.read_paused = true;
-            entry.conn.set_input_paused(true, now);
+        // reading until it catches up (counted once per pause).
+        if entry.conn.set_input_paused(true, now) {
             self.totals.read_pauses += 1;
             if let Some(suppressed) = self.logs.paused.allow(now) {
                 let cause = match spool_behind {

@@ -101,8 +101,6 @@ struct ConnEntry {
     writing: bool,
     /// When the connection last carried a session (idle timeout).
     idle_since: Option<Instant>,
-    /// The reader is paused for backpressure (counted once per pause).
-    read_paused: bool,
 }
 
 impl ConnEntry {
@@ -213,7 +211,6 @@ impl Shard {
             reader: Rc::new(Notify::new()),
             writing: false,
             idle_since: Some(Instant::now()),
-            read_paused: false,
         };
         let ci = self.conns.insert(entry);
         if let Some(peer) = peer {
