@@ -1,6 +1,7 @@
-//! A blocking client of the control socket, for signaling, the load
-//! generator, tests and `msrpd ctl`. Requests may be pipelined: `submit` many,
-//! `flush`, then read their replies in order with `read`.
+//! A blocking client of the control socket, for the load generator, tests
+//! and `msrpd ctl`. Requests may be pipelined: `submit` many, `flush`, then
+//! read their replies in order with `read`. Events come one at a time
+//! whichever protocol version brought them.
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Read, Write};
@@ -10,9 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::frame::{encode, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
+use super::events::{EventsFrame, EVENTS_FRAME_PREFIX};
+use super::frame::{encode, Frame, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
-    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, ServerMessage, SessionDescriptor,
+    BatchOp, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest, ServerMessage,
+    SessionDescriptor, Subscription,
 };
 
 /// Why a control call did not succeed.
@@ -28,6 +31,8 @@ pub enum ClientError {
     Refused(String),
     #[error("reply {got} came where reply {expected} was due")]
     OutOfOrder { expected: u64, got: u64 },
+    #[error("an events frame's payload of {payload} octets does not hold the {claimed} its events claim")]
+    EventPayloads { payload: usize, claimed: u64 },
 }
 
 // Not `#[from]`: the inner error is in the message already, and as a source
@@ -105,14 +110,24 @@ impl Client {
         self.read_wire()
     }
 
+    /// Called with no event queued: the next reply or event off the wire.
     fn read_wire(&mut self) -> Result<Incoming, ClientError> {
         loop {
+            if let Some(incoming) = self.read_frame()? {
+                return Ok(incoming);
+            }
+            if let Some((event, payload)) = self.events.pop_front() {
+                return Ok(Incoming::Event(event, payload));
+            }
+        }
+    }
+
+    /// The next frame: a reply or a version-1 event, or `None` when it was
+    /// an `events` frame, whose events went to the back of the queue.
+    fn read_frame(&mut self) -> Result<Option<Incoming>, ClientError> {
+        loop {
             if let Some(frame) = self.frames.next_frame()? {
-                let message: ServerMessage = frame.parse()?;
-                return Ok(match message {
-                    ServerMessage::Reply(reply) => Incoming::Reply(reply, frame.payload),
-                    ServerMessage::Event(event) => Incoming::Event(event, frame.payload),
-                });
+                return decode(frame, &mut self.events);
             }
             let buffer = self.frames.buffer();
             buffer.reserve(64 * 1024);
@@ -137,16 +152,17 @@ impl Client {
     /// Reads until the reply to `id`, keeping events for [`Client::next_event`].
     pub fn wait_reply(&mut self, id: u64) -> Result<Reply, ClientError> {
         loop {
-            match self.read_wire()? {
-                Incoming::Event(event, payload) => self.events.push_back((event, payload)),
-                Incoming::Reply(reply, _) if reply.id != id => {
+            match self.read_frame()? {
+                None => {}
+                Some(Incoming::Event(event, payload)) => self.events.push_back((event, payload)),
+                Some(Incoming::Reply(reply, _)) if reply.id != id => {
                     return Err(ClientError::OutOfOrder {
                         expected: id,
                         got: reply.id,
                     })
                 }
-                Incoming::Reply(reply, _) if reply.ok => return Ok(reply),
-                Incoming::Reply(reply, _) => {
+                Some(Incoming::Reply(reply, _)) if reply.ok => return Ok(reply),
+                Some(Incoming::Reply(reply, _)) => {
                     return Err(ClientError::Refused(reply.error.unwrap_or_default()))
                 }
             }
@@ -213,8 +229,34 @@ impl Client {
         Ok(self.call(Command::Stats, &[])?.stats.unwrap_or_default())
     }
 
+    /// Subscribes to every event.
     pub fn subscribe(&mut self) -> Result<(), ClientError> {
-        self.call(Command::Subscribe, &[]).map(drop)
+        self.subscribe_to(Subscription::default())
+    }
+
+    /// Subscribes to the events `subscription` names.
+    pub fn subscribe_to(&mut self, subscription: Subscription) -> Result<(), ClientError> {
+        self.call(Command::Subscribe(subscription), &[]).map(drop)
+    }
+
+    /// Asks for protocol `version`; returns the one the engine agreed to.
+    pub fn hello(&mut self, version: u32) -> Result<u32, ClientError> {
+        let reply = self.call(Command::Hello { version }, &[])?;
+        Ok(reply.version.unwrap_or(1))
+    }
+
+    /// Queues a `batch` without waiting (version 2): `payload` is the
+    /// operations' bodies, concatenated in order, each `payload_len` long.
+    pub fn submit_batch(&mut self, ops: Vec<BatchOp>, payload: &[u8]) -> Result<u64, ClientError> {
+        self.submit(Command::Batch { ops }, payload)
+    }
+
+    /// Runs a `batch` and returns a result per operation; the batch as a
+    /// whole refused (over the engine's bounds, version 1) is an error.
+    pub fn batch(&mut self, ops: Vec<BatchOp>, payload: &[u8]) -> Result<Vec<OpResult>, ClientError> {
+        let id = self.submit_batch(ops, payload)?;
+        self.flush()?;
+        Ok(self.wait_reply(id)?.results.unwrap_or_default())
     }
 
     /// The next event (after [`Client::subscribe`]); replies to pipelined
@@ -247,6 +289,45 @@ impl Client {
                 Ok(None)
             }
             other => other.map(Some),
+        }
+    }
+}
+
+/// How the engine begins a reply's header.
+const REPLY_FRAME_PREFIX: &[u8] = br#"{"type":"reply","#;
+
+/// A frame as what it brings: a reply or a version-1 event, or `None` for
+/// a version-2 `events` frame, whose events are appended to `events`.
+pub(super) fn decode(
+    frame: Frame,
+    events: &mut VecDeque<(EngineEvent, Bytes)>,
+) -> Result<Option<Incoming>, ClientError> {
+    // The engine writes replies and events frames with these prefixes:
+    // read them as the structs they are, not through the tagged enum,
+    // which buffers every field (a batch's reply has thousands).
+    let message = if frame.header.starts_with(EVENTS_FRAME_PREFIX) {
+        ServerMessage::Events(frame.parse::<EventsFrame>()?)
+    } else if frame.header.starts_with(REPLY_FRAME_PREFIX) {
+        ServerMessage::Reply(frame.parse::<Reply>()?)
+    } else {
+        frame.parse::<ServerMessage>()?
+    };
+    match message {
+        ServerMessage::Reply(reply) => Ok(Some(Incoming::Reply(reply, frame.payload))),
+        ServerMessage::Event(event) => Ok(Some(Incoming::Event(event, frame.payload))),
+        ServerMessage::Events(batch) => {
+            let claimed: u64 = batch.events.iter().map(|e| e.payload_len).sum();
+            if claimed != frame.payload.len() as u64 {
+                return Err(ClientError::EventPayloads {
+                    payload: frame.payload.len(),
+                    claimed,
+                });
+            }
+            let mut payload = frame.payload;
+            for entry in batch.events {
+                events.push_back((entry.event, payload.split_to(entry.payload_len as usize)));
+            }
+            Ok(None)
         }
     }
 }

@@ -5,9 +5,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The largest header a peer may send (a descriptor with long paths fits
-/// many times over).
-pub const HEADER_BYTES_MAX: u32 = 64 * 1024;
+/// The largest header a peer may send: a `batch` of a few thousand
+/// operations (the engine's `--batch-ops-max` bounds them further).
+pub const HEADER_BYTES_MAX: u32 = 1024 * 1024;
 
 /// The default bound on a payload (an inline message body).
 pub const PAYLOAD_BYTES_MAX: u32 = 64 * 1024 * 1024;
@@ -231,10 +231,10 @@ mod tests {
             Err(FrameError::PayloadTooLarge { len: 1025, max: 1024 })
         ));
         let mut reader = FrameReader::new(1024);
-        reader.buffer().extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0]);
+        reader.buffer().extend_from_slice(&[0, 0x10, 0, 1, 0, 0, 0, 0]);
         assert!(matches!(
             reader.next_frame(),
-            Err(FrameError::HeaderTooLarge(65537))
+            Err(FrameError::HeaderTooLarge(1_048_577))
         ));
     }
 
@@ -263,8 +263,8 @@ mod tests {
             ),
             (
                 r#"{"id":4,"cmd":"launch","role":"passive"}"#,
-                "field `cmd`: unknown variant `launch`, expected one of `create_session`, `send`, \
-                 `close_session`, `stats`, `subscribe`",
+                "field `cmd`: unknown variant `launch`, expected one of `hello`, `create_session`, \
+                 `send`, `close_session`, `batch`, `stats`, `subscribe`",
             ),
             (
                 r#"{"id":"x","cmd":"stats"}"#,

@@ -62,6 +62,10 @@ pub struct SessionDescriptor {
     pub success_report: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_report: Option<FailureReportName>,
+    /// A label the application chooses (e.g. its name): a subscription may
+    /// ask for the events of every session with this tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// RFC 4975 7.1.1 Failure-Report values.
@@ -89,12 +93,22 @@ pub struct SendRequest {
     pub success_report: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_report: Option<FailureReportName>,
+    /// In a `batch`: how many octets of the batch's payload are this
+    /// message's body (absent: none). Ignored in a lone `send`, whose body is
+    /// the whole payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_len: Option<u64>,
 }
 
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
+    /// Names the protocol version the client speaks (absent: 1). Version 2
+    /// adds `batch` and delivers events in `events` frames.
+    Hello {
+        version: u32,
+    },
     CreateSession(SessionDescriptor),
     Send(SendRequest),
     CloseSession {
@@ -102,9 +116,70 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Version 2: many operations in one frame, their bodies concatenated
+    /// in the payload; one reply with a result per operation, in order.
+    Batch {
+        ops: Vec<BatchOp>,
+    },
     Stats,
-    /// From now on, every engine event also goes to this client.
-    Subscribe,
+    /// From now on, the engine events the subscription names also go to
+    /// this client (every event when it names nothing).
+    Subscribe(Subscription),
+}
+
+/// Which events a subscriber gets: every kind when `events` is empty, of
+/// every session when `sessions` and `tags` are both empty, else of the
+/// sessions named or tagged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Subscription {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventKind>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// One operation of a `batch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum BatchOp {
+    CreateSession(SessionDescriptor),
+    Send(SendRequest),
+    CloseSession {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// The outcome of one operation of a `batch`: the fields its lone command's
+/// reply would carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpResult {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
+}
+
+impl From<Reply> for OpResult {
+    fn from(reply: Reply) -> OpResult {
+        OpResult {
+            ok: reply.ok,
+            error: reply.error,
+            session_id: reply.session_id,
+            local_uri: reply.local_uri,
+            message: reply.message,
+        }
+    }
 }
 
 /// A command with the number its reply will carry.
@@ -133,6 +208,12 @@ pub struct Reply {
     pub message: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<EngineStats>,
+    /// `hello`: the version this client now speaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// `batch`: one result per operation, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<OpResult>>,
 }
 
 impl Reply {
@@ -162,9 +243,15 @@ pub enum TransferDirection {
     Incoming,
 }
 
-/// What the engine reports to subscribers.
+/// What the engine reports to subscribers. Read through a flat struct (see
+/// `events.rs`): an internally tagged enum would be buffered field by field,
+/// and subscribers read a million a second.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(
+    tag = "event",
+    rename_all = "snake_case",
+    try_from = "super::events::WireEvent"
+)]
 pub enum EngineEvent {
     /// The session is bound to a connection (RFC 4975 5.4).
     SessionReady {
@@ -235,6 +322,68 @@ impl EngineEvent {
             | EngineEvent::SessionClosed { session_id, .. } => session_id,
         }
     }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            EngineEvent::SessionReady { .. } => EventKind::SessionReady,
+            EngineEvent::MessageReceived { .. } => EventKind::MessageReceived,
+            EngineEvent::Progress { .. } => EventKind::Progress,
+            EngineEvent::Delivered { .. } => EventKind::Delivered,
+            EngineEvent::Failed { .. } => EventKind::Failed,
+            EngineEvent::MessageAborted { .. } => EventKind::MessageAborted,
+            EngineEvent::SessionClosed { .. } => EventKind::SessionClosed,
+        }
+    }
+}
+
+/// The name of an [`EngineEvent`], as subscriptions name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    SessionReady,
+    MessageReceived,
+    Progress,
+    Delivered,
+    Failed,
+    MessageAborted,
+    SessionClosed,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::SessionReady,
+        EventKind::MessageReceived,
+        EventKind::Progress,
+        EventKind::Delivered,
+        EventKind::Failed,
+        EventKind::MessageAborted,
+        EventKind::SessionClosed,
+    ];
+
+    /// This kind's bit in a [`EventKinds`] set.
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// A set of event kinds, as a bit per [`EventKind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventKinds(pub u32);
+
+impl EventKinds {
+    pub const ALL: EventKinds = EventKinds((1 << EventKind::ALL.len()) - 1);
+
+    /// The kinds named; every kind when none is.
+    pub fn named(kinds: &[EventKind]) -> EventKinds {
+        match kinds {
+            [] => EventKinds::ALL,
+            kinds => EventKinds(kinds.iter().fold(0, |set, k| set | k.bit())),
+        }
+    }
+
+    pub fn contains(self, kind: EventKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
 }
 
 /// What the engine writes to a client.
@@ -242,7 +391,11 @@ impl EngineEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Reply(Reply),
+    /// Version 1: one event per frame, its payload the frame's.
     Event(EngineEvent),
+    /// Version 2: the events of a shard's turn (or part of them), their
+    /// payloads concatenated in the frame's payload.
+    Events(super::events::EventsFrame),
 }
 
 /// Counters of the whole engine.

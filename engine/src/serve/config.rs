@@ -120,9 +120,17 @@ pub struct ServeConfig {
     /// behind is dropped.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
     pub subscriber_queue_depth: usize,
-    /// Commands queued for one shard.
+    /// Commands queued for one shard, and unanswered commands read from
+    /// one control client.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub command_queue_depth: usize,
+    /// Operations in one control `batch`; a larger batch is refused whole.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub batch_ops_max: usize,
+    /// Payload octets (the bodies) of one control `batch`; a larger batch is
+    /// refused whole.
+    #[arg(long = "batch-payload-max", value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub batch_payload_bytes_max: u64,
     /// At most one progress event per large message per interval.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub progress_interval: Duration,
@@ -204,6 +212,9 @@ impl ServeConfig {
         }
         if self.subscriber_queue_depth == 0 || self.command_queue_depth == 0 {
             return Err("queue depths must be at least 1".into());
+        }
+        if self.batch_ops_max == 0 || self.batch_payload_bytes_max == 0 {
+            return Err("--batch-ops-max and --batch-payload-max must be more than 0".into());
         }
         if self.frame_timeout.is_zero() {
             return Err("--frame-timeout must be more than 0".into());

@@ -1,10 +1,10 @@
 //! The engine's end of the control socket: one control thread (a plain
-//! current-thread tokio runtime, off the data path) that routes each command
-//! to its shard over the shard's bounded channel and fans events out to
-//! subscribers. A subscriber that falls `subscriber_queue_depth` events
-//! behind is dropped with a logged reason; no shard ever waits for one.
+//! current-thread tokio runtime, off the data path) that reads each client's
+//! commands, routes them to their shard over the shard's bounded channel and
+//! writes the replies in order; `batch.rs` runs version 2's batches and
+//! `subscribers.rs` fans events out.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -12,27 +12,30 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::descriptor::{self, DescriptorError};
+use super::subscribers::{write_loop, EventFrames, Link, Subscribers};
 use super::ServeConfig;
-use crate::control::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
+use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
-    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, ServerMessage, SessionDescriptor,
-    SessionRole,
+    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, SessionDescriptor, SessionRole,
 };
+use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
     Directory, DirectoryError, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError,
+    ShardEvent,
 };
 
 /// Why the control thread refused a command: the reply's `error` text.
 #[derive(Debug, thiserror::Error)]
-enum CommandError {
+pub(super) enum CommandError {
     #[error("the engine is shutting down")]
     ShuttingDown,
     #[error("the engine is shutting down: no new messages")]
@@ -59,21 +62,20 @@ enum CommandError {
     NotAFile(String),
     #[error(transparent)]
     Shard(#[from] ShardError),
+    #[error("this engine speaks control protocol versions 1 to {PROTOCOL_VERSION}, not {0}")]
+    Version(u32),
+    #[error("batch needs control protocol version 2: send {{\"cmd\": \"hello\", \"version\": 2}} first")]
+    NeedsVersion2,
+    #[error("a batch of {ops} operations is over the limit of {max} (batch-ops-max); split it")]
+    BatchOps { ops: usize, max: usize },
+    #[error("a batch payload of {len} octets is over the limit of {max} (batch-payload-max); split it")]
+    BatchPayload { len: u64, max: u64 },
+    #[error("the batch's payload_len fields add up to {claimed} octets, but its payload has {len}")]
+    BatchPayloadLens { claimed: u64, len: u64 },
 }
 
 /// A reply that may still be waiting for a shard.
-type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
-
-/// Encoded event frames for one client, and how many events they hold.
-type EventFrames = (Bytes, usize);
-
-struct Subscriber {
-    client: u64,
-    events: mpsc::UnboundedSender<EventFrames>,
-    /// Events handed to the client's writer and not yet written: the bound
-    /// is kept here, so a whole batch can be judged at once.
-    queued: Rc<Cell<usize>>,
-}
+pub(super) type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
 
 pub(crate) struct ControlServer {
     pub config: Arc<ServeConfig>,
@@ -85,8 +87,7 @@ pub(crate) struct ControlServer {
     pub tap: Arc<EventTap>,
     /// Partial spool files found at start.
     partial_files_recovered: u64,
-    subscribers: RefCell<Vec<Subscriber>>,
-    subscribers_dropped: Cell<u64>,
+    subscribers: Subscribers,
     draining: Cell<bool>,
     next_client: Cell<u64>,
     clients: Cell<usize>,
@@ -102,6 +103,7 @@ impl ControlServer {
         tap: Arc<EventTap>,
         partial_files_recovered: u64,
     ) -> ControlServer {
+        let subscribers = Subscribers::new(tap.clone(), config.subscriber_queue_depth);
         ControlServer {
             config,
             directory,
@@ -110,8 +112,7 @@ impl ControlServer {
             listen,
             tap,
             partial_files_recovered,
-            subscribers: RefCell::new(Vec::new()),
-            subscribers_dropped: Cell::new(0),
+            subscribers,
             draining: Cell::new(false),
             next_client: Cell::new(0),
             clients: Cell::new(0),
@@ -142,8 +143,10 @@ impl ControlServer {
         let (events_tx, events_rx) = mpsc::unbounded_channel::<EventFrames>();
         let queued = Rc::new(Cell::new(0));
         let writer = tokio::task::spawn_local(write_loop(id, write, replies_rx, events_rx, queued.clone()));
-        let mut events_tx = Some(Subscriber {
+        let version = Rc::new(Cell::new(1));
+        let mut events_tx = Some(Link {
             client: id,
+            version: version.clone(),
             events: events_tx,
             queued,
         });
@@ -158,8 +161,15 @@ impl ControlServer {
                         break 'read;
                     }
                 };
-                let reply = match frame.parse::<Request>() {
-                    Ok(request) => self.handle(request, frame.payload, &mut events_tx).await,
+                let request = match crate::control::fast::send_batch(&frame.header) {
+                    Some(request) => Ok(request),
+                    None => frame.parse::<Request>(),
+                };
+                let reply = match request {
+                    Ok(request) => {
+                        self.handle(request, frame.payload, &version, &mut events_tx)
+                            .await
+                    }
                     Err(error) => {
                         // The frame is intact, so the stream goes on; the id
                         // may be readable even when the command is not.
@@ -183,11 +193,7 @@ impl ControlServer {
         }
         drop(replies_tx);
         drop(events_tx);
-        {
-            let mut subscribers = self.subscribers.borrow_mut();
-            subscribers.retain(|s| s.client != id);
-            self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
-        }
+        self.subscribers.remove(id);
         let _ = writer.await;
         self.clients.set(self.clients.get() - 1);
     }
@@ -196,10 +202,25 @@ impl ControlServer {
         &self,
         request: Request,
         payload: Bytes,
-        subscription: &mut Option<Subscriber>,
+        version: &Cell<u32>,
+        link: &mut Option<Link>,
     ) -> PendingReply {
         let id = request.id;
         let result = match request.command {
+            Command::Hello { version: asked } => match asked {
+                1..=PROTOCOL_VERSION => {
+                    version.set(asked);
+                    Ok(ready(Reply {
+                        version: Some(asked),
+                        ..Reply::ok(id)
+                    }))
+                }
+                _ => Err(CommandError::Version(asked)),
+            },
+            Command::Batch { ops } => match version.get() >= 2 {
+                true => self.batch(id, ops, payload).await,
+                false => Err(CommandError::NeedsVersion2),
+            },
             Command::CreateSession(descriptor) => self.create_session(id, descriptor).await,
             Command::Send(send) => self.send(id, send, payload).await,
             Command::CloseSession { session_id, reason } => {
@@ -207,11 +228,9 @@ impl ControlServer {
                 self.close_session(id, session_id, reason).await
             }
             Command::Stats => Ok(self.stats(id)),
-            Command::Subscribe => match subscription.take() {
-                Some(subscriber) => {
-                    let mut subscribers = self.subscribers.borrow_mut();
-                    subscribers.push(subscriber);
-                    self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
+            Command::Subscribe(subscription) => match link.take() {
+                Some(link) => {
+                    self.subscribers.add(link, subscription);
                     Ok(ready(Reply::ok(id)))
                 }
                 None => Err(CommandError::AlreadySubscribed),
@@ -220,7 +239,11 @@ impl ControlServer {
         result.unwrap_or_else(|error| ready(Reply::error(id, error.to_string())))
     }
 
-    async fn create_session(&self, id: u64, d: SessionDescriptor) -> Result<PendingReply, CommandError> {
+    pub(super) async fn create_session(
+        &self,
+        id: u64,
+        d: SessionDescriptor,
+    ) -> Result<PendingReply, CommandError> {
         if self.draining.get() {
             return Err(CommandError::ShuttingDown);
         }
@@ -232,9 +255,10 @@ impl ControlServer {
             local_uri: Some(local_uri),
             ..Reply::ok(id)
         };
+        let tag: Option<Arc<str>> = d.tag.as_deref().map(Into::into);
         if d.role == SessionRole::Passive {
             self.directory
-                .insert_pending(&session_id, config, Instant::now())?;
+                .insert_pending(&session_id, config, tag, Instant::now())?;
             return Ok(ready(created));
         }
         // RFC 4975 5.4: the active side connects to the first URI of the
@@ -258,7 +282,7 @@ impl ControlServer {
         peer.hash(&mut hasher);
         let shard = (hasher.finish() % self.shards.len() as u64) as usize;
         self.directory
-            .insert_owned(&session_id, shard, config.local_uri.clone())?;
+            .insert_owned(&session_id, shard, config.local_uri.clone(), tag.clone())?;
         let directory = self.directory.clone();
         let forget = session_id.clone();
         let asked = self
@@ -268,6 +292,7 @@ impl ControlServer {
                     session_id: session_id.clone(),
                     config: Box::new(config),
                     peer,
+                    tag,
                     reply,
                 },
                 move |answer| match answer {
@@ -286,6 +311,32 @@ impl ControlServer {
     }
 
     async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, CommandError> {
+        let (shard, session_id, message) = self.prepare_send(send, payload)?;
+        self.ask(
+            shard,
+            |reply| ShardCommand::Send {
+                session_id,
+                message,
+                reply,
+            },
+            move |answer| match answer {
+                Ok(message) => Reply {
+                    message: Some(message),
+                    ..Reply::ok(id)
+                },
+                Err(error) => Reply::error(id, error.to_string()),
+            },
+        )
+        .await
+    }
+
+    /// What the control thread checks of a send before its shard sees it,
+    /// and the shard it goes to.
+    pub(super) fn prepare_send(
+        &self,
+        send: SendRequest,
+        payload: Bytes,
+    ) -> Result<(usize, String, OutgoingSpec), CommandError> {
         if self.draining.get() {
             return Err(CommandError::NoNewMessages);
         }
@@ -318,26 +369,10 @@ impl ControlServer {
             success_report: send.success_report.map(descriptor::success_report),
             failure_report: send.failure_report.map(descriptor::failure_report),
         };
-        let session_id = send.session_id;
-        self.ask(
-            shard,
-            |reply| ShardCommand::Send {
-                session_id,
-                message,
-                reply,
-            },
-            move |answer| match answer {
-                Ok(message) => Reply {
-                    message: Some(message),
-                    ..Reply::ok(id)
-                },
-                Err(error) => Reply::error(id, error.to_string()),
-            },
-        )
-        .await
+        Ok((shard, send.session_id, message))
     }
 
-    async fn close_session(
+    pub(super) async fn close_session(
         &self,
         id: u64,
         session_id: String,
@@ -346,8 +381,9 @@ impl ControlServer {
         let shard = match self.directory.route(&session_id) {
             None => return Err(CommandError::NoSession(session_id)),
             Some(Route::Pending) => {
+                let tag = self.directory.tag(&session_id);
                 self.directory.remove(&session_id);
-                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
+                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason }, tag);
                 return Ok(ready(Reply::ok(id)));
             }
             Some(Route::Shard(shard)) => shard,
@@ -400,7 +436,7 @@ impl ControlServer {
             listen: self.listen.clone(),
             sessions_pending: self.directory.pending_count() as u64,
             events_dropped: self.tap.dropped.load(Ordering::Relaxed),
-            subscribers_dropped: self.subscribers_dropped.get(),
+            subscribers_dropped: self.subscribers.dropped(),
             partial_files_recovered: self.partial_files_recovered,
             shards: Vec::new(),
         };
@@ -421,43 +457,16 @@ impl ControlServer {
         })
     }
 
-    /// Hands a batch of events to every subscriber. A subscriber with more
-    /// than `subscriber_queue_depth` events unread is dropped rather than
-    /// waited for; a batch into an empty queue is always taken, however
-    /// large (one read of small SENDs makes thousands of events at once).
     pub fn broadcast(&self, batch: EventBatch) {
-        let mut subscribers = self.subscribers.borrow_mut();
-        if subscribers.is_empty() || batch.is_empty() {
-            return;
-        }
-        let count = batch.len();
-        let mut frames = Vec::with_capacity(count * 160);
-        for (event, payload) in batch {
-            if let Err(error) = encode(&mut frames, &ServerMessage::Event(event), &payload) {
-                tracing::error!(%error, "cannot encode an event");
-            }
-        }
-        let frames = Bytes::from(frames);
-        let depth = self.config.subscriber_queue_depth;
-        subscribers.retain(|s| {
-            let queued = s.queued.get();
-            if queued > 0 && queued + count > depth {
-                tracing::warn!(
-                    client = s.client,
-                    unread = queued,
-                    "dropped a control subscriber: it left more than {depth} events unread (subscriber-queue-depth)"
-                );
-                self.subscribers_dropped.set(self.subscribers_dropped.get() + 1);
-                return false;
-            }
-            s.queued.set(queued + count);
-            s.events.send((frames.clone(), count)).is_ok()
-        });
-        self.tap.subscribers.store(subscribers.len(), Ordering::Relaxed);
+        self.subscribers.broadcast(batch);
     }
 
-    fn broadcast_one(&self, event: EngineEvent) {
-        self.broadcast(vec![(event, Bytes::new())]);
+    fn broadcast_one(&self, event: EngineEvent, tag: Option<Arc<str>>) {
+        self.broadcast(vec![ShardEvent {
+            event,
+            payload: Bytes::new(),
+            tag,
+        }]);
     }
 
     /// Routes the shards' events until every shard has stopped.
@@ -476,9 +485,9 @@ impl ControlServer {
         let mut tick = tokio::time::interval(Duration::from_millis(250).min(expiry));
         loop {
             tick.tick().await;
-            for session_id in self.directory.expire(Instant::now()) {
+            for (session_id, tag) in self.directory.expire(Instant::now()) {
                 let reason = format!("the peer did not connect within {expiry:?} (pending-expiry)");
-                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
+                self.broadcast_one(EngineEvent::SessionClosed { session_id, reason }, tag);
             }
         }
     }
@@ -492,16 +501,15 @@ impl ControlServer {
         }
         // Passive sessions whose peer never came end too, each with its event.
         let all = Instant::now() + self.directory.pending_expiry();
-        for session_id in self.directory.expire(all) {
+        for (session_id, tag) in self.directory.expire(all) {
             let reason = "the engine shut down before the peer connected".to_string();
-            self.broadcast_one(EngineEvent::SessionClosed { session_id, reason });
+            self.broadcast_one(EngineEvent::SessionClosed { session_id, reason }, tag);
         }
     }
 
     /// After the shards stopped: let clients read their last events.
     pub async fn finish(&self) {
-        self.subscribers.borrow_mut().clear();
-        self.tap.subscribers.store(0, Ordering::Relaxed);
+        self.subscribers.clear();
         let until = Instant::now() + Duration::from_secs(1);
         while self.clients.get() > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -511,67 +519,4 @@ impl ControlServer {
 
 fn ready(reply: Reply) -> PendingReply {
     Box::pin(std::future::ready(reply))
-}
-
-/// Writes replies in request order and events as they come, batching
-/// whatever is ready into one write.
-async fn write_loop(
-    client: u64,
-    mut write: tokio::net::unix::OwnedWriteHalf,
-    mut replies: mpsc::Receiver<PendingReply>,
-    mut events: mpsc::UnboundedReceiver<EventFrames>,
-    queued: Rc<Cell<usize>>,
-) {
-    let mut out = Vec::with_capacity(64 * 1024);
-    let mut written_events = 0;
-    loop {
-        tokio::select! {
-            biased;
-            reply = replies.recv() => match reply {
-                Some(reply) => push_reply(&mut out, reply.await),
-                None => break,
-            },
-            frames = events.recv() => match frames {
-                Some((frames, count)) => {
-                    out.extend_from_slice(&frames);
-                    written_events += count;
-                }
-                None => {
-                    // Dropped as a slow subscriber, or the client is
-                    // leaving: write what is decided and close.
-                    while let Ok(reply) = replies.try_recv() {
-                        push_reply(&mut out, reply.await);
-                    }
-                    let _ = write.write_all(&out).await;
-                    tracing::debug!(client, "control client's event stream ended");
-                    return;
-                }
-            },
-        }
-        while out.len() < 1 << 20 {
-            match events.try_recv() {
-                Ok((frames, count)) => {
-                    out.extend_from_slice(&frames);
-                    written_events += count;
-                }
-                Err(_) => break,
-            }
-        }
-        if write.write_all(&out).await.is_err() {
-            return;
-        }
-        queued.set(queued.get().saturating_sub(written_events));
-        written_events = 0;
-        out.clear();
-    }
-    while let Ok((frames, _)) = events.try_recv() {
-        out.extend_from_slice(&frames);
-    }
-    let _ = write.write_all(&out).await;
-}
-
-fn push_reply(out: &mut Vec<u8>, reply: Reply) {
-    if let Err(error) = encode(out, &ServerMessage::Reply(reply), &[]) {
-        tracing::error!(%error, "cannot encode a reply");
-    }
 }

@@ -1,11 +1,13 @@
 //! `msrpd serve`: binds the listeners, starts one shard thread per core and
 //! runs the control thread until SIGTERM or SIGINT, then drains.
 
+mod batch;
 mod config;
 mod control_server;
 mod control_socket;
 mod descriptor;
 mod recovery;
+mod subscribers;
 mod units;
 
 pub use config::{default_control_path, ServeConfig, Unclaimed, Wire};

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,12 +20,19 @@ pub(crate) enum ShardCommand {
         session_id: String,
         config: Box<SessionConfig>,
         peer: SocketAddr,
+        tag: Option<Arc<str>>,
         reply: oneshot::Sender<Result<(), ShardError>>,
     },
     Send {
         session_id: String,
         message: OutgoingSpec,
         reply: oneshot::Sender<Result<u64, ShardError>>,
+    },
+    /// The sends of a `batch` that go to this shard, in order; a result
+    /// each.
+    SendMany {
+        sends: Vec<(String, OutgoingSpec)>,
+        reply: oneshot::Sender<Vec<Result<u64, ShardError>>>,
     },
     Close {
         session_id: String,
@@ -59,10 +67,18 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
             session_id,
             config,
             peer,
+            tag,
             reply,
         } => {
-            let result = shard.create_active(this, session_id, *config, peer);
+            let result = shard.create_active(this, session_id, *config, peer, tag);
             let _ = reply.send(result);
+        }
+        ShardCommand::SendMany { sends, reply } => {
+            let results = sends
+                .into_iter()
+                .map(|(session_id, message)| shard.send(this, &session_id, message))
+                .collect();
+            let _ = reply.send(results);
         }
         ShardCommand::Send {
             session_id,
@@ -139,13 +155,14 @@ impl Shard {
         session_id: String,
         config: SessionConfig,
         peer: SocketAddr,
+        tag: Option<Arc<str>>,
     ) -> Result<(), ShardError> {
         if self.draining.is_some() {
             return Err(ShardError::ShuttingDown);
         }
         let ci = self.conn_towards(this, peer)?;
         let key = self.conns[ci].conn.add_session(config, Instant::now())?;
-        self.adopt(ci, key, session_id);
+        self.adopt(ci, key, session_id, tag);
         self.pump(this, ci);
         self.conns[ci].writer.notify_one();
         Ok(())

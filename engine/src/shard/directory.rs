@@ -5,7 +5,7 @@
 //! created, claimed, routed or closed, never per frame.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::{Lookup, MsrpUri, SessionConfig, SessionDirectory};
@@ -14,9 +14,11 @@ enum Entry {
     Pending {
         config: Box<SessionConfig>,
         expires: Instant,
+        tag: Option<Arc<str>>,
     },
     Owned {
         shard: usize,
+        tag: Option<Arc<str>>,
         /// The session's own URI: a request naming its session-id under
         /// another URI names no session (481), not this one (506). Its text,
         /// copied: a parsed URI from a request would be a slice of a read
@@ -83,6 +85,7 @@ impl Directory {
         &self,
         session_id: &str,
         config: SessionConfig,
+        tag: Option<Arc<str>>,
         now: Instant,
     ) -> Result<(), DirectoryError> {
         let mut entries = self.lock();
@@ -98,19 +101,35 @@ impl Directory {
             Entry::Pending {
                 config: Box::new(config),
                 expires: now + self.pending_expiry,
+                tag,
             },
         );
         Ok(())
     }
 
-    pub fn insert_owned(&self, session_id: &str, shard: usize, uri: MsrpUri) -> Result<(), DirectoryError> {
+    pub fn insert_owned(
+        &self,
+        session_id: &str,
+        shard: usize,
+        uri: MsrpUri,
+        tag: Option<Arc<str>>,
+    ) -> Result<(), DirectoryError> {
         let mut entries = self.lock();
         if entries.map.contains_key(session_id) {
             return Err(DirectoryError::Duplicate(session_id.into()));
         }
         let uri = uri.as_str().into();
-        entries.map.insert(session_id.into(), Entry::Owned { shard, uri });
+        entries
+            .map
+            .insert(session_id.into(), Entry::Owned { shard, uri, tag });
         Ok(())
+    }
+
+    /// The application's tag of a session, as given at its creation.
+    pub fn tag(&self, session_id: &str) -> Option<Arc<str>> {
+        match self.lock().map.get(session_id)? {
+            Entry::Pending { tag, .. } | Entry::Owned { tag, .. } => tag.clone(),
+        }
     }
 
     pub fn route(&self, session_id: &str) -> Option<Route> {
@@ -125,16 +144,19 @@ impl Directory {
         self.lock().remove(session_id).is_some()
     }
 
-    /// Removes the pending sessions whose peer did not connect in time.
-    pub fn expire(&self, now: Instant) -> Vec<String> {
+    /// Removes the pending sessions whose peer did not connect in time;
+    /// each with its tag.
+    pub fn expire(&self, now: Instant) -> Vec<(String, Option<Arc<str>>)> {
         let mut entries = self.lock();
-        let expired: Vec<String> = entries
+        let expired: Vec<(String, Option<Arc<str>>)> = entries
             .map
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Pending { expires, .. } if *expires <= now))
-            .map(|(id, _)| id.clone())
+            .filter_map(|(id, e)| match e {
+                Entry::Pending { expires, tag, .. } if *expires <= now => Some((id.clone(), tag.clone())),
+                _ => None,
+            })
             .collect();
-        for id in &expired {
+        for (id, _) in &expired {
             entries.remove(id);
         }
         expired
@@ -180,10 +202,14 @@ impl SessionDirectory for Claims<'_> {
                 let owned = Entry::Owned {
                     shard: self.shard,
                     uri: uri.as_str().into(),
+                    tag: None,
                 };
-                let Entry::Pending { config, .. } = std::mem::replace(entry, owned) else {
+                let Entry::Pending { config, tag, .. } = std::mem::replace(entry, owned) else {
                     unreachable!("matched Pending above")
                 };
+                if let Entry::Owned { tag: owned_tag, .. } = entry {
+                    *owned_tag = tag;
+                }
                 entries.pending -= 1;
                 Lookup::Claim(config)
             }

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
 use super::ShardRef;
-use crate::control::{EngineEvent, TransferDirection};
+use crate::control::{EngineEvent, EventKind, TransferDirection};
 use crate::{ContentSource, SessionKey, SourceChunk};
 
 /// Octets read per io_uring read.
@@ -164,7 +164,9 @@ impl FileReader {
             }
             wake(shard, conn, serial, key);
             let now = Instant::now();
-            if now.duration_since(last_progress) >= progress.interval && shard.borrow().events_wanted() {
+            if now.duration_since(last_progress) >= progress.interval
+                && shard.borrow().wants(EventKind::Progress)
+            {
                 last_progress = now;
                 let event = EngineEvent::Progress {
                     session_id: progress.session_id.clone(),
@@ -175,7 +177,7 @@ impl FileReader {
                     total: Some(self.size),
                 };
                 let mut shard = shard.borrow_mut();
-                shard.emit(event, Bytes::new());
+                let _ = shard.emit(event, Bytes::new());
                 shard.flush_turn();
             }
         }

@@ -11,6 +11,7 @@ mod directory;
 mod drain;
 pub mod driver;
 mod file;
+mod interest;
 mod io;
 mod log_rate;
 mod outbox;
@@ -33,7 +34,8 @@ use tokio::sync::{mpsc, Notify};
 pub(crate) use commands::{OutgoingSpec, ShardCommand, ShardError};
 pub(crate) use config::ShardConfig;
 pub(crate) use directory::{Directory, DirectoryError, Route};
-pub(crate) use outbox::{EventBatch, EventTap};
+pub(crate) use interest::{EventTap, ShardEvent, Watch};
+pub(crate) use outbox::EventBatch;
 
 use crate::control::ShardStats;
 use crate::{Connection, MessageId, MessageRef, SessionKey};
@@ -116,6 +118,8 @@ struct SessionEntry {
     session_id: Rc<str>,
     conn: usize,
     key: SessionKey,
+    /// The application's label, for subscriptions by tag.
+    tag: Option<Arc<str>>,
 }
 
 struct Shard {
@@ -137,6 +141,7 @@ struct Shard {
     backlog_events: usize,
     events_tx: mpsc::Sender<EventBatch>,
     tap: Arc<EventTap>,
+    watch: interest::WatchCache,
     /// Wakes the event flusher when the backlog is not empty.
     flusher: Rc<Notify>,
     /// Stops the accept loops.
@@ -175,6 +180,7 @@ async fn run(init: ShardInit) {
         backlog_events: 0,
         events_tx: events,
         tap,
+        watch: interest::WatchCache::default(),
         flusher: Rc::new(Notify::new()),
         stop_accepting: Rc::new(Notify::new()),
         draining: None,

@@ -1,34 +1,22 @@
-//! The shard's event outbox: events are built only when a client is
-//! subscribed, gathered per loop turn, handed to the control thread as one
+//! The shard's event outbox: events (built only when a subscriber wants
+//! them, `interest.rs`) are gathered per loop turn, handed to the control thread as one
 //! batch, and kept in a bounded backlog while it has no room.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::interest::ShardEvent;
 use super::{Shard, ShardRef};
-use crate::control::EngineEvent;
+use crate::control::EventKind;
 
 /// Events on their way to the control thread, a batch per loop turn.
-pub(crate) type EventBatch = Vec<(EngineEvent, Bytes)>;
+pub(crate) type EventBatch = Vec<ShardEvent>;
 
 /// Events a shard keeps while the control thread's channel is full, before
 /// it drops them (and counts them).
 pub(super) const EVENT_BACKLOG_MAX: usize = 1 << 20;
-
-/// Shared by the shards and the control thread.
-#[derive(Default)]
-pub(crate) struct EventTap {
-    /// Events dropped because the control thread fell behind.
-    pub dropped: AtomicU64,
-    /// Control clients subscribed to events: with none, the shards build
-    /// no events at all (the strings of an event per message cost the data
-    /// path about a tenth of its time, and the control thread as much again
-    /// to free them).
-    pub subscribers: AtomicUsize,
-}
 
 /// Hands the backlog to the control thread as it makes room.
 pub(super) async fn flush_events(this: ShardRef) {
@@ -52,15 +40,10 @@ pub(super) async fn flush_events(this: ShardRef) {
 }
 
 impl Shard {
-    /// Whether anyone will read events: build them only then.
-    pub(super) fn events_wanted(&self) -> bool {
-        self.tap.subscribers.load(Ordering::Relaxed) > 0
-    }
-
     /// Whether a connection answers SENDs with 403 for now (`--unclaimed
-    /// refuse` and no application subscribed).
+    /// refuse` and no application subscribed to `message_received`).
     pub(super) fn refuses_sends(&self) -> bool {
-        self.config.refuse_unclaimed && !self.events_wanted()
+        self.config.refuse_unclaimed && !self.wants(EventKind::MessageReceived)
     }
 
     /// A message was received while no application was subscribed. On the
@@ -80,10 +63,6 @@ impl Shard {
                 "a message was received while no application is subscribed to events: nobody was told of it (messages_unclaimed)"
             );
         }
-    }
-
-    pub(super) fn emit(&mut self, event: EngineEvent, payload: Bytes) {
-        self.events.push((event, payload));
     }
 
     /// Ends a loop turn: this turn's events go to the control thread, or to

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use super::spool_name::{part_name, spool_name};
 use super::ShardRef;
-use crate::control::{EngineEvent, TransferDirection};
+use crate::control::{EngineEvent, EventKind, TransferDirection};
 use crate::CommitTicket;
 
 /// Octets written (and fsynced) as one group before their chunks are
@@ -198,7 +198,11 @@ impl SpoolTask {
                         self.failed("cannot complete the spool file", error);
                     }
                     let mut shard = self.shard.borrow_mut();
-                    if !shard.events_wanted() {
+                    let wanted = match result {
+                        Ok(()) => EventKind::MessageReceived,
+                        Err(_) => EventKind::MessageAborted,
+                    };
+                    if !shard.wants(wanted) {
                         // The file stays in the spool, but no application
                         // was told: count it, so an operator sees that one is
                         // missing.
@@ -216,7 +220,9 @@ impl SpoolTask {
                                 size,
                                 path: Some(self.spool.final_path.display().to_string()),
                             };
-                            shard.emit(event, Bytes::new());
+                            if !shard.emit(event, Bytes::new()) {
+                                shard.unclaimed(|_| Some(self.spool.session_id.clone()));
+                            }
                         }
                         Err(error) => {
                             let event = EngineEvent::MessageAborted {
@@ -324,7 +330,7 @@ impl SpoolTask {
             }
         }
         entry.writer.notify_one();
-        if let Some(bytes) = progress.filter(|_| shard.events_wanted()) {
+        if let Some(bytes) = progress.filter(|_| shard.wants(EventKind::Progress)) {
             let event = EngineEvent::Progress {
                 session_id: self.spool.session_id.clone(),
                 direction: TransferDirection::Incoming,

@@ -3,21 +3,23 @@
 //! bookkeeping and control events.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::{spool, SessionEntry, Shard, ShardRef};
-use crate::control::EngineEvent;
+use crate::control::{EngineEvent, EventKind};
 use crate::{Event, MessageId, ReceivedBody, SessionKey};
 
 impl Shard {
-    pub(super) fn adopt(&mut self, ci: usize, key: SessionKey, session_id: String) {
+    pub(super) fn adopt(&mut self, ci: usize, key: SessionKey, session_id: String, tag: Option<Arc<str>>) {
         let session_id: Rc<str> = session_id.into();
         let s = self.sessions.insert(SessionEntry {
             session_id: session_id.clone(),
             conn: ci,
             key,
+            tag,
         });
         self.by_session_id.insert(session_id, s);
         let entry = &mut self.conns[ci];
@@ -42,12 +44,13 @@ impl Shard {
             Event::SessionClaimed { session } => {
                 if let Some(session_id) = self.conns[ci].conn.session_id(session) {
                     let session_id = session_id.to_owned();
-                    self.adopt(ci, session, session_id);
+                    let tag = self.directory.tag(&session_id);
+                    self.adopt(ci, session, session_id, tag);
                 }
             }
             Event::ClaimRefused { session_id, reason } => {
                 self.directory.remove(&session_id);
-                if self.events_wanted() {
+                if self.wants(EventKind::SessionClosed) {
                     let reason = format!(
                         "the peer's connection could not take the session: {reason} (sessions-per-connection-max)"
                     );
@@ -55,7 +58,7 @@ impl Shard {
                 }
             }
             Event::SessionReady { session } => {
-                if !self.events_wanted() {
+                if !self.wants(EventKind::SessionReady) {
                     return;
                 }
                 if let Some(session_id) = self.session_id(ci, session) {
@@ -69,7 +72,7 @@ impl Shard {
                 body,
             } => match body {
                 ReceivedBody::Inline(body) => {
-                    if !self.events_wanted() {
+                    if !self.wants(EventKind::MessageReceived) {
                         self.unclaimed(|shard| shard.session_id(ci, session));
                         return;
                     }
@@ -83,7 +86,9 @@ impl Shard {
                         size: body.len() as u64,
                         path: None,
                     };
-                    self.emit(event, body);
+                    if !self.emit(event, body) {
+                        self.unclaimed(|shard| shard.session_id(ci, session));
+                    }
                 }
                 ReceivedBody::Streamed { len } => {
                     if let Some(spool) = self.conns[ci].spools.remove(&(session, message_id)) {
@@ -123,7 +128,7 @@ impl Shard {
                 if let Some(spool) = self.conns[ci].spools.remove(&(session, message_id)) {
                     spool.push(spool::SpoolOp::Abort);
                 }
-                if !self.events_wanted() {
+                if !self.wants(EventKind::MessageAborted) {
                     return;
                 }
                 if let Some(session_id) = self.session_id(ci, session) {
@@ -151,7 +156,7 @@ impl Shard {
                         tracing::warn!(path = %path.display(), error = %e, "could not delete a sent file");
                     }
                 }
-                if !self.events_wanted() {
+                if !self.wants(EventKind::Delivered) {
                     return;
                 }
                 let event = EngineEvent::Delivered {
@@ -172,7 +177,7 @@ impl Shard {
                 let Some(info) = self.conns[ci].messages.remove(&message) else {
                     return;
                 };
-                if !self.events_wanted() {
+                if !self.wants(EventKind::Failed) {
                     return;
                 }
                 let event = EngineEvent::Failed {
@@ -187,9 +192,19 @@ impl Shard {
             }
             Event::SendReady { .. } | Event::ChunkAnswered { .. } => {}
             Event::SessionClosed { session, reason } => {
-                let Some(s) = self.conns[ci].sessions.remove(&session) else {
+                let Some(&s) = self.conns[ci].sessions.get(&session) else {
                     return;
                 };
+                // Emitted while the session is still known: a subscriber of
+                // its tag is told too.
+                if self.wants(EventKind::SessionClosed) {
+                    let event = EngineEvent::SessionClosed {
+                        session_id: self.sessions[s].session_id.to_string(),
+                        reason,
+                    };
+                    self.emit(event, Bytes::new());
+                }
+                self.conns[ci].sessions.remove(&session);
                 let removed = self.sessions.remove(s);
                 self.by_session_id.remove(&removed.session_id);
                 self.directory.remove(&removed.session_id);
@@ -197,13 +212,6 @@ impl Shard {
                 if entry.sessions.is_empty() {
                     entry.idle_since = Some(Instant::now());
                     entry.writer.notify_one();
-                }
-                if self.events_wanted() {
-                    let event = EngineEvent::SessionClosed {
-                        session_id: removed.session_id.to_string(),
-                        reason,
-                    };
-                    self.emit(event, Bytes::new());
                 }
             }
             Event::ConnectionClosed { reason } => {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use msrp_engine::control::frame::PAYLOAD_BYTES_MAX;
 use msrp_engine::control::{
-    Client, EngineEvent, EngineStats, FailureReportName, SendRequest, SessionDescriptor, SessionDirection,
-    SessionRole,
+    Client, EngineEvent, EngineStats, EventKind, FailureReportName, SendRequest, SessionDescriptor,
+    SessionDirection, SessionRole, Subscription,
 };
 use msrp_engine::serve::parse_size;
 
@@ -41,9 +41,18 @@ enum CtlCommand {
     },
     /// Print every event as one JSON line, until interrupted.
     Watch {
-        /// Only this session's events.
+        /// Only this session's events (repeat for several; with --tag, the
+        /// events of either).
         #[arg(long, value_name = "ID")]
-        session: Option<String>,
+        session: Vec<String>,
+        /// Only the events of sessions created with this tag (repeat).
+        #[arg(long, value_name = "TAG")]
+        tag: Vec<String>,
+        /// Only events of this kind (repeat): session_ready,
+        /// message_received, progress, delivered, failed, message_aborted,
+        /// session_closed.
+        #[arg(long, value_name = "KIND", value_parser = parse_event_kind)]
+        event: Vec<EventKind>,
         /// Print every inline body as `body_base64` (RFC 4648), whatever its
         /// octets; without it a UTF-8 body is printed as `body` and another
         /// is only counted.
@@ -69,6 +78,10 @@ struct CreateArgs {
     /// Our session-id (minted when absent).
     #[arg(long, value_name = "ID")]
     session_id: Option<String>,
+    /// A label for the session: `watch --tag` (a subscription by tag) gets
+    /// the events of every session that carries it.
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
     /// Our whole a=path URI, instead of one built from the engine's
     /// --advertise and the session-id (whose session-id it must carry).
     #[arg(long, value_name = "URI")]
@@ -184,6 +197,7 @@ impl CreateArgs {
             .transpose()
             .context("--chunk-size is too large")?;
         Ok(SessionDescriptor {
+            tag: self.tag,
             session_id: self.session_id,
             local_uri: self.local_uri,
             remote_path: self.remote_path,
@@ -272,13 +286,19 @@ fn execute(args: CtlArgs, out: &mut Out) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Send(send) => return send_message(&mut client, send, out),
         CtlCommand::Close { session_id, reason } => client.close_session(&session_id, reason.as_deref())?,
-        CtlCommand::Watch { session, bodies } => {
-            client.subscribe()?;
+        CtlCommand::Watch {
+            session,
+            tag,
+            event,
+            bodies,
+        } => {
+            client.subscribe_to(Subscription {
+                events: event,
+                sessions: session,
+                tags: tag,
+            })?;
             loop {
                 let (event, payload) = client.next_event()?;
-                if session.as_deref().is_some_and(|s| s != event.session_id()) {
-                    continue;
-                }
                 let mut line = serde_json::to_value(&event)?;
                 if !payload.is_empty() {
                     match (bodies, std::str::from_utf8(&payload)) {
@@ -327,7 +347,11 @@ fn send_message(client: &mut Client, args: SendArgs, out: &mut Out) -> anyhow::R
         None => None,
     };
     if args.wait {
-        client.subscribe()?;
+        client.subscribe_to(Subscription {
+            events: vec![EventKind::Delivered, EventKind::Failed],
+            sessions: vec![args.session_id.clone()],
+            tags: Vec::new(),
+        })?;
     }
     let request = SendRequest {
         session_id: args.session_id,
@@ -336,6 +360,7 @@ fn send_message(client: &mut Client, args: SendArgs, out: &mut Out) -> anyhow::R
         delete_after: args.delete_after,
         success_report: args.reports.success_report(),
         failure_report: args.reports.failure_report(),
+        payload_len: None,
     };
     let message = client.send(request, &body)?;
     if !args.wait {
@@ -462,6 +487,17 @@ fn print_stats(stats: &EngineStats, out: &mut Out) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_event_kind(name: &str) -> Result<EventKind, String> {
+    serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
+        let names: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).map(|v| v.as_str().unwrap_or_default().to_owned()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        format!("not an event kind; one of {}", names.join(", "))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::base64;
@@ -490,3 +526,4 @@ mod tests {
         assert_eq!(base64(&[0xff; 3]), "////");
     }
 }
+
