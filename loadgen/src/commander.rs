@@ -1,6 +1,7 @@
 //! Direction `engine` (or `both`): the engine sends, driven by `send`
-//! commands on its control socket, as an application drives it. Every
-//! message costs a command and a reply on the engine's one control thread.
+//! operations on its control socket, as an application drives it: batched
+//! (protocol version 2, up to [`BATCH_OPS`] sends per frame and one reply
+//! for them), or with `--one-by-one` a command and a reply per message.
 //!
 //! The latency is from the command to the message's arrival at the load:
 //! each body starts with a [`Stamp`] that the load reads back. The window is
@@ -15,7 +16,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use msrp_engine::control::{Client, Command, Incoming, SendRequest};
+use std::collections::VecDeque;
+
+use msrp_engine::control::{BatchOp, Client, Command, Incoming, SendRequest, PROTOCOL_VERSION};
+
+use crate::profile::ControlForm;
 
 use crate::load::{LoadSettings, Recorded, PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP, PHASE_STOP};
 
@@ -29,6 +34,12 @@ const OUTSTANDING_MAX: u64 = 4096;
 /// of commands before reading blocks on its own write while the engine
 /// blocks on it: keep what is unanswered within the sockets' buffers.
 const UNANSWERED_MAX: usize = 256;
+/// Sends per `batch` frame, at most (the engine's `--batch-ops-max` is
+/// 1024 by default).
+pub const BATCH_OPS: u64 = 512;
+/// Batches written and not yet answered, at most: with [`BATCH_OPS`] each,
+/// enough to keep the window full while a reply is on its way.
+const BATCH_FRAMES_MAX: usize = 8;
 
 /// The first octets of a body the engine sends for the load: a marker and
 /// the send time, in nanoseconds since the run's epoch.
@@ -88,16 +99,44 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
     if sessions.is_empty() {
         return Ok(recorded);
     }
+    let batched = profile.control == ControlForm::Batched;
+    if batched {
+        client
+            .hello(PROTOCOL_VERSION)
+            .context("asking the engine for control protocol 2 (batches)")?;
+    }
+    let frames_max = match batched {
+        true => BATCH_FRAMES_MAX,
+        false => UNANSWERED_MAX,
+    };
     let mut body = vec![b'y'; profile.sizes.largest().min(1 << 20) as usize];
+    let mut payload = Vec::new();
     let mut rng = fastrand::Rng::with_seed(7);
     let window = (sessions.len() as u64 * profile.window.max(1) as u64).min(OUTSTANDING_MAX);
     // Messages the engine accepted; the load's received count is what
     // arrived (it counts only what the engine sends).
     let mut accepted: u64 = 0;
     // Replies come in the order of the commands (CONTROL.md), and this
-    // client sends nothing else: a count is all it needs.
-    let mut unanswered: usize = 0;
+    // client sends nothing else: the messages each unanswered command
+    // carries are all it needs.
+    let mut unanswered: VecDeque<u64> = VecDeque::new();
+    let mut unanswered_messages: u64 = 0;
     let mut next_session = 0;
+    let mut next_message = |body: &mut Vec<u8>, rng: &mut fastrand::Rng| {
+        let size = profile
+            .sizes
+            .pick(rng.u32(..profile.sizes.total_weight()))
+            .min(body.len() as u64) as usize;
+        Stamp::write(&mut body[..size], settings.epoch);
+        let request = SendRequest {
+            session_id: sessions[next_session].clone(),
+            content_type: "text/plain".into(),
+            payload_len: batched.then_some(size as u64),
+            ..SendRequest::default()
+        };
+        next_session = (next_session + 1) % sessions.len();
+        (request, size)
+    };
     loop {
         let phase = shared.phase();
         if phase == PHASE_STOP {
@@ -105,51 +144,66 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
         }
         let sending = matches!(phase, PHASE_RAMP | PHASE_MEASURE);
         let in_flight =
-            (accepted + unanswered as u64).saturating_sub(shared.received.load(Ordering::Relaxed));
-        let room = window
-            .saturating_sub(in_flight)
-            .min((UNANSWERED_MAX - unanswered) as u64);
-        if sending && room > 0 {
-            for _ in 0..room {
-                let size = profile
-                    .sizes
-                    .pick(rng.u32(..profile.sizes.total_weight()))
-                    .min(body.len() as u64);
-                let body = &mut body[..size as usize];
-                Stamp::write(body, settings.epoch);
-                let request = SendRequest {
-                    session_id: sessions[next_session].clone(),
-                    content_type: "text/plain".into(),
-                    ..SendRequest::default()
+            (accepted + unanswered_messages).saturating_sub(shared.received.load(Ordering::Relaxed));
+        let mut room = window.saturating_sub(in_flight);
+        if sending && room > 0 && unanswered.len() < frames_max {
+            while room > 0 && unanswered.len() < frames_max {
+                let messages = match batched {
+                    true => room.min(BATCH_OPS),
+                    false => 1,
                 };
-                next_session = (next_session + 1) % sessions.len();
-                client.submit(Command::Send(request), body)?;
-                unanswered += 1;
+                if batched {
+                    payload.clear();
+                    let ops = (0..messages)
+                        .map(|_| {
+                            let (request, size) = next_message(&mut body, &mut rng);
+                            payload.extend_from_slice(&body[..size]);
+                            BatchOp::Send(request)
+                        })
+                        .collect();
+                    client.submit_batch(ops, &payload)?;
+                } else {
+                    let (request, size) = next_message(&mut body, &mut rng);
+                    client.submit(Command::Send(request), &body[..size])?;
+                }
+                unanswered.push_back(messages);
+                unanswered_messages += messages;
+                room -= messages;
             }
             client.flush()?;
         }
-        if unanswered == 0 {
+        let Some(&messages) = unanswered.front() else {
             // The window is full: wait for the load to receive.
             std::thread::sleep(Duration::from_micros(50));
             continue;
-        }
-        if let Incoming::Reply(reply, _) = client.read()? {
-            unanswered -= 1;
-            match reply.ok {
+        };
+        let Incoming::Reply(reply, _) = client.read()? else {
+            continue;
+        };
+        unanswered.pop_front();
+        unanswered_messages -= messages;
+        let outcomes: Vec<(bool, Option<String>)> = match reply.results {
+            Some(results) => results.into_iter().map(|r| (r.ok, r.error)).collect(),
+            // One by one, or a batch refused whole.
+            None => (0..messages).map(|_| (reply.ok, reply.error.clone())).collect(),
+        };
+        let mut refused = None;
+        for (ok, error) in outcomes {
+            match ok {
                 true => accepted += 1,
                 false => {
                     if shared.phase() == PHASE_MEASURE {
                         *recorded.errors.entry("refused".into()).or_default() += 1;
                     }
-                    shared.note_closed(&format!(
-                        "the engine refused a send: {}",
-                        reply.error.unwrap_or_default()
-                    ));
                     shared.failed.fetch_add(1, Ordering::Relaxed);
-                    // A refusal repeats until its cause passes.
-                    std::thread::sleep(Duration::from_millis(1));
+                    refused = error.or(refused);
                 }
             }
+        }
+        if let Some(reason) = refused {
+            shared.note_closed(&format!("the engine refused a send: {reason}"));
+            // A refusal repeats until its cause passes.
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

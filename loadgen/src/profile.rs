@@ -31,6 +31,19 @@ impl Direction {
     }
 }
 
+/// How the load's application side talks to the engine's control socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlForm {
+    /// Protocol version 2: `send`s in `batch` frames, events in `events`
+    /// frames (what the engine's own clients do).
+    #[default]
+    Batched,
+    /// Version 1: a `send` command per message, a frame per event (an
+    /// application that does not batch).
+    OneByOne,
+}
+
 /// Ready-made load shapes (`--scenario`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -199,6 +212,9 @@ pub struct Profile {
     pub calibrate_seconds: Seconds,
     /// `mixed`: the size of the file sent beside the texts.
     pub file_bytes: u64,
+    /// Direction `engine` and `--subscribe`: batched or one by one.
+    #[serde(default)]
+    pub control: ControlForm,
 }
 
 impl Profile {
@@ -221,6 +237,7 @@ impl Profile {
             calibrate: true,
             calibrate_seconds: Seconds(2.0),
             file_bytes: 0,
+            control: ControlForm::Batched,
         };
         match scenario {
             Scenario::Sms => base,

@@ -179,6 +179,9 @@ pub struct Mixed {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SubscriberReport {
+    /// The event kinds subscribed to; empty: every event.
+    #[serde(default)]
+    pub subscribed_to: Vec<String>,
     /// Events read in the measured interval.
     pub events: u64,
     pub events_per_s: f64,

@@ -1,7 +1,9 @@
 //! `--subscribe`: an application reading every event the engine publishes
-//! (one per message received and delivered), as a real deployment would.
-//! The engine builds events only while someone subscribes, so this measures
-//! that cost too; a subscriber slower than the engine is dropped by it.
+//! (one per message received and delivered), or with `--subscribe-events`
+//! only those kinds, as a real deployment would. Every event is parsed, as
+//! an application must. The engine builds events only while someone
+//! subscribes, so this measures that cost too; a subscriber slower than the
+//! engine is dropped by it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,20 +11,38 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
-use msrp_engine::control::Client;
+use msrp_engine::control::{Client, EventKind, Subscription, PROTOCOL_VERSION};
+
+use crate::profile::ControlForm;
 
 pub struct Subscriber {
+    /// The kinds subscribed to, by name (empty: all).
+    pub subscribed_to: Vec<String>,
     events: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
     reader: JoinHandle<()>,
 }
 
 impl Subscriber {
-    /// Subscribes on its own control connection and reads on its own thread.
-    pub fn start(control: &Path) -> Result<Subscriber> {
+    /// Subscribes on its own control connection to `events` (empty: all)
+    /// and reads on its own thread; batched, events come many per frame.
+    pub fn start(control: &Path, events: Vec<EventKind>, form: ControlForm) -> Result<Subscriber> {
         let mut client = Client::connect(control)
             .with_context(|| format!("connecting to the control socket {}", control.display()))?;
-        client.subscribe().context("subscribing")?;
+        if form == ControlForm::Batched {
+            client
+                .hello(PROTOCOL_VERSION)
+                .context("asking for control protocol 2")?;
+        }
+        let subscribed_to = events
+            .iter()
+            .filter_map(|k| serde_json::to_value(k).ok()?.as_str().map(str::to_owned))
+            .collect();
+        let subscription = Subscription {
+            events,
+            ..Subscription::default()
+        };
+        client.subscribe_to(subscription).context("subscribing")?;
         let events = Arc::new(AtomicU64::new(0));
         let stopping = Arc::new(AtomicBool::new(false));
         let counter = events.clone();
@@ -36,6 +56,7 @@ impl Subscriber {
             })
             .map_err(|e| anyhow!("cannot start the subscriber thread: {e}"))?;
         Ok(Subscriber {
+            subscribed_to,
             events,
             stopping,
             reader,

@@ -11,10 +11,19 @@ pub fn table(r: &Report) -> String {
     let mut row = |name: &str, value: String| {
         let _ = writeln!(out, "  {name:<28} {value}");
     };
-    let scenario = r.profile.get("scenario").and_then(|s| s.as_str()).unwrap_or("?");
+    let field = |name: &str| r.profile.get(name).and_then(|s| s.as_str()).unwrap_or("?");
+    let scenario = field("scenario");
+    // How the application side spoke matters only where it spoke.
+    let control = match (field("direction"), &r.subscriber) {
+        ("load", None) => String::new(),
+        _ => format!(", control {}", field("control").replace('_', "-")),
+    };
     row(
         "scenario",
-        format!("{scenario} against {} ({:.1} s measured)", r.target, r.duration_s),
+        format!(
+            "{scenario} against {} ({:.1} s measured{control})",
+            r.target, r.duration_s
+        ),
     );
     row(
         "throughput",
@@ -69,8 +78,12 @@ pub fn table(r: &Report) -> String {
         row(
             "subscriber",
             format!(
-                "{} events/s read{}",
+                "{} events/s read{}{}",
                 count(s.events_per_s),
+                match s.subscribed_to.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({} only)", s.subscribed_to.join(", ")),
+                },
                 if s.dropped {
                     ", then dropped by the engine as too slow"
                 } else {

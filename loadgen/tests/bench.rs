@@ -224,6 +224,55 @@ fn the_engine_sends_with_a_window_larger_than_the_sockets_hold() {
         report["latency_us"]["chunk_200"].is_null(),
         "the load sent nothing"
     );
+    assert_eq!(report["profile"]["control"], "batched", "{:#}", report["profile"]);
+}
+
+#[test]
+fn the_engine_sends_one_command_per_message_when_asked_to() {
+    let (report, _, stdout) = smoke(
+        "engine-one",
+        &["--direction", "engine", "--one-by-one", "--no-calibrate"],
+    );
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    assert_eq!(report["profile"]["control"], "one_by_one");
+    assert!(report["throughput"]["messages_per_s"].as_f64().unwrap() > 1000.0);
+    assert!(stdout.contains("control one-by-one"), "{stdout}");
+}
+
+#[test]
+fn a_subscriber_of_outcomes_only_reads_none_of_the_received_messages() {
+    // The engine only receives here: it has no outcome to tell.
+    let (report, _, stdout) = smoke(
+        "outcomes-load",
+        &["--subscribe-events", "delivered,failed", "--no-calibrate"],
+    );
+    let subscriber = &report["subscriber"];
+    assert_eq!(
+        subscriber["subscribed_to"],
+        serde_json::json!(["delivered", "failed"])
+    );
+    assert_eq!(subscriber["events"], 0, "{subscriber}");
+    assert!(report["throughput"]["messages_per_s"].as_f64().unwrap() > 1000.0);
+    assert!(stdout.contains("(delivered, failed only)"), "{stdout}");
+    // The engine sends: one delivered per message, read batched.
+    let (report, _, _) = smoke(
+        "outcomes-engine",
+        &[
+            "--direction",
+            "engine",
+            "--subscribe-events",
+            "delivered,failed",
+            "--no-calibrate",
+        ],
+    );
+    let rate = report["throughput"]["messages_per_s"].as_f64().unwrap();
+    let subscriber = &report["subscriber"];
+    assert_eq!(subscriber["dropped"], false, "{subscriber}");
+    let events = subscriber["events_per_s"].as_f64().unwrap();
+    assert!(
+        (0.8 * rate..1.2 * rate + 100.0).contains(&events),
+        "{events} events/s at {rate} msg/s"
+    );
 }
 
 #[test]

@@ -57,9 +57,9 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
         target: engine.msrp,
         shared: shared.clone(),
     });
-    let subscriber = match args.subscribe {
-        true => Some(Subscriber::start(&engine.control)?),
-        false => None,
+    let subscriber = match args.subscription() {
+        Some(events) => Some(Subscriber::start(&engine.control, events, profile.control)?),
+        None => None,
     };
     let mut injector = Injector::connect(&engine.control, profile, fastrand::u32(..), sources(profile))?;
     let sources: Vec<IpAddr> = (0..profile.connections).map(|ci| injector.source(ci)).collect();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::profile::{Direction, Profile, Scenario, Seconds, SizeMix};
+use msrp_engine::control::EventKind;
+
+use crate::profile::{ControlForm, Direction, Profile, Scenario, Seconds, SizeMix};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct BenchArgs {
@@ -72,6 +74,15 @@ pub struct BenchArgs {
     /// builds events only for subscribers).
     #[arg(long)]
     pub subscribe: bool,
+    /// Subscribe to these events only (comma-separated, e.g.
+    /// `delivered,failed`); implies --subscribe.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_event_kind)]
+    pub subscribe_events: Vec<EventKind>,
+    /// Talk to the engine's control socket as a version-1 application: a
+    /// `send` command per message (direction engine) and a frame per event
+    /// (--subscribe), instead of batches.
+    #[arg(long)]
+    pub one_by_one: bool,
     /// The embedded engine's spool [default: /dev/shm when present].
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
@@ -89,7 +100,21 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
+fn parse_event_kind(name: &str) -> Result<EventKind, String> {
+    serde_json::from_value(serde_json::Value::String(name.trim().into())).map_err(|_| {
+        format!(
+            "{name:?} is not an event: session_ready, message_received, progress, delivered, \
+             failed, message_aborted or session_closed"
+        )
+    })
+}
+
 impl BenchArgs {
+    /// Whether a subscriber reads events, and which (empty: all).
+    pub fn subscription(&self) -> Option<Vec<EventKind>> {
+        (self.subscribe || !self.subscribe_events.is_empty()).then(|| self.subscribe_events.clone())
+    }
+
     /// Scenario, then profile file, then flags.
     pub fn profile(&self) -> Result<Profile> {
         let mut p = Profile::scenario(self.scenario.unwrap_or(Scenario::Sms));
@@ -129,6 +154,9 @@ impl BenchArgs {
         }
         if self.no_calibrate {
             p.calibrate = false;
+        }
+        if self.one_by_one {
+            p.control = ControlForm::OneByOne;
         }
         p.validate()?;
         Ok(p)

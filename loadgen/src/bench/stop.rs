@@ -60,6 +60,7 @@ pub(super) fn wind_down(
         let dropped = s.dropped();
         s.stop();
         SubscriberReport {
+            subscribed_to: s.subscribed_to.clone(),
             events: events_1 - events_0,
             events_per_s: (events_1 - events_0) as f64 / measured.as_secs_f64(),
             dropped,

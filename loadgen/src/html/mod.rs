@@ -205,6 +205,7 @@ mod tests {
                 file_bytes_per_s: 5.0e7,
             }),
             subscriber: Some(SubscriberReport {
+                subscribed_to: Vec::new(),
                 events: 1000,
                 events_per_s: 500.0,
                 dropped: true,

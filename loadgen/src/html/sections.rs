@@ -108,13 +108,18 @@ pub(super) fn summary(o: &mut String, r: &Report) -> fmt::Result {
     if let Some(sub) = &r.subscriber {
         rows.push(Kv {
             key: "Subscriber events/s",
-            value: match sub.dropped {
-                true => format!(
-                    "{}, then dropped by the engine as too slow",
-                    fixed(sub.events_per_s, 1)
-                ),
-                false => fixed(sub.events_per_s, 1),
-            },
+            value: format!(
+                "{}{}{}",
+                fixed(sub.events_per_s, 1),
+                match sub.subscribed_to.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({} only)", sub.subscribed_to.join(", ")),
+                },
+                match sub.dropped {
+                    true => ", then dropped by the engine as too slow",
+                    false => "",
+                }
+            ),
             bad: sub.dropped,
         });
     }
