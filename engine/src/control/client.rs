@@ -135,9 +135,12 @@ impl Client {
             buffer.resize(buffer.capacity(), 0);
             let n = self.reader.read(&mut buffer[start..]);
             buffer.truncate(start + *n.as_ref().unwrap_or(&0));
-            match n? {
-                0 => return Err(ClientError::Closed),
-                _ => continue,
+            match n {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(_) => continue,
+                // A signal is not the end of the stream.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error.into()),
             }
         }
     }

@@ -38,6 +38,7 @@ pub(crate) use interest::{EventTap, ShardEvent, Watch};
 pub(crate) use outbox::EventBatch;
 
 use crate::control::ShardStats;
+use crate::id_hash::IdMap;
 use crate::{Connection, MessageId, MessageRef, SessionKey};
 
 /// What a shard thread starts with.
@@ -90,8 +91,9 @@ struct ConnEntry {
     writer: Rc<Notify>,
     /// The peer we connected to, for connection reuse (active side).
     peer: Option<SocketAddr>,
-    sessions: HashMap<SessionKey, usize>,
-    messages: HashMap<MessageRef, OutInfo>,
+    /// Keyed by numbers the connection drew: a fast hash (`id_hash`).
+    sessions: IdMap<SessionKey, usize>,
+    messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
     /// Received octets handed to spool tasks and not yet written.
     spool_backlog_bytes: u64,
@@ -128,7 +130,9 @@ struct Shard {
     directory: Arc<Directory>,
     conns: Slab<ConnEntry>,
     sessions: Slab<SessionEntry>,
-    by_session_id: HashMap<Rc<str>, usize>,
+    /// Keyed by the application's session-ids (a peer names sessions only
+    /// through the directory), so a fast hash.
+    by_session_id: IdMap<Rc<str>, usize>,
     peers: HashMap<SocketAddr, Vec<usize>>,
     next_serial: u64,
     next_message: u64,
@@ -167,7 +171,7 @@ async fn run(init: ShardInit) {
         directory,
         conns: Slab::new(),
         sessions: Slab::new(),
-        by_session_id: HashMap::new(),
+        by_session_id: IdMap::default(),
         peers: HashMap::new(),
         next_serial: 0,
         next_message: 0,
@@ -210,8 +214,8 @@ impl Shard {
             serial: self.next_serial,
             writer: Rc::new(Notify::new()),
             peer,
-            sessions: HashMap::new(),
-            messages: HashMap::new(),
+            sessions: IdMap::default(),
+            messages: IdMap::default(),
             spools: HashMap::new(),
             spool_backlog_bytes: 0,
             reader: Rc::new(Notify::new()),

@@ -526,4 +526,3 @@ mod tests {
         assert_eq!(base64(&[0xff; 3]), "////");
     }
 }
-
