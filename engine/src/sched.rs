@@ -6,7 +6,9 @@
 //! chunk; it sends chunks while the next one fits its credit and then goes to
 //! the back of the ring. A session sending a 1 GiB file thus sends one chunk
 //! per round, and a session that became ready waits for at most one chunk of
-//! every session ahead of it.
+//! every session ahead of it. Within one session, a text queued behind a file
+//! goes between two of the file's chunks (RFC 4975 7.1; the session's
+//! `Outgoing::cut`, bounded by `SessionSettings::interleave_messages_max`).
 
 use std::collections::VecDeque;
 

@@ -58,12 +58,32 @@ pub enum Scenario {
     /// (compare with the calibration's raw bulk).
     Bulk,
     /// Texts at a fixed rate, alone and then beside a 1 GiB file on the same
-    /// connections: the texts' p99 with and without the file.
+    /// connections (`--file-session same`: on a session of texts too): the
+    /// texts' p99 with and without the file.
     Mixed,
     /// As many idle sessions as asked for: setup rate and engine memory per
     /// session.
     Sessions,
 }
+
+/// `mixed`: which session the file goes on (`--file-session`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FileSession {
+    /// A session of its own that sends no texts, as a file transfer has its
+    /// own m-line; the texts share its connection.
+    #[default]
+    Other,
+    /// The first session of the first connection, which sends texts too
+    /// (one in [`FILE_SESSION_TEXT_SHARE`] of its thread's), so texts queue
+    /// behind the file in that session's own send queue.
+    Same,
+}
+
+/// `--file-session same`: one text in this many of the file's thread goes
+/// to the file's session, so its p99 has samples enough (about 1,000/s at
+/// the default rate on one load thread) beside a file that takes a second.
+pub const FILE_SESSION_TEXT_SHARE: u64 = 20;
 
 /// Message sizes with weights: `160:90,4096:9,10MiB:1`.
 #[derive(Clone, Debug, PartialEq)]
@@ -215,6 +235,19 @@ pub struct Profile {
     /// Direction `engine` and `--subscribe`: batched or one by one.
     #[serde(default)]
     pub control: ControlForm,
+    /// `mixed`: the file on a session of its own, or on one that sends
+    /// texts too.
+    #[serde(default)]
+    pub file_session: FileSession,
+    /// The load's sessions: one-chunk messages that may go between two
+    /// chunks of a larger one (`SessionSettings::interleave_messages_max`;
+    /// 0 sends each message whole before the next, as before interleaving).
+    #[serde(default = "default_interleave_messages_max")]
+    pub interleave_messages_max: u32,
+}
+
+fn default_interleave_messages_max() -> u32 {
+    msrp_engine::SessionSettings::default().interleave_messages_max
 }
 
 impl Profile {
@@ -238,6 +271,8 @@ impl Profile {
             calibrate_seconds: Seconds(2.0),
             file_bytes: 0,
             control: ControlForm::Batched,
+            file_session: FileSession::Other,
+            interleave_messages_max: default_interleave_messages_max(),
         };
         match scenario {
             Scenario::Sms => base,
@@ -333,6 +368,9 @@ impl Profile {
         }
         if self.duration.0 <= 0.0 {
             bail!("--duration must be positive");
+        }
+        if self.file_session == FileSession::Same && self.scenario != Scenario::Mixed {
+            bail!("--file-session same is for the mixed scenario, the one that sends a file beside texts");
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::FileSession;
+
 /// Bumped when a field changes meaning; `compare` refuses to mix versions.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -40,7 +42,8 @@ pub struct Report {
     pub timeline: Vec<Bucket>,
     /// Keyed by kind: [`LATENCY_CHUNK`], [`LATENCY_DELIVERED`], [`LATENCY_SETUP`]
     /// and scenario-specific kinds (`mixed` adds `texts_alone`,
-    /// `texts_with_file`).
+    /// `texts_with_file`, and with `--file-session same`
+    /// `file_session_texts_alone`, `file_session_texts_with_file`).
     pub latency_us: BTreeMap<String, Latency>,
     /// Failed messages by cause: an MSRP status (`"408"`, `"481"`) or
     /// `"local"` (connection lost, no status); and engine-side error
@@ -175,6 +178,25 @@ pub struct Mixed {
     pub p99_ratio: f64,
     pub file_bytes: u64,
     pub file_bytes_per_s: f64,
+    /// The file on a session of its own (`other`) or on one of texts
+    /// (`same`).
+    #[serde(default)]
+    pub file_session: FileSession,
+    /// `same`: the texts of the file's own session, the ones that queue
+    /// behind its chunks.
+    #[serde(default)]
+    pub file_session_texts: Option<SessionTexts>,
+}
+
+/// The texts of one session, alone and beside a file on that session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionTexts {
+    pub p99_alone_us: u64,
+    pub p99_with_file_us: u64,
+    /// `p99_with_file_us / p99_alone_us`: the target is at most 3.
+    pub p99_ratio: f64,
+    /// Texts measured beside the file.
+    pub with_file_count: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::profile::FileSession;
 use crate::report::Report;
 use crate::units::{count, megabytes};
 
@@ -69,9 +70,26 @@ pub fn table(r: &Report) -> String {
                 m.texts_p99_alone_us, m.texts_p99_with_file_us, m.p99_ratio
             ),
         );
+        if let Some(t) = &m.file_session_texts {
+            row(
+                "mixed: file session's texts",
+                format!(
+                    "p99 {} us alone, {} us behind the file in their send queue: ratio {:.2} ({} samples)",
+                    t.p99_alone_us, t.p99_with_file_us, t.p99_ratio, t.with_file_count
+                ),
+            );
+        }
         row(
             "mixed: file",
-            format!("{} octets at {}/s", m.file_bytes, megabytes(m.file_bytes_per_s)),
+            format!(
+                "{} octets at {}/s, on {}",
+                m.file_bytes,
+                megabytes(m.file_bytes_per_s),
+                match m.file_session {
+                    FileSession::Other => "a session of its own",
+                    FileSession::Same => "a session of texts (--file-session same)",
+                }
+            ),
         );
     }
     if let Some(s) = &r.subscriber {

@@ -431,6 +431,23 @@ fn an_external_engine_is_measured_through_its_control_socket() {
 }
 
 #[test]
+fn mixed_on_the_files_own_session_reports_that_sessions_texts() {
+    let (report, _, stdout) = smoke(
+        "mixed-same",
+        &["--scenario", "mixed", "--file-session", "same", "--no-calibrate"],
+    );
+    let mixed = &report["mixed"];
+    assert_eq!(mixed["file_session"], "same", "{mixed}");
+    assert_eq!(report["profile"]["file_session"], "same");
+    let texts = &mixed["file_session_texts"];
+    assert!(texts["p99_alone_us"].as_u64().unwrap() > 0, "{mixed}");
+    assert!(texts["p99_with_file_us"].as_u64().unwrap() > 0, "{mixed}");
+    assert!(texts["with_file_count"].as_u64().unwrap() > 0, "{mixed}");
+    assert!(stdout.contains("mixed: file session's texts"), "{stdout}");
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+}
+
+#[test]
 fn bad_flags_and_profiles_are_refused_with_a_reason() {
     let dir = out_dir("bad");
     let profile = dir.join("p.toml");
@@ -452,4 +469,10 @@ fn bad_flags_and_profiles_are_refused_with_a_reason() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "--target needs --control");
+    let output = loadgen()
+        .args(["bench", "--quiet", "--file-session", "same"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("for the mixed scenario"));
 }

@@ -115,6 +115,24 @@ pub struct SessionSettings {
     /// The largest incoming message when the session has no max-size, and a
     /// cap on it when it has one: 413 beyond.
     pub incoming_message_bytes_max: u64,
+    /// RFC 4975 7.1 lets chunks of different messages of one session
+    /// interleave (the receiver keeps them apart by Message-ID), and 5.1
+    /// wants other traffic not to wait behind a large message: a message
+    /// that goes in one chunk (in memory, at most `chunk_bytes`) queued
+    /// behind a larger one goes between two of its chunks, at most this
+    /// many messages per gap, so a text waits for at most one chunk of a
+    /// file on its own session and the file still sends at least one chunk
+    /// in every `interleave_messages_max + 1`. Messages larger than one
+    /// chunk keep their send order among themselves, so the peer holds at
+    /// most one partial message of ours per session. 0: every message waits
+    /// for the one before it to be cut whole.
+    pub interleave_messages_max: u32,
+    /// Body octets of those messages per gap: the first always goes, and the
+    /// gap closes once they reach this, so under a flood of full-size
+    /// one-chunk messages the larger one keeps about half the session's
+    /// octets (with the defaults, one 64 KiB chunk per 16 texts or per
+    /// 64 KiB of other messages). 0 turns interleaving off, as above.
+    pub interleave_bytes_max: u64,
 }
 
 impl Default for SessionSettings {
@@ -130,6 +148,8 @@ impl Default for SessionSettings {
             incoming_messages_max: 64,
             incoming_ranges_max: 256,
             incoming_message_bytes_max: 16 * 1024 * 1024 * 1024,
+            interleave_messages_max: 16,
+            interleave_bytes_max: 64 * 1024,
         }
     }
 }
@@ -146,6 +166,12 @@ impl SessionSettings {
     /// Whether `chunk_bytes` is a chunk size a setting may ask for.
     pub fn chunk_bytes_allowed(chunk_bytes: u64) -> bool {
         (Self::CHUNK_BYTES_MIN as u64..=Self::CHUNK_BYTES_MAX as u64).contains(&chunk_bytes)
+    }
+
+    /// Whether one-chunk messages may go between the chunks of a larger
+    /// one (`interleave_messages_max`).
+    pub fn interleaves(&self) -> bool {
+        self.interleave_messages_max > 0 && self.interleave_bytes_max > 0
     }
 
     pub(crate) fn floored(self) -> SessionSettings {

@@ -170,6 +170,7 @@ impl Session {
     /// Whether the session has a chunk to cut and room to send it.
     fn is_ready(&self) -> bool {
         let out = &self.outgoing;
-        out.has_work() && out.inflight_bytes < self.config.settings.inflight_bytes_max
+        let settings = &self.config.settings;
+        out.has_work(settings.interleaves()) && out.inflight_bytes < settings.inflight_bytes_max
     }
 }

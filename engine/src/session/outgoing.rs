@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use slab::Slab;
 
+use super::config::SessionSettings;
 use super::event::MessageRef;
 use super::ranges::RangeSet;
 use crate::id_hash::IdMap;
@@ -162,6 +163,22 @@ pub(crate) struct OutMessage {
     /// The Message-ID was minted here and names the slot (see
     /// [`minted_message_id`]); otherwise it is in `by_id`.
     pub minted_id: bool,
+    /// One-chunk messages cut since this message's last chunk (RFC 4975
+    /// 7.1), bounded by the session's `interleave_*_max`.
+    pub gap: Gap,
+}
+
+/// The one-chunk messages that went between two chunks of a larger one.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Gap {
+    pub messages: u32,
+    pub bytes: u64,
+}
+
+impl Gap {
+    fn has_room(&self, settings: &SessionSettings) -> bool {
+        self.messages < settings.interleave_messages_max && self.bytes < settings.interleave_bytes_max
+    }
 }
 
 /// Where an outgoing message stands on its way to its outcome.
@@ -187,6 +204,13 @@ impl OutMessage {
             true => Progress::Delivered,
             false => Progress::AwaitsReport,
         }
+    }
+
+    /// Whether the message goes in one chunk from memory, so it may be cut
+    /// between two chunks of a larger one (RFC 4975 7.1): it never waits for
+    /// a source, and leaves the receiver no partial message.
+    fn fits_one_chunk(&self, chunk_bytes: usize) -> bool {
+        matches!(&self.payload, Payload::Bytes(b) if b.len() <= chunk_bytes)
     }
 
     pub fn waits_for_report(&self) -> bool {
@@ -215,7 +239,8 @@ impl OutMessage {
     }
 }
 
-/// One chunk to write, as cut from the front message.
+/// One chunk to write, of the front message or of a one-chunk message cut
+/// between two of its chunks.
 pub(crate) struct CutChunk {
     pub slot: usize,
     pub body: Bytes,
@@ -237,11 +262,14 @@ pub(crate) enum Cut {
 }
 
 /// A session's outgoing side: messages in `send` order, the front one being
-/// cut; every message stays in `messages` until its outcome.
+/// cut, with one-chunk messages behind it going between its chunks
+/// (`SessionSettings::interleave_messages_max`); every message stays in
+/// `messages` until its outcome.
 #[derive(Default)]
 pub(crate) struct Outgoing {
     pub messages: Slab<OutMessage>,
-    /// Messages not yet fully cut, in order (RFC 4975 5.1: chunks go in order).
+    /// Messages not yet fully cut, in `send` order; each message's chunks go
+    /// in order of their octets (RFC 4975 5.1).
     pub queue: VecDeque<usize>,
     /// In-memory octets in `queue` not cut yet.
     pub queued_bytes: u64,
@@ -250,7 +278,8 @@ pub(crate) struct Outgoing {
     /// Message-ID -> slot, for REPORTs about messages whose id the
     /// application chose (minted ids name their slot).
     pub by_id: IdMap<MessageId, usize>,
-    /// A source said `Pending`; the session waits for `wake`.
+    /// The front message's source said `Pending`: it waits for `wake` (the
+    /// one-chunk messages behind it, in memory, need not).
     pub source_pending: bool,
     /// `send` said Full; `SendReady` is owed when room returns.
     pub full_signalled: bool,
@@ -288,6 +317,7 @@ impl Outgoing {
             chunks_unanswered: 0,
             bytes_acked: 0,
             reported: Default::default(),
+            gap: Gap::default(),
         });
         self.queue.push_back(slot);
         self.queued_bytes += queued;
@@ -297,20 +327,70 @@ impl Outgoing {
         }
     }
 
-    /// Cuts the next chunk of the front message, if the window and
-    /// `allowance_bytes` let it go.
-    pub fn cut(&mut self, chunk_bytes: usize, inflight_bytes_max: u64, allowance_bytes: u64) -> Cut {
-        let Some(&slot) = self.queue.front() else {
+    /// Cuts the next chunk, if the window and `allowance_bytes` let it go:
+    /// of a one-chunk message behind the front one while the gap between two
+    /// of the front's chunks has room (RFC 4975 7.1; while the front's source
+    /// is pending the gap is free, as nothing of the front could go), else of
+    /// the front message. With one message queued, only the front is looked
+    /// at.
+    pub fn cut(&mut self, settings: &SessionSettings, allowance_bytes: u64) -> Cut {
+        let Some(&front) = self.queue.front() else {
             return Cut::Empty;
         };
+        if self.queue.len() > 1 && settings.interleaves() {
+            if let Some(at) = self.interleaved_at(front, settings) {
+                match self.cut_at(at, settings, allowance_bytes) {
+                    Cut::Chunk(chunk) => {
+                        if !self.source_pending {
+                            let gap = &mut self.messages[front].gap;
+                            gap.messages += 1;
+                            gap.bytes += chunk.body.len() as u64;
+                        }
+                        return Cut::Chunk(chunk);
+                    }
+                    // The front cannot go either: the one-chunk message
+                    // waits for credit or a 200, not for the source.
+                    other if self.source_pending => return other,
+                    // Its window or credit may still let the front go.
+                    _ => {}
+                }
+            }
+        }
         if self.source_pending {
             return Cut::Blocked;
         }
+        self.cut_at(0, settings, allowance_bytes)
+    }
+
+    /// Where in the queue the first one-chunk message behind a larger front
+    /// message is, when it may go now.
+    fn interleaved_at(&self, front: usize, settings: &SessionSettings) -> Option<usize> {
+        let chunk_bytes = settings.chunk_bytes;
+        let msg = self.messages.get(front)?;
+        if msg.fits_one_chunk(chunk_bytes) || (!self.source_pending && !msg.gap.has_room(settings)) {
+            return None;
+        }
+        let one_chunk = |&slot: &usize| {
+            self.messages
+                .get(slot)
+                .is_some_and(|m| m.fits_one_chunk(chunk_bytes))
+        };
+        self.queue.iter().skip(1).position(one_chunk).map(|i| i + 1)
+    }
+
+    /// Cuts the next chunk of the message at `at` in the queue.
+    fn cut_at(&mut self, at: usize, settings: &SessionSettings, allowance_bytes: u64) -> Cut {
+        let (chunk_bytes, inflight_bytes_max) = (settings.chunk_bytes, settings.inflight_bytes_max);
+        let slot = self.queue[at];
         let Some(msg) = self.messages.get_mut(slot) else {
             debug_assert!(false, "queued slot {slot} has no message");
-            self.queue.pop_front();
+            self.queue.remove(at);
             return Cut::Blocked;
         };
+        debug_assert!(
+            at == 0 || msg.fits_one_chunk(chunk_bytes),
+            "only one-chunk messages go before the front one"
+        );
         let next_len = match msg.total {
             Some(total) => (total - msg.cut_bytes).min(chunk_bytes as u64),
             None => chunk_bytes as u64,
@@ -381,9 +461,12 @@ impl Outgoing {
         if let Payload::Bytes(_) = msg.payload {
             self.queued_bytes -= len;
         }
+        if at == 0 {
+            msg.gap = Gap::default();
+        }
         if last {
             msg.all_cut = true;
-            self.queue.pop_front();
+            self.queue.remove(at);
         }
         // `partial` sends no 200, but an error may still come back: the chunk
         // counts as answered when its transaction times out quietly.
@@ -412,10 +495,12 @@ impl Outgoing {
             self.by_id.remove(&msg.message_id);
         }
         if !msg.all_cut {
+            // A pending source is the front message's.
+            if self.queue.front() == Some(&slot) {
+                self.source_pending = false;
+            }
             self.queue.retain(|&s| s != slot);
             self.queued_bytes -= msg.uncut_queued_bytes();
-            // A pending source belongs to the front message, which may be this one.
-            self.source_pending = false;
         }
         Some(msg)
     }
@@ -430,9 +515,11 @@ impl Outgoing {
         minted.or_else(|| self.by_id.get(id).copied())
     }
 
-    /// Whether the session has a chunk that could be cut (ignoring windows).
-    pub fn has_work(&self) -> bool {
-        !self.queue.is_empty() && !self.source_pending
+    /// Whether the session may have a chunk to cut (ignoring windows): with
+    /// the front's source pending, when `interleaves` and messages wait
+    /// behind it (whether one goes in one chunk, `cut` finds out).
+    pub fn has_work(&self, interleaves: bool) -> bool {
+        !self.queue.is_empty() && (!self.source_pending || (interleaves && self.queue.len() > 1))
     }
 }
 

@@ -98,12 +98,11 @@ impl Session {
             .push(message, reference, success_report, failure_report, draw);
     }
 
-    /// Cuts the next chunk of the front message, if the session's window
-    /// and `allowance_bytes` let it go.
+    /// Cuts the next chunk, of the front message or of a one-chunk message
+    /// between two of its chunks (RFC 4975 7.1), if the session's window and
+    /// `allowance_bytes` let it go.
     pub fn cut(&mut self, allowance_bytes: u64) -> Cut {
-        let settings = &self.config.settings;
-        self.outgoing
-            .cut(settings.chunk_bytes, settings.inflight_bytes_max, allowance_bytes)
+        self.outgoing.cut(&self.config.settings, allowance_bytes)
     }
 
     /// A content source that said `Pending` has data now.

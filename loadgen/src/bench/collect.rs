@@ -15,11 +15,15 @@ use super::sessions::Load;
 use super::stop::Stopped;
 use super::Bench;
 use crate::embedded::Engine;
-use crate::load::{LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE};
+use crate::load::{
+    LATENCY_FILE_SESSION_TEXTS_ALONE, LATENCY_FILE_SESSION_TEXTS_WITH_FILE, LATENCY_TEXTS_ALONE,
+    LATENCY_TEXTS_WITH_FILE,
+};
 use crate::procfs;
-use crate::profile::Scenario;
+use crate::profile::{FileSession, Scenario};
 use crate::report::{
-    Calibration, Cpu, Fractions, Latency, Mixed, Report, Rss, Sessions, Throughput, REPORT_VERSION,
+    Calibration, Cpu, Fractions, Latency, Mixed, Report, Rss, SessionTexts, Sessions, Throughput,
+    REPORT_VERSION,
 };
 
 /// The report of the run, from what every phase found.
@@ -88,16 +92,38 @@ pub(super) fn report(
     let mixed = mixed_file.map(|(file_bytes, took)| {
         let p99 = |kind: &str| latency_us.get(kind).map_or(0, |l| l.p99);
         let (alone, with_file) = (p99(LATENCY_TEXTS_ALONE), p99(LATENCY_TEXTS_WITH_FILE));
+        let file_session_texts = (profile.file_session == FileSession::Same).then(|| {
+            let alone = p99(LATENCY_FILE_SESSION_TEXTS_ALONE);
+            let with_file = p99(LATENCY_FILE_SESSION_TEXTS_WITH_FILE);
+            SessionTexts {
+                p99_alone_us: alone,
+                p99_with_file_us: with_file,
+                p99_ratio: with_file as f64 / alone.max(1) as f64,
+                with_file_count: latency_us
+                    .get(LATENCY_FILE_SESSION_TEXTS_WITH_FILE)
+                    .map_or(0, |l| l.count),
+            }
+        });
         Mixed {
             texts_p99_alone_us: alone,
             texts_p99_with_file_us: with_file,
             p99_ratio: with_file as f64 / alone.max(1) as f64,
             file_bytes,
             file_bytes_per_s: file_bytes as f64 / took.as_secs_f64().max(1e-9),
+            file_session: profile.file_session,
+            file_session_texts,
         }
     });
     if profile.scenario != Scenario::Mixed {
-        latency_us.retain(|k, _| k != LATENCY_TEXTS_ALONE && k != LATENCY_TEXTS_WITH_FILE);
+        latency_us.retain(|k, _| {
+            ![
+                LATENCY_TEXTS_ALONE,
+                LATENCY_TEXTS_WITH_FILE,
+                LATENCY_FILE_SESSION_TEXTS_ALONE,
+                LATENCY_FILE_SESSION_TEXTS_WITH_FILE,
+            ]
+            .contains(&k.as_str())
+        });
     }
 
     let mut warnings = Vec::new();

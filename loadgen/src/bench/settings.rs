@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use msrp_engine::control::EventKind;
 
-use crate::profile::{ControlForm, Direction, Profile, Scenario, Seconds, SizeMix};
+use crate::profile::{ControlForm, Direction, FileSession, Profile, Scenario, Seconds, SizeMix};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct BenchArgs {
@@ -64,6 +64,16 @@ pub struct BenchArgs {
     /// `mixed`: the file's size, e.g. `1GiB`.
     #[arg(long, value_name = "SIZE", value_parser = msrp_engine::serve::parse_size)]
     pub file_size: Option<u64>,
+    /// `mixed`: the file on a session of its own (`other`), or on a session
+    /// that sends texts too (`same`): then the texts of that session wait in
+    /// its send queue behind the file's chunks [default: other].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub file_session: Option<FileSession>,
+    /// One-chunk messages the load's sessions send between two chunks of a
+    /// larger message (0: each message whole before the next, the order
+    /// before interleaving) [default: 16].
+    #[arg(long, value_name = "N")]
+    pub interleave_messages_max: Option<u32>,
     /// An external engine's MSRP address (needs --control).
     #[arg(long, value_name = "HOST:PORT", requires = "control")]
     pub target: Option<String>,
@@ -145,6 +155,8 @@ impl BenchArgs {
             shards => engine_shards,
             sources => sources,
             file_size => file_bytes,
+            file_session => file_session,
+            interleave_messages_max => interleave_messages_max,
         );
         if self.rate.is_some() {
             p.rate = self.rate;

@@ -101,9 +101,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    use crate::profile::FileSession;
     use crate::report::{
-        Bucket, Calibration, Cpu, Fractions, Host, Latency, Mixed, Rss, Sessions, SubscriberReport,
-        Throughput, LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP, REPORT_VERSION,
+        Bucket, Calibration, Cpu, Fractions, Host, Latency, Mixed, Rss, SessionTexts, Sessions,
+        SubscriberReport, Throughput, LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP, REPORT_VERSION,
     };
 
     fn curve(base_us: u64) -> Vec<(f64, u64)> {
@@ -203,6 +204,13 @@ mod tests {
                 p99_ratio: 1.5,
                 file_bytes: 100 << 20,
                 file_bytes_per_s: 5.0e7,
+                file_session: FileSession::Same,
+                file_session_texts: Some(SessionTexts {
+                    p99_alone_us: 310,
+                    p99_with_file_us: 620,
+                    p99_ratio: 2.0,
+                    with_file_count: 900,
+                }),
             }),
             subscriber: Some(SubscriberReport {
                 subscribed_to: Vec::new(),
@@ -228,6 +236,8 @@ mod tests {
         assert!(page.contains("msrp-loadgen 0.1.0"));
         assert!(page.contains("2024-05-01T10:00:00Z"));
         assert!(page.contains("Texts p99 with file"));
+        assert!(page.contains("File session&#39;s p99 ratio") || page.contains("File session's p99 ratio"));
+        assert!(page.contains("a session of texts (--file-session same)"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use super::escape;
+use crate::profile::FileSession;
 use crate::report::Report;
 use crate::units::{bytes, fixed, grouped, percent};
 
@@ -146,19 +147,43 @@ pub(super) fn mixed(o: &mut String, r: &Report) -> fmt::Result {
         return Ok(());
     };
     writeln!(o, "<h2>Mixed: texts beside a file transfer</h2>")?;
-    kv_table(
-        o,
-        &[
-            kv("Texts p99 alone", format!("{} µs", grouped(m.texts_p99_alone_us))),
+    let mut rows = vec![
+        kv(
+            "File on",
+            match m.file_session {
+                FileSession::Other => "a session of its own".to_owned(),
+                FileSession::Same => "a session of texts (--file-session same)".to_owned(),
+            },
+        ),
+        kv("Texts p99 alone", format!("{} µs", grouped(m.texts_p99_alone_us))),
+        kv(
+            "Texts p99 with file",
+            format!("{} µs", grouped(m.texts_p99_with_file_us)),
+        ),
+        kv("p99 ratio (with / alone)", fixed(m.p99_ratio, 2)),
+    ];
+    if let Some(t) = &m.file_session_texts {
+        rows.extend([
             kv(
-                "Texts p99 with file",
-                format!("{} µs", grouped(m.texts_p99_with_file_us)),
+                "File session's texts p99 alone",
+                format!("{} µs", grouped(t.p99_alone_us)),
             ),
-            kv("p99 ratio (with / alone)", fixed(m.p99_ratio, 2)),
-            kv("File bytes", bytes(m.file_bytes)),
-            kv("File MB/s", fixed(m.file_bytes_per_s / 1e6, 2)),
-        ],
-    )
+            kv(
+                "File session's texts p99 with file",
+                format!(
+                    "{} µs ({} samples)",
+                    grouped(t.p99_with_file_us),
+                    grouped(t.with_file_count)
+                ),
+            ),
+            kv("File session's p99 ratio", fixed(t.p99_ratio, 2)),
+        ]);
+    }
+    rows.extend([
+        kv("File bytes", bytes(m.file_bytes)),
+        kv("File MB/s", fixed(m.file_bytes_per_s / 1e6, 2)),
+    ]);
+    kv_table(o, &rows)
 }
 
 pub(super) fn errors(o: &mut String, errors: &BTreeMap<String, u64>) -> fmt::Result {

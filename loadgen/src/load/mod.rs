@@ -119,6 +119,9 @@ pub struct LoadSettings {
 /// Latency kinds for `mixed` (beside the report's standard ones).
 pub const LATENCY_TEXTS_ALONE: &str = "texts_alone";
 pub const LATENCY_TEXTS_WITH_FILE: &str = "texts_with_file";
+/// `--file-session same`: the texts of the file's own session.
+pub const LATENCY_FILE_SESSION_TEXTS_ALONE: &str = "file_session_texts_alone";
+pub const LATENCY_FILE_SESSION_TEXTS_WITH_FILE: &str = "file_session_texts_with_file";
 
 /// What a worker measured, in microseconds.
 pub struct Recorded {

@@ -21,11 +21,12 @@ use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
 use super::{
-    LoadSettings, Recorded, SessionBatch, WorkerPlan, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE,
-    PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
+    LoadSettings, Recorded, SessionBatch, WorkerPlan, LATENCY_FILE_SESSION_TEXTS_ALONE,
+    LATENCY_FILE_SESSION_TEXTS_WITH_FILE, LATENCY_TEXTS_ALONE, LATENCY_TEXTS_WITH_FILE, PHASE_MEASURE,
+    PHASE_RAMP, PHASE_SETUP, PHASE_STOP,
 };
 use crate::commander::{Stamp, LATENCY_ENGINE_SENT};
-use crate::profile::{Direction, Scenario};
+use crate::profile::{Direction, FileSession, Scenario, FILE_SESSION_TEXT_SHARE};
 use crate::report::{LATENCY_CHUNK, LATENCY_DELIVERED, LATENCY_SETUP};
 
 /// Read buffer per connection: large, so one read drains many responses.
@@ -115,8 +116,12 @@ struct Worker {
     backlog: VecDeque<Instant>,
     /// Round-robin cursor over (connection, session) for open-loop sends.
     cursor: (usize, usize),
-    /// `mixed`: the session the file goes on, which sends no texts.
+    /// `mixed`: the session the file goes on, which sends no texts unless
+    /// `--file-session same`.
     file_session: Option<(usize, usize)>,
+    /// `--file-session same`: texts sent so far by `send_next`, for the
+    /// file session's share.
+    texts_paced: u64,
     /// Sessions on all connections, kept as they are added.
     sessions: usize,
 }
@@ -160,6 +165,7 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
         backlog: VecDeque::new(),
         cursor: (0, 0),
         file_session: plan.sends_file.then_some((0, 0)),
+        texts_paced: 0,
         sessions: 0,
     }));
     for (ci, stream) in streams.into_iter().enumerate() {
@@ -186,6 +192,7 @@ async fn adopt(worker: WorkerRef, mut sessions: tokio::sync::mpsc::UnboundedRece
         let profile = &w.settings.profile;
         let chunk_bytes = profile.chunk_bytes;
         let inflight_bytes_max = profile.window as u64 * profile.chunk_bytes;
+        let interleave_messages_max = profile.interleave_messages_max;
         let success_report = match profile.success_report {
             true => SuccessReport::Yes,
             false => SuccessReport::No,
@@ -198,6 +205,7 @@ async fn adopt(worker: WorkerRef, mut sessions: tokio::sync::mpsc::UnboundedRece
             // session has in flight.
             config.settings.inflight_bytes_max = config.settings.inflight_bytes_max.max(inflight_bytes_max);
             config.settings.success_report = success_report;
+            config.settings.interleave_messages_max = interleave_messages_max;
             let conn = &mut w.conns[ci];
             match conn.conn.add_session(config, now) {
                 Ok(key) => {
@@ -305,7 +313,7 @@ impl Worker {
         let window = self.settings.profile.window;
         for ci in 0..self.conns.len() {
             for si in 0..self.conns[ci].keys.len() {
-                if self.file_session == Some((ci, si)) {
+                if self.texts_avoid((ci, si)) {
                     continue;
                 }
                 for _ in 0..window {
@@ -368,18 +376,32 @@ impl Worker {
         }
     }
 
-    /// Open loop: the next session in turn; false when every session tried
-    /// was full.
+    /// `mixed`: the file has a session of its own, as a file transfer has
+    /// its own m-line, unless `--file-session same`; texts share its
+    /// connection either way.
+    fn texts_avoid(&self, session: (usize, usize)) -> bool {
+        self.file_session == Some(session) && self.settings.profile.file_session == FileSession::Other
+    }
+
+    /// Open loop: the next session in turn (`--file-session same`: the
+    /// file's, for one text in [`FILE_SESSION_TEXT_SHARE`]); false when
+    /// every session tried was full.
     fn send_next(&mut self, scheduled: Instant) -> bool {
+        if let (Some((ci, si)), FileSession::Same) = (self.file_session, self.settings.profile.file_session) {
+            self.texts_paced += 1;
+            let bound = self.conns.get(ci).is_some_and(|c| si < c.keys.len());
+            if bound && self.texts_paced % FILE_SESSION_TEXT_SHARE == 0 && self.send(ci, si, scheduled) {
+                self.conns[ci].writer.notify_one();
+                return true;
+            }
+        }
         for _ in 0..self.sessions.min(64) {
             let (ci, si) = self.cursor;
             self.cursor = match si + 1 < self.conns[ci].keys.len() {
                 true => (ci, si + 1),
                 false => ((ci + 1) % self.conns.len(), 0),
             };
-            // `mixed`: the file has a session of its own, as a file
-            // transfer has its own m-line; texts share its connection.
-            if self.file_session == Some((ci, si)) {
+            if self.texts_avoid((ci, si)) {
                 continue;
             }
             if self.send(ci, si, scheduled) {
@@ -459,11 +481,19 @@ impl Worker {
                     let latency = micros(now.saturating_duration_since(out.scheduled));
                     self.recorded.record(LATENCY_DELIVERED, latency);
                     if self.settings.profile.scenario == Scenario::Mixed {
-                        let kind = match self.settings.shared.file_running.load(Ordering::Relaxed) {
+                        let file_running = self.settings.shared.file_running.load(Ordering::Relaxed);
+                        let kind = match file_running {
                             true => LATENCY_TEXTS_WITH_FILE,
                             false => LATENCY_TEXTS_ALONE,
                         };
                         self.recorded.record(kind, latency);
+                        if self.file_session == Some((ci, out.session)) {
+                            let kind = match file_running {
+                                true => LATENCY_FILE_SESSION_TEXTS_WITH_FILE,
+                                false => LATENCY_FILE_SESSION_TEXTS_ALONE,
+                            };
+                            self.recorded.record(kind, latency);
+                        }
                     }
                 }
                 self.turn.delivered += 1;
