@@ -141,73 +141,162 @@ pub const EVENTS_HEADER_BYTES_MAX: usize = 64 * 1024;
 /// reads the header as an [`EventsFrame`] directly.
 pub const EVENTS_FRAME_PREFIX: &[u8] = br#"{"type":"events","events":["#;
 
-/// A batch of events, each encoded once, written for each subscriber as the
-/// frames of its version and only the events it wants.
+/// A batch of events, each encoded once: as the version-2 `events` frames
+/// of every event (what a version-2 subscriber of everything is written,
+/// as it is), from which the frames of a version-1 subscriber or of one
+/// that wants only some events are cut.
 #[derive(Default)]
 pub struct EncodedEvents {
-    /// Every event's JSON (`{"event":...}`), one after another.
-    json: Vec<u8>,
-    /// Where each event's JSON ends in `json`.
-    ends: Vec<usize>,
+    frames: Vec<u8>,
+    /// Per event, in `frames`: where its object starts, where its own
+    /// fields end (before `,"payload_len":N` and the closing brace), and
+    /// where the object ends.
+    spans: Vec<(usize, usize, usize)>,
     payloads: Vec<Bytes>,
+    open: Option<OpenFrame>,
+}
+
+/// The `events` frame being written at the end of [`EncodedEvents::frames`].
+struct OpenFrame {
+    start: usize,
+    /// Its first event's index.
+    first: usize,
 }
 
 impl EncodedEvents {
     pub fn with_capacity(events: usize) -> EncodedEvents {
         EncodedEvents {
-            json: Vec::with_capacity(events * 128),
-            ends: Vec::with_capacity(events),
+            frames: Vec::with_capacity(events * 192),
+            spans: Vec::with_capacity(events),
             payloads: Vec::with_capacity(events),
+            open: None,
         }
     }
 
     pub fn push(&mut self, event: &EngineEvent, payload: Bytes) -> Result<(), serde_json::Error> {
-        let start = self.json.len();
-        if let Err(error) = serde_json::to_writer(&mut self.json, event) {
-            self.json.truncate(start);
+        // Closed before it could pass the bound with one more event of
+        // usual size; a longer one may pass it by a little.
+        let full = self
+            .open
+            .as_ref()
+            .is_some_and(|open| self.frames.len() - open.start - 8 + 512 > EVENTS_HEADER_BYTES_MAX);
+        if full {
+            self.finish_frame();
+        }
+        let before = self.frames.len();
+        match &self.open {
+            Some(_) => self.frames.push(b','),
+            None => {
+                self.open = Some(OpenFrame {
+                    start: before,
+                    first: self.spans.len(),
+                });
+                self.frames.extend_from_slice(&[0; 8]);
+                self.frames.extend_from_slice(EVENTS_FRAME_PREFIX);
+            }
+        }
+        let start = self.frames.len();
+        if let Err(error) = serde_json::to_writer(&mut self.frames, event) {
+            self.frames.truncate(before);
+            if self.open.as_ref().is_some_and(|open| open.start == before) {
+                self.open = None;
+            }
             return Err(error);
         }
-        self.ends.push(self.json.len());
+        // serde_json writes an object: its last octet is the closing brace.
+        let own_end = self.frames.len() - 1;
+        if !payload.is_empty() {
+            self.frames.truncate(own_end);
+            self.frames.extend_from_slice(br#","payload_len":"#);
+            self.frames
+                .extend_from_slice(payload.len().to_string().as_bytes());
+            self.frames.push(b'}');
+        }
+        self.spans.push((start, own_end, self.frames.len()));
         self.payloads.push(payload);
         Ok(())
     }
 
+    fn finish_frame(&mut self) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        self.frames.extend_from_slice(b"]}");
+        let header_len = (self.frames.len() - open.start - 8) as u32;
+        let payloads = &self.payloads[open.first..];
+        let payload_len: usize = payloads.iter().map(|p| p.len()).sum();
+        self.frames[open.start..open.start + 4].copy_from_slice(&header_len.to_be_bytes());
+        self.frames[open.start + 4..open.start + 8].copy_from_slice(&(payload_len as u32).to_be_bytes());
+        for payload in payloads {
+            self.frames.extend_from_slice(payload);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
-    fn json(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.json[start..self.ends[i]]
+    /// Closes the last frame; the batch is then written, not added to.
+    pub fn seal(mut self) -> SealedEvents {
+        self.finish_frame();
+        SealedEvents {
+            frames: Bytes::from(self.frames),
+            spans: self.spans,
+            payloads: self.payloads,
+        }
+    }
+}
+
+/// A batch of encoded events, ready to be written.
+pub struct SealedEvents {
+    frames: Bytes,
+    spans: Vec<(usize, usize, usize)>,
+    payloads: Vec<Bytes>,
+}
+
+impl SealedEvents {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Version 2, every event: the frames as they were encoded.
+    pub fn all_v2(&self) -> Bytes {
+        self.frames.clone()
     }
 
     /// Version 1: a frame per event, `{"type":"event","event":...}`.
     pub fn write_v1(&self, out: &mut Vec<u8>, events: impl Iterator<Item = usize>) {
         for i in events {
-            let json = self.json(i);
+            let (start, own_end, _) = self.spans[i];
+            let own = &self.frames[start + 1..own_end];
             let payload = &self.payloads[i];
-            let header_len = json.len() + br#""type":"event","#.len();
+            let head = br#"{"type":"event","#;
+            let header_len = head.len() + own.len() + 1;
             out.extend_from_slice(&(header_len as u32).to_be_bytes());
             out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-            out.extend_from_slice(br#"{"type":"event","#);
-            out.extend_from_slice(&json[1..]);
+            out.extend_from_slice(head);
+            out.extend_from_slice(own);
+            out.push(b'}');
             out.extend_from_slice(payload);
         }
     }
 
-    /// Version 2: `events` frames, as few as the header bound allows.
+    /// Version 2, some events: `events` frames of those alone.
     pub fn write_v2(&self, out: &mut Vec<u8>, events: impl Iterator<Item = usize>) {
         let mut frame = FrameInProgress::start(out);
         let mut payloads: Vec<&Bytes> = Vec::new();
         for i in events {
-            let json = self.json(i);
-            let payload = &self.payloads[i];
-            let entry_len = json.len() + 1 + if payload.is_empty() { 0 } else { 32 };
-            if frame.entries > 0 && frame.header_len(out) + entry_len + 2 > EVENTS_HEADER_BYTES_MAX {
+            let (start, _, end) = self.spans[i];
+            let entry = &self.frames[start..end];
+            if frame.entries > 0 && frame.header_len(out) + entry.len() + 3 > EVENTS_HEADER_BYTES_MAX {
                 frame.finish(out, &payloads);
                 payloads.clear();
                 frame = FrameInProgress::start(out);
@@ -215,15 +304,10 @@ impl EncodedEvents {
             if frame.entries > 0 {
                 out.push(b',');
             }
-            match payload.is_empty() {
-                true => out.extend_from_slice(json),
-                false => {
-                    out.extend_from_slice(&json[..json.len() - 1]);
-                    out.extend_from_slice(br#","payload_len":"#);
-                    out.extend_from_slice(payload.len().to_string().as_bytes());
-                    out.push(b'}');
-                    payloads.push(payload);
-                }
+            out.extend_from_slice(entry);
+            let payload = &self.payloads[i];
+            if !payload.is_empty() {
+                payloads.push(payload);
             }
             frame.entries += 1;
         }
@@ -302,12 +386,12 @@ mod tests {
         ]
     }
 
-    fn encoded() -> EncodedEvents {
+    fn encoded() -> SealedEvents {
         let mut encoded = EncodedEvents::default();
         for (event, payload) in sample() {
             encoded.push(&event, payload).unwrap();
         }
-        encoded
+        encoded.seal()
     }
 
     #[test]
@@ -319,6 +403,24 @@ mod tests {
             crate::control::frame::encode(&mut expected, &ServerMessage::Event(event), &payload).unwrap();
         }
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn every_event_in_version_2_is_the_frame_as_encoded() {
+        let encoded = encoded();
+        let mut cut = Vec::new();
+        encoded.write_v2(&mut cut, 0..3);
+        assert_eq!(cut, encoded.all_v2());
+        let mut reader = FrameReader::new(1 << 20);
+        reader.buffer().extend_from_slice(&cut);
+        let frame = reader.next_frame().unwrap().unwrap();
+        let ServerMessage::Events(batch) = frame.parse().unwrap() else {
+            panic!("not an events frame")
+        };
+        let events: Vec<EngineEvent> = batch.events.into_iter().map(|e| e.event).collect();
+        let expected: Vec<EngineEvent> = sample().into_iter().map(|(e, _)| e).collect();
+        assert_eq!(events, expected);
+        assert_eq!(&frame.payload[..], b"hello");
     }
 
     #[test]
@@ -351,8 +453,10 @@ mod tests {
         for _ in 0..1000 {
             encoded.push(&event, Bytes::from_static(b"z")).unwrap();
         }
+        let encoded = encoded.seal();
         let mut out = Vec::new();
         encoded.write_v2(&mut out, 0..1000);
+        assert_eq!(out, encoded.all_v2(), "all of them, cut or as encoded");
         let mut reader = FrameReader::new(1 << 20);
         reader.buffer().extend_from_slice(&out);
         let (mut events, mut frames) = (0, 0);

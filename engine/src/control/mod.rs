@@ -31,7 +31,7 @@ pub const PROTOCOL_VERSION: u32 = 2;
 #[cfg(feature = "control-async")]
 pub use async_client::{AsyncClient, EventStream};
 pub use client::{Client, ClientError, CreatedSession, Incoming};
-pub use events::{EncodedEvents, EventEntry, EventsFrame};
+pub use events::{EncodedEvents, EventEntry, EventsFrame, SealedEvents};
 pub use frame::{Frame, FrameError, FrameReader};
 pub use message::{
     BatchOp, Command, EngineEvent, EngineStats, EventKind, EventKinds, FailureReportName, OpResult, Reply,

@@ -68,13 +68,19 @@ impl ControlServer {
         let mut gathering: Vec<Gathering> = (0..self.shards.len()).map(|_| Gathering::default()).collect();
         let mut groups: Vec<GroupAnswer> = Vec::new();
         let mut offset = 0;
+        // Consecutive sends are routed under one lock of the directory,
+        // let go before anything that awaits.
+        let mut router = None;
         for op in ops {
             match op {
                 BatchOp::Send(send) => {
                     let len = send.payload_len.unwrap_or(0) as usize;
                     let body = payload.slice(offset..offset + len);
                     offset += len;
-                    match self.prepare_send(send, body) {
+                    let route = router
+                        .get_or_insert_with(|| self.directory.router())
+                        .route(&send.session_id);
+                    match self.prepare_send(send, route, body) {
                         Ok((shard, session_id, spec)) => {
                             let g = &mut gathering[shard];
                             g.slots.push(slots.len());
@@ -86,11 +92,13 @@ impl ControlServer {
                     }
                 }
                 BatchOp::CreateSession(descriptor) => {
+                    router = None;
                     self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
                     let reply = self.create_session(id, descriptor).await;
                     slots.push(settled(id, reply));
                 }
                 BatchOp::CloseSession { session_id, reason } => {
+                    router = None;
                     self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
                     let reason = reason.unwrap_or_else(|| "closed by the application".into());
                     let reply = self.close_session(id, session_id, reason).await;
@@ -98,6 +106,7 @@ impl ControlServer {
                 }
             }
         }
+        drop(router);
         self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
         Ok(Box::pin(async move {
             let mut answers = Vec::with_capacity(groups.len());

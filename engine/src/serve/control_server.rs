@@ -311,7 +311,8 @@ impl ControlServer {
     }
 
     async fn send(&self, id: u64, send: SendRequest, payload: Bytes) -> Result<PendingReply, CommandError> {
-        let (shard, session_id, message) = self.prepare_send(send, payload)?;
+        let route = self.directory.route(&send.session_id);
+        let (shard, session_id, message) = self.prepare_send(send, route, payload)?;
         self.ask(
             shard,
             |reply| ShardCommand::Send {
@@ -330,17 +331,19 @@ impl ControlServer {
         .await
     }
 
-    /// What the control thread checks of a send before its shard sees it,
-    /// and the shard it goes to.
+    /// What the control thread checks of a send before its shard sees it
+    /// (`route`: where the directory says its session is), and the shard it
+    /// goes to.
     pub(super) fn prepare_send(
         &self,
         send: SendRequest,
+        route: Option<Route>,
         payload: Bytes,
     ) -> Result<(usize, String, OutgoingSpec), CommandError> {
         if self.draining.get() {
             return Err(CommandError::NoNewMessages);
         }
-        let shard = match self.directory.route(&send.session_id) {
+        let shard = match route {
             None => return Err(CommandError::NoSession(send.session_id)),
             Some(Route::Pending) => return Err(CommandError::Pending(send.session_id)),
             Some(Route::Shard(shard)) => shard,

@@ -8,13 +8,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use bytes::Bytes;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::control_server::PendingReply;
 use crate::control::frame::encode;
-use crate::control::{EncodedEvents, EventKinds, Reply, ServerMessage, Subscription};
+use crate::control::{EncodedEvents, EventKinds, Reply, SealedEvents, ServerMessage, Subscription};
 use crate::shard::{EventBatch, EventTap, ShardEvent, Watch};
 
 /// Encoded event frames for one client, and how many events they hold.
@@ -147,8 +149,10 @@ impl Subscribers {
                 Err(error) => tracing::error!(%error, "cannot encode an event"),
             }
         }
-        // Every event, written once per version for all who take everything.
-        let mut everything: [Option<Bytes>; 2] = [None, None];
+        let encoded = encoded.seal();
+        // Every event, written once per version for all who take everything
+        // (in version 2, the frames as encoded).
+        let mut everything: [Option<Bytes>; 2] = [None, Some(encoded.all_v2())];
         let depth = self.depth;
         let before = list.len();
         list.retain(|s| {
@@ -188,7 +192,7 @@ impl Subscribers {
     }
 }
 
-fn write(encoded: &EncodedEvents, version: u32, events: impl Iterator<Item = usize>) -> Bytes {
+fn write(encoded: &SealedEvents, version: u32, events: impl Iterator<Item = usize>) -> Bytes {
     let mut out = Vec::new();
     match version {
         0 | 1 => encoded.write_v1(&mut out, events),
@@ -198,7 +202,8 @@ fn write(encoded: &EncodedEvents, version: u32, events: impl Iterator<Item = usi
 }
 
 /// Writes replies in request order and events as they come, batching
-/// whatever is ready into one write.
+/// whatever is ready into one vectored write: event frames go out as the
+/// control thread encoded them, not copied again.
 pub(super) async fn write_loop(
     client: u64,
     mut write: tokio::net::unix::OwnedWriteHalf,
@@ -206,52 +211,109 @@ pub(super) async fn write_loop(
     mut events: mpsc::UnboundedReceiver<EventFrames>,
     queued: Rc<Cell<usize>>,
 ) {
-    let mut out = Vec::with_capacity(64 * 1024);
+    let mut out = Output::default();
     let mut written_events = 0;
     loop {
         tokio::select! {
             biased;
             reply = replies.recv() => match reply {
-                Some(reply) => push_reply(&mut out, reply.await),
+                Some(reply) => out.reply(reply.await),
                 None => break,
             },
             frames = events.recv() => match frames {
                 Some((frames, count)) => {
-                    out.extend_from_slice(&frames);
+                    out.frames(frames);
                     written_events += count;
                 }
                 None => {
                     // Dropped as a slow subscriber, or the client is
                     // leaving: write what is decided and close.
                     while let Ok(reply) = replies.try_recv() {
-                        push_reply(&mut out, reply.await);
+                        out.reply(reply.await);
                     }
-                    let _ = write.write_all(&out).await;
+                    let _ = out.write(&mut write).await;
                     tracing::debug!(client, "control client's event stream ended");
                     return;
                 }
             },
         }
-        while out.len() < 1 << 20 {
+        while out.len < 1 << 20 {
             match events.try_recv() {
                 Ok((frames, count)) => {
-                    out.extend_from_slice(&frames);
+                    out.frames(frames);
                     written_events += count;
                 }
                 Err(_) => break,
             }
         }
-        if write.write_all(&out).await.is_err() {
+        if out.write(&mut write).await.is_err() {
             return;
         }
         queued.set(queued.get().saturating_sub(written_events));
         written_events = 0;
-        out.clear();
     }
     while let Ok((frames, _)) = events.try_recv() {
-        out.extend_from_slice(&frames);
+        out.frames(frames);
     }
-    let _ = write.write_all(&out).await;
+    let _ = out.write(&mut write).await;
+}
+
+/// What a client's writer has to write, in order: encoded replies and
+/// event frames as they are.
+#[derive(Default)]
+struct Output {
+    pieces: Vec<Bytes>,
+    /// Replies encoded since the last piece.
+    replies: Vec<u8>,
+    len: usize,
+}
+
+impl Output {
+    fn reply(&mut self, reply: Reply) {
+        let before = self.replies.len();
+        push_reply(&mut self.replies, reply);
+        self.len += self.replies.len() - before;
+    }
+
+    fn frames(&mut self, frames: Bytes) {
+        self.cut_replies();
+        self.len += frames.len();
+        self.pieces.push(frames);
+    }
+
+    fn cut_replies(&mut self) {
+        if !self.replies.is_empty() {
+            self.pieces.push(Bytes::from(std::mem::take(&mut self.replies)));
+        }
+    }
+
+    async fn write(&mut self, write: &mut tokio::net::unix::OwnedWriteHalf) -> std::io::Result<()> {
+        self.cut_replies();
+        let mut at = 0;
+        while at < self.pieces.len() {
+            let slices: Vec<IoSlice<'_>> = self.pieces[at..]
+                .iter()
+                .take(64)
+                .map(|p| IoSlice::new(p))
+                .collect();
+            let mut n = write.write_vectored(&slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                let piece = &mut self.pieces[at];
+                if n < piece.len() {
+                    piece.advance(n);
+                    break;
+                }
+                n -= piece.len();
+                at += 1;
+            }
+        }
+        self.pieces.clear();
+        self.len = 0;
+        Ok(())
+    }
 }
 
 fn push_reply(out: &mut Vec<u8>, reply: Reply) {

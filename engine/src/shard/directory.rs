@@ -133,10 +133,13 @@ impl Directory {
     }
 
     pub fn route(&self, session_id: &str) -> Option<Route> {
-        self.lock().map.get(session_id).map(|entry| match entry {
-            Entry::Pending { .. } => Route::Pending,
-            Entry::Owned { shard, .. } => Route::Shard(*shard),
-        })
+        self.router().route(session_id)
+    }
+
+    /// Routes many sessions under one lock (a batch's sends); shards
+    /// claiming sessions wait meanwhile, so hold it only between awaits.
+    pub fn router(&self) -> Router<'_> {
+        Router { entries: self.lock() }
     }
 
     /// Forgets a session; true when it was there.
@@ -168,6 +171,19 @@ impl Directory {
 
     pub fn pending_expiry(&self) -> Duration {
         self.pending_expiry
+    }
+}
+
+pub(crate) struct Router<'a> {
+    entries: MutexGuard<'a, Entries>,
+}
+
+impl Router<'_> {
+    pub fn route(&self, session_id: &str) -> Option<Route> {
+        self.entries.map.get(session_id).map(|entry| match entry {
+            Entry::Pending { .. } => Route::Pending,
+            Entry::Owned { shard, .. } => Route::Shard(*shard),
+        })
     }
 }
 
