@@ -70,3 +70,45 @@ pub(crate) fn is(b: u8, mask: u8) -> bool {
 pub(crate) fn all(s: &[u8], mask: u8) -> bool {
     s.iter().fold(mask, |acc, &b| acc & CLASSES[usize::from(b)]) == mask
 }
+
+/// Whether every octet of `s` is in %x20-7E, eight at a time: the common case
+/// of `utf8text` (RFC 4975 9), which also admits HTAB and UTF-8 (the caller
+/// checks those when this says no).
+#[inline]
+pub(crate) fn all_printable_ascii(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES * 0x80;
+    // An octet below 0x20 borrows into its high bit; one above 0x7E carries
+    // into it (or has it set). Carries and borrows only leave a byte that is
+    // itself outside, so a zero result is exact.
+    let outside = |w: u64| (w.wrapping_sub(ONES * 0x20) & !w | w.wrapping_add(ONES) | w) & HIGHS;
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    if s.len() < 8 {
+        return s.iter().all(|&b| b.wrapping_sub(0x20) < 0x5f);
+    }
+    let chunks = s.chunks_exact(8);
+    // The last eight octets, overlapping the chunks, cover the remainder.
+    let last = word(&s[s.len() - 8..]);
+    chunks.fold(outside(last), |acc, c| acc | outside(word(c))) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_ascii_agrees_with_octet_by_octet() {
+        for len in 0..40 {
+            let base = vec![b'a'; len];
+            assert!(all_printable_ascii(&base));
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = base.clone();
+                    s[at] = b;
+                    let want = (0x20..=0x7e).contains(&b);
+                    assert_eq!(all_printable_ascii(&s), want, "{b:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+}

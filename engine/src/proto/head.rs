@@ -7,6 +7,7 @@ use super::chars;
 use super::error::Error;
 use super::frame::{is_method_token, Continuation, FrameHead, FrameKind, HeaderField, Method};
 use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
+use super::header_name::Known;
 use super::ident::{is_ident, MessageId, TransactionId};
 use super::limits::Strictness;
 use super::span::Span;
@@ -42,15 +43,11 @@ pub(crate) enum StartKind {
 
 /// `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)` (RFC 4975 9).
 pub(crate) fn is_utf8text(s: &[u8]) -> bool {
-    // Branch-free arithmetic so the all-ASCII case vectorises: an octet is
-    // plain text when it is in %x20-7E or HTAB.
-    let outside = s.iter().fold(0u8, |acc, &b| {
-        acc | (u8::from(b.wrapping_sub(0x20) > 0x5e) & u8::from(b != b'\t'))
-    });
-    if outside == 0 {
+    if chars::all_printable_ascii(s) {
         return true;
     }
-    // Rare: non-ASCII text must be well-formed UTF-8, and still free of controls.
+    // Rare: HTAB, or non-ASCII text, which must be well-formed UTF-8 and
+    // still free of controls.
     core::str::from_utf8(s).is_ok() && s.iter().all(|&b| b >= 0x80 || chars::is(b, chars::TEXT))
 }
 
@@ -157,82 +154,42 @@ pub(crate) enum HeadEnd {
     EndLine { line_start: usize, line_end: usize },
 }
 
-/// The eight headers with meaning to an endpoint (RFC 4975 7.1, 9).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Known {
-    ToPath,
-    FromPath,
-    MessageId,
-    ByteRange,
-    SuccessReport,
-    FailureReport,
-    Status,
-    ContentType,
-}
-
-impl Known {
-    fn from_name(name: &[u8]) -> Option<Known> {
-        let is = |canonical: &[u8]| name.eq_ignore_ascii_case(canonical);
-        match name.len() {
-            7 if is(b"To-Path") => Some(Known::ToPath),
-            9 if is(b"From-Path") => Some(Known::FromPath),
-            10 if is(b"Message-ID") => Some(Known::MessageId),
-            10 if is(b"Byte-Range") => Some(Known::ByteRange),
-            14 if is(b"Success-Report") => Some(Known::SuccessReport),
-            14 if is(b"Failure-Report") => Some(Known::FailureReport),
-            6 if is(b"Status") => Some(Known::Status),
-            12 if is(b"Content-Type") => Some(Known::ContentType),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Known::ToPath => "To-Path",
-            Known::FromPath => "From-Path",
-            Known::MessageId => "Message-ID",
-            Known::ByteRange => "Byte-Range",
-            Known::SuccessReport => "Success-Report",
-            Known::FailureReport => "Failure-Report",
-            Known::Status => "Status",
-            Known::ContentType => "Content-Type",
-        }
-    }
-}
-
-/// Splits `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP` (lenient).
-fn split_header(head: &[u8], start: usize, end: usize, strictness: Strictness) -> Result<HeaderField, Error> {
+/// Splits `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP`
+/// (lenient), and names the header when it is one of the eight known ones.
+fn split_header(
+    head: &[u8],
+    start: usize,
+    end: usize,
+    strictness: Strictness,
+) -> Result<(HeaderField, Option<Known>), Error> {
     let line = &head[start..end];
-    let colon = memchr::memchr(b':', line).ok_or(Error::BadHeader("no colon"))?;
-    let name = &line[..colon];
-    // hname = ALPHA *token
-    if !name.first().is_some_and(u8::is_ascii_alphabetic) || !chars::all(name, chars::TOKEN) {
-        return Err(Error::BadHeader("header name is not a token"));
-    }
-    let (mut value_start, mut value_end) = (colon + 1, line.len());
-    match strictness {
-        Strictness::Strict => {
-            if line.get(colon + 1) != Some(&b' ') {
-                return Err(Error::BadHeader("no single space after the colon"));
+    let (colon, known) = match Known::at_start(line) {
+        Some(known) => (known.name().len(), Some(known)),
+        None => {
+            // hname = ALPHA *token; ":" is no token octet, so the first octet
+            // that is not one is the first colon of a line with a valid name.
+            let colon = line
+                .iter()
+                .position(|&b| !chars::is(b, chars::TOKEN))
+                .unwrap_or(line.len());
+            if line.get(colon) != Some(&b':') || !line[0].is_ascii_alphabetic() {
+                return Err(if memchr::memchr(b':', line).is_none() {
+                    Error::BadHeader("no colon")
+                } else {
+                    Error::BadHeader("header name is not a token")
+                });
             }
-            value_start += 1;
+            (colon, None)
         }
-        Strictness::Lenient => {
-            while value_start < value_end && matches!(line[value_start], b' ' | b'\t') {
-                value_start += 1;
-            }
-            while value_end > value_start && matches!(line[value_end - 1], b' ' | b'\t') {
-                value_end -= 1;
-            }
-        }
+    };
+    if strictness == Strictness::Strict && line.get(colon + 1) != Some(&b' ') {
+        return Err(Error::BadHeader("no single space after the colon"));
     }
-    if !is_utf8text(&line[value_start..value_end]) {
+    let field = HeaderField::locate(line, start, colon, strictness);
+    if !is_utf8text(field.value.of(head)) {
         return Err(Error::BadHeader("header value is not UTF-8 text"));
     }
-    Ok(HeaderField {
-        name: Span::new(start, start + colon),
-        value: Span::new(start + value_start, start + value_end),
-    })
+    Ok((field, known))
 }
 
 /// A frame head that failed validation but whose frame can be delimited.
@@ -297,7 +254,11 @@ pub(crate) fn parse_head(
                 tid,
                 kind,
                 comment,
-                headers: f.headers,
+                header_lines: match (lines.first(), lines.last()) {
+                    (Some(first), Some(last)) => Span::new(first.start as usize, last.end as usize + 2),
+                    _ => Span::default(),
+                },
+                strictness,
                 to_path,
                 from_path,
                 message_id: f.message_id,
@@ -330,7 +291,6 @@ pub(crate) fn parse_head(
 /// The typed header fields of a head, before the frame-level rules.
 #[derive(Default)]
 struct Fields {
-    headers: Vec<HeaderField>,
     to_path: Option<Span>,
     from_path: Option<Span>,
     to_index: usize,
@@ -355,19 +315,17 @@ fn check_headers(
     paths: &mut PathMemo,
 ) -> Result<Fields, Error> {
     let mut f = Fields {
-        headers: Vec::with_capacity(lines.len()),
         has_body,
         strictness,
         ..Fields::default()
     };
     for (index, line) in lines.iter().enumerate() {
-        let field = split_header(head, line.start as usize, line.end as usize, strictness)?;
+        let (field, known) = split_header(head, line.start as usize, line.end as usize, strictness)?;
         if f.content_type.is_some() && strictness == Strictness::Strict {
             // RFC 4975 7.1: Content-Type is the last header before the body.
             return Err(Error::ContentTypeNotLast);
         }
-        f.headers.push(field);
-        let Some(known) = Known::from_name(field.name.of(head)) else {
+        let Some(known) = known else {
             continue; // RFC 4975 12: unknown headers are ignored.
         };
         let value = field.value.of(head);
