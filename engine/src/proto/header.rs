@@ -32,6 +32,46 @@ impl ByteRange {
     /// (an empty chunk reads `1-0/0`), end <= total. Values beyond u64 are
     /// refused before anything is allocated for them (RFC 4975 14.5).
     pub fn parse(s: &[u8]) -> Result<ByteRange, &'static str> {
+        match Self::parse_plain(s) {
+            Some(range) if range.check().is_ok() => Ok(range),
+            // Whatever is wrong, the field by field reading names it.
+            _ => Self::parse_fields(s),
+        }
+    }
+
+    /// One pass over `digits "-" (digits / "*") "/" (digits / "*")`, the
+    /// shape every sender writes; `None` for anything else, including
+    /// values beyond u64.
+    fn parse_plain(s: &[u8]) -> Option<ByteRange> {
+        /// Digits from `at` up to the next non-digit: (value, end).
+        fn number(s: &[u8], at: usize) -> Option<(u64, usize)> {
+            let (mut value, mut end) = (0u64, at);
+            while let Some(d) = s.get(end).and_then(|b| b.checked_sub(b'0')).filter(|d| *d <= 9) {
+                value = value.checked_mul(10)?.checked_add(u64::from(d))?;
+                end += 1;
+            }
+            (end > at).then_some((value, end))
+        }
+        /// Digits or `*` from `at`: (value, end).
+        fn bound(s: &[u8], at: usize) -> Option<(Option<u64>, usize)> {
+            if s.get(at) == Some(&b'*') {
+                return Some((None, at + 1));
+            }
+            number(s, at).map(|(value, end)| (Some(value), end))
+        }
+        let (start, at) = number(s, 0)?;
+        if s.get(at) != Some(&b'-') {
+            return None;
+        }
+        let (end, at) = bound(s, at + 1)?;
+        if s.get(at) != Some(&b'/') {
+            return None;
+        }
+        let (total, at) = bound(s, at + 1)?;
+        (at == s.len()).then_some(ByteRange { start, end, total })
+    }
+
+    fn parse_fields(s: &[u8]) -> Result<ByteRange, &'static str> {
         let dash = memchr::memchr(b'-', s).ok_or("no \"-\" between start and end")?;
         let slash = memchr::memchr(b'/', s).ok_or("no \"/\" before the total")?;
         if slash < dash {
@@ -272,6 +312,30 @@ mod tests {
             "2049-4096/5000"
         );
         assert_eq!(ByteRange::parse(b"1-*/*").unwrap().to_string(), "1-*/*");
+    }
+
+    #[test]
+    fn one_pass_reading_agrees_with_the_field_by_field_one() {
+        const ALPHABET: &[u8] = b"019-/*x";
+        let mut s = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                s.clear();
+                for _ in 0..len {
+                    s.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(ByteRange::parse(&s), ByteRange::parse_fields(&s), "{s:?}");
+            }
+        }
+        for edge in [
+            "18446744073709551615-1/*",
+            "18446744073709551616-1/*",
+            "1-18446744073709551616/*",
+        ] {
+            let s = edge.as_bytes();
+            assert_eq!(ByteRange::parse(s), ByteRange::parse_fields(s), "{edge}");
+        }
     }
 
     #[test]

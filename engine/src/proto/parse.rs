@@ -296,6 +296,7 @@ impl Parser {
     /// When both the line and the block limit are broken, the one whose
     /// crossing point comes first in the stream wins, so the verdict does not
     /// depend on how the bytes arrived.
+    #[cold]
     fn head_limit_error(
         &self,
         in_headers: bool,
@@ -356,9 +357,12 @@ impl Parser {
             }
             let line_end = nl - 1;
             let line_too_long = line_end - line_start > self.line_limit(start.is_some()).0;
-            if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search) {
-                fatal = Some(error);
-                break;
+            if line_too_long || search > limits.header_block_bytes_max {
+                if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search)
+                {
+                    fatal = Some(error);
+                    break;
+                }
             }
             let line = &self.buf[line_start..line_end];
             if start.is_none() {
