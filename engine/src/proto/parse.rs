@@ -12,6 +12,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
+use super::chars::LineFeeds;
 use super::error::{Error, Limit};
 use super::frame::{Continuation, FrameHead, FrameKind, Method};
 use super::head::{parse_head, parse_start_line, HeadEnd, Rejected, StartLine, END_LINE_HYPHENS};
@@ -350,7 +351,7 @@ impl Parser {
         let mut end = None;
         let mut fatal = None;
         let scan_from = search;
-        for nl in memchr::memchr_iter(b'\n', &self.buf[scan_from..]).map(|p| scan_from + p) {
+        for nl in LineFeeds::new(&self.buf[scan_from..]).map(|p| scan_from + p) {
             search = nl + 1;
             if nl == line_start || self.buf[nl - 1] != b'\r' {
                 continue; // a bare LF is line content, not a line end (N34)
