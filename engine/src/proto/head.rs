@@ -186,10 +186,20 @@ fn split_header(
         return Err(Error::BadHeader("no single space after the colon"));
     }
     let field = HeaderField::locate(line, start, colon, strictness);
-    if !is_utf8text(field.value.of(head)) {
-        return Err(Error::BadHeader("header value is not UTF-8 text"));
+    if !known.is_some_and(value_implies_text) && !is_utf8text(field.value.of(head)) {
+        return Err(NOT_TEXT);
     }
     Ok((field, known))
+}
+
+const NOT_TEXT: Error = Error::BadHeader("header value is not UTF-8 text");
+
+/// Whether a valid value of this header is ASCII text for certain (URIs,
+/// idents, numbers, keywords: RFC 4975 9), so that its utf8text check can
+/// wait until the value turns out invalid: the frame is then refused for
+/// the error the check would have raised first.
+fn value_implies_text(known: Known) -> bool {
+    !matches!(known, Known::Status | Known::ContentType)
 }
 
 /// A frame head that failed validation but whose frame can be delimited.
@@ -321,67 +331,88 @@ fn check_headers(
     };
     for (index, line) in lines.iter().enumerate() {
         let (field, known) = split_header(head, line.start as usize, line.end as usize, strictness)?;
-        if f.content_type.is_some() && strictness == Strictness::Strict {
-            // RFC 4975 7.1: Content-Type is the last header before the body.
-            return Err(Error::ContentTypeNotLast);
-        }
-        let Some(known) = known else {
-            continue; // RFC 4975 12: unknown headers are ignored.
-        };
-        let value = field.value.of(head);
-        let duplicate = match known {
-            Known::ToPath => f.to_path.is_some(),
-            Known::FromPath => f.from_path.is_some(),
-            Known::MessageId => f.message_id.is_some(),
-            Known::ByteRange => f.byte_range.is_some(),
-            Known::SuccessReport => f.success_report.is_some(),
-            Known::FailureReport => f.failure_report.is_some(),
-            Known::Status => f.status.is_some(),
-            Known::ContentType => f.content_type.is_some(),
-        };
-        if duplicate {
-            return Err(Error::DuplicateHeader(known.name()));
-        }
-        match known {
-            Known::ToPath => {
-                paths.validate(value).map_err(Error::BadUri)?;
-                f.to_path = Some(field.value);
-                f.to_index = index;
-            }
-            Known::FromPath => {
-                paths.validate(value).map_err(Error::BadUri)?;
-                f.from_path = Some(field.value);
-                f.from_index = index;
-            }
-            Known::MessageId => {
-                f.message_id = Some(MessageId::new(value).ok_or(Error::BadHeaderValue("Message-ID"))?);
-            }
-            Known::ByteRange => {
-                f.byte_range = Some(ByteRange::parse(value).map_err(Error::BadByteRange)?);
-            }
-            Known::SuccessReport => {
-                f.success_report =
-                    Some(SuccessReport::parse(value).ok_or(Error::BadHeaderValue("Success-Report"))?);
-            }
-            Known::FailureReport => {
-                f.failure_report =
-                    Some(FailureReport::parse(value).ok_or(Error::BadHeaderValue("Failure-Report"))?);
-            }
-            Known::Status => {
-                let (status, comment) = ReportStatus::parse(value).ok_or(Error::BadHeaderValue("Status"))?;
-                f.status = Some(status);
-                f.status_comment =
-                    comment.map(|at| Span::new(field.value.start as usize + at, field.value.end as usize));
-            }
-            Known::ContentType => {
-                if !is_media_type(value) {
-                    return Err(Error::BadHeaderValue("Content-Type"));
-                }
-                f.content_type = Some(field.value);
-            }
+        let checked = check_header(&mut f, index, known, field, head, paths);
+        if let Err(error) = checked {
+            let unchecked_text = known.is_some_and(value_implies_text);
+            return Err(match unchecked_text && !is_utf8text(field.value.of(head)) {
+                true => NOT_TEXT,
+                false => error,
+            });
         }
     }
     Ok(f)
+}
+
+/// The checks of one header line after its syntax: Content-Type position,
+/// duplicates and the value of a known header, recorded in `f`.
+fn check_header(
+    f: &mut Fields,
+    index: usize,
+    known: Option<Known>,
+    field: HeaderField,
+    head: &[u8],
+    paths: &mut PathMemo,
+) -> Result<(), Error> {
+    if f.content_type.is_some() && f.strictness == Strictness::Strict {
+        // RFC 4975 7.1: Content-Type is the last header before the body.
+        return Err(Error::ContentTypeNotLast);
+    }
+    let Some(known) = known else {
+        return Ok(()); // RFC 4975 12: unknown headers are ignored.
+    };
+    let value = field.value.of(head);
+    let duplicate = match known {
+        Known::ToPath => f.to_path.is_some(),
+        Known::FromPath => f.from_path.is_some(),
+        Known::MessageId => f.message_id.is_some(),
+        Known::ByteRange => f.byte_range.is_some(),
+        Known::SuccessReport => f.success_report.is_some(),
+        Known::FailureReport => f.failure_report.is_some(),
+        Known::Status => f.status.is_some(),
+        Known::ContentType => f.content_type.is_some(),
+    };
+    if duplicate {
+        return Err(Error::DuplicateHeader(known.name()));
+    }
+    match known {
+        Known::ToPath => {
+            paths.validate(value).map_err(Error::BadUri)?;
+            f.to_path = Some(field.value);
+            f.to_index = index;
+        }
+        Known::FromPath => {
+            paths.validate(value).map_err(Error::BadUri)?;
+            f.from_path = Some(field.value);
+            f.from_index = index;
+        }
+        Known::MessageId => {
+            f.message_id = Some(MessageId::new(value).ok_or(Error::BadHeaderValue("Message-ID"))?);
+        }
+        Known::ByteRange => {
+            f.byte_range = Some(ByteRange::parse(value).map_err(Error::BadByteRange)?);
+        }
+        Known::SuccessReport => {
+            f.success_report =
+                Some(SuccessReport::parse(value).ok_or(Error::BadHeaderValue("Success-Report"))?);
+        }
+        Known::FailureReport => {
+            f.failure_report =
+                Some(FailureReport::parse(value).ok_or(Error::BadHeaderValue("Failure-Report"))?);
+        }
+        Known::Status => {
+            let (status, comment) = ReportStatus::parse(value).ok_or(Error::BadHeaderValue("Status"))?;
+            f.status = Some(status);
+            f.status_comment =
+                comment.map(|at| Span::new(field.value.start as usize + at, field.value.end as usize));
+        }
+        Known::ContentType => {
+            if !is_media_type(value) {
+                return Err(Error::BadHeaderValue("Content-Type"));
+            }
+            f.content_type = Some(field.value);
+        }
+    }
+    Ok(())
 }
 
 /// The rules that need the whole head (RFC 4975 7.1, 7.1.1, 7.1.2, 7.2);
