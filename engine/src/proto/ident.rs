@@ -38,7 +38,18 @@ impl Ident {
             return None;
         }
         let mut bytes = [0u8; IDENT_LEN_MAX];
-        bytes[..s.len()].copy_from_slice(s);
+        // Two overlapping fixed-size copies instead of a call to copy
+        // 4 to 32 octets (`is_ident` bounded the length).
+        fn copy<const W: usize>(bytes: &mut [u8; IDENT_LEN_MAX], s: &[u8]) {
+            let n = s.len();
+            bytes[..W].copy_from_slice(&s[..W]);
+            bytes[n - W..n].copy_from_slice(&s[n - W..]);
+        }
+        match s.len() {
+            16.. => copy::<16>(&mut bytes, s),
+            8.. => copy::<8>(&mut bytes, s),
+            _ => copy::<4>(&mut bytes, s),
+        }
         Some(Ident {
             len: s.len() as u8,
             bytes,
