@@ -96,7 +96,11 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
         return broken(Error::BadStartLine("protocol name is not \"MSRP\""));
     }
     let tid_start = skip_spaces(line, 5, strictness);
-    let tid_end = memchr::memchr(b' ', &line[tid_start..]).map_or(line.len(), |p| tid_start + p);
+    // A transaction id is 4 to 32 octets: a plain loop beats a call.
+    let tid_end = line[tid_start..]
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(line.len(), |p| tid_start + p);
     if tid_start == tid_end {
         return broken(Error::BadStartLine(
             "fields are not separated by exactly one space",
@@ -254,12 +258,16 @@ pub(crate) fn parse_head(
         let error = Error::BadTransactionId;
         return Ok(Err(Rejected { error, bodiless, raw }));
     };
-    let checked = check_headers(head, lines, bodiless.is_none(), strictness, paths).and_then(|fields| {
-        let (to_path, from_path) = check_frame_rules(&kind, &fields, bodiless)?;
-        Ok((fields, to_path, from_path))
-    });
+    // Filled and read in place rather than handed back inside a Result.
+    let mut f = Fields {
+        has_body: bodiless.is_none(),
+        strictness,
+        ..Fields::default()
+    };
+    let checked =
+        check_headers(&mut f, head, lines, paths).and_then(|()| check_frame_rules(&kind, &f, bodiless));
     match checked {
-        Ok((f, to_path, from_path)) => Ok(Ok((
+        Ok((to_path, from_path)) => Ok(Ok((
             FrameHead {
                 tid,
                 kind,
@@ -312,26 +320,17 @@ struct Fields {
     status: Option<ReportStatus>,
     status_comment: Option<Span>,
     content_type: Option<Span>,
+    /// The known headers met so far, a bit each.
+    seen: u8,
     has_body: bool,
     strictness: Strictness,
 }
 
 /// Reads every header line: syntax, duplicates, values, Content-Type position.
-fn check_headers(
-    head: &[u8],
-    lines: &[Span],
-    has_body: bool,
-    strictness: Strictness,
-    paths: &mut PathMemo,
-) -> Result<Fields, Error> {
-    let mut f = Fields {
-        has_body,
-        strictness,
-        ..Fields::default()
-    };
+fn check_headers(f: &mut Fields, head: &[u8], lines: &[Span], paths: &mut PathMemo) -> Result<(), Error> {
     for (index, line) in lines.iter().enumerate() {
-        let (field, known) = split_header(head, line.start as usize, line.end as usize, strictness)?;
-        let checked = check_header(&mut f, index, known, field, head, paths);
+        let (field, known) = split_header(head, line.start as usize, line.end as usize, f.strictness)?;
+        let checked = check_header(f, index, known, field, head, paths);
         if let Err(error) = checked {
             let unchecked_text = known.is_some_and(value_implies_text);
             return Err(match unchecked_text && !is_utf8text(field.value.of(head)) {
@@ -340,7 +339,7 @@ fn check_headers(
             });
         }
     }
-    Ok(f)
+    Ok(())
 }
 
 /// The checks of one header line after its syntax: Content-Type position,
@@ -361,19 +360,13 @@ fn check_header(
         return Ok(()); // RFC 4975 12: unknown headers are ignored.
     };
     let value = field.value.of(head);
-    let duplicate = match known {
-        Known::ToPath => f.to_path.is_some(),
-        Known::FromPath => f.from_path.is_some(),
-        Known::MessageId => f.message_id.is_some(),
-        Known::ByteRange => f.byte_range.is_some(),
-        Known::SuccessReport => f.success_report.is_some(),
-        Known::FailureReport => f.failure_report.is_some(),
-        Known::Status => f.status.is_some(),
-        Known::ContentType => f.content_type.is_some(),
-    };
-    if duplicate {
+    // The first error ends the head, so marking the header before its value
+    // is checked changes no verdict.
+    let bit = 1u8 << known as u8;
+    if f.seen & bit != 0 {
         return Err(Error::DuplicateHeader(known.name()));
     }
+    f.seen |= bit;
     match known {
         Known::ToPath => {
             paths.validate(value).map_err(Error::BadUri)?;
