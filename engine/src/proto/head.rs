@@ -8,7 +8,7 @@ use super::error::Error;
 use super::frame::{is_method_token, Continuation, FrameHead, FrameKind, HeaderField, Method};
 use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
 use super::header_name::Known;
-use super::ident::{is_ident, MessageId, TransactionId};
+use super::ident::{is_ident, MessageId, TransactionId, IDENT_LEN_MAX, IDENT_LEN_MIN};
 use super::limits::Strictness;
 use super::span::Span;
 use super::uri::PathMemo;
@@ -96,17 +96,33 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
         return broken(Error::BadStartLine("protocol name is not \"MSRP\""));
     }
     let tid_start = skip_spaces(line, 5, strictness);
-    // A transaction id is 4 to 32 octets: a plain loop beats a call.
-    let tid_end = line[tid_start..]
+    // One scan finds the field and checks its octets: SP is no ident-char,
+    // so a run of ident-chars that ends at SP or the line's end is the whole
+    // transaction id. Otherwise the field runs to the next SP and breaks the
+    // rule.
+    let ident_end = line[tid_start..]
         .iter()
-        .position(|&b| b == b' ')
+        .position(|&b| !chars::is(b, chars::IDENT))
         .map_or(line.len(), |p| tid_start + p);
+    let whole = line.get(ident_end).is_none_or(|&b| b == b' ');
+    let tid_end = match whole {
+        true => ident_end,
+        false => memchr::memchr(b' ', &line[ident_end..]).map_or(line.len(), |p| ident_end + p),
+    };
     if tid_start == tid_end {
         return broken(Error::BadStartLine(
             "fields are not separated by exactly one space",
         ));
     }
-    if !is_ident(&line[tid_start..tid_end]) {
+    let tid_bytes = &line[tid_start..tid_end];
+    let tid_ok = match whole {
+        true => {
+            (IDENT_LEN_MIN..=IDENT_LEN_MAX).contains(&tid_bytes.len()) && tid_bytes[0].is_ascii_alphanumeric()
+        }
+        false => false,
+    };
+    debug_assert_eq!(tid_ok, is_ident(tid_bytes));
+    if !tid_ok {
         return broken(Error::BadTransactionId);
     }
     let tid = Span::new(tid_start, tid_end);
@@ -254,10 +270,8 @@ pub(crate) fn parse_head(
         StartKind::Response { status, comment } => (FrameKind::Response { status }, comment),
         StartKind::Broken(error) => return Ok(Err(Rejected { error, bodiless, raw })),
     };
-    let Some(tid) = TransactionId::new(tid_bytes) else {
-        let error = Error::BadTransactionId;
-        return Ok(Err(Rejected { error, bodiless, raw }));
-    };
+    // A start line that is not Broken checked its transaction id.
+    let tid = TransactionId::from_checked(tid_bytes);
     // Filled and read in place rather than handed back inside a Result.
     let mut f = Fields {
         has_body: bodiless.is_none(),
