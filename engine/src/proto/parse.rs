@@ -351,13 +351,20 @@ impl Parser {
         let mut end = None;
         let mut fatal = None;
         let scan_from = search;
-        for nl in LineFeeds::new(&self.buf[scan_from..]).map(|p| scan_from + p) {
+        let buf: &[u8] = &self.buf;
+        let (start_line_max, header_line_max) = (limits.start_line_bytes_max, limits.header_line_bytes_max);
+        for nl in LineFeeds::new(&buf[scan_from..]).map(|p| scan_from + p) {
             search = nl + 1;
-            if nl == line_start || self.buf[nl - 1] != b'\r' {
+            if nl == line_start || buf[nl - 1] != b'\r' {
                 continue; // a bare LF is line content, not a line end (N34)
             }
             let line_end = nl - 1;
-            let line_too_long = line_end - line_start > self.line_limit(start.is_some()).0;
+            let line_max = if start.is_some() {
+                header_line_max
+            } else {
+                start_line_max
+            };
+            let line_too_long = line_end - line_start > line_max;
             if line_too_long || search > limits.header_block_bytes_max {
                 if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search)
                 {
@@ -365,7 +372,7 @@ impl Parser {
                     break;
                 }
             }
-            let line = &self.buf[line_start..line_end];
+            let line = &buf[line_start..line_end];
             if start.is_none() {
                 match parse_start_line(line, self.config.strictness) {
                     Ok(parsed) => start = Some(parsed),
