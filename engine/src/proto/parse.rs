@@ -234,6 +234,7 @@ impl Parser {
         self.consumed += n as u64;
     }
 
+    #[inline]
     fn split(&mut self, n: usize) -> Bytes {
         debug_assert!(n <= self.buf.len());
         self.consumed += n as u64;
