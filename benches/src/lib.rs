@@ -89,6 +89,71 @@ pub fn interleaved_stream(frames: usize, body_len: usize, sessions: usize) -> Ve
     out.to_vec()
 }
 
+/// The head (start line through the blank line) of the first frame of
+/// `stream`, and how many header lines it has.
+pub fn first_head(stream: &[u8]) -> (&[u8], usize) {
+    let end = stream
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head with a body")
+        + 4;
+    let head = &stream[..end];
+    // Lines minus the start line and the blank line.
+    let lines = head.windows(2).filter(|w| *w == b"\r\n").count();
+    (head, lines - 2)
+}
+
+/// An HTTP/1.1 POST whose head is exactly `head_len` octets with five headers,
+/// as many as a SEND head of [`send_stream`] (To-Path, From-Path, Message-ID,
+/// Byte-Range, Content-Type), followed by a body of `body_len` octets: the
+/// same amount of head to validate, for a comparison with an HTTP parser.
+pub fn http_request(head_len: usize, body_len: usize, seed: u64) -> Vec<u8> {
+    let headers = format!(
+        "Host: chat.example.com:2855\r\n\
+         Referer: http://192.0.2.10:2855/3GEoWeUeCAF4sXNosViq/msg\r\n\
+         X-Request-ID: bench-message-1\r\n\
+         Content-Length: {body_len}\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    );
+    let fixed = "POST /sessions/yLj7wU8m3WNYnErIrgGr/messages HTTP/1.1\r\n".len() + headers.len();
+    assert!(
+        head_len >= fixed,
+        "an HTTP head of {head_len} octets is too short"
+    );
+    // Pad the request-target with a query so the heads are the same size.
+    let pad = match head_len - fixed {
+        0 => String::new(),
+        1 => "?".to_owned(),
+        n => format!("?q={}", "x".repeat(n - 3)),
+    };
+    let mut req =
+        format!("POST /sessions/yLj7wU8m3WNYnErIrgGr/messages{pad} HTTP/1.1\r\n{headers}").into_bytes();
+    assert_eq!(req.len(), head_len);
+    req.extend_from_slice(&body(body_len, seed));
+    req
+}
+
+/// `frames` requests of [`http_request`] back to back on one stream.
+pub fn http_stream(frames: usize, head_len: usize, body_len: usize) -> Vec<u8> {
+    (0..frames)
+        .flat_map(|i| http_request(head_len, body_len, i as u64))
+        .collect()
+}
+
+/// `count` parsers, each past one SEND of the session of [`send_stream`] (so
+/// that its paths are known, as on a connection in use) and holding the next
+/// SEND of `body_len` octets whole: the next poll yields that frame's head.
+pub fn head_parsers(count: usize, body_len: usize) -> Vec<Parser> {
+    let stream = send_stream(2, body_len);
+    (0..count)
+        .map(|_| {
+            let mut parser = loaded_parser(&stream);
+            while !matches!(parser.poll().expect("valid stream"), Some(Event::End(_))) {}
+            parser
+        })
+        .collect()
+}
+
 /// A parser holding `stream`, as if one large read had delivered it.
 pub fn loaded_parser(stream: &[u8]) -> Parser {
     let mut parser = Parser::new(Default::default());

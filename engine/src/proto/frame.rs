@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::header::{ByteRange, FailureReport, ReportStatus, SuccessReport};
 use super::ident::{MessageId, TransactionId};
+use super::limits::Strictness;
 use super::span::Span;
 use super::uri::{split_path, MsrpUri};
 
@@ -101,6 +102,36 @@ pub(crate) struct HeaderField {
     pub value: Span,
 }
 
+impl HeaderField {
+    /// Where the name and value of a header line that validated lie:
+    /// `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP` (lenient),
+    /// RFC 4975 9. The head parser validates with the same split, so the
+    /// fields read back later are the ones it checked.
+    pub(crate) fn locate(
+        line: &[u8],
+        line_start: usize,
+        colon: usize,
+        strictness: Strictness,
+    ) -> HeaderField {
+        let (mut value_start, mut value_end) = (colon + 1, line.len());
+        match strictness {
+            Strictness::Strict => value_start += 1,
+            Strictness::Lenient => {
+                while value_start < value_end && matches!(line[value_start], b' ' | b'\t') {
+                    value_start += 1;
+                }
+                while value_end > value_start && matches!(line[value_end - 1], b' ' | b'\t') {
+                    value_end -= 1;
+                }
+            }
+        }
+        HeaderField {
+            name: Span::new(line_start, line_start + colon),
+            value: Span::new(line_start + value_start, line_start + value_end),
+        }
+    }
+}
+
 /// A To-Path or From-Path value: one or more URIs, leftmost first.
 #[derive(Clone, Copy, Debug)]
 pub struct Path<'a> {
@@ -144,7 +175,10 @@ pub struct FrameHead {
     pub(crate) tid: TransactionId,
     pub(crate) kind: FrameKind,
     pub(crate) comment: Option<Span>,
-    pub(crate) headers: Vec<HeaderField>,
+    /// The header lines, each with its CRLF; split again on demand rather
+    /// than kept as a list, so a head costs no allocation.
+    pub(crate) header_lines: Span,
+    pub(crate) strictness: Strictness,
     pub(crate) to_path: Span,
     pub(crate) from_path: Span,
     pub(crate) message_id: Option<MessageId>,
@@ -255,9 +289,20 @@ impl FrameHead {
 
     /// Every header in order, as `(name, value)` exactly as written.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .map(|h| (self.text(h.name), self.text(h.value)))
+        let lines = self.header_lines;
+        let block = lines.of(&self.raw);
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            // A validated header line holds neither CR nor LF (utf8text,
+            // RFC 4975 9), so its end is the next LF.
+            let end = at + memchr::memchr(b'\n', block.get(at..)?)?;
+            let line = &block[at..end - 1];
+            let line_start = lines.start as usize + at;
+            at = end + 1;
+            let colon = memchr::memchr(b':', line).unwrap_or_default();
+            let field = HeaderField::locate(line, line_start, colon, self.strictness);
+            Some((self.text(field.name), self.text(field.value)))
+        })
     }
 
     /// The first header of that name (compared case-insensitively).

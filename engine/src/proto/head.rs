@@ -7,7 +7,8 @@ use super::chars;
 use super::error::Error;
 use super::frame::{is_method_token, Continuation, FrameHead, FrameKind, HeaderField, Method};
 use super::header::{is_media_type, three_digits, ByteRange, FailureReport, ReportStatus, SuccessReport};
-use super::ident::{is_ident, MessageId, TransactionId};
+use super::header_name::Known;
+use super::ident::{is_ident, MessageId, TransactionId, IDENT_LEN_MAX, IDENT_LEN_MIN};
 use super::limits::Strictness;
 use super::span::Span;
 use super::uri::PathMemo;
@@ -42,15 +43,11 @@ pub(crate) enum StartKind {
 
 /// `utf8text = *(HTAB / %x20-7E / UTF8-NONASCII)` (RFC 4975 9).
 pub(crate) fn is_utf8text(s: &[u8]) -> bool {
-    // Branch-free arithmetic so the all-ASCII case vectorises: an octet is
-    // plain text when it is in %x20-7E or HTAB.
-    let outside = s.iter().fold(0u8, |acc, &b| {
-        acc | (u8::from(b.wrapping_sub(0x20) > 0x5e) & u8::from(b != b'\t'))
-    });
-    if outside == 0 {
+    if chars::all_printable_ascii(s) {
         return true;
     }
-    // Rare: non-ASCII text must be well-formed UTF-8, and still free of controls.
+    // Rare: HTAB, or non-ASCII text, which must be well-formed UTF-8 and
+    // still free of controls.
     core::str::from_utf8(s).is_ok() && s.iter().all(|&b| b >= 0x80 || chars::is(b, chars::TEXT))
 }
 
@@ -99,13 +96,33 @@ pub(crate) fn parse_start_line(line: &[u8], strictness: Strictness) -> Result<St
         return broken(Error::BadStartLine("protocol name is not \"MSRP\""));
     }
     let tid_start = skip_spaces(line, 5, strictness);
-    let tid_end = memchr::memchr(b' ', &line[tid_start..]).map_or(line.len(), |p| tid_start + p);
+    // One scan finds the field and checks its octets: SP is no ident-char,
+    // so a run of ident-chars that ends at SP or the line's end is the whole
+    // transaction id. Otherwise the field runs to the next SP and breaks the
+    // rule.
+    let ident_end = line[tid_start..]
+        .iter()
+        .position(|&b| !chars::is(b, chars::IDENT))
+        .map_or(line.len(), |p| tid_start + p);
+    let whole = line.get(ident_end).is_none_or(|&b| b == b' ');
+    let tid_end = match whole {
+        true => ident_end,
+        false => memchr::memchr(b' ', &line[ident_end..]).map_or(line.len(), |p| ident_end + p),
+    };
     if tid_start == tid_end {
         return broken(Error::BadStartLine(
             "fields are not separated by exactly one space",
         ));
     }
-    if !is_ident(&line[tid_start..tid_end]) {
+    let tid_bytes = &line[tid_start..tid_end];
+    let tid_ok = match whole {
+        true => {
+            (IDENT_LEN_MIN..=IDENT_LEN_MAX).contains(&tid_bytes.len()) && tid_bytes[0].is_ascii_alphanumeric()
+        }
+        false => false,
+    };
+    debug_assert_eq!(tid_ok, is_ident(tid_bytes));
+    if !tid_ok {
         return broken(Error::BadTransactionId);
     }
     let tid = Span::new(tid_start, tid_end);
@@ -157,82 +174,52 @@ pub(crate) enum HeadEnd {
     EndLine { line_start: usize, line_end: usize },
 }
 
-/// The eight headers with meaning to an endpoint (RFC 4975 7.1, 9).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Known {
-    ToPath,
-    FromPath,
-    MessageId,
-    ByteRange,
-    SuccessReport,
-    FailureReport,
-    Status,
-    ContentType,
-}
-
-impl Known {
-    fn from_name(name: &[u8]) -> Option<Known> {
-        let is = |canonical: &[u8]| name.eq_ignore_ascii_case(canonical);
-        match name.len() {
-            7 if is(b"To-Path") => Some(Known::ToPath),
-            9 if is(b"From-Path") => Some(Known::FromPath),
-            10 if is(b"Message-ID") => Some(Known::MessageId),
-            10 if is(b"Byte-Range") => Some(Known::ByteRange),
-            14 if is(b"Success-Report") => Some(Known::SuccessReport),
-            14 if is(b"Failure-Report") => Some(Known::FailureReport),
-            6 if is(b"Status") => Some(Known::Status),
-            12 if is(b"Content-Type") => Some(Known::ContentType),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Known::ToPath => "To-Path",
-            Known::FromPath => "From-Path",
-            Known::MessageId => "Message-ID",
-            Known::ByteRange => "Byte-Range",
-            Known::SuccessReport => "Success-Report",
-            Known::FailureReport => "Failure-Report",
-            Known::Status => "Status",
-            Known::ContentType => "Content-Type",
-        }
-    }
-}
-
-/// Splits `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP` (lenient).
-fn split_header(head: &[u8], start: usize, end: usize, strictness: Strictness) -> Result<HeaderField, Error> {
+/// Splits `hname ":" SP hval` (strict) or `hname ":" *WSP hval *WSP`
+/// (lenient), and names the header when it is one of the eight known ones.
+fn split_header(
+    head: &[u8],
+    start: usize,
+    end: usize,
+    strictness: Strictness,
+) -> Result<(HeaderField, Option<Known>), Error> {
     let line = &head[start..end];
-    let colon = memchr::memchr(b':', line).ok_or(Error::BadHeader("no colon"))?;
-    let name = &line[..colon];
-    // hname = ALPHA *token
-    if !name.first().is_some_and(u8::is_ascii_alphabetic) || !chars::all(name, chars::TOKEN) {
-        return Err(Error::BadHeader("header name is not a token"));
-    }
-    let (mut value_start, mut value_end) = (colon + 1, line.len());
-    match strictness {
-        Strictness::Strict => {
-            if line.get(colon + 1) != Some(&b' ') {
-                return Err(Error::BadHeader("no single space after the colon"));
+    let (colon, known) = match Known::at_start(line) {
+        Some(known) => (known.name().len(), Some(known)),
+        None => {
+            // hname = ALPHA *token; ":" is no token octet, so the first octet
+            // that is not one is the first colon of a line with a valid name.
+            let colon = line
+                .iter()
+                .position(|&b| !chars::is(b, chars::TOKEN))
+                .unwrap_or(line.len());
+            if line.get(colon) != Some(&b':') || !line[0].is_ascii_alphabetic() {
+                return Err(if memchr::memchr(b':', line).is_none() {
+                    Error::BadHeader("no colon")
+                } else {
+                    Error::BadHeader("header name is not a token")
+                });
             }
-            value_start += 1;
+            (colon, None)
         }
-        Strictness::Lenient => {
-            while value_start < value_end && matches!(line[value_start], b' ' | b'\t') {
-                value_start += 1;
-            }
-            while value_end > value_start && matches!(line[value_end - 1], b' ' | b'\t') {
-                value_end -= 1;
-            }
-        }
+    };
+    if strictness == Strictness::Strict && line.get(colon + 1) != Some(&b' ') {
+        return Err(Error::BadHeader("no single space after the colon"));
     }
-    if !is_utf8text(&line[value_start..value_end]) {
-        return Err(Error::BadHeader("header value is not UTF-8 text"));
+    let field = HeaderField::locate(line, start, colon, strictness);
+    if !known.is_some_and(value_implies_text) && !is_utf8text(field.value.of(head)) {
+        return Err(NOT_TEXT);
     }
-    Ok(HeaderField {
-        name: Span::new(start, start + colon),
-        value: Span::new(start + value_start, start + value_end),
-    })
+    Ok((field, known))
+}
+
+const NOT_TEXT: Error = Error::BadHeader("header value is not UTF-8 text");
+
+/// Whether a valid value of this header is ASCII text for certain (URIs,
+/// idents, numbers, keywords: RFC 4975 9), so that its utf8text check can
+/// wait until the value turns out invalid: the frame is then refused for
+/// the error the check would have raised first.
+fn value_implies_text(known: Known) -> bool {
+    !matches!(known, Known::Status | Known::ContentType)
 }
 
 /// A frame head that failed validation but whose frame can be delimited.
@@ -283,21 +270,27 @@ pub(crate) fn parse_head(
         StartKind::Response { status, comment } => (FrameKind::Response { status }, comment),
         StartKind::Broken(error) => return Ok(Err(Rejected { error, bodiless, raw })),
     };
-    let Some(tid) = TransactionId::new(tid_bytes) else {
-        let error = Error::BadTransactionId;
-        return Ok(Err(Rejected { error, bodiless, raw }));
+    // A start line that is not Broken checked its transaction id.
+    let tid = TransactionId::from_checked(tid_bytes);
+    // Filled and read in place rather than handed back inside a Result.
+    let mut f = Fields {
+        has_body: bodiless.is_none(),
+        strictness,
+        ..Fields::default()
     };
-    let checked = check_headers(head, lines, bodiless.is_none(), strictness, paths).and_then(|fields| {
-        let (to_path, from_path) = check_frame_rules(&kind, &fields, bodiless)?;
-        Ok((fields, to_path, from_path))
-    });
+    let checked =
+        check_headers(&mut f, head, lines, paths).and_then(|()| check_frame_rules(&kind, &f, bodiless));
     match checked {
-        Ok((f, to_path, from_path)) => Ok(Ok((
+        Ok((to_path, from_path)) => Ok(Ok((
             FrameHead {
                 tid,
                 kind,
                 comment,
-                headers: f.headers,
+                header_lines: match (lines.first(), lines.last()) {
+                    (Some(first), Some(last)) => Span::new(first.start as usize, last.end as usize + 2),
+                    _ => Span::default(),
+                },
+                strictness,
                 to_path,
                 from_path,
                 message_id: f.message_id,
@@ -330,7 +323,6 @@ pub(crate) fn parse_head(
 /// The typed header fields of a head, before the frame-level rules.
 #[derive(Default)]
 struct Fields {
-    headers: Vec<HeaderField>,
     to_path: Option<Span>,
     from_path: Option<Span>,
     to_index: usize,
@@ -342,88 +334,92 @@ struct Fields {
     status: Option<ReportStatus>,
     status_comment: Option<Span>,
     content_type: Option<Span>,
+    /// The known headers met so far, a bit each.
+    seen: u8,
     has_body: bool,
     strictness: Strictness,
 }
 
 /// Reads every header line: syntax, duplicates, values, Content-Type position.
-fn check_headers(
-    head: &[u8],
-    lines: &[Span],
-    has_body: bool,
-    strictness: Strictness,
-    paths: &mut PathMemo,
-) -> Result<Fields, Error> {
-    let mut f = Fields {
-        headers: Vec::with_capacity(lines.len()),
-        has_body,
-        strictness,
-        ..Fields::default()
-    };
+fn check_headers(f: &mut Fields, head: &[u8], lines: &[Span], paths: &mut PathMemo) -> Result<(), Error> {
     for (index, line) in lines.iter().enumerate() {
-        let field = split_header(head, line.start as usize, line.end as usize, strictness)?;
-        if f.content_type.is_some() && strictness == Strictness::Strict {
-            // RFC 4975 7.1: Content-Type is the last header before the body.
-            return Err(Error::ContentTypeNotLast);
-        }
-        f.headers.push(field);
-        let Some(known) = Known::from_name(field.name.of(head)) else {
-            continue; // RFC 4975 12: unknown headers are ignored.
-        };
-        let value = field.value.of(head);
-        let duplicate = match known {
-            Known::ToPath => f.to_path.is_some(),
-            Known::FromPath => f.from_path.is_some(),
-            Known::MessageId => f.message_id.is_some(),
-            Known::ByteRange => f.byte_range.is_some(),
-            Known::SuccessReport => f.success_report.is_some(),
-            Known::FailureReport => f.failure_report.is_some(),
-            Known::Status => f.status.is_some(),
-            Known::ContentType => f.content_type.is_some(),
-        };
-        if duplicate {
-            return Err(Error::DuplicateHeader(known.name()));
-        }
-        match known {
-            Known::ToPath => {
-                paths.validate(value).map_err(Error::BadUri)?;
-                f.to_path = Some(field.value);
-                f.to_index = index;
-            }
-            Known::FromPath => {
-                paths.validate(value).map_err(Error::BadUri)?;
-                f.from_path = Some(field.value);
-                f.from_index = index;
-            }
-            Known::MessageId => {
-                f.message_id = Some(MessageId::new(value).ok_or(Error::BadHeaderValue("Message-ID"))?);
-            }
-            Known::ByteRange => {
-                f.byte_range = Some(ByteRange::parse(value).map_err(Error::BadByteRange)?);
-            }
-            Known::SuccessReport => {
-                f.success_report =
-                    Some(SuccessReport::parse(value).ok_or(Error::BadHeaderValue("Success-Report"))?);
-            }
-            Known::FailureReport => {
-                f.failure_report =
-                    Some(FailureReport::parse(value).ok_or(Error::BadHeaderValue("Failure-Report"))?);
-            }
-            Known::Status => {
-                let (status, comment) = ReportStatus::parse(value).ok_or(Error::BadHeaderValue("Status"))?;
-                f.status = Some(status);
-                f.status_comment =
-                    comment.map(|at| Span::new(field.value.start as usize + at, field.value.end as usize));
-            }
-            Known::ContentType => {
-                if !is_media_type(value) {
-                    return Err(Error::BadHeaderValue("Content-Type"));
-                }
-                f.content_type = Some(field.value);
-            }
+        let (field, known) = split_header(head, line.start as usize, line.end as usize, f.strictness)?;
+        let checked = check_header(f, index, known, field, head, paths);
+        if let Err(error) = checked {
+            let unchecked_text = known.is_some_and(value_implies_text);
+            return Err(match unchecked_text && !is_utf8text(field.value.of(head)) {
+                true => NOT_TEXT,
+                false => error,
+            });
         }
     }
-    Ok(f)
+    Ok(())
+}
+
+/// The checks of one header line after its syntax: Content-Type position,
+/// duplicates and the value of a known header, recorded in `f`.
+fn check_header(
+    f: &mut Fields,
+    index: usize,
+    known: Option<Known>,
+    field: HeaderField,
+    head: &[u8],
+    paths: &mut PathMemo,
+) -> Result<(), Error> {
+    if f.content_type.is_some() && f.strictness == Strictness::Strict {
+        // RFC 4975 7.1: Content-Type is the last header before the body.
+        return Err(Error::ContentTypeNotLast);
+    }
+    let Some(known) = known else {
+        return Ok(()); // RFC 4975 12: unknown headers are ignored.
+    };
+    let value = field.value.of(head);
+    // The first error ends the head, so marking the header before its value
+    // is checked changes no verdict.
+    let bit = 1u8 << known as u8;
+    if f.seen & bit != 0 {
+        return Err(Error::DuplicateHeader(known.name()));
+    }
+    f.seen |= bit;
+    match known {
+        Known::ToPath => {
+            paths.validate(value).map_err(Error::BadUri)?;
+            f.to_path = Some(field.value);
+            f.to_index = index;
+        }
+        Known::FromPath => {
+            paths.validate(value).map_err(Error::BadUri)?;
+            f.from_path = Some(field.value);
+            f.from_index = index;
+        }
+        Known::MessageId => {
+            f.message_id = Some(MessageId::new(value).ok_or(Error::BadHeaderValue("Message-ID"))?);
+        }
+        Known::ByteRange => {
+            f.byte_range = Some(ByteRange::parse(value).map_err(Error::BadByteRange)?);
+        }
+        Known::SuccessReport => {
+            f.success_report =
+                Some(SuccessReport::parse(value).ok_or(Error::BadHeaderValue("Success-Report"))?);
+        }
+        Known::FailureReport => {
+            f.failure_report =
+                Some(FailureReport::parse(value).ok_or(Error::BadHeaderValue("Failure-Report"))?);
+        }
+        Known::Status => {
+            let (status, comment) = ReportStatus::parse(value).ok_or(Error::BadHeaderValue("Status"))?;
+            f.status = Some(status);
+            f.status_comment =
+                comment.map(|at| Span::new(field.value.start as usize + at, field.value.end as usize));
+        }
+        Known::ContentType => {
+            if !is_media_type(value) {
+                return Err(Error::BadHeaderValue("Content-Type"));
+            }
+            f.content_type = Some(field.value);
+        }
+    }
+    Ok(())
 }
 
 /// The rules that need the whole head (RFC 4975 7.1, 7.1.1, 7.1.2, 7.2);

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::chars;
 use super::uri::is_token_char;
 
 /// `Byte-Range: range-start "-" range-end "/" total` (RFC 4975 7.1.1, 9).
@@ -31,7 +32,52 @@ impl ByteRange {
     /// Parses and checks the range (RFC 4975 7.1.1): start >= 1, end >= start - 1
     /// (an empty chunk reads `1-0/0`), end <= total. Values beyond u64 are
     /// refused before anything is allocated for them (RFC 4975 14.5).
+    #[inline]
     pub fn parse(s: &[u8]) -> Result<ByteRange, &'static str> {
+        match Self::parse_plain(s) {
+            Some(range) if range.check().is_ok() => Ok(range),
+            // Whatever is wrong, the field by field reading names it.
+            _ => Self::parse_fields(s),
+        }
+    }
+
+    /// One pass over `digits "-" (digits / "*") "/" (digits / "*")`, the
+    /// shape every sender writes; `None` for anything else, including
+    /// values beyond u64.
+    #[inline]
+    fn parse_plain(s: &[u8]) -> Option<ByteRange> {
+        /// Digits from `at` up to the next non-digit: (value, end).
+        #[inline]
+        fn number(s: &[u8], at: usize) -> Option<(u64, usize)> {
+            let (mut value, mut end) = (0u64, at);
+            while let Some(d) = s.get(end).and_then(|b| b.checked_sub(b'0')).filter(|d| *d <= 9) {
+                value = value.checked_mul(10)?.checked_add(u64::from(d))?;
+                end += 1;
+            }
+            (end > at).then_some((value, end))
+        }
+        /// Digits or `*` from `at`: (value, end).
+        #[inline]
+        fn bound(s: &[u8], at: usize) -> Option<(Option<u64>, usize)> {
+            if s.get(at) == Some(&b'*') {
+                return Some((None, at + 1));
+            }
+            number(s, at).map(|(value, end)| (Some(value), end))
+        }
+        let (start, at) = number(s, 0)?;
+        if s.get(at) != Some(&b'-') {
+            return None;
+        }
+        let (end, at) = bound(s, at + 1)?;
+        if s.get(at) != Some(&b'/') {
+            return None;
+        }
+        let (total, at) = bound(s, at + 1)?;
+        (at == s.len()).then_some(ByteRange { start, end, total })
+    }
+
+    #[cold]
+    fn parse_fields(s: &[u8]) -> Result<ByteRange, &'static str> {
         let dash = memchr::memchr(b'-', s).ok_or("no \"-\" between start and end")?;
         let slash = memchr::memchr(b'/', s).ok_or("no \"/\" before the total")?;
         if slash < dash {
@@ -185,7 +231,24 @@ impl ReportStatus {
 /// 9), with the whitespace MIME stacks put around `;` (`text/plain;
 /// charset=utf-8`: RFC 2045 5.1 parameters, whose header grammar allows it):
 /// the meaning is clear, so both wire profiles take it.
+#[inline]
 pub(crate) fn is_media_type(s: &[u8]) -> bool {
+    // The common case, `type "/" subtype` without parameters: "/", ";" and
+    // "=" are no token octets, so the first non-token octet is the slash.
+    let slash = s.iter().position(|&b| !is_token_char(b)).unwrap_or(s.len());
+    if slash > 0
+        && s.get(slash) == Some(&b'/')
+        && slash + 1 < s.len()
+        && chars::all(&s[slash + 1..], chars::TOKEN)
+    {
+        return true;
+    }
+    is_media_type_with_params(s)
+}
+
+/// [`is_media_type`] for any value, parameters included.
+#[cold]
+fn is_media_type_with_params(s: &[u8]) -> bool {
     fn skip_space(s: &[u8]) -> &[u8] {
         let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
         &s[n..]
@@ -275,6 +338,30 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_reading_agrees_with_the_field_by_field_one() {
+        const ALPHABET: &[u8] = b"019-/*x";
+        let mut s = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                s.clear();
+                for _ in 0..len {
+                    s.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(ByteRange::parse(&s), ByteRange::parse_fields(&s), "{s:?}");
+            }
+        }
+        for edge in [
+            "18446744073709551615-1/*",
+            "18446744073709551616-1/*",
+            "1-18446744073709551616/*",
+        ] {
+            let s = edge.as_bytes();
+            assert_eq!(ByteRange::parse(s), ByteRange::parse_fields(s), "{edge}");
+        }
+    }
+
+    #[test]
     fn media_types() {
         for ok in [
             "text/plain",
@@ -300,6 +387,22 @@ mod tests {
             "a/b;c=\"open",
         ] {
             assert!(!is_media_type(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn media_type_shortcut_agrees_with_the_full_reading() {
+        const ALPHABET: &[u8] = b"a/;= \"\\\x01";
+        let mut s = Vec::new();
+        for len in 0..=6u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                s.clear();
+                for _ in 0..len {
+                    s.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(is_media_type(&s), is_media_type_with_params(&s), "{s:?}");
+            }
         }
     }
 

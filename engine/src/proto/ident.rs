@@ -34,15 +34,29 @@ struct Ident {
 
 impl Ident {
     fn new(s: &[u8]) -> Option<Ident> {
-        if !is_ident(s) {
-            return None;
-        }
+        is_ident(s).then(|| Ident::copy_of(s))
+    }
+
+    /// `s`, which the caller checked against the `ident` rule.
+    fn copy_of(s: &[u8]) -> Ident {
+        debug_assert!(is_ident(s), "an ident checked before");
         let mut bytes = [0u8; IDENT_LEN_MAX];
-        bytes[..s.len()].copy_from_slice(s);
-        Some(Ident {
+        // Two overlapping fixed-size copies instead of a call to copy
+        // 4 to 32 octets (`is_ident` bounded the length).
+        fn copy<const W: usize>(bytes: &mut [u8; IDENT_LEN_MAX], s: &[u8]) {
+            let n = s.len();
+            bytes[..W].copy_from_slice(&s[..W]);
+            bytes[n - W..n].copy_from_slice(&s[n - W..]);
+        }
+        match s.len() {
+            16.. => copy::<16>(&mut bytes, s),
+            8.. => copy::<8>(&mut bytes, s),
+            _ => copy::<4>(&mut bytes, s),
+        }
+        Ident {
             len: s.len() as u8,
             bytes,
-        })
+        }
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -97,6 +111,14 @@ ident_type!(
     /// frame through the end-line (RFC 4975 7.1).
     TransactionId
 );
+
+impl TransactionId {
+    /// The transaction id of a start line that checked it already
+    /// (`parse_start_line`), without checking it again.
+    pub(crate) fn from_checked(s: &[u8]) -> TransactionId {
+        TransactionId(Ident::copy_of(s))
+    }
+}
 
 ident_type!(
     /// A Message-ID: names one whole message across all of its chunks

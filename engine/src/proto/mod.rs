@@ -10,6 +10,7 @@ mod error;
 mod frame;
 mod head;
 mod header;
+mod header_name;
 mod ident;
 mod limits;
 mod parse;

@@ -12,6 +12,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
+use super::chars::LineFeeds;
 use super::error::{Error, Limit};
 use super::frame::{Continuation, FrameHead, FrameKind, Method};
 use super::head::{parse_head, parse_start_line, HeadEnd, Rejected, StartLine, END_LINE_HYPHENS};
@@ -233,6 +234,7 @@ impl Parser {
         self.consumed += n as u64;
     }
 
+    #[inline]
     fn split(&mut self, n: usize) -> Bytes {
         debug_assert!(n <= self.buf.len());
         self.consumed += n as u64;
@@ -296,6 +298,7 @@ impl Parser {
     /// When both the line and the block limit are broken, the one whose
     /// crossing point comes first in the stream wins, so the verdict does not
     /// depend on how the bytes arrived.
+    #[cold]
     fn head_limit_error(
         &self,
         in_headers: bool,
@@ -349,18 +352,28 @@ impl Parser {
         let mut end = None;
         let mut fatal = None;
         let scan_from = search;
-        for nl in memchr::memchr_iter(b'\n', &self.buf[scan_from..]).map(|p| scan_from + p) {
+        let buf: &[u8] = &self.buf;
+        let (start_line_max, header_line_max) = (limits.start_line_bytes_max, limits.header_line_bytes_max);
+        for nl in LineFeeds::new(&buf[scan_from..]).map(|p| scan_from + p) {
             search = nl + 1;
-            if nl == line_start || self.buf[nl - 1] != b'\r' {
+            if nl == line_start || buf[nl - 1] != b'\r' {
                 continue; // a bare LF is line content, not a line end (N34)
             }
             let line_end = nl - 1;
-            let line_too_long = line_end - line_start > self.line_limit(start.is_some()).0;
-            if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search) {
-                fatal = Some(error);
-                break;
+            let line_max = if start.is_some() {
+                header_line_max
+            } else {
+                start_line_max
+            };
+            let line_too_long = line_end - line_start > line_max;
+            if line_too_long || search > limits.header_block_bytes_max {
+                if let Some(error) = self.head_limit_error(start.is_some(), line_start, line_too_long, search)
+                {
+                    fatal = Some(error);
+                    break;
+                }
             }
-            let line = &self.buf[line_start..line_end];
+            let line = &buf[line_start..line_end];
             if start.is_none() {
                 match parse_start_line(line, self.config.strictness) {
                     Ok(parsed) => start = Some(parsed),
