@@ -524,3 +524,53 @@ fn watch_prints_bodies_as_base64_when_asked() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn watch_filters_by_tag_and_event_kind_in_the_engine() {
+    let a = Daemon::start("ctl-tags", &["--shards", "2"]);
+    for (passive, active, tag) in [("ta", "tb", Some("app-x")), ("ua", "ub", None)] {
+        let mut args = vec!["create", "--passive", "--session-id", passive];
+        let remote = a.uri(active);
+        args.extend(["--remote-path", &remote]);
+        if let Some(tag) = tag {
+            args.extend(["--tag", tag]);
+        }
+        stdout(&ctl(&a, &args));
+        let remote = a.uri(passive);
+        stdout(&ctl(
+            &a,
+            &["create", "--session-id", active, "--remote-path", &remote],
+        ));
+    }
+    let (mut watch, lines) = watch(&a, &["--tag", "app-x", "--event", "message_received"], usize::MAX);
+    // The untagged session's texts go first each time: the watcher must skip them.
+    let probes = until_watching(&lines, || {
+        stdout(&ctl(&a, &["send", "ub", "not for app-x", "--wait"]));
+        stdout(&ctl(&a, &["send", "tb", "probe", "--wait"]));
+    });
+    stdout(&ctl(&a, &["send", "ub", "still not", "--wait"]));
+    stdout(&ctl(&a, &["send", "tb", "for app-x", "--wait"]));
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the tagged text");
+    assert_eq!(
+        (&line["event"], &line["session_id"], &line["body"]),
+        (&"message_received".into(), &"ta".into(), &"for app-x".into()),
+        "{line}"
+    );
+    assert!(
+        lines.recv_timeout(Duration::from_millis(300)).is_err(),
+        "only what was asked for"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(probes >= 1);
+
+    let refused = ctl(&a, &["watch", "--event", "bogus"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("not an event kind; one of session_ready, message_received"),
+        "{stderr}"
+    );
+}
