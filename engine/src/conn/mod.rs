@@ -56,7 +56,9 @@ use slab::Slab;
 use crate::id_hash::IdMap;
 use crate::proto::{Event as WireEvent, Parser, TransactionId, Writer};
 use crate::sched::Scheduler;
-use crate::session::{Event, MessageRef, OutgoingMessage, SendRefusal, Session, SessionConfig, SessionKey};
+use crate::session::{
+    Event, MessageRef, OutgoingMessage, SendRefusal, Session, SessionConfig, SessionKey, SettingsCache,
+};
 
 use commit::Deferred;
 pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, SendError};
@@ -72,6 +74,8 @@ pub struct Connection {
     parser: Parser,
     writer: Writer,
     sessions: Slab<Session>,
+    /// The sessions' settings, one copy for all that have the same.
+    settings: SettingsCache,
     generation: u32,
     /// session-id -> slot (RFC 4975 7.3: To-Path names the session).
     by_session_id: IdMap<Box<str>, usize>,
@@ -114,6 +118,7 @@ impl Connection {
             parser: Parser::new(config.parser),
             writer,
             sessions: Slab::new(),
+            settings: SettingsCache::default(),
             generation: 0,
             by_session_id: IdMap::default(),
             sched: Scheduler::new(64 * 1024),
@@ -176,7 +181,7 @@ impl Connection {
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         let session = self.sessions.get(key.slot as usize)?;
         (session.key() == key)
-            .then(|| session.config().local_uri.session_id())
+            .then(|| session.session_id())
             .flatten()
     }
 
@@ -232,9 +237,8 @@ impl Connection {
             slot: slot as u32,
             generation: self.generation,
         };
-        let session = Session::new(key, config);
-        self.sched
-            .raise_quantum(session.config().settings.chunk_bytes as u64);
+        let session = Session::new(key, config, &mut self.settings);
+        self.sched.raise_quantum(session.settings().chunk_bytes as u64);
         let binds = session.is_binding();
         self.sessions.insert(session);
         self.by_session_id.insert(session_id, slot);
@@ -296,7 +300,7 @@ impl Connection {
         if session.in_ring() {
             self.sched.remove(slot as u32);
         }
-        if let Some(id) = session.config().local_uri.session_id() {
+        if let Some(id) = session.session_id() {
             self.by_session_id.remove(id);
         }
         debug_assert_eq!(self.by_session_id.len(), self.sessions.len());

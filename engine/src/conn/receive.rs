@@ -112,7 +112,7 @@ impl Connection {
             || to
                 .uris()
                 .next()
-                .is_some_and(|uri| uri == session.config().local_uri)
+                .is_some_and(|uri| uri == *session.local_uri())
         {
             Some(slot)
         } else {
