@@ -35,7 +35,8 @@
 //! `incoming` (messages in reassembly), `commit` (200s waiting for the
 //! sink), `replies` (responses and REPORTs we write), `outcomes` (our
 //! transactions and each message's outcome), `transmit` (the output batch),
-//! `timers`, and beside them `config` and `directory`.
+//! `timers`, and beside them `config`, `directory` and `slots` (the
+//! sessions' slab, by page).
 
 mod commit;
 mod config;
@@ -44,6 +45,7 @@ mod incoming;
 mod outcomes;
 mod receive;
 mod replies;
+mod slots;
 mod timers;
 mod transmit;
 
@@ -52,6 +54,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use slab::Slab;
+
+pub(crate) use slots::Slots;
 
 use crate::id_hash::IdMap;
 use crate::proto::{Event as WireEvent, Parser, TransactionId, Writer};
@@ -73,7 +77,8 @@ pub struct Connection {
     config: ConnectionConfig,
     parser: Parser,
     writer: Writer,
-    sessions: Slab<Session>,
+    /// By page, not doubling: they are many and mostly idle.
+    sessions: Slots<Session>,
     /// The sessions' settings, one copy for all that have the same.
     settings: SettingsCache,
     generation: u32,
@@ -117,7 +122,7 @@ impl Connection {
         Connection {
             parser: Parser::new(config.parser),
             writer,
-            sessions: Slab::new(),
+            sessions: Slots::new(),
             settings: SettingsCache::default(),
             generation: 0,
             by_session_id: IdMap::default(),
