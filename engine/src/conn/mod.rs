@@ -185,9 +185,7 @@ impl Connection {
     /// The session-id of a session on this connection.
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         let session = self.sessions.get(key.slot as usize)?;
-        (session.key() == key)
-            .then(|| session.session_id())
-            .flatten()
+        (session.key() == key).then(|| session.session_id()).flatten()
     }
 
     /// The session whose local URI has this session-id.

@@ -120,10 +120,14 @@ impl<T> Slots<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.pages.iter().flatten().enumerate().filter_map(|(key, slot)| match slot {
-            Slot::Occupied(value) => Some((key, value)),
-            Slot::Vacant(_) => None,
-        })
+        self.pages
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(key, slot)| match slot {
+                Slot::Occupied(value) => Some((key, value)),
+                Slot::Vacant(_) => None,
+            })
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> + '_ {
@@ -148,7 +152,8 @@ impl<T> Index<usize> for Slots<T> {
 
 impl<T> IndexMut<usize> for Slots<T> {
     fn index_mut(&mut self, key: usize) -> &mut T {
-        self.get_mut(key).unwrap_or_else(|| panic!("no entry at key {key}"))
+        self.get_mut(key)
+            .unwrap_or_else(|| panic!("no entry at key {key}"))
     }
 }
 
@@ -173,7 +178,9 @@ mod tests {
         assert_eq!(slots[PAGE + 1], 71);
         assert_eq!(slots.len(), 3 * PAGE + 5);
         assert_eq!(slots.iter().count(), slots.len());
-        assert!(slots.iter().all(|(k, &v)| v == k || (k, v) == (7, 70) || (k, v) == (PAGE + 1, 71)));
+        assert!(slots
+            .iter()
+            .all(|(k, &v)| v == k || (k, v) == (7, 70) || (k, v) == (PAGE + 1, 71)));
         for (_, v) in slots.iter_mut() {
             *v += 1;
         }

@@ -24,8 +24,8 @@ mod send;
 use std::rc::Rc;
 
 pub(crate) use admit::{Admission, Refusal};
-pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub(crate) use config::SettingsCache;
+pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub use event::{CommitTicket, Event, MessageRef, ReceivedBody, SessionKey};
 pub use outgoing::{ContentSource, OutgoingMessage, Payload, SourceChunk};
 pub(crate) use outgoing::{Cut, CutChunk, OutMessage, Progress};

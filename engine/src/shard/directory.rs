@@ -90,7 +90,10 @@ enum Entry {
     Pending(Box<Pending>),
     /// The key's URI is the session's own: a request naming its session-id
     /// under another URI names no session (481), not this one (506).
-    Owned { shard: u32, tag: Option<Arc<str>> },
+    Owned {
+        shard: u32,
+        tag: Option<Arc<str>>,
+    },
 }
 
 /// Where a command for a session goes.
