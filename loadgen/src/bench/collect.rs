@@ -212,6 +212,9 @@ pub(super) fn report(
             engine_per_session: (established > 0 && engine.pid.is_some())
                 .then(|| rss_established.saturating_sub(rss_before) as f64 / established as f64),
             load_peak: procfs::peak_rss_bytes(std::process::id()).unwrap_or(0),
+            load_per_session: (established > 0).then(|| {
+                load.load_rss_established.saturating_sub(load.load_rss_before) as f64 / established as f64
+            }),
         },
         cpu: Cpu {
             engine_cores,
