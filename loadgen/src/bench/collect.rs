@@ -53,6 +53,7 @@ pub(super) fn report(
         recorded,
         subscriber,
         rss_after,
+        stop_failed,
     } = stopped;
     let seconds = measured.as_secs_f64();
     let delta = counts_1.minus(&counts_0);
@@ -173,6 +174,9 @@ pub(super) fn report(
              an application must read events as fast as the engine makes them"
                 .into(),
         );
+    }
+    if let Some(why) = stop_failed {
+        warnings.push(format!("after the run: {why}"));
     }
     if engine.pid.is_none() {
         warnings.push("the engine's process is not visible: no engine CPU or memory figures".into());
