@@ -151,6 +151,11 @@ pub struct Rss {
     pub engine_per_session: Option<f64>,
     /// The load generator's own process.
     pub load_peak: u64,
+    /// `(the load's RSS with sessions set up - before) / established
+    /// sessions`: what the load side needs per session, which may be what
+    /// stops the count.
+    #[serde(default)]
+    pub load_per_session: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -131,6 +131,17 @@ pub fn table(r: &Report) -> String {
             megabytes(r.rss_bytes.engine_peak as f64)
         ),
     );
+    let load_per_session = r
+        .rss_bytes
+        .load_per_session
+        .map_or(String::new(), |b| format!(", {b:.0} octets per session"));
+    row(
+        "load memory (RSS)",
+        format!(
+            "{} peak{load_per_session}",
+            megabytes(r.rss_bytes.load_peak as f64)
+        ),
+    );
     row(
         "cpu (cores busy)",
         format!(

@@ -35,7 +35,8 @@
 //! `incoming` (messages in reassembly), `commit` (200s waiting for the
 //! sink), `replies` (responses and REPORTs we write), `outcomes` (our
 //! transactions and each message's outcome), `transmit` (the output batch),
-//! `timers`, and beside them `config` and `directory`.
+//! `timers`, and beside them `config`, `directory` and `slots` (the
+//! sessions' slab, by page).
 
 mod commit;
 mod config;
@@ -44,6 +45,7 @@ mod incoming;
 mod outcomes;
 mod receive;
 mod replies;
+mod slots;
 mod timers;
 mod transmit;
 
@@ -53,10 +55,14 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
+pub(crate) use slots::Slots;
+
 use crate::id_hash::IdMap;
 use crate::proto::{Event as WireEvent, Parser, TransactionId, Writer};
 use crate::sched::Scheduler;
-use crate::session::{Event, MessageRef, OutgoingMessage, SendRefusal, Session, SessionConfig, SessionKey};
+use crate::session::{
+    Event, MessageRef, OutgoingMessage, SendRefusal, Session, SessionConfig, SessionKey, SettingsCache,
+};
 
 use commit::Deferred;
 pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, SendError};
@@ -71,7 +77,10 @@ pub struct Connection {
     config: ConnectionConfig,
     parser: Parser,
     writer: Writer,
-    sessions: Slab<Session>,
+    /// By page, not doubling: they are many and mostly idle.
+    sessions: Slots<Session>,
+    /// The sessions' settings, one copy for all that have the same.
+    settings: SettingsCache,
     generation: u32,
     /// session-id -> slot (RFC 4975 7.3: To-Path names the session).
     by_session_id: IdMap<Box<str>, usize>,
@@ -113,7 +122,8 @@ impl Connection {
         Connection {
             parser: Parser::new(config.parser),
             writer,
-            sessions: Slab::new(),
+            sessions: Slots::new(),
+            settings: SettingsCache::default(),
             generation: 0,
             by_session_id: IdMap::default(),
             sched: Scheduler::new(64 * 1024),
@@ -175,9 +185,7 @@ impl Connection {
     /// The session-id of a session on this connection.
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         let session = self.sessions.get(key.slot as usize)?;
-        (session.key() == key)
-            .then(|| session.config().local_uri.session_id())
-            .flatten()
+        (session.key() == key).then(|| session.session_id()).flatten()
     }
 
     /// The session whose local URI has this session-id.
@@ -232,9 +240,8 @@ impl Connection {
             slot: slot as u32,
             generation: self.generation,
         };
-        let session = Session::new(key, config);
-        self.sched
-            .raise_quantum(session.config().settings.chunk_bytes as u64);
+        let session = Session::new(key, config, &mut self.settings);
+        self.sched.raise_quantum(session.settings().chunk_bytes as u64);
         let binds = session.is_binding();
         self.sessions.insert(session);
         self.by_session_id.insert(session_id, slot);
@@ -296,7 +303,7 @@ impl Connection {
         if session.in_ring() {
             self.sched.remove(slot as u32);
         }
-        if let Some(id) = session.config().local_uri.session_id() {
+        if let Some(id) = session.session_id() {
             self.by_session_id.remove(id);
         }
         debug_assert_eq!(self.by_session_id.len(), self.sessions.len());

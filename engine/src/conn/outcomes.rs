@@ -285,7 +285,7 @@ impl Connection {
             self.inflight_bytes, total,
             "the connection's in-flight octets are its answered chunks'"
         );
-        for (_, session) in &self.sessions {
+        for (_, session) in self.sessions.iter() {
             debug_assert_eq!(
                 session.inflight_bytes(),
                 by_session.get(&session.key()).copied().unwrap_or(0),

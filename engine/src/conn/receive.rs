@@ -108,12 +108,7 @@ impl Connection {
         let raw = to.as_str();
         let slot = *self.by_session_id.get(session_id_of(raw)?)?;
         let session = &self.sessions[slot];
-        if raw == session.own_path()
-            || to
-                .uris()
-                .next()
-                .is_some_and(|uri| uri == session.config().local_uri)
-        {
+        if raw == session.own_path() || to.uris().next().is_some_and(|uri| uri == *session.local_uri()) {
             Some(slot)
         } else {
             None

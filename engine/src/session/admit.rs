@@ -82,13 +82,13 @@ impl Session {
         range: &ByteRange,
         now: Instant,
     ) -> Admission {
-        let cfg = &self.config;
-        if !cfg.direction.may_receive() {
+        if !self.direction.may_receive() {
             return Admission::Refused(Refusal::Direction);
         }
+        let accept_types = self.limits.as_ref().map_or(&[][..], |l| &l.accept_types[..]);
         if !head
             .content_type()
-            .is_some_and(|t| type_accepted(&cfg.accept_types, t))
+            .is_some_and(|t| type_accepted(accept_types, t))
         {
             return Admission::Refused(Refusal::ContentType);
         }
@@ -98,12 +98,14 @@ impl Session {
         }
         // RFC 4975 10.5: the sender stops a message refused with 413; chunks
         // of it still on the wire must not start it anew.
-        if self.dropped_incoming.contains(message_id) {
-            return Admission::Refused(Refusal::Dropped);
-        }
-        if let Some(incoming) = self.incoming.get_mut(message_id) {
-            incoming.touched = now;
-            return Admission::Continues;
+        if let Some(active) = &mut self.active {
+            if active.dropped_incoming.contains(message_id) {
+                return Admission::Refused(Refusal::Dropped);
+            }
+            if let Some(incoming) = active.incoming.get_mut(message_id) {
+                incoming.touched = now;
+                return Admission::Continues;
+            }
         }
         match range.start {
             1 => Admission::First,
@@ -125,7 +127,7 @@ impl Session {
     /// no octet of a large message waits in memory (and, with a durable
     /// sink, none is acknowledged before it is on disk).
     pub fn inline_bytes_max(&self, declared_total: Option<u64>) -> u64 {
-        let inline = self.config.settings.inline_bytes_max;
+        let inline = self.settings.inline_bytes_max;
         match declared_total {
             Some(total) if total > inline => 0,
             _ => inline,
@@ -135,16 +137,21 @@ impl Session {
     /// The largest incoming message: our max-size, within the engine's cap
     /// (a Byte-Range far beyond any real message is refused, RFC 4975 14.5).
     fn incoming_bytes_max(&self) -> u64 {
-        let cap = self.config.settings.incoming_message_bytes_max;
-        self.config.max_size.map_or(cap, |max| max.min(cap))
+        let cap = self.settings.incoming_message_bytes_max;
+        self.max_size().map_or(cap, |max| max.min(cap))
     }
 
     /// Which of the two bounds of [`Session::incoming_bytes_max`] a message
     /// over it is over.
     fn size_refusal(&self) -> Refusal {
-        match self.config.max_size {
-            Some(max) if max <= self.config.settings.incoming_message_bytes_max => Refusal::MaxSize,
+        match self.max_size() {
+            Some(max) if max <= self.settings.incoming_message_bytes_max => Refusal::MaxSize,
             _ => Refusal::MessageMax,
         }
+    }
+
+    /// Our `a=max-size` (RFC 4975 8.6).
+    fn max_size(&self) -> Option<u64> {
+        self.limits.as_ref().and_then(|l| l.max_size)
     }
 }

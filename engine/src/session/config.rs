@@ -2,6 +2,7 @@
 //! and the bounds the engine keeps for it.
 
 use core::fmt;
+use std::rc::Rc;
 
 use crate::proto::{FailureReport, MsrpUri, SuccessReport};
 
@@ -85,6 +86,54 @@ impl SessionConfig {
             remote_accept_types: Vec::new(),
             remote_max_size: None,
             settings: SessionSettings::default(),
+        }
+    }
+}
+
+/// The offer/answer's limits on content (RFC 4975 8.6), as a session keeps
+/// them: most sessions negotiate none, and then hold no copy at all.
+#[derive(Debug, Default)]
+pub(crate) struct ContentLimits {
+    pub accept_types: Vec<String>,
+    pub max_size: Option<u64>,
+    pub remote_accept_types: Vec<String>,
+    pub remote_max_size: Option<u64>,
+}
+
+impl ContentLimits {
+    /// The limits of `config`, `None` when it sets none (every type, any
+    /// size, both ways). `accept_wrapped_types` stays with the
+    /// application: the engine does not open wrappers.
+    pub(crate) fn of(config: &mut SessionConfig) -> Option<Box<ContentLimits>> {
+        let limits = ContentLimits {
+            accept_types: core::mem::take(&mut config.accept_types),
+            max_size: config.max_size,
+            remote_accept_types: core::mem::take(&mut config.remote_accept_types),
+            remote_max_size: config.remote_max_size,
+        };
+        let none = limits.accept_types.is_empty()
+            && limits.max_size.is_none()
+            && limits.remote_accept_types.is_empty()
+            && limits.remote_max_size.is_none();
+        (!none).then(|| Box::new(limits))
+    }
+}
+
+/// The settings of the sessions of one connection, shared: they are
+/// nearly always the engine's defaults, and a session then holds a pointer,
+/// not a copy.
+#[derive(Default)]
+pub(crate) struct SettingsCache {
+    last: Option<Rc<SessionSettings>>,
+}
+
+impl SettingsCache {
+    /// `settings`, floored, shared with the previous session's when equal.
+    pub(crate) fn share(&mut self, settings: SessionSettings) -> Rc<SessionSettings> {
+        let settings = settings.floored();
+        match &self.last {
+            Some(last) if **last == settings => last.clone(),
+            _ => self.last.insert(Rc::new(settings)).clone(),
         }
     }
 }

@@ -8,8 +8,10 @@
 //! chunks of a SEND the session takes), `receive` (its messages in
 //! reassembly, `reassembly` and `ranges` for one message), `send` (what it
 //! sends and what the answers do to it, `outgoing` for the queue and the
-//! cutting), and `event`.
+//! cutting), `active` (the state of both that exists only while messages
+//! are in flight), and `event`.
 
+mod active;
 mod admit;
 mod config;
 mod event;
@@ -19,9 +21,10 @@ mod reassembly;
 mod receive;
 mod send;
 
-use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 pub(crate) use admit::{Admission, Refusal};
+pub(crate) use config::SettingsCache;
 pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub use event::{CommitTicket, Event, MessageRef, ReceivedBody, SessionKey};
 pub use outgoing::{ContentSource, OutgoingMessage, Payload, SourceChunk};
@@ -29,9 +32,9 @@ pub(crate) use outgoing::{Cut, CutChunk, OutMessage, Progress};
 pub(crate) use receive::ChunkEnd;
 pub(crate) use send::{ChunkAnswer, ReportVerdict, SendRefusal};
 
-use crate::proto::{MessageId, MsrpUri};
-use outgoing::Outgoing;
-use reassembly::Incoming;
+use crate::proto::MsrpUri;
+use active::Active;
+use config::ContentLimits;
 
 /// Binding progress of a session on its connection (RFC 4975 5.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,54 +46,67 @@ enum BindState {
     Bound,
 }
 
-/// A session as its connection holds it.
+/// A session as its connection holds it. Sessions are many and mostly idle
+/// (ARCHITECTURE: a million sessions per engine), so an idle one holds what
+/// was negotiated and nothing else: the rare content limits and the state of
+/// messages in flight are boxed and absent, the settings shared, and
+/// nothing is stored twice.
 pub(crate) struct Session {
     key: SessionKey,
-    config: SessionConfig,
+    /// Our URI (our `a=path`): incoming To-Path must name it.
+    local_uri: MsrpUri,
+    /// The peer's `a=path`, in SDP order: our To-Path; its last URI is the
+    /// peer itself, which incoming From-Paths must end in.
+    remote_path: Box<[MsrpUri]>,
     /// `remote_path` joined, our To-Path, when it has several URIs (a
-    /// relay path); with one it is that URI's text. Sessions are many and
-    /// mostly idle, so nothing is stored twice (ARCHITECTURE: a million
-    /// sessions per engine).
+    /// relay path); with one it is that URI's text.
     to_path_joined: Option<Box<str>>,
+    /// Floored to what the engine can honour; shared by the sessions of a
+    /// connection that have the same.
+    settings: Rc<SessionSettings>,
+    /// `None`: any type, any size, both ways.
+    limits: Option<Box<ContentLimits>>,
+    /// `None` while the session has no traffic.
+    active: Option<Box<Active>>,
+    direction: Direction,
     binding: BindState,
-    outgoing: Outgoing,
-    /// Incoming messages in reassembly, by the peer's Message-ID.
-    incoming: HashMap<MessageId, Incoming>,
-    /// Recently dropped incoming messages: their late chunks get 413.
-    dropped_incoming: VecDeque<MessageId>,
-    /// Types the peer refused with 415: not sent again in this session
-    /// (RFC 4975 10.6: "should not send any further messages with the same
-    /// content-type").
-    refused_types: Vec<String>,
     /// In the connection scheduler's ring.
     scheduled: bool,
 }
 
 impl Session {
-    pub fn new(key: SessionKey, mut config: SessionConfig) -> Session {
-        config.settings = config.settings.floored();
-        let to_path_joined = (config.remote_path.len() > 1).then(|| {
-            config
-                .remote_path
+    pub fn new(key: SessionKey, mut config: SessionConfig, settings: &mut SettingsCache) -> Session {
+        let limits = ContentLimits::of(&mut config);
+        let SessionConfig {
+            local_uri,
+            remote_path,
+            role,
+            direction,
+            settings: wanted,
+            ..
+        } = config;
+        let to_path_joined = (remote_path.len() > 1).then(|| {
+            remote_path
                 .iter()
                 .map(MsrpUri::as_str)
                 .collect::<Vec<_>>()
                 .join(" ")
                 .into_boxed_str()
         });
-        let binding = match config.role {
+        let binding = match role {
             Role::Active => BindState::Binding,
             Role::Passive => BindState::Unbound,
         };
         Session {
             key,
-            config,
+            local_uri,
+            remote_path: remote_path.into_boxed_slice(),
             to_path_joined,
+            settings: settings.share(wanted),
+            limits,
+            active: None,
+            direction,
             binding,
-            outgoing: Outgoing::default(),
-            incoming: HashMap::new(),
-            dropped_incoming: VecDeque::new(),
-            refused_types: Vec::new(),
             scheduled: false,
         }
     }
@@ -99,20 +115,29 @@ impl Session {
         self.key
     }
 
-    /// What was negotiated, with the settings floored to what the engine
-    /// can honour.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
+    /// Our URI: incoming To-Paths must name it (RFC 4975 7.3).
+    pub fn local_uri(&self) -> &MsrpUri {
+        &self.local_uri
+    }
+
+    /// Our session-id, from our URI (RFC 4975 6).
+    pub fn session_id(&self) -> Option<&str> {
+        self.local_uri.session_id()
+    }
+
+    /// The settings, floored to what the engine can honour.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
     }
 
     /// Our own path, the From-Path of what we send: `local_uri` as written.
     pub fn own_path(&self) -> &str {
-        self.config.local_uri.as_str()
+        self.local_uri.as_str()
     }
 
     /// Our To-Path: `remote_path`, space-separated.
     pub fn to_path(&self) -> &str {
-        match (&self.to_path_joined, self.config.remote_path.first()) {
+        match (&self.to_path_joined, self.remote_path.first()) {
             (Some(joined), _) => joined,
             (None, Some(uri)) => uri.as_str(),
             (None, None) => "",
@@ -121,7 +146,20 @@ impl Session {
 
     /// The peer: the last URI of its path (RFC 4975 8.2).
     pub fn peer(&self) -> Option<&MsrpUri> {
-        self.config.remote_path.last()
+        self.remote_path.last()
+    }
+
+    /// The traffic state, created when the first message needs it.
+    fn active_mut(&mut self) -> &mut Active {
+        self.active.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the traffic state when nothing is left in it (an idle session
+    /// holds none).
+    fn settle(&mut self) {
+        if self.active.as_ref().is_some_and(|a| a.is_idle()) {
+            self.active = None;
+        }
     }
 
     /// RFC 4975 5.4: an active session binds the connection with a SEND of
@@ -169,8 +207,10 @@ impl Session {
 
     /// Whether the session has a chunk to cut and room to send it.
     fn is_ready(&self) -> bool {
-        let out = &self.outgoing;
-        let settings = &self.config.settings;
+        let Some(active) = &self.active else {
+            return false;
+        };
+        let (out, settings) = (&active.outgoing, &*self.settings);
         out.has_work(settings.interleaves()) && out.inflight_bytes < settings.inflight_bytes_max
     }
 }

@@ -515,6 +515,12 @@ impl Outgoing {
         minted.or_else(|| self.by_id.get(id).copied())
     }
 
+    /// No message until its outcome, no octet in a window, no `SendReady`
+    /// owed: a fresh `Outgoing` would behave the same.
+    pub fn is_idle(&self) -> bool {
+        self.messages.is_empty() && self.inflight_bytes == 0 && !self.full_signalled
+    }
+
     /// Whether the session may have a chunk to cut (ignoring windows): with
     /// the front's source pending, when `interleaves` and messages wait
     /// behind it (whether one goes in one chunk, `cut` finds out).

@@ -53,11 +53,11 @@ impl Session {
         now: Instant,
         epoch: u64,
     ) -> Result<(), Refusal> {
-        if self.incoming.len() >= self.config.settings.incoming_messages_max {
+        if self.incoming_messages() >= self.settings.incoming_messages_max {
             return Err(Refusal::Messages);
         }
         let incoming = Incoming::new(content_type.to_owned(), now, epoch);
-        self.incoming.insert(message_id, incoming);
+        self.active_mut().incoming.insert(message_id, incoming);
         Ok(())
     }
 
@@ -72,13 +72,14 @@ impl Session {
         inline_bytes_max: u64,
         emit: impl FnMut(u64, Bytes),
     ) -> Result<bool, Refusal> {
-        let Some(incoming) = self.incoming.get_mut(message_id) else {
+        let ranges_max = self.settings.incoming_ranges_max;
+        let Some(incoming) = self.incoming_mut(message_id) else {
             return Err(Refusal::Dropped);
         };
         incoming.write(offset, data, inline_bytes_max, emit);
         // A peer sending scattered one-octet chunks must not grow the
         // range set without limit.
-        if incoming.ranges.count() > self.config.settings.incoming_ranges_max {
+        if incoming.ranges.count() > ranges_max {
             return Err(Refusal::Ranges);
         }
         Ok(incoming.is_streamed())
@@ -95,7 +96,7 @@ impl Session {
         streamed: bool,
         now: Instant,
     ) -> ChunkEnd {
-        let Some(incoming) = self.incoming.get_mut(message_id) else {
+        let Some(incoming) = self.incoming_mut(message_id) else {
             return ChunkEnd::Gone;
         };
         match flag {
@@ -125,7 +126,7 @@ impl Session {
     /// The sink committed a chunk of the entry of `epoch`: the chunks of it
     /// still uncommitted, or `None` when that entry is gone.
     pub fn chunk_committed(&mut self, message_id: &MessageId, epoch: u64) -> Option<u32> {
-        let incoming = self.incoming.get_mut(message_id)?;
+        let incoming = self.incoming_mut(message_id)?;
         if incoming.epoch != epoch {
             return None;
         }
@@ -136,16 +137,17 @@ impl Session {
     /// Chunks of a message in reassembly whose sink writes are not
     /// committed yet.
     pub fn uncommitted_chunks(&self, message_id: &MessageId) -> Option<u32> {
-        self.incoming.get(message_id).map(|m| m.uncommitted)
+        self.incoming(message_id).map(|m| m.uncommitted)
     }
 
     /// Takes a message out of reassembly when every octet up to the total
     /// fixed by `$` is held and committed.
     pub fn take_complete(&mut self, message_id: &MessageId) -> Option<Completed> {
-        if !self.incoming.get(message_id).is_some_and(Incoming::is_complete) {
+        if !self.incoming(message_id).is_some_and(Incoming::is_complete) {
             return None;
         }
-        let mut incoming = self.incoming.remove(message_id)?;
+        let mut incoming = self.active.as_mut()?.incoming.remove(message_id)?;
+        self.settle();
         let total = incoming.total.unwrap_or(0);
         let body = match incoming.is_streamed() {
             true => ReceivedBody::Streamed { len: total },
@@ -163,13 +165,14 @@ impl Session {
     /// still on the wire get 413 instead of starting it anew (RFC 4975
     /// 10.5). True when it was in reassembly, so it ends in an event.
     pub fn drop_incoming(&mut self, message_id: MessageId) -> bool {
-        if !self.dropped_incoming.contains(&message_id) {
-            if self.dropped_incoming.len() == DROPPED_REMEMBERED {
-                self.dropped_incoming.pop_front();
+        let active = self.active_mut();
+        if !active.dropped_incoming.contains(&message_id) {
+            if active.dropped_incoming.len() == DROPPED_REMEMBERED {
+                active.dropped_incoming.pop_front();
             }
-            self.dropped_incoming.push_back(message_id);
+            active.dropped_incoming.push_back(message_id);
         }
-        self.incoming.remove(&message_id).is_some()
+        active.incoming.remove(&message_id).is_some()
     }
 
     /// Drops the messages that saw no chunk for `expiry` and wait for no
@@ -181,29 +184,43 @@ impl Session {
         expiry: Duration,
         mut aborted: impl FnMut(MessageId),
     ) -> bool {
-        self.incoming.retain(|message_id, m| {
+        let Some(active) = &mut self.active else {
+            return false;
+        };
+        active.incoming.retain(|message_id, m| {
             let stale = m.uncommitted == 0 && now.duration_since(m.touched) >= expiry;
             if stale {
                 aborted(*message_id);
             }
             !stale
         });
-        !self.incoming.is_empty()
+        let remain = !active.incoming.is_empty();
+        self.settle();
+        remain
     }
 
     /// The messages in reassembly.
     pub fn incoming_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
-        self.incoming.keys().copied()
+        self.active.iter().flat_map(|a| a.incoming.keys().copied())
     }
 
     pub fn incoming_messages(&self) -> usize {
-        self.incoming.len()
+        self.active.as_ref().map_or(0, |a| a.incoming.len())
+    }
+
+    fn incoming(&self, message_id: &MessageId) -> Option<&Incoming> {
+        self.active.as_ref()?.incoming.get(message_id)
+    }
+
+    fn incoming_mut(&mut self, message_id: &MessageId) -> Option<&mut Incoming> {
+        self.active.as_mut()?.incoming.get_mut(message_id)
     }
 
     /// Octets held in memory for incoming messages.
     pub fn reassembly_bytes(&self) -> u64 {
-        self.incoming
-            .values()
+        self.active
+            .iter()
+            .flat_map(|a| a.incoming.values())
             .map(|m| match m.is_streamed() {
                 true => 0,
                 false => m.ranges.end(),

@@ -50,29 +50,35 @@ impl Session {
     /// Whether `message` may join the send queue; a full queue is
     /// remembered, so `SendReady` follows when there is room.
     pub fn admit_send(&mut self, message: &OutgoingMessage) -> Result<(), SendRefusal> {
-        let cfg = &self.config;
-        if !cfg.direction.may_send() {
+        if !self.direction.may_send() {
             return Err(SendRefusal::Direction);
         }
         if !is_media_type(message.content_type.as_bytes()) {
             return Err(SendRefusal::InvalidContentType);
         }
-        if !type_accepted(&cfg.remote_accept_types, &message.content_type)
-            || self
-                .refused_types
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(&message.content_type))
+        let limits = self.limits.as_deref();
+        let remote_accept_types = limits.map_or(&[][..], |l| &l.remote_accept_types[..]);
+        if !type_accepted(remote_accept_types, &message.content_type)
+            || self.active.as_ref().is_some_and(|a| {
+                a.refused_types
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(&message.content_type))
+            })
         {
             return Err(SendRefusal::TypeNotAccepted);
         }
-        if let (Some(size), Some(max)) = (message.payload.len(), cfg.remote_max_size) {
+        if let (Some(size), Some(max)) = (message.payload.len(), limits.and_then(|l| l.remote_max_size)) {
             if size > max {
                 return Err(SendRefusal::TooLarge { size, max });
             }
         }
-        let settings = &cfg.settings;
+        // An empty queue has room: only a session with traffic can be full.
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        let settings = &*self.settings;
         let queued = message.payload.queued_bytes();
-        let out = &mut self.outgoing;
+        let out = &mut active.outgoing;
         if out.queue.len() >= settings.send_queue_messages_max
             || (out.queued_bytes > 0 && out.queued_bytes + queued > settings.send_queue_bytes_max)
         {
@@ -91,10 +97,11 @@ impl Session {
         reference: MessageRef,
         draw: impl FnOnce() -> TransactionId,
     ) {
-        let settings = &self.config.settings;
+        let settings = &*self.settings;
         let success_report = message.success_report.unwrap_or(settings.success_report);
         let failure_report = message.failure_report.unwrap_or(settings.failure_report);
-        self.outgoing
+        self.active_mut()
+            .outgoing
             .push(message, reference, success_report, failure_report, draw);
     }
 
@@ -102,16 +109,21 @@ impl Session {
     /// between two of its chunks (RFC 4975 7.1), if the session's window and
     /// `allowance_bytes` let it go.
     pub fn cut(&mut self, allowance_bytes: u64) -> Cut {
-        self.outgoing.cut(&self.config.settings, allowance_bytes)
+        match &mut self.active {
+            Some(active) => active.outgoing.cut(&self.settings, allowance_bytes),
+            None => Cut::Empty,
+        }
     }
 
     /// A content source that said `Pending` has data now.
     pub fn wake(&mut self) {
-        self.outgoing.source_pending = false;
+        if let Some(active) = &mut self.active {
+            active.outgoing.source_pending = false;
+        }
     }
 
     pub fn message(&self, msg_slot: usize) -> Option<&OutMessage> {
-        self.outgoing.messages.get(msg_slot)
+        self.active.as_ref()?.outgoing.messages.get(msg_slot)
     }
 
     /// The message in `msg_slot`, if it is still the one `reference` names.
@@ -121,7 +133,10 @@ impl Session {
 
     /// Every message not concluded yet, in `send` order.
     pub fn messages_in_send_order(&self) -> Vec<usize> {
-        let messages = &self.outgoing.messages;
+        let Some(active) = &self.active else {
+            return Vec::new();
+        };
+        let messages = &active.outgoing.messages;
         let mut slots: Vec<usize> = messages.iter().map(|(slot, _)| slot).collect();
         slots.sort_by_key(|&slot| messages[slot].reference);
         slots
@@ -129,17 +144,20 @@ impl Session {
 
     /// Unanswered body octets of chunks sent with Failure-Report `yes`.
     pub fn inflight_bytes(&self) -> u64 {
-        self.outgoing.inflight_bytes
+        self.active.as_ref().map_or(0, |a| a.outgoing.inflight_bytes)
     }
 
     /// A chunk counted in the window is out of it: answered, or never
     /// written.
     pub fn release_inflight(&mut self, len: u64) {
         debug_assert!(
-            self.outgoing.inflight_bytes >= len,
+            self.inflight_bytes() >= len,
             "a session's in-flight octets hold its chunks still owed a 200"
         );
-        self.outgoing.inflight_bytes -= len;
+        if let Some(active) = &mut self.active {
+            active.outgoing.inflight_bytes -= len.min(active.outgoing.inflight_bytes);
+            self.settle();
+        }
     }
 
     /// The transaction of a chunk of `len` octets ended with `status`;
@@ -156,9 +174,9 @@ impl Session {
             self.release_inflight(len);
         }
         let Some(msg) = self
-            .outgoing
-            .messages
-            .get_mut(msg_slot)
+            .active
+            .as_mut()
+            .and_then(|a| a.outgoing.messages.get_mut(msg_slot))
             .filter(|m| m.reference == reference)
         else {
             return ChunkAnswer::Gone;
@@ -180,10 +198,13 @@ impl Session {
         range: Option<ByteRange>,
     ) -> ReportVerdict {
         // RFC 4975 7.1.2: unknown Message-ID -> ignore.
-        let Some(msg_slot) = self.outgoing.find(message_id) else {
+        let Some(out) = self.active.as_mut().map(|a| &mut a.outgoing) else {
             return ReportVerdict::Ignored;
         };
-        let msg = &mut self.outgoing.messages[msg_slot];
+        let Some(msg_slot) = out.find(message_id) else {
+            return ReportVerdict::Ignored;
+        };
+        let msg = &mut out.messages[msg_slot];
         let range = range.unwrap_or(ByteRange {
             start: 1,
             end: msg.total,
@@ -213,25 +234,33 @@ impl Session {
     /// RFC 4975 10.6: the peer refused the type of the message in
     /// `msg_slot` with 415; the session sends no more of it.
     pub fn refuse_type(&mut self, msg_slot: usize) {
-        if let Some(msg) = self.outgoing.messages.get(msg_slot) {
-            self.refused_types.push(msg.content_type.clone());
+        if let Some(active) = &mut self.active {
+            if let Some(msg) = active.outgoing.messages.get(msg_slot) {
+                active.refused_types.push(msg.content_type.clone());
+            }
         }
     }
 
     /// Takes a message out at its outcome, whatever its state.
     pub fn remove_message(&mut self, msg_slot: usize) -> Option<OutMessage> {
-        self.outgoing.remove(msg_slot)
+        let removed = self.active.as_mut()?.outgoing.remove(msg_slot);
+        self.settle();
+        removed
     }
 
     /// After `send` said the queue was full: whether it has room again, so
     /// `SendReady` is owed now (once).
     pub fn take_send_ready(&mut self) -> bool {
-        let settings = &self.config.settings;
-        let out = &mut self.outgoing;
+        let Some(active) = &mut self.active else {
+            return false;
+        };
+        let settings = &*self.settings;
+        let out = &mut active.outgoing;
         let ready = out.full_signalled
             && out.queue.len() < settings.send_queue_messages_max
             && out.queued_bytes < settings.send_queue_bytes_max;
         out.full_signalled &= !ready;
+        self.settle();
         ready
     }
 }

@@ -4,26 +4,95 @@
 //! commands are routed there. It is consulted only when a session is
 //! created, claimed, routed or closed, never per frame.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::{Lookup, MsrpUri, SessionConfig, SessionDirectory};
 
+/// A session-id as the map's key, kept inside its session's URI: one
+/// allocation holds both, as the engine holds a million of them. The text
+/// is copied: a parsed URI from a request would be a slice of a read buffer
+/// and keep the whole buffer alive as long as the session.
+struct IdKey {
+    /// The URI, the session-id a part of it (`id_start > 0`); or, should
+    /// the URI not carry that session-id, the session-id then the URI.
+    text: Box<str>,
+    id_start: u32,
+    id_end: u32,
+}
+
+impl IdKey {
+    fn new(session_id: &str, uri: &MsrpUri) -> IdKey {
+        let text = uri.as_str();
+        let within = uri.session_id().filter(|id| *id == session_id && !id.is_empty());
+        match within {
+            Some(id) => {
+                // A slice of `text`: its offset in it.
+                let start = id.as_ptr() as usize - text.as_ptr() as usize;
+                IdKey {
+                    text: text.into(),
+                    id_start: start as u32,
+                    id_end: (start + id.len()) as u32,
+                }
+            }
+            None => IdKey {
+                text: format!("{session_id}{text}").into_boxed_str(),
+                id_start: 0,
+                id_end: session_id.len() as u32,
+            },
+        }
+    }
+
+    fn session_id(&self) -> &str {
+        &self.text[self.id_start as usize..self.id_end as usize]
+    }
+
+    /// The session's own URI, as written.
+    fn uri(&self) -> &str {
+        match self.id_start {
+            0 => &self.text[self.id_end as usize..],
+            _ => &self.text,
+        }
+    }
+}
+
+impl Borrow<str> for IdKey {
+    fn borrow(&self) -> &str {
+        self.session_id()
+    }
+}
+
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.session_id().hash(state);
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &IdKey) -> bool {
+        self.session_id() == other.session_id()
+    }
+}
+
+impl Eq for IdKey {}
+
+/// A passive session waiting for its connection (boxed: few at a time).
+struct Pending {
+    config: Box<SessionConfig>,
+    expires: Instant,
+    tag: Option<Arc<str>>,
+}
+
 enum Entry {
-    Pending {
-        config: Box<SessionConfig>,
-        expires: Instant,
-        tag: Option<Arc<str>>,
-    },
+    Pending(Box<Pending>),
+    /// The key's URI is the session's own: a request naming its session-id
+    /// under another URI names no session (481), not this one (506).
     Owned {
-        shard: usize,
+        shard: u32,
         tag: Option<Arc<str>>,
-        /// The session's own URI: a request naming its session-id under
-        /// another URI names no session (481), not this one (506). Its text,
-        /// copied: a parsed URI from a request would be a slice of a read
-        /// buffer and keep the whole buffer alive as long as the session.
-        uri: Box<str>,
     },
 }
 
@@ -44,14 +113,14 @@ pub(crate) enum DirectoryError {
 
 #[derive(Default)]
 struct Entries {
-    map: HashMap<String, Entry>,
+    map: HashMap<IdKey, Entry>,
     pending: usize,
 }
 
 impl Entries {
     fn remove(&mut self, session_id: &str) -> Option<Entry> {
         let entry = self.map.remove(session_id);
-        if let Some(Entry::Pending { .. }) = entry {
+        if let Some(Entry::Pending(_)) = entry {
             self.pending -= 1;
         }
         entry
@@ -96,14 +165,13 @@ impl Directory {
             return Err(DirectoryError::TooManyPending(self.pending_max));
         }
         entries.pending += 1;
-        entries.map.insert(
-            session_id.into(),
-            Entry::Pending {
-                config: Box::new(config),
-                expires: now + self.pending_expiry,
-                tag,
-            },
-        );
+        let key = IdKey::new(session_id, &config.local_uri);
+        let pending = Pending {
+            config: Box::new(config),
+            expires: now + self.pending_expiry,
+            tag,
+        };
+        entries.map.insert(key, Entry::Pending(Box::new(pending)));
         Ok(())
     }
 
@@ -118,17 +186,19 @@ impl Directory {
         if entries.map.contains_key(session_id) {
             return Err(DirectoryError::Duplicate(session_id.into()));
         }
-        let uri = uri.as_str().into();
-        entries
-            .map
-            .insert(session_id.into(), Entry::Owned { shard, uri, tag });
+        let owned = Entry::Owned {
+            shard: shard as u32,
+            tag,
+        };
+        entries.map.insert(IdKey::new(session_id, &uri), owned);
         Ok(())
     }
 
     /// The application's tag of a session, as given at its creation.
     pub fn tag(&self, session_id: &str) -> Option<Arc<str>> {
         match self.lock().map.get(session_id)? {
-            Entry::Pending { tag, .. } | Entry::Owned { tag, .. } => tag.clone(),
+            Entry::Pending(pending) => pending.tag.clone(),
+            Entry::Owned { tag, .. } => tag.clone(),
         }
     }
 
@@ -155,7 +225,7 @@ impl Directory {
             .map
             .iter()
             .filter_map(|(id, e)| match e {
-                Entry::Pending { expires, tag, .. } if *expires <= now => Some((id.clone(), tag.clone())),
+                Entry::Pending(p) if p.expires <= now => Some((id.session_id().to_owned(), p.tag.clone())),
                 _ => None,
             })
             .collect();
@@ -181,8 +251,8 @@ pub(crate) struct Router<'a> {
 impl Router<'_> {
     pub fn route(&self, session_id: &str) -> Option<Route> {
         self.entries.map.get(session_id).map(|entry| match entry {
-            Entry::Pending { .. } => Route::Pending,
-            Entry::Owned { shard, .. } => Route::Shard(*shard),
+            Entry::Pending(_) => Route::Pending,
+            Entry::Owned { shard, .. } => Route::Shard(*shard as usize),
         })
     }
 }
@@ -203,32 +273,38 @@ impl SessionDirectory for Claims<'_> {
         };
         let mut entries = self.directory.lock();
         let entries = &mut *entries;
-        match entries.map.get_mut(session_id) {
-            None => Lookup::Unknown,
+        let Some((key, entry)) = entries.map.get_key_value(session_id) else {
+            return Lookup::Unknown;
+        };
+        match entry {
             // Rare (a second connection naming a bound session): parse then.
-            Some(Entry::Owned { uri: own, .. }) if own.parse::<MsrpUri>().is_ok_and(|own| own == *uri) => {
-                Lookup::BoundElsewhere
+            Entry::Owned { .. } => {
+                return match key.uri().parse::<MsrpUri>().is_ok_and(|own| own == *uri) {
+                    true => Lookup::BoundElsewhere,
+                    false => Lookup::Unknown,
+                };
             }
-            Some(Entry::Owned { .. }) => Lookup::Unknown,
-            Some(Entry::Pending { config, .. }) if config.local_uri != *uri => Lookup::Unknown,
+            Entry::Pending(p) if p.config.local_uri != *uri => return Lookup::Unknown,
             // Someone who knows the URI but is not the peer must not bind the
             // session for their connection, nor change it in any way.
-            Some(Entry::Pending { config, .. }) if !from_peer(config) => Lookup::Forbidden,
-            Some(entry @ Entry::Pending { .. }) => {
-                let owned = Entry::Owned {
-                    shard: self.shard,
-                    uri: uri.as_str().into(),
-                    tag: None,
-                };
-                let Entry::Pending { config, tag, .. } = std::mem::replace(entry, owned) else {
-                    unreachable!("matched Pending above")
-                };
-                if let Entry::Owned { tag: owned_tag, .. } = entry {
-                    *owned_tag = tag;
-                }
-                entries.pending -= 1;
-                Lookup::Claim(config)
-            }
+            Entry::Pending(p) if !from_peer(&p.config) => return Lookup::Forbidden,
+            Entry::Pending(_) => {}
         }
+        let Some(entry) = entries.map.get_mut(session_id) else {
+            unreachable!("found above, under the same lock")
+        };
+        let owned = Entry::Owned {
+            shard: self.shard as u32,
+            tag: None,
+        };
+        let Entry::Pending(pending) = std::mem::replace(entry, owned) else {
+            unreachable!("matched Pending above")
+        };
+        let Pending { config, tag, .. } = *pending;
+        if let Entry::Owned { tag: owned_tag, .. } = entry {
+            *owned_tag = tag;
+        }
+        entries.pending -= 1;
+        Lookup::Claim(config)
     }
 }

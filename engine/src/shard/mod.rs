@@ -37,6 +37,7 @@ pub(crate) use directory::{Directory, DirectoryError, Route};
 pub(crate) use interest::{EventTap, ShardEvent, Watch};
 pub(crate) use outbox::EventBatch;
 
+use crate::conn::Slots;
 use crate::control::ShardStats;
 use crate::id_hash::IdMap;
 use crate::{Connection, MessageId, MessageRef, SessionKey};
@@ -91,8 +92,7 @@ struct ConnEntry {
     writer: Rc<Notify>,
     /// The peer we connected to, for connection reuse (active side).
     peer: Option<SocketAddr>,
-    /// Keyed by numbers the connection drew: a fast hash (`id_hash`).
-    sessions: IdMap<SessionKey, usize>,
+    sessions: ConnSessions,
     messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
     /// Received octets handed to spool tasks and not yet written.
@@ -114,6 +114,63 @@ impl ConnEntry {
     }
 }
 
+/// The shard's slot of each session of one connection, by the connection's
+/// slot for it: the connection reuses its slots, so this is dense, eight
+/// octets a session where a map entry took about thirty.
+#[derive(Default)]
+struct ConnSessions {
+    /// (generation, shard slot + 1) by the connection's slot; 0: none.
+    by_slot: Vec<(u32, u32)>,
+    /// Sessions whose connection slot was taken again before the shard saw
+    /// them close (events are handled in order, so this stays empty).
+    displaced: Vec<(SessionKey, usize)>,
+    len: usize,
+}
+
+impl ConnSessions {
+    fn insert(&mut self, key: SessionKey, s: usize) {
+        let at = key.slot as usize;
+        if self.by_slot.len() <= at {
+            self.by_slot.resize(at + 1, (0, 0));
+        }
+        let (generation, held) = self.by_slot[at];
+        if held != 0 {
+            let old = SessionKey {
+                slot: key.slot,
+                generation,
+            };
+            self.displaced.push((old, held as usize - 1));
+            self.len -= 1;
+        }
+        let s_plus = u32::try_from(s + 1).unwrap_or_else(|_| unreachable!("shard slots fit u32"));
+        self.by_slot[at] = (key.generation, s_plus);
+        self.len += 1;
+    }
+
+    fn get(&self, key: SessionKey) -> Option<usize> {
+        match self.by_slot.get(key.slot as usize) {
+            Some(&(generation, s_plus)) if s_plus != 0 && generation == key.generation => {
+                Some(s_plus as usize - 1)
+            }
+            _ => self.displaced.iter().find(|(k, _)| *k == key).map(|&(_, s)| s),
+        }
+    }
+
+    fn remove(&mut self, key: SessionKey) {
+        match self.by_slot.get_mut(key.slot as usize) {
+            Some(entry) if entry.1 != 0 && entry.0 == key.generation => {
+                *entry = (0, 0);
+                self.len -= 1;
+            }
+            _ => self.displaced.retain(|(k, _)| *k != key),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.displaced.is_empty()
+    }
+}
+
 /// One session of this shard.
 struct SessionEntry {
     /// Shared with `by_session_id`'s key: one copy per session.
@@ -129,7 +186,9 @@ struct Shard {
     config: Arc<ShardConfig>,
     directory: Arc<Directory>,
     conns: Slab<ConnEntry>,
-    sessions: Slab<SessionEntry>,
+    /// By page, as a connection's sessions: a doubling slab of a million
+    /// entries wastes up to half.
+    sessions: Slots<SessionEntry>,
     /// Keyed by the application's session-ids (a peer names sessions only
     /// through the directory), so a fast hash.
     by_session_id: IdMap<Rc<str>, usize>,
@@ -170,7 +229,7 @@ async fn run(init: ShardInit) {
         config,
         directory,
         conns: Slab::new(),
-        sessions: Slab::new(),
+        sessions: Slots::new(),
         by_session_id: IdMap::default(),
         peers: HashMap::new(),
         next_serial: 0,
@@ -214,7 +273,7 @@ impl Shard {
             serial: self.next_serial,
             writer: Rc::new(Notify::new()),
             peer,
-            sessions: IdMap::default(),
+            sessions: ConnSessions::default(),
             messages: IdMap::default(),
             spools: HashMap::new(),
             spool_backlog_bytes: 0,

@@ -35,7 +35,7 @@ impl Shard {
     }
 
     pub(super) fn session_id(&self, ci: usize, key: SessionKey) -> Option<String> {
-        let s = *self.conns[ci].sessions.get(&key)?;
+        let s = self.conns[ci].sessions.get(key)?;
         Some(self.sessions[s].session_id.to_string())
     }
 
@@ -192,7 +192,7 @@ impl Shard {
             }
             Event::SendReady { .. } | Event::ChunkAnswered { .. } => {}
             Event::SessionClosed { session, reason } => {
-                let Some(&s) = self.conns[ci].sessions.get(&session) else {
+                let Some(s) = self.conns[ci].sessions.get(session) else {
                     return;
                 };
                 // Emitted while the session is still known: a subscriber of
@@ -204,7 +204,7 @@ impl Shard {
                     };
                     self.emit(event, Bytes::new());
                 }
-                self.conns[ci].sessions.remove(&session);
+                self.conns[ci].sessions.remove(session);
                 let removed = self.sessions.remove(s);
                 self.by_session_id.remove(&removed.session_id);
                 self.directory.remove(&removed.session_id);

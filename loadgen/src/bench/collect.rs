@@ -53,6 +53,7 @@ pub(super) fn report(
         recorded,
         subscriber,
         rss_after,
+        stop_failed,
     } = stopped;
     let seconds = measured.as_secs_f64();
     let delta = counts_1.minus(&counts_0);
@@ -174,6 +175,9 @@ pub(super) fn report(
                 .into(),
         );
     }
+    if let Some(why) = stop_failed {
+        warnings.push(format!("after the run: {why}"));
+    }
     if engine.pid.is_none() {
         warnings.push("the engine's process is not visible: no engine CPU or memory figures".into());
     }
@@ -212,6 +216,9 @@ pub(super) fn report(
             engine_per_session: (established > 0 && engine.pid.is_some())
                 .then(|| rss_established.saturating_sub(rss_before) as f64 / established as f64),
             load_peak: procfs::peak_rss_bytes(std::process::id()).unwrap_or(0),
+            load_per_session: (established > 0).then(|| {
+                load.load_rss_established.saturating_sub(load.load_rss_before) as f64 / established as f64
+            }),
         },
         cpu: Cpu {
             engine_cores,

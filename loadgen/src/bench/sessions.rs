@@ -15,6 +15,7 @@ use super::settings::Layout;
 use super::{start, Bench};
 use crate::embedded::Engine;
 use crate::load::{self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan};
+use crate::procfs;
 use crate::profile::{Profile, Scenario};
 use crate::setup::{all_sessions, Injector, PIPELINE};
 use crate::subscriber::Subscriber;
@@ -36,6 +37,10 @@ pub(super) struct Load<'a> {
     pub(super) setup_elapsed: Duration,
     /// The engine's resident memory with the sessions set up.
     pub(super) rss_established: u64,
+    /// The load process's own resident memory before setup and with the
+    /// sessions set up.
+    pub(super) load_rss_before: u64,
+    pub(super) load_rss_established: u64,
 }
 
 /// The threads the run ends in [`super::stop`].
@@ -50,6 +55,8 @@ pub(super) struct Threads {
 /// wave, waits for them to be bound, then starts the engine's own sends.
 pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>, Threads)> {
     let (args, profile, layout, progress) = (bench.args, &bench.profile, &bench.layout, &bench.progress);
+    let load_rss = || procfs::rss_bytes(std::process::id()).unwrap_or(0);
+    let load_rss_before = load_rss();
     let shared = Arc::new(Shared::default());
     let settings = Arc::new(LoadSettings {
         profile: profile.clone(),
@@ -120,6 +127,7 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
     let established = shared.established.load(Ordering::Relaxed);
     let setup_elapsed = setup_started.elapsed();
     let rss_established = start::rss(engine);
+    let load_rss_established = load_rss();
     Ok((
         Load {
             injector,
@@ -127,6 +135,8 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
             established,
             setup_elapsed,
             rss_established,
+            load_rss_before,
+            load_rss_established,
         },
         Threads {
             workers,

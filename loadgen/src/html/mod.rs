@@ -188,6 +188,7 @@ mod tests {
                 engine_after: 22 << 20,
                 engine_per_session: Some(41943.04),
                 load_peak: 30 << 20,
+                load_per_session: Some(2048.0),
             },
             cpu: Cpu {
                 engine_cores: 1.9,

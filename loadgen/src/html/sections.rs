@@ -89,6 +89,11 @@ pub(super) fn summary(o: &mut String, r: &Report) -> fmt::Result {
         kv("Engine RSS per session", per_session),
         kv("Load generator RSS peak", bytes(m.load_peak)),
         kv(
+            "Load generator RSS per session",
+            m.load_per_session
+                .map_or_else(|| "n/a".to_owned(), |b| format!("{} B", fixed(b, 0))),
+        ),
+        kv(
             "Engine CPU",
             cores(c.engine_cores, c.engine_threads, &c.engine_cpus),
         ),
