@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use daemon::{collect_events, passive, Daemon};
 use msrp_engine::control::{
-    AsyncClient, BatchOp, Client, EngineEvent, EventKind, OpResult, SendRequest, SessionDescriptor,
-    SessionRole, Subscription, PROTOCOL_VERSION,
+    AsyncClient, BatchOp, Client, CloseRequest, EngineEvent, EventKind, OpResult, SendRequest,
+    SessionDescriptor, SessionRole, Subscription, PROTOCOL_VERSION,
 };
 
 fn v2(daemon: &Daemon) -> Client {
@@ -99,10 +99,10 @@ fn a_batch_answers_every_operation_in_order_and_one_failure_spoils_none_of_the_o
         send_op("nobody", "text/plain", b"lost"),
         send_op("b2", "text/plain", bodies[1]),
         send_op("b2", "", b"no type"),
-        BatchOp::CloseSession {
+        BatchOp::CloseSession(CloseRequest {
             session_id: "b3".into(),
             reason: Some("done".into()),
-        },
+        }),
         send_op("b3", "text/plain", b"after the close"),
         send_op("b1", "text/plain", bodies[2]),
     ];

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::client::{decode, ClientError, CreatedSession, Incoming};
 use super::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
-    BatchOp, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest, SessionDescriptor,
-    Subscription,
+    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
+    SessionDescriptor, Subscription,
 };
 use super::PROTOCOL_VERSION;
 
@@ -158,19 +158,14 @@ impl AsyncClient {
         content_type: &str,
         body: &[u8],
     ) -> Result<u64, ClientError> {
-        let request = SendRequest {
-            session_id: session_id.into(),
-            content_type: content_type.into(),
-            ..SendRequest::default()
-        };
-        self.send(request, body).await
+        self.send(SendRequest::new(session_id, content_type), body).await
     }
 
     pub async fn close_session(&self, session_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
-        let command = Command::CloseSession {
+        let command = Command::CloseSession(CloseRequest {
             session_id: session_id.into(),
             reason: reason.map(Into::into),
-        };
+        });
         self.call(command, &[]).await.map(drop)
     }
 

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use super::events::{EventsFrame, EVENTS_FRAME_PREFIX};
 use super::frame::{encode, Frame, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
-    BatchOp, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest, ServerMessage,
-    SessionDescriptor, Subscription,
+    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
+    ServerMessage, SessionDescriptor, Subscription,
 };
 
 /// Why a control call did not succeed.
@@ -194,12 +194,7 @@ impl Client {
         content_type: &str,
         body: &[u8],
     ) -> Result<u64, ClientError> {
-        let request = SendRequest {
-            session_id: session_id.into(),
-            content_type: content_type.into(),
-            ..SendRequest::default()
-        };
-        self.send(request, body)
+        self.send(SendRequest::new(session_id, content_type), body)
     }
 
     /// Sends a file, read chunk by chunk by the engine.
@@ -221,10 +216,10 @@ impl Client {
     }
 
     pub fn close_session(&mut self, session_id: &str, reason: Option<&str>) -> Result<(), ClientError> {
-        let command = Command::CloseSession {
+        let command = Command::CloseSession(CloseRequest {
             session_id: session_id.into(),
             reason: reason.map(Into::into),
-        };
+        });
         self.call(command, &[]).map(drop)
     }
 

@@ -100,6 +100,18 @@ pub struct SendRequest {
     pub payload_len: Option<u64>,
 }
 
+impl SendRequest {
+    /// A message of `content_type` to `session_id`, with the session's
+    /// report settings.
+    pub fn new(session_id: &str, content_type: &str) -> SendRequest {
+        SendRequest {
+            session_id: session_id.into(),
+            content_type: content_type.into(),
+            ..SendRequest::default()
+        }
+    }
+}
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -111,11 +123,7 @@ pub enum Command {
     },
     CreateSession(SessionDescriptor),
     Send(SendRequest),
-    CloseSession {
-        session_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
+    CloseSession(CloseRequest),
     /// Version 2: many operations in one frame, their bodies concatenated
     /// in the payload; one reply with a result per operation, in order.
     Batch {
@@ -147,11 +155,15 @@ pub struct Subscription {
 pub enum BatchOp {
     CreateSession(SessionDescriptor),
     Send(SendRequest),
-    CloseSession {
-        session_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
+    CloseSession(CloseRequest),
+}
+
+/// A session to end (its pending messages fail; `session_closed` follows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseRequest {
+    pub session_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The outcome of one operation of a `batch`: the fields its lone command's

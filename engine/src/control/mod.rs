@@ -34,7 +34,7 @@ pub use client::{Client, ClientError, CreatedSession, Incoming};
 pub use events::{EncodedEvents, EventEntry, EventsFrame, SealedEvents};
 pub use frame::{Frame, FrameError, FrameReader};
 pub use message::{
-    BatchOp, Command, EngineEvent, EngineStats, EventKind, EventKinds, FailureReportName, OpResult, Reply,
-    Request, SendRequest, ServerMessage, SessionDescriptor, SessionDirection, SessionRole, ShardStats,
-    Subscription, TransferDirection,
+    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, EventKind, EventKinds, FailureReportName,
+    OpResult, Reply, Request, SendRequest, ServerMessage, SessionDescriptor, SessionDirection, SessionRole,
+    ShardStats, Subscription, TransferDirection,
 };

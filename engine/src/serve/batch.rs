@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::control_server::{CommandError, ControlServer, PendingReply};
-use crate::control::{BatchOp, OpResult, Reply};
+use crate::control::{BatchOp, CloseRequest, OpResult, Reply};
 use crate::shard::{OutgoingSpec, ShardCommand, ShardError};
 
 /// Where an operation's result will come from.
@@ -97,7 +97,7 @@ impl ControlServer {
                     let reply = self.create_session(id, descriptor).await;
                     slots.push(settled(id, reply));
                 }
-                BatchOp::CloseSession { session_id, reason } => {
+                BatchOp::CloseSession(CloseRequest { session_id, reason }) => {
                     router = None;
                     self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
                     let reason = reason.unwrap_or_else(|| "closed by the application".into());

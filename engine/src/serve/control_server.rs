@@ -25,7 +25,8 @@ use super::subscribers::{write_loop, EventFrames, Link, Subscribers};
 use super::ServeConfig;
 use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
-    Command, EngineEvent, EngineStats, Reply, Request, SendRequest, SessionDescriptor, SessionRole,
+    CloseRequest, Command, EngineEvent, EngineStats, Reply, Request, SendRequest, SessionDescriptor,
+    SessionRole,
 };
 use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
@@ -223,7 +224,7 @@ impl ControlServer {
             },
             Command::CreateSession(descriptor) => self.create_session(id, descriptor).await,
             Command::Send(send) => self.send(id, send, payload).await,
-            Command::CloseSession { session_id, reason } => {
+            Command::CloseSession(CloseRequest { session_id, reason }) => {
                 let reason = reason.unwrap_or_else(|| "closed by the application".into());
                 self.close_session(id, session_id, reason).await
             }
