@@ -74,10 +74,21 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
             let _ = reply.send(result);
         }
         ShardCommand::SendMany { sends, reply } => {
+            // Each connection's writer is woken once for the batch.
+            let mut woken: Vec<usize> = Vec::new();
             let results = sends
                 .into_iter()
-                .map(|(session_id, message)| shard.send(this, &session_id, message))
+                .map(|(session_id, message)| {
+                    let (number, ci) = shard.queue_message(this, &session_id, message)?;
+                    if !woken.contains(&ci) {
+                        woken.push(ci);
+                    }
+                    Ok(number)
+                })
                 .collect();
+            for ci in woken {
+                shard.conns[ci].writer.notify_one();
+            }
             let _ = reply.send(results);
         }
         ShardCommand::Send {
@@ -174,6 +185,19 @@ impl Shard {
         session_id: &str,
         spec: OutgoingSpec,
     ) -> Result<u64, ShardError> {
+        let (number, ci) = self.queue_message(this, session_id, spec)?;
+        self.conns[ci].writer.notify_one();
+        Ok(number)
+    }
+
+    /// Hands a message to its session's connection; the caller wakes the
+    /// connection's writer. Returns the message's number and the connection.
+    fn queue_message(
+        &mut self,
+        this: &ShardRef,
+        session_id: &str,
+        spec: OutgoingSpec,
+    ) -> Result<(u64, usize), ShardError> {
         let Some(&s) = self.by_session_id.get(session_id) else {
             return Err(ShardError::NoSession {
                 session_id: session_id.into(),
@@ -219,7 +243,6 @@ impl Shard {
             };
             tokio_uring::spawn(reader.run(this.clone(), ci, serial, key, progress));
         }
-        entry.writer.notify_one();
-        Ok(number)
+        Ok((number, ci))
     }
 }
