@@ -26,9 +26,12 @@ use crate::load::{LoadSettings, Recorded, PHASE_MEASURE, PHASE_RAMP, PHASE_SETUP
 
 /// Latency kind of the engine's sends: command to arrival at the load.
 pub const LATENCY_ENGINE_SENT: &str = "engine_sent";
-/// Messages outstanding at most, whatever the window: the control thread
-/// answers in order, so more only adds queueing.
+/// Messages outstanding at most, whatever the window, one by one: the
+/// control thread answers in order, so more only adds queueing.
 const OUTSTANDING_MAX: u64 = 4096;
+/// The same, batched: a batch is answered as soon as its shard took it, so
+/// a deeper window (`--window 16`) is a deeper pipeline.
+const OUTSTANDING_BATCHED_MAX: u64 = 16_384;
 /// Commands written and not yet answered, at most. The engine stops reading
 /// a client whose replies it cannot write, so a client that writes thousands
 /// of commands before reading blocks on its own write while the engine
@@ -112,7 +115,11 @@ fn drive(mut client: Client, sessions: Vec<String>, settings: &LoadSettings) -> 
     let mut body = vec![b'y'; profile.sizes.largest().min(1 << 20) as usize];
     let mut payload = Vec::new();
     let mut rng = fastrand::Rng::with_seed(7);
-    let window = (sessions.len() as u64 * profile.window.max(1) as u64).min(OUTSTANDING_MAX);
+    let outstanding_max = match batched {
+        true => OUTSTANDING_BATCHED_MAX,
+        false => OUTSTANDING_MAX,
+    };
+    let window = (sessions.len() as u64 * profile.window.max(1) as u64).min(outstanding_max);
     // Messages the engine accepted; the load's received count is what
     // arrived (it counts only what the engine sends).
     let mut accepted: u64 = 0;
