@@ -544,7 +544,7 @@ fn watch_filters_by_tag_and_event_kind_in_the_engine() {
     }
     let (mut watch, lines) = watch(&a, &["--tag", "app-x", "--event", "message_received"], usize::MAX);
     // The untagged session's texts go first each time: the watcher must skip them.
-    let probes = until_watching(&lines, || {
+    until_watching(&lines, || {
         stdout(&ctl(&a, &["send", "ub", "not for app-x", "--wait"]));
         stdout(&ctl(&a, &["send", "tb", "probe", "--wait"]));
     });
@@ -564,7 +564,6 @@ fn watch_filters_by_tag_and_event_kind_in_the_engine() {
     );
     let _ = watch.kill();
     let _ = watch.wait();
-    assert!(probes >= 1);
 
     let refused = ctl(&a, &["watch", "--event", "bogus"]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");

@@ -34,10 +34,7 @@ impl Subscriber {
                 .hello(PROTOCOL_VERSION)
                 .context("asking for control protocol 2")?;
         }
-        let subscribed_to = events
-            .iter()
-            .filter_map(|k| serde_json::to_value(k).ok()?.as_str().map(str::to_owned))
-            .collect();
+        let subscribed_to = events.iter().map(|k| k.name().to_owned()).collect();
         let subscription = Subscription {
             events,
             ..Subscription::default()

@@ -41,10 +41,7 @@ pub struct WireEvent {
 }
 
 fn required<T>(value: Option<T>, field: &str, event: EventKind) -> Result<T, String> {
-    value.ok_or_else(|| {
-        let event = serde_json::to_string(&event).unwrap_or_default();
-        format!("missing field `{field}` in a {event} event")
-    })
+    value.ok_or_else(|| format!("missing field `{field}` in a \"{event}\" event"))
 }
 
 impl TryFrom<WireEvent> for EngineEvent {
@@ -153,14 +150,9 @@ pub struct EncodedEvents {
     /// where the object ends.
     spans: Vec<(usize, usize, usize)>,
     payloads: Vec<Bytes>,
-    open: Option<OpenFrame>,
-}
-
-/// The `events` frame being written at the end of [`EncodedEvents::frames`].
-struct OpenFrame {
-    start: usize,
-    /// Its first event's index.
-    first: usize,
+    /// The frame being written at the end of `frames`, and its first
+    /// event's index.
+    open: Option<(FrameInProgress, usize)>,
 }
 
 impl EncodedEvents {
@@ -179,26 +171,19 @@ impl EncodedEvents {
         let full = self
             .open
             .as_ref()
-            .is_some_and(|open| self.frames.len() - open.start - 8 + 512 > EVENTS_HEADER_BYTES_MAX);
+            .is_some_and(|(frame, _)| frame.header_len(&self.frames) + 512 > EVENTS_HEADER_BYTES_MAX);
         if full {
             self.finish_frame();
         }
         let before = self.frames.len();
         match &self.open {
             Some(_) => self.frames.push(b','),
-            None => {
-                self.open = Some(OpenFrame {
-                    start: before,
-                    first: self.spans.len(),
-                });
-                self.frames.extend_from_slice(&[0; 8]);
-                self.frames.extend_from_slice(EVENTS_FRAME_PREFIX);
-            }
+            None => self.open = Some((FrameInProgress::start(&mut self.frames), self.spans.len())),
         }
         let start = self.frames.len();
         if let Err(error) = serde_json::to_writer(&mut self.frames, event) {
             self.frames.truncate(before);
-            if self.open.as_ref().is_some_and(|open| open.start == before) {
+            if self.open.as_ref().is_some_and(|(frame, _)| frame.start == before) {
                 self.open = None;
             }
             return Err(error);
@@ -218,17 +203,8 @@ impl EncodedEvents {
     }
 
     fn finish_frame(&mut self) {
-        let Some(open) = self.open.take() else {
-            return;
-        };
-        self.frames.extend_from_slice(b"]}");
-        let header_len = (self.frames.len() - open.start - 8) as u32;
-        let payloads = &self.payloads[open.first..];
-        let payload_len: usize = payloads.iter().map(|p| p.len()).sum();
-        self.frames[open.start..open.start + 4].copy_from_slice(&header_len.to_be_bytes());
-        self.frames[open.start + 4..open.start + 8].copy_from_slice(&(payload_len as u32).to_be_bytes());
-        for payload in payloads {
-            self.frames.extend_from_slice(payload);
+        if let Some((frame, first)) = self.open.take() {
+            frame.finish(&mut self.frames, self.payloads[first..].iter());
         }
     }
 
@@ -297,7 +273,7 @@ impl SealedEvents {
             let (start, _, end) = self.spans[i];
             let entry = &self.frames[start..end];
             if frame.entries > 0 && frame.header_len(out) + entry.len() + 3 > EVENTS_HEADER_BYTES_MAX {
-                frame.finish(out, &payloads);
+                frame.finish(out, payloads.iter().copied());
                 payloads.clear();
                 frame = FrameInProgress::start(out);
             }
@@ -313,7 +289,7 @@ impl SealedEvents {
         }
         match frame.entries {
             0 => out.truncate(frame.start),
-            _ => frame.finish(out, &payloads),
+            _ => frame.finish(out, payloads.iter().copied()),
         }
     }
 }
@@ -336,10 +312,11 @@ impl FrameInProgress {
         out.len() - self.start - 8
     }
 
-    fn finish(&self, out: &mut Vec<u8>, payloads: &[&Bytes]) {
+    /// Closes the header and appends the payloads of its events.
+    fn finish<'a>(&self, out: &mut Vec<u8>, payloads: impl Iterator<Item = &'a Bytes> + Clone) {
         out.extend_from_slice(b"]}");
         let header_len = self.header_len(out) as u32;
-        let payload_len: usize = payloads.iter().map(|p| p.len()).sum();
+        let payload_len: usize = payloads.clone().map(|p| p.len()).sum();
         out[self.start..self.start + 4].copy_from_slice(&header_len.to_be_bytes());
         out[self.start + 4..self.start + 8].copy_from_slice(&(payload_len as u32).to_be_bytes());
         for payload in payloads {

@@ -376,6 +376,43 @@ impl EventKind {
     pub const fn bit(self) -> u32 {
         1 << self as u32
     }
+
+    /// The name on the wire (`"event": NAME`), as subscriptions and flags
+    /// give it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::SessionReady => "session_ready",
+            EventKind::MessageReceived => "message_received",
+            EventKind::Progress => "progress",
+            EventKind::Delivered => "delivered",
+            EventKind::Failed => "failed",
+            EventKind::MessageAborted => "message_aborted",
+            EventKind::SessionClosed => "session_closed",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`EventKind`]'s; its text lists the names.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not an event kind; one of {names}", names = EventKind::ALL.map(EventKind::name).join(", "))]
+pub struct UnknownEventKind(pub String);
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEventKind;
+
+    fn from_str(name: &str) -> Result<EventKind, UnknownEventKind> {
+        let name = name.trim();
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownEventKind(name.into()))
+    }
 }
 
 /// A set of event kinds, as a bit per [`EventKind`].

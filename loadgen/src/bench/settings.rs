@@ -86,7 +86,7 @@ pub struct BenchArgs {
     pub subscribe: bool,
     /// Subscribe to these events only (comma-separated, e.g.
     /// `delivered,failed`); implies --subscribe.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_event_kind)]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(EventKind))]
     pub subscribe_events: Vec<EventKind>,
     /// Talk to the engine's control socket as a version-1 application: a
     /// `send` command per message (direction engine) and a frame per event
@@ -108,15 +108,6 @@ pub struct BenchArgs {
     /// No progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
-}
-
-fn parse_event_kind(name: &str) -> Result<EventKind, String> {
-    serde_json::from_value(serde_json::Value::String(name.trim().into())).map_err(|_| {
-        format!(
-            "{name:?} is not an event: session_ready, message_received, progress, delivered, \
-             failed, message_aborted or session_closed"
-        )
-    })
 }
 
 impl BenchArgs {

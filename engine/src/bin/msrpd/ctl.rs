@@ -51,7 +51,7 @@ enum CtlCommand {
         /// Only events of this kind (repeat): session_ready,
         /// message_received, progress, delivered, failed, message_aborted,
         /// session_closed.
-        #[arg(long, value_name = "KIND", value_parser = parse_event_kind)]
+        #[arg(long, value_name = "KIND", value_parser = clap::value_parser!(EventKind))]
         event: Vec<EventKind>,
         /// Print every inline body as `body_base64` (RFC 4648), whatever its
         /// octets; without it a UTF-8 body is printed as `body` and another
@@ -485,17 +485,6 @@ fn print_stats(stats: &EngineStats, out: &mut Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn parse_event_kind(name: &str) -> Result<EventKind, String> {
-    serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
-        let names: Vec<String> = EventKind::ALL
-            .iter()
-            .map(|k| serde_json::to_value(k).map(|v| v.as_str().unwrap_or_default().to_owned()))
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        format!("not an event kind; one of {}", names.join(", "))
-    })
 }
 
 #[cfg(test)]
