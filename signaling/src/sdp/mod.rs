@@ -1,0 +1,1 @@
+//! SDP offer/answer for MSRP media (RFC 4975 8, RFC 3264).

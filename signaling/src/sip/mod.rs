@@ -1,0 +1,1 @@
+//! SIP messages, transactions and dialogs (RFC 3261).
