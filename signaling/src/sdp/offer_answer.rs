@@ -130,8 +130,8 @@ pub struct Offer {
     pub session_version: u64,
 }
 
-/// `length` base62 characters of at least 80 random bits (RFC 4975 14.1: the
-/// session-id is unguessable): 128 bits, 22 characters, URL-safe.
+/// A session-id for our `a=path`: 128 random bits (RFC 4975 14.1 asks for at
+/// least 80, unguessable) as 22 URL-safe base62 characters.
 pub fn try_new_session_id() -> Result<String, getrandom::Error> {
     let mut random = [0u8; 16];
     getrandom::fill(&mut random)?;
