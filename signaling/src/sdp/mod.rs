@@ -24,6 +24,6 @@ pub use file_attrs::{FileAttrError, FileAttributes, FileDate, FileHash, FileRang
 pub use media::{Direction, MediaError, MsrpMedia, MsrpTransport, Setup};
 pub use multipart::{find_sdp, ContentType, MultipartError};
 pub use offer_answer::{
-    answer, complete, new_session_id, offer, reanswer, try_new_session_id, Answer, LocalEndpoint,
+    answer, complete, new_session_id, offer, parse_sdp, reanswer, try_new_session_id, Answer, LocalEndpoint,
     NegotiatedMedia, Offer, OfferOptions, Policy, Rejection,
 };

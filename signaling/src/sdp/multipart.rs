@@ -249,8 +249,7 @@ fn read_part(part: &[u8]) -> Part<'_> {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
     }
-    // RFC 2046 5.1.1: a part with no blank line has headers only... unless it
-    // starts with the blank line (no headers at all), handled above.
+    // No blank line: the part is headers only, with an empty body.
     Part {
         headers,
         body: &part[part.len()..],

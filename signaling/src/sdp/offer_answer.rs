@@ -130,8 +130,8 @@ pub struct Offer {
     pub session_version: u64,
 }
 
-/// `length` base62 characters of at least 80 random bits (RFC 4975 14.1: the
-/// session-id is unguessable): 128 bits, 22 characters, URL-safe.
+/// A session-id for our `a=path`: 128 random bits (RFC 4975 14.1 asks for at
+/// least 80, unguessable) as 22 URL-safe base62 characters.
 pub fn try_new_session_id() -> Result<String, getrandom::Error> {
     let mut random = [0u8; 16];
     getrandom::fill(&mut random)?;
@@ -222,9 +222,33 @@ fn negotiate_types(ours: &[String], theirs: &[String]) -> Vec<String> {
     out
 }
 
-fn parse_body(body: &[u8], content_type: &str) -> Result<Session, Rejection> {
-    let sdp = find_sdp(body, content_type).map_err(Rejection::from_multipart)?;
+/// Parses SDP text with sdp-types, after checking every line is `X=...`
+/// (RFC 4566 5: `<type>=<value>`, one character type).
+///
+/// sdp-types 0.1.8 does not survive a malformed line on its own: in the
+/// session part it stops reading and returns the session so far (every
+/// m= line after it silently lost); inside a media description it panics
+/// (`assert_eq!(line.key, b'm')` in `Media::parse`). Lines that pass this
+/// check never reach either path.
+pub fn parse_sdp(sdp: &[u8]) -> Result<Session, Rejection> {
+    for (index, line) in sdp.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() && line.get(1) != Some(&b'=') {
+            let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+            return Err(Rejection::new(
+                400,
+                format!(
+                    "unparseable SDP: line {} {shown:?} is not <type>=<value> (RFC 4566 5)",
+                    index + 1
+                ),
+            ));
+        }
+    }
     Session::parse(sdp).map_err(|e| Rejection::new(400, format!("unparseable SDP: {e}")))
+}
+
+fn parse_body(body: &[u8], content_type: &str) -> Result<Session, Rejection> {
+    parse_sdp(find_sdp(body, content_type).map_err(Rejection::from_multipart)?)
 }
 
 /// `m=<media> 0 <proto> <fmt>`: a declined stream (RFC 3264 6).
