@@ -453,6 +453,9 @@ pub enum ServerMessage {
 pub struct EngineStats {
     /// The MSRP addresses the shards listen on.
     pub listen: Vec<String>,
+    /// The host:port in the URIs the engine builds (`--advertise`): what a
+    /// signaling process puts in `a=path` and `c=`/`m=` lines.
+    pub advertise: String,
     /// Passive sessions waiting for their connection.
     pub sessions_pending: u64,
     /// Events dropped because the control thread fell behind.

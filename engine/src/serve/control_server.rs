@@ -438,6 +438,7 @@ impl ControlServer {
             .collect();
         let mut stats = EngineStats {
             listen: self.listen.clone(),
+            advertise: self.authority.clone(),
             sessions_pending: self.directory.pending_count() as u64,
             events_dropped: self.tap.dropped.load(Ordering::Relaxed),
             subscribers_dropped: self.subscribers.dropped(),
