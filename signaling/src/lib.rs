@@ -9,4 +9,5 @@
 //!   the one place where SDP becomes an engine session descriptor.
 
 pub mod sdp;
+pub mod serve;
 pub mod sip;

@@ -1,19 +1,157 @@
-//! `msrp-signal`: the SIP/SDP signaling process of msrp-engine.
-//!
-//! It will answer SIP INVITEs, run the SDP offer/answer for `m=message` and
-//! hand the negotiated session descriptors to `msrpd` over its control
-//! socket. Until that lands it has no subcommands and only describes itself.
+//! `msrp-signal`: the SIP/SDP signaling process of msrp-engine. It answers
+//! SIP INVITEs with MSRP offers, runs the SDP offer/answer and hands each
+//! negotiated session to a running `msrpd` over its control socket.
 
-use clap::Parser;
+use std::path::PathBuf;
 
-/// SIP/SDP signaling for msrp-engine (no subcommands yet: the SIP stack and
-/// the engine's control socket are not built).
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use msrp_signaling::serve::config::FileConfig;
+use msrp_signaling::serve::{CallPolicy, ServeSettings, Signal, SipListen};
+use msrp_signaling::sip::EndpointConfig;
+
+const EXAMPLE: &str = "\
+Example (three shells):
+  msrpd serve --listen 127.0.0.1:2855 --control /tmp/msrpd.sock
+  msrp-signal serve --sip udp:127.0.0.1:5060 --sip tcp:127.0.0.1:5060 --engine /tmp/msrpd.sock
+  sipp -sn uac -m 1 127.0.0.1:5060     # or any SIP client offering m=message TCP/MSRP";
+
+/// SIP/SDP signaling for msrp-engine.
 #[derive(Parser)]
-#[command(name = "msrp-signal", version, about, long_about = None)]
-struct Cli {}
+#[command(name = "msrp-signal", version, about, after_help = EXAMPLE)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("msrp-signal has no subcommands yet; see --help");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Command {
+    /// Answer SIP INVITEs for MSRP sessions and feed them to msrpd.
+    #[command(after_help = EXAMPLE)]
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A SIP listener, udp:ADDR or tcp:ADDR; repeat for several
+    /// (default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060).
+    #[arg(long, value_name = "TRANSPORT:ADDR")]
+    sip: Vec<SipListen>,
+    /// msrpd's control socket.
+    #[arg(long, value_name = "PATH")]
+    engine: Option<PathBuf>,
+    /// A TOML file with [sip], [engine] and [calls] tables; flags win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Our host in Via and Contact (default: the first listener's address).
+    #[arg(long)]
+    host: Option<String>,
+    /// Our a=accept-types, comma-separated.
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    accept_types: Vec<String>,
+    /// Our a=max-size in octets.
+    #[arg(long, value_name = "OCTETS")]
+    max_size: Option<u64>,
+    /// MSRP media lines one dialog may open.
+    #[arg(long, value_name = "N")]
+    sessions_per_dialog_max: Option<usize>,
+    /// Refuse incoming calls (480) instead of answering them.
+    #[arg(long)]
+    no_auto_answer: bool,
+    /// Largest SIP message in octets.
+    #[arg(long, value_name = "OCTETS")]
+    message_bytes_max: Option<usize>,
+    /// Live SIP transactions of each kind (server, client).
+    #[arg(long, value_name = "N")]
+    transactions_max: Option<usize>,
+    /// Live calls; over it an INVITE gets 503.
+    #[arg(long, value_name = "N")]
+    calls_max: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let Command::Serve(args) = Cli::parse().command;
+    let settings = settings(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let signal = Signal::start(settings).await?;
+        for listen in signal.local() {
+            println!(
+                "msrp-signal ready sip={}:{}",
+                listen.transport.via_name().to_ascii_lowercase(),
+                listen.addr
+            );
+        }
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        Ok(())
+    })
+}
+
+fn settings(args: ServeArgs) -> anyhow::Result<ServeSettings> {
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path).map_err(anyhow::Error::msg)?,
+        None => FileConfig::default(),
+    };
+    let mut sip = args.sip;
+    if sip.is_empty() {
+        for text in file.sip.listen.clone().unwrap_or_default() {
+            sip.push(text.parse().map_err(anyhow::Error::msg)?);
+        }
+    }
+    if sip.is_empty() {
+        sip = vec![
+            "udp:127.0.0.1:5060".parse().map_err(anyhow::Error::msg)?,
+            "tcp:127.0.0.1:5060".parse().map_err(anyhow::Error::msg)?,
+        ];
+    }
+    let engine = args
+        .engine
+        .or(file.engine.socket)
+        .unwrap_or_else(default_engine_socket);
+    let defaults = CallPolicy::default();
+    let policy = CallPolicy {
+        accept_types: if args.accept_types.is_empty() {
+            file.calls.accept_types.unwrap_or(defaults.accept_types)
+        } else {
+            args.accept_types
+        },
+        accept_wrapped_types: file
+            .calls
+            .accept_wrapped_types
+            .unwrap_or(defaults.accept_wrapped_types),
+        max_size: args.max_size.or(file.calls.max_size),
+        sessions_per_dialog_max: args
+            .sessions_per_dialog_max
+            .or(file.calls.sessions_per_dialog_max)
+            .unwrap_or(defaults.sessions_per_dialog_max),
+        auto_answer: !args.no_auto_answer && file.calls.auto_answer.unwrap_or(true),
+        tag: file.calls.tag.unwrap_or(defaults.tag),
+    };
+    let mut endpoint = EndpointConfig::default();
+    if let Some(max) = args.message_bytes_max.or(file.sip.message_bytes_max) {
+        endpoint.limits.message_bytes_max = max;
+    }
+    if let Some(max) = args.transactions_max.or(file.sip.transactions_max) {
+        endpoint.server_transactions_max = max;
+        endpoint.client_transactions_max = max;
+    }
+    Ok(ServeSettings {
+        sip,
+        engine,
+        host: args.host.or(file.sip.host),
+        policy,
+        endpoint,
+        calls_max: args.calls_max.or(file.sip.calls_max).unwrap_or(100_000),
+    })
+}
+
+/// msrpd's default: `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`.
+fn default_engine_socket() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => PathBuf::from(dir).join("msrpd.sock"),
+        None => PathBuf::from("/run/msrpd.sock"),
+    }
 }

@@ -34,3 +34,19 @@ pub use normalize::{parse_head, Head, HeadError, HeaderField, HeaderName, StartL
 pub use rsip_bridge::{to_rsip, BridgeError};
 pub use uri::{Host, SipUri, TelUri, Uri, UriError, UrnUri};
 pub use via::{HeaderError, Via};
+
+// Transactions, dialogs and the user agent (RFC 3261 12-17).
+pub mod dialog;
+pub mod endpoint;
+pub mod transaction;
+pub mod ua;
+pub mod wire;
+
+pub use dialog::{Dialog, DialogId};
+pub use endpoint::{
+    ClientTxnId, ConnId, Endpoint, EndpointConfig, EndpointEvent, EndpointStats, Flow, ServerTxnId, Transmit,
+    Transport,
+};
+pub use ua::{
+    Body, CallId, EndReason, InviteError, InviteRequest, ReofferId, UaConfig, UaEvent, UaStats, UserAgent,
+};

@@ -1,0 +1,112 @@
+//! `msrp-signal serve` settings: command line and the same names in a TOML
+//! config file (`--config`), the command line winning.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::sip::Transport;
+
+/// One `--sip` listener: `udp:ADDR` or `tcp:ADDR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SipListen {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+impl FromStr for SipListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SipListen, String> {
+        let (scheme, addr) = text
+            .split_once(':')
+            .ok_or_else(|| format!("`{text}`: expected udp:ADDR or tcp:ADDR"))?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            "tls" => return Err("SIP over TLS (tls:ADDR) is not built yet; use udp: or tcp:".into()),
+            other => return Err(format!("`{other}`: the SIP transport is udp or tcp")),
+        };
+        let addr = addr.parse().map_err(|e| format!("`{addr}`: {e}"))?;
+        Ok(SipListen { transport, addr })
+    }
+}
+
+/// How incoming calls are answered (until applications decide, in the
+/// REST issue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// Our `a=accept-types` (`*` takes anything the peer sends).
+    pub accept_types: Vec<String>,
+    pub accept_wrapped_types: Vec<String>,
+    /// Our `a=max-size`.
+    pub max_size: Option<u64>,
+    /// MSRP media lines one dialog may open.
+    pub sessions_per_dialog_max: usize,
+    /// Answer every acceptable offer at once; when false, incoming calls
+    /// are refused 480 (no application can answer them yet).
+    pub auto_answer: bool,
+    /// The engine tag our sessions carry (a subscription by tag sees them).
+    pub tag: String,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        CallPolicy {
+            accept_types: vec!["text/plain".into(), "message/cpim".into(), "*".into()],
+            accept_wrapped_types: vec!["*".into()],
+            max_size: None,
+            sessions_per_dialog_max: 4,
+            auto_answer: true,
+            tag: "msrp-signal".into(),
+        }
+    }
+}
+
+/// The `[sip]`, `[engine]` and `[calls]` tables of a config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub sip: FileSip,
+    #[serde(default)]
+    pub engine: FileEngine,
+    #[serde(default)]
+    pub calls: FileCalls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSip {
+    pub listen: Option<Vec<String>>,
+    pub host: Option<String>,
+    pub message_bytes_max: Option<usize>,
+    pub transactions_max: Option<usize>,
+    pub calls_max: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEngine {
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCalls {
+    pub accept_types: Option<Vec<String>>,
+    pub accept_wrapped_types: Option<Vec<String>>,
+    pub max_size: Option<u64>,
+    pub sessions_per_dialog_max: Option<usize>,
+    pub auto_answer: Option<bool>,
+    pub tag: Option<String>,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,142 @@
+//! The SIP transports of `msrp-signal serve`: UDP sockets and TCP
+//! connections as tokio tasks, each reporting to the core loop over one
+//! bounded channel. They frame nothing; the sans-IO endpoint does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::sip::ConnId;
+
+/// Octets queued towards one TCP connection; beyond it the connection is
+/// closed as too slow (a peer that does not read cannot hold our memory).
+pub const STREAM_WRITE_QUEUE_MAX: usize = 1024;
+/// The largest UDP datagram we read (RFC 3261 18.1.1 allows 64 KiB).
+const DATAGRAM_MAX: usize = 65_535;
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What the transports tell the core loop.
+#[derive(Debug)]
+pub enum NetInput {
+    Datagram {
+        from: SocketAddr,
+        bytes: Bytes,
+    },
+    StreamOpened {
+        conn: ConnId,
+        remote: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
+    StreamBytes {
+        conn: ConnId,
+        remote: SocketAddr,
+        bytes: Bytes,
+    },
+    StreamClosed {
+        conn: ConnId,
+    },
+    ConnectFailed {
+        remote: SocketAddr,
+        error: String,
+    },
+}
+
+/// Reads datagrams until the socket fails.
+pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<NetInput>) {
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((len, from)) => {
+                let bytes = Bytes::copy_from_slice(&buf[..len]);
+                if inputs.send(NetInput::Datagram { from, bytes }).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable from an earlier send shows up here on
+            // Linux; the socket itself is fine.
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(error) => {
+                tracing::error!(%error, "SIP UDP socket failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Accepts TCP connections; each gets a connection id and its tasks.
+pub async fn tcp_acceptor(
+    listener: TcpListener,
+    inputs: mpsc::Sender<NetInput>,
+    ids: Arc<std::sync::atomic::AtomicU64>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::spawn(run_stream(stream, conn, remote, inputs.clone()));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "SIP TCP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Opens a TCP connection for a request of ours (RFC 3261 18.1.1).
+pub async fn tcp_connect(remote: SocketAddr, conn: ConnId, inputs: mpsc::Sender<NetInput>) {
+    match TcpStream::connect(remote).await {
+        Ok(stream) => run_stream(stream, conn, remote, inputs).await,
+        Err(error) => {
+            let _ = inputs
+                .send(NetInput::ConnectFailed {
+                    remote,
+                    error: error.to_string(),
+                })
+                .await;
+        }
+    }
+}
+
+async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs: mpsc::Sender<NetInput>) {
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = stream.into_split();
+    let (writer, mut queue) = mpsc::channel::<Bytes>(STREAM_WRITE_QUEUE_MAX);
+    if inputs
+        .send(NetInput::StreamOpened { conn, remote, writer })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer_task = tokio::spawn(async move {
+        while let Some(bytes) = queue.recv().await {
+            if write.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = write.shutdown().await;
+    });
+    let mut buf = vec![0u8; READ_BUFFER_BYTES];
+    loop {
+        match read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(len) => {
+                let bytes = Bytes::copy_from_slice(&buf[..len]);
+                if inputs
+                    .send(NetInput::StreamBytes { conn, remote, bytes })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    writer_task.abort();
+    let _ = inputs.send(NetInput::StreamClosed { conn }).await;
+}
