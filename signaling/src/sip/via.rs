@@ -77,7 +77,7 @@ impl Via {
             return Err(bad());
         }
         let rest = rest[t_end..].trim_start_matches(is_lws);
-        let sb_end = rest.find(|c: char| c == ';').unwrap_or(rest.len());
+        let sb_end = rest.find(';').unwrap_or(rest.len());
         // COLON = SWS ":" SWS: drop whitespace inside sent-by.
         let sent_by: String = rest[..sb_end].chars().filter(|c| !is_lws(*c)).collect();
         let (host, port) = Host::parse_with_port(&sent_by).map_err(HeaderError::SentBy)?;
