@@ -348,6 +348,10 @@ impl StartLine {
         let version = check_version(version, HeadError::RequestLine)?;
         let method = Method::parse(method).map_err(HeadError::Method)?;
         let uri = Uri::parse(uri).map_err(HeadError::RequestUri)?;
+        // RFC 3261 19.1.1 (table): URI headers are not allowed in a Request-URI.
+        if uri.as_sip().is_some_and(|s| !s.headers.is_empty()) {
+            return Err(HeadError::RequestUri(UriError::BadHeader));
+        }
         Ok(StartLine::Request { method, uri, version })
     }
 

@@ -220,7 +220,7 @@ fn parse_uri_params(s: &str) -> Result<Params, UriError> {
             None => (p, None),
         };
         // paramchar = param-unreserved / unreserved / escaped
-        if n.is_empty() || !chars_ok(n, b"[]/:&+$") || !v.map_or(true, |v| chars_ok(v, b"[]/:&+$")) {
+        if n.is_empty() || !chars_ok(n, b"[]/:&+$") || !v.is_none_or(|v| chars_ok(v, b"[]/:&+$")) {
             return Err(UriError::BadParam);
         }
         out.push((n.to_string(), v.map(str::to_string)));

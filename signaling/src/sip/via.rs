@@ -58,6 +58,10 @@ fn token(s: &str) -> Option<&str> {
 impl Via {
     /// One via-parm.
     pub fn parse(s: &str) -> Result<Via, HeaderError> {
+        Via::parse_version(s, true)
+    }
+
+    fn parse_version(s: &str, strict_version: bool) -> Result<Via, HeaderError> {
         let s = s.trim_matches(is_lws);
         if s.is_empty() {
             return Err(HeaderError::Empty);
@@ -69,11 +73,11 @@ impl Via {
         let t_end = rest.find(|c: char| is_lws(c) || c == ';').unwrap_or(rest.len());
         let transport = token(&rest[..t_end]).ok_or_else(bad)?;
         let (name, version) = (token(name).ok_or_else(bad)?, token(version).ok_or_else(bad)?);
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+        if !name.eq_ignore_ascii_case("SIP") || (strict_version && version != "2.0") {
             return Err(bad());
         }
         let rest = rest[t_end..].trim_start_matches(is_lws);
-        let sb_end = rest.find(|c: char| c == ';').unwrap_or(rest.len());
+        let sb_end = rest.find(';').unwrap_or(rest.len());
         // COLON = SWS ":" SWS: drop whitespace inside sent-by.
         let sent_by: String = rest[..sb_end].chars().filter(|c| !is_lws(*c)).collect();
         let (host, port) = Host::parse_with_port(&sent_by).map_err(HeaderError::SentBy)?;
@@ -134,11 +138,12 @@ impl Via {
     }
 
     /// Checks only `sent-protocol LWS sent-by` of the first via-parm: enough
-    /// to address a 400 even when the parameters are malformed (RFC 4475 3.1.2.1).
+    /// to address a 400 even when the parameters are malformed (RFC 4475
+    /// 3.1.2.1), or a 505 to another version (3.1.2.15).
     pub fn sent_by_readable(s: &str) -> bool {
         let first = s.split(',').next().unwrap_or("");
         let head = first.split(';').next().unwrap_or("");
-        Via::parse(head).is_ok()
+        Via::parse_version(head, false).is_ok()
     }
 }
 
