@@ -13,6 +13,9 @@ use msrp_signaling::sip::{
 const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=message 2855 TCP/MSRP *\r\na=path:msrp://10.0.0.1:2855/a1;tcp\r\na=accept-types:text/plain\r\na=setup:actpass\r\n";
 const ANSWER: &[u8] = b"v=0\r\no=- 2 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=message 2855 TCP/MSRP *\r\na=path:msrp://10.0.0.2:2855/b1;tcp\r\na=accept-types:text/plain\r\na=setup:passive\r\n";
 
+/// Decides whether a message is lost: (sender, message).
+type Loss = Box<dyn FnMut(char, &[u8]) -> bool>;
+
 struct Pair {
     now: Instant,
     a: UserAgent,
@@ -22,8 +25,7 @@ struct Pair {
     transport: Transport,
     /// Every message put on the wire, in order, with its sender.
     wire: Vec<(char, Bytes)>,
-    /// Decides whether a message is lost: (sender, message).
-    drop: Box<dyn FnMut(char, &[u8]) -> bool>,
+    drop: Loss,
     a_events: Vec<UaEvent>,
     b_events: Vec<UaEvent>,
 }
