@@ -7,7 +7,7 @@ use std::time::Duration;
 use msrp_engine::control::{AsyncClient, ClientError};
 
 use super::config::CallPolicy;
-use crate::sdp::{self, LocalEndpoint, NegotiatedMedia, Policy};
+use crate::sdp::{self, Answer, LocalEndpoint, NegotiatedMedia, Policy};
 use crate::sip::{Body, CallId};
 
 /// How long one engine command may take before the call is refused.
@@ -19,7 +19,7 @@ pub enum Decision {
     /// Answer the INVITE with `answer`; `sessions` exist in the engine.
     Accept {
         call: CallId,
-        answer: Body,
+        answer: Box<Answer>,
         sessions: Vec<String>,
     },
     /// Refuse it: 488 for SDP, 500 or 503 for the engine.
@@ -77,7 +77,7 @@ pub async fn answer_offer(
     match create_sessions(engine.as_ref(), &policy, &answer.media).await {
         Ok(sessions) => Decision::Accept {
             call,
-            answer: Body::sdp(answer.sdp),
+            answer: Box::new(answer),
             sessions,
         },
         Err(refusal) => refusal.into_decision(call),

@@ -20,7 +20,7 @@ use msrp_engine::control::{AsyncClient, EngineEvent, EventKind, EventStream, Sub
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sdp::{self, LocalEndpoint, Offer, OfferOptions};
+use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
 use crate::sip::{
     Body, CallId, ConnId, EndpointConfig, Flow, InviteRequest, NameAddr, Transmit, Transport, UaConfig,
     UaEvent, Uri, UserAgent,
@@ -252,6 +252,8 @@ struct CallRecord {
     sessions: Vec<String>,
     /// Our offer, when we made one (outbound, or an offer-less INVITE).
     offer: Option<Offer>,
+    /// Our answer, when we answered (a re-offer is answered from it).
+    answer: Option<Answer>,
     /// The library caller waiting for an outbound call.
     waiter: Option<(oneshot::Sender<Result<Established, CallError>>, Instant)>,
     setup: Option<Duration>,
@@ -431,6 +433,7 @@ impl Core {
                     CallRecord {
                         sessions: Vec::new(),
                         offer: None,
+                        answer: None,
                         waiter: None,
                         setup: None,
                     },
@@ -509,17 +512,50 @@ impl Core {
             UaEvent::Cancelled { call } => self.end_call(call, "the caller cancelled"),
             UaEvent::Ended { call, reason } => self.end_call(call, &reason.text),
             UaEvent::Reoffer { call, reoffer, offer } => {
-                // The engine cannot move a live session: an unchanged
-                // offer gets the answer we gave, a changed one 488.
-                let _ = offer;
-                self.ua.answer_reoffer(
-                    now,
-                    call,
-                    reoffer,
-                    Err((488, "changing a live MSRP session is not supported".into())),
-                );
+                let result = self.reanswer(call, &offer);
+                if let (Ok(answer), Some(record)) = (&result, self.calls.get_mut(&call)) {
+                    record.answer = Some(answer.clone());
+                }
+                let result = result.map(|answer| Body::sdp(answer.sdp));
+                self.ua.answer_reoffer(now, call, reoffer, result);
             }
         }
+    }
+
+    /// A re-INVITE or UPDATE offer (RFC 3264 8): the same MSRP sessions
+    /// (same peer path and accept-types, a refresh or a direction change)
+    /// get our answer again; a changed peer path or accept-types is refused
+    /// 488, since msrpd cannot yet move or retype a live session, and the
+    /// session stays as it was (RFC 3261 14.2).
+    fn reanswer(&self, call: CallId, offer: &Body) -> Result<Answer, (u16, String)> {
+        let previous = self
+            .calls
+            .get(&call)
+            .and_then(|record| record.answer.as_ref())
+            .ok_or((
+                488,
+                "this call's SDP cannot be renegotiated (we were not the answerer)".to_string(),
+            ))?;
+        let answer = sdp::reanswer(
+            previous,
+            &offer.bytes,
+            &offer.content_type,
+            &calls::sdp_policy(&self.policy),
+            &self.local,
+            &mut sdp::new_session_id,
+        )
+        .map_err(|rejection| (rejection.status, rejection.warning))?;
+        let unchanged = answer.media.len() == previous.media.len()
+            && answer.media.iter().zip(&previous.media).all(|(new, old)| {
+                new.local_session_id == old.local_session_id
+                    && new.remote.path == old.remote.path
+                    && new.remote.accept_types == old.remote.accept_types
+                    && new.remote.max_size == old.remote.max_size
+            });
+        if !unchanged {
+            return Err((488, "msrpd cannot change a live MSRP session's path, accept-types or max-size; the session continues unchanged".into()));
+        }
+        Ok(answer)
     }
 
     fn spawn_decision(&self, task: impl std::future::Future<Output = Decision> + Send + 'static) {
@@ -537,8 +573,12 @@ impl Core {
                 answer,
                 sessions,
             } => {
-                if self.calls.contains_key(&call) && self.ua.accept(now, call, answer) {
+                let body = Body::sdp(answer.sdp.clone());
+                if self.calls.contains_key(&call) && self.ua.accept(now, call, body) {
                     self.bind_sessions(call, sessions);
+                    if let Some(record) = self.calls.get_mut(&call) {
+                        record.answer = Some(*answer);
+                    }
                 } else {
                     // Cancelled while the engine worked.
                     self.close_in_engine(sessions, "the call ended before it was answered");
@@ -663,6 +703,7 @@ impl Core {
                     CallRecord {
                         sessions: Vec::new(),
                         offer: Some(offer),
+                        answer: None,
                         waiter: Some((reply, now)),
                         setup: None,
                     },

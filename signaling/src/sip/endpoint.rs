@@ -18,6 +18,7 @@ use super::frame::{frame_datagram, FrameError, Limits, StreamFramer};
 use super::message::{Disposition, Message, MessageError};
 use super::method::Method;
 use super::normalize::{parse_section, HeaderField};
+use super::rate::{RateSettings, SourceRate};
 use super::transaction::{
     ClientAction, ClientKey, ClientKind, ClientTransaction, ServerAction, ServerKey, ServerKind,
     ServerTransaction, TimerSettings,
@@ -113,6 +114,8 @@ pub struct EndpointConfig {
     pub client_transactions_max: usize,
     /// Our host in Warning headers (RFC 3261 20.43).
     pub warn_agent: String,
+    /// New requests per source address.
+    pub rate: RateSettings,
 }
 
 impl Default for EndpointConfig {
@@ -123,6 +126,7 @@ impl Default for EndpointConfig {
             server_transactions_max: 100_000,
             client_transactions_max: 100_000,
             warn_agent: "msrp-signal".into(),
+            rate: RateSettings::default(),
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct EndpointStats {
     pub messages_dropped: u64,
     pub retransmissions_absorbed: u64,
     pub server_transactions_refused: u64,
+    /// New requests refused 503 because their source was over its rate.
+    pub requests_rate_limited: u64,
     pub stray_responses: u64,
     pub server_transactions: usize,
     pub client_transactions: usize,
@@ -182,11 +188,13 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
     stats: EndpointStats,
+    rate: SourceRate,
 }
 
 impl Endpoint {
     pub fn new(config: EndpointConfig) -> Endpoint {
         Endpoint {
+            rate: SourceRate::new(config.rate),
             config,
             servers: HashMap::new(),
             server_keys: HashMap::new(),
@@ -322,8 +330,13 @@ impl Endpoint {
             }
             Some(Method::Cancel) => self.handle_cancel(now, flow, key, message),
             _ => {
-                if self.servers.len() >= self.config.server_transactions_max {
-                    self.stats.server_transactions_refused += 1;
+                let over_rate = !self.rate.admit(now, flow.remote.ip());
+                if over_rate || self.servers.len() >= self.config.server_transactions_max {
+                    if over_rate {
+                        self.stats.requests_rate_limited += 1;
+                    } else {
+                        self.stats.server_transactions_refused += 1;
+                    }
                     let bytes = wire::response(&message, &flow, 503, "Service Unavailable")
                         .header("Retry-After", "5")
                         .build();

@@ -38,6 +38,7 @@ pub use via::{HeaderError, Via};
 // Transactions, dialogs and the user agent (RFC 3261 12-17).
 pub mod dialog;
 pub mod endpoint;
+pub mod rate;
 pub mod transaction;
 pub mod ua;
 pub mod wire;

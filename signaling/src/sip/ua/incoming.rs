@@ -60,7 +60,6 @@ impl UserAgent {
                     .response(&request, &flow, 200, "OK", Some(&wire::tag()))
                     .header("Allow", ALLOW)
                     .header("Accept", ACCEPT)
-                    .header("Supported", &SUPPORTED.join(", "))
                     .build();
                 self.endpoint.respond(now, txn, 200, response);
             }
@@ -201,8 +200,7 @@ impl UserAgent {
         let mut builder = self
             .response(&request, &flow, 200, "OK", Some(&local_tag))
             .header("Contact", &self.contact(flow.transport))
-            .header("Allow", ALLOW)
-            .header("Supported", &SUPPORTED.join(", "));
+            .header("Allow", ALLOW);
         for record_route in request.header_values("Record-Route") {
             builder = builder.header("Record-Route", record_route);
         }
