@@ -1,0 +1,525 @@
+//! The core task of `msrp-signal serve`: it owns the user agent and the
+//! call table, turns what the transports and the engine tasks report into
+//! calls on the sans-IO core, and sends what the core queued.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use msrp_engine::control::{AsyncClient, EngineEvent};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::calls::{self, Decision};
+use super::net::{self, NetInput};
+use super::{engine_events, net_forward, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
+use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
+use crate::sip::{Body, CallId, ConnId, Flow, InviteRequest, Transmit, Transport, UaEvent, UserAgent};
+
+/// A call as the shell knows it.
+pub(super) struct CallRecord {
+    /// Engine sessions of the call.
+    sessions: Vec<String>,
+    /// Our offer, when we made one (outbound, or an offer-less INVITE).
+    offer: Option<Offer>,
+    /// Our answer, when we answered (a re-offer is answered from it).
+    answer: Option<Answer>,
+    /// The library caller waiting for an outbound call.
+    waiter: Option<(oneshot::Sender<Result<Established, CallError>>, Instant)>,
+    setup: Option<Duration>,
+}
+
+pub(super) struct Core {
+    pub(super) ua: UserAgent,
+    pub(super) policy: CallPolicy,
+    pub(super) local: LocalEndpoint,
+    pub(super) engine: Option<AsyncClient>,
+    pub(super) engine_path: PathBuf,
+    pub(super) inputs: mpsc::Sender<Input>,
+    pub(super) udp: Option<Arc<UdpSocket>>,
+    pub(super) streams: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
+    pub(super) stream_by_addr: HashMap<SocketAddr, ConnId>,
+    /// Requests waiting for a TCP connection we are opening.
+    pub(super) connecting: HashMap<SocketAddr, Vec<Bytes>>,
+    pub(super) conn_ids: Arc<AtomicU64>,
+    pub(super) calls: HashMap<CallId, CallRecord>,
+    pub(super) by_session: HashMap<String, CallId>,
+}
+
+impl Core {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        loop {
+            let deadline = self.ua.poll_timeout();
+            let input = match deadline {
+                Some(at) => {
+                    let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
+                    tokio::select! {
+                        input = rx.recv() => input,
+                        () = sleep => {
+                            self.ua.handle_timeout(Instant::now());
+                            self.flush();
+                            continue;
+                        }
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let Some(input) = input else { return };
+            self.handle(input);
+            // Take whatever else is queued before flushing: one turn, one
+            // batch (TigerBeetle's rule, as in the engine's shards).
+            for _ in 0..256 {
+                match rx.try_recv() {
+                    Ok(input) => self.handle(input),
+                    Err(_) => break,
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Net(net) => self.handle_net(now, net),
+            Input::Decision(decision) => self.handle_decision(now, decision),
+            Input::Engine(EngineEvent::SessionClosed { session_id, reason }) => {
+                if let Some(call) = self.by_session.remove(&session_id) {
+                    tracing::info!(?call, %session_id, %reason, "MSRP session closed: ending its call");
+                    self.ua
+                        .hangup(now, call, &format!("MSRP session closed: {reason}"));
+                }
+            }
+            Input::Engine(_) => {}
+            Input::EngineGone(why) => self.engine_gone(now, &why),
+            Input::EngineBack(client, events) => {
+                tracing::info!("msrpd is back");
+                self.engine = Some(client);
+                tokio::spawn(engine_events(events, self.inputs.clone()));
+            }
+            Input::Invite(call, reply) => self.start_invite(now, *call, reply),
+            Input::Hangup(call, reason) => {
+                self.ua.hangup(now, call, &reason);
+            }
+        }
+    }
+
+    fn handle_net(&mut self, now: Instant, input: NetInput) {
+        match input {
+            NetInput::Datagram { from, bytes } => self.ua.handle_datagram(now, from, bytes),
+            NetInput::StreamOpened { conn, remote, writer } => {
+                for bytes in self.connecting.remove(&remote).unwrap_or_default() {
+                    let _ = writer.try_send(bytes);
+                }
+                self.streams.insert(conn, (remote, writer));
+                self.stream_by_addr.insert(remote, conn);
+            }
+            NetInput::StreamBytes { conn, remote, bytes } => {
+                self.ua.handle_stream_bytes(now, conn, remote, &bytes)
+            }
+            NetInput::StreamClosed { conn } => {
+                if let Some((remote, _)) = self.streams.remove(&conn) {
+                    if self.stream_by_addr.get(&remote) == Some(&conn) {
+                        self.stream_by_addr.remove(&remote);
+                    }
+                }
+                self.ua.handle_stream_closed(conn);
+            }
+            NetInput::ConnectFailed { remote, error } => {
+                tracing::warn!(%remote, %error, "SIP TCP connect failed");
+                self.connecting.remove(&remote);
+            }
+        }
+        self.drain_events(now);
+    }
+
+    /// Sends what the user agent queued and acts on what it told.
+    fn flush(&mut self) {
+        let now = Instant::now();
+        self.drain_events(now);
+        while let Some((conn, reason)) = self.ua.poll_close() {
+            tracing::info!(conn, %reason, "closing a SIP stream");
+            if let Some((remote, _)) = self.streams.remove(&conn) {
+                self.stream_by_addr.remove(&remote);
+            }
+        }
+        while let Some(transmit) = self.ua.poll_transmit() {
+            self.send(transmit);
+        }
+    }
+
+    fn send(&mut self, Transmit { flow, bytes }: Transmit) {
+        match flow.transport {
+            Transport::Udp => {
+                if let Some(socket) = &self.udp {
+                    if let Err(error) = socket.try_send_to(&bytes, flow.remote) {
+                        tracing::debug!(remote = %flow.remote, %error, "SIP UDP send");
+                    }
+                }
+            }
+            Transport::Tcp => {
+                let conn = flow
+                    .conn
+                    .filter(|c| self.streams.contains_key(c))
+                    .or_else(|| self.stream_by_addr.get(&flow.remote).copied());
+                if let Some(conn) = conn {
+                    if let Some((_, writer)) = self.streams.get(&conn) {
+                        if writer.try_send(bytes).is_err() {
+                            tracing::warn!(conn, "SIP TCP peer does not read: closing");
+                            self.streams.remove(&conn);
+                        }
+                    }
+                    return;
+                }
+                // RFC 3261 18.2.2: the connection is gone; open a new one
+                // to the same address.
+                let queued = self.connecting.entry(flow.remote).or_default();
+                queued.push(bytes);
+                if queued.len() == 1 {
+                    let id = self.conn_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let inputs = self.inputs.clone();
+                    tokio::spawn(net_forward(inputs, move |tx| {
+                        net::tcp_connect(flow.remote, id, tx)
+                    }));
+                }
+            }
+        }
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        while let Some(event) = self.ua.poll_event() {
+            self.handle_ua_event(now, event);
+        }
+    }
+
+    fn handle_ua_event(&mut self, now: Instant, event: UaEvent) {
+        match event {
+            UaEvent::IncomingCall {
+                call, offer, request, ..
+            } => {
+                tracing::debug!(?call, from = %request.from(), "incoming call");
+                self.calls.insert(
+                    call,
+                    CallRecord {
+                        sessions: Vec::new(),
+                        offer: None,
+                        answer: None,
+                        waiter: None,
+                        setup: None,
+                    },
+                );
+                if !self.policy.auto_answer {
+                    self.ua.reject(now, call, 480, "Temporarily Unavailable", &[]);
+                    self.calls.remove(&call);
+                    return;
+                }
+                match offer {
+                    Some(offer) => {
+                        let task = calls::answer_offer(
+                            self.engine.clone(),
+                            self.policy.clone(),
+                            self.local.clone(),
+                            call,
+                            offer,
+                        );
+                        self.spawn_decision(task);
+                    }
+                    None => {
+                        // RFC 3261 13.3.1.1: we offer in the 200; the ACK answers.
+                        let offer = sdp::offer(
+                            &calls::sdp_policy(&self.policy),
+                            &self.local,
+                            &OfferOptions::default(),
+                            &mut sdp::new_session_id,
+                        );
+                        let body = Body::sdp(offer.sdp.clone());
+                        if let Some(record) = self.calls.get_mut(&call) {
+                            record.offer = Some(offer);
+                        }
+                        self.ua.accept(now, call, body);
+                    }
+                }
+            }
+            UaEvent::Established { call, answer } => {
+                let Some(record) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if let Some((_, started)) = &record.waiter {
+                    record.setup = Some(now - *started);
+                }
+                let Some(offer) = record.offer.clone() else { return };
+                let Some(answer) = answer else {
+                    self.ua.hangup(now, call, "the answer to our offer had no SDP");
+                    return;
+                };
+                let engine = self.engine.clone();
+                let policy = self.policy.clone();
+                self.spawn_decision(async move {
+                    let media = match sdp::complete(&offer, &answer.bytes, &answer.content_type) {
+                        Ok(media) => media,
+                        Err(rejection) => {
+                            return Decision::Completed {
+                                call,
+                                result: Err(rejection.warning),
+                            }
+                        }
+                    };
+                    let result = calls::create_sessions(engine.as_ref(), &policy, &media)
+                        .await
+                        .map_err(|r| r.reason);
+                    Decision::Completed { call, result }
+                });
+            }
+            UaEvent::Ringing { .. } => {}
+            UaEvent::Failed { call, status, reason } => {
+                self.end_call(call, &reason);
+                if let Some(record) = self.calls.remove(&call) {
+                    if let Some((waiter, _)) = record.waiter {
+                        let _ = waiter.send(Err(CallError::Failed { status, reason }));
+                    }
+                }
+            }
+            UaEvent::Cancelled { call } => self.end_call(call, "the caller cancelled"),
+            UaEvent::Ended { call, reason } => self.end_call(call, &reason.text),
+            UaEvent::Reoffer { call, reoffer, offer } => {
+                let result = self.reanswer(call, &offer);
+                if let (Ok(answer), Some(record)) = (&result, self.calls.get_mut(&call)) {
+                    record.answer = Some(answer.clone());
+                }
+                let result = result.map(|answer| Body::sdp(answer.sdp));
+                self.ua.answer_reoffer(now, call, reoffer, result);
+            }
+        }
+    }
+
+    /// A re-INVITE or UPDATE offer (RFC 3264 8): the same MSRP sessions
+    /// (same peer path and accept-types, a refresh or a direction change)
+    /// get our answer again; a changed peer path or accept-types is refused
+    /// 488, since msrpd cannot yet move or retype a live session, and the
+    /// session stays as it was (RFC 3261 14.2).
+    fn reanswer(&self, call: CallId, offer: &Body) -> Result<Answer, (u16, String)> {
+        let previous = self
+            .calls
+            .get(&call)
+            .and_then(|record| record.answer.as_ref())
+            .ok_or((
+                488,
+                "this call's SDP cannot be renegotiated (we were not the answerer)".to_string(),
+            ))?;
+        let answer = sdp::reanswer(
+            previous,
+            &offer.bytes,
+            &offer.content_type,
+            &calls::sdp_policy(&self.policy),
+            &self.local,
+            &mut sdp::new_session_id,
+        )
+        .map_err(|rejection| (rejection.status, rejection.warning))?;
+        let unchanged = answer.media.len() == previous.media.len()
+            && answer.media.iter().zip(&previous.media).all(|(new, old)| {
+                new.local_session_id == old.local_session_id
+                    && new.remote.path == old.remote.path
+                    && new.remote.accept_types == old.remote.accept_types
+                    && new.remote.max_size == old.remote.max_size
+            });
+        if !unchanged {
+            return Err((488, "msrpd cannot change a live MSRP session's path, accept-types or max-size; the session continues unchanged".into()));
+        }
+        Ok(answer)
+    }
+
+    fn spawn_decision(&self, task: impl std::future::Future<Output = Decision> + Send + 'static) {
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let decision = task.await;
+            let _ = inputs.send(Input::Decision(decision)).await;
+        });
+    }
+
+    fn handle_decision(&mut self, now: Instant, decision: Decision) {
+        match decision {
+            Decision::Accept {
+                call,
+                answer,
+                sessions,
+            } => {
+                let body = Body::sdp(answer.sdp.clone());
+                if self.calls.contains_key(&call) && self.ua.accept(now, call, body) {
+                    self.bind_sessions(call, sessions);
+                    if let Some(record) = self.calls.get_mut(&call) {
+                        record.answer = Some(*answer);
+                    }
+                } else {
+                    // Cancelled while the engine worked.
+                    self.close_in_engine(sessions, "the call ended before it was answered");
+                }
+            }
+            Decision::Reject {
+                call,
+                status,
+                reason,
+                warning,
+                retry_after,
+            } => {
+                tracing::info!(?call, status, %warning, "refusing a call");
+                let warning = format!(
+                    "399 {} \"{}\"",
+                    self.ua.config().endpoint.warn_agent,
+                    warning.replace('"', "'")
+                );
+                let retry = retry_after.map(|s| s.to_string());
+                let mut headers = vec![("Warning", warning.as_str())];
+                if let Some(retry) = &retry {
+                    headers.push(("Retry-After", retry.as_str()));
+                }
+                self.ua.reject(now, call, status, &reason, &headers);
+                self.calls.remove(&call);
+            }
+            Decision::Completed { call, result } => match result {
+                Ok(sessions) => {
+                    if !self.calls.contains_key(&call) {
+                        self.close_in_engine(sessions, "the call ended before its sessions were made");
+                        return;
+                    }
+                    self.bind_sessions(call, sessions.clone());
+                    if let Some(record) = self.calls.get_mut(&call) {
+                        if let Some((waiter, _)) = record.waiter.take() {
+                            let setup = record.setup.unwrap_or_default();
+                            let _ = waiter.send(Ok(Established {
+                                call,
+                                sessions,
+                                setup,
+                            }));
+                        }
+                    }
+                }
+                Err(reason) => {
+                    tracing::info!(?call, %reason, "ending a call whose answer we cannot use");
+                    if let Some(record) = self.calls.get_mut(&call) {
+                        if let Some((waiter, _)) = record.waiter.take() {
+                            let _ = waiter.send(Err(CallError::Local(reason.clone())));
+                        }
+                    }
+                    self.ua.hangup(now, call, &reason);
+                }
+            },
+        }
+    }
+
+    fn bind_sessions(&mut self, call: CallId, sessions: Vec<String>) {
+        for session in &sessions {
+            self.by_session.insert(session.clone(), call);
+        }
+        if let Some(record) = self.calls.get_mut(&call) {
+            record.sessions.extend(sessions);
+        }
+    }
+
+    /// The dialog is over: its MSRP sessions end with it.
+    fn end_call(&mut self, call: CallId, reason: &str) {
+        let Some(record) = self.calls.remove(&call) else {
+            return;
+        };
+        for session in &record.sessions {
+            self.by_session.remove(session);
+        }
+        if let Some((waiter, _)) = record.waiter {
+            let _ = waiter.send(Err(CallError::Local(reason.to_string())));
+        }
+        self.close_in_engine(record.sessions, reason);
+    }
+
+    fn close_in_engine(&self, sessions: Vec<String>, reason: &str) {
+        if sessions.is_empty() {
+            return;
+        }
+        let engine = self.engine.clone();
+        let reason = reason.to_string();
+        tokio::spawn(async move { calls::close_sessions(engine.as_ref(), &sessions, &reason).await });
+    }
+
+    fn start_invite(
+        &mut self,
+        now: Instant,
+        call: OutboundCall,
+        reply: oneshot::Sender<Result<Established, CallError>>,
+    ) {
+        if self.engine.is_none() {
+            let _ = reply.send(Err(CallError::Local("no connection to msrpd".into())));
+            return;
+        }
+        let offer = sdp::offer(
+            &calls::sdp_policy(&self.policy),
+            &self.local,
+            &call.options,
+            &mut sdp::new_session_id,
+        );
+        let flow = Flow {
+            transport: call.transport,
+            remote: call.target,
+            conn: self.stream_by_addr.get(&call.target).copied(),
+        };
+        let request = InviteRequest {
+            to: call.to,
+            from: call.from,
+            flow,
+            offer: Some(Body::sdp(offer.sdp.clone())),
+            headers: Vec::new(),
+        };
+        match self.ua.invite(now, request) {
+            Ok(id) => {
+                self.calls.insert(
+                    id,
+                    CallRecord {
+                        sessions: Vec::new(),
+                        offer: Some(offer),
+                        answer: None,
+                        waiter: Some((reply, now)),
+                        setup: None,
+                    },
+                );
+            }
+            Err(error) => {
+                let _ = reply.send(Err(CallError::Local(error.to_string())));
+            }
+        }
+    }
+
+    /// msrpd went away: every call ends (its MSRP sessions are gone with
+    /// the engine), and we reconnect in the background.
+    fn engine_gone(&mut self, now: Instant, why: &str) {
+        tracing::warn!(%why, "lost msrpd: ending every call");
+        self.engine = None;
+        let calls: Vec<CallId> = self.calls.keys().copied().collect();
+        for call in calls {
+            tracing::info!(?call, "ending call: msrpd went away");
+            self.ua.hangup(now, call, "the media engine restarted");
+            if let Some(record) = self.calls.remove(&call) {
+                for session in &record.sessions {
+                    self.by_session.remove(session);
+                }
+                if let Some((waiter, _)) = record.waiter {
+                    let _ = waiter.send(Err(CallError::Local("msrpd went away".into())));
+                }
+            }
+        }
+        let path = self.engine_path.clone();
+        let inputs = self.inputs.clone();
+        let tag = self.policy.tag.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok((client, events)) = AsyncClient::connect(&path).await {
+                    if subscribe(&client, &tag).await.is_ok() {
+                        let _ = inputs.send(Input::EngineBack(client, events)).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
