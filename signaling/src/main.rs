@@ -67,6 +67,10 @@ struct ServeArgs {
     /// Live calls; over it an INVITE gets 503.
     #[arg(long, value_name = "N")]
     calls_max: Option<usize>,
+    /// The dialog journal: the dialogs a restart ends with a BYE (default:
+    /// msrp-signal.dialogs beside the engine's control socket).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -138,7 +142,11 @@ fn settings(args: ServeArgs) -> anyhow::Result<ServeSettings> {
         endpoint.server_transactions_max = max;
         endpoint.client_transactions_max = max;
     }
+    let state = args
+        .state
+        .unwrap_or_else(|| engine.with_file_name("msrp-signal.dialogs"));
     Ok(ServeSettings {
+        state: Some(state),
         sip,
         engine,
         host: args.host.or(file.sip.host),

@@ -15,6 +15,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::calls::{self, Decision};
+use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
 use super::{engine_events, net_forward, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
 use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
@@ -31,6 +32,8 @@ pub(super) struct CallRecord {
     /// The library caller waiting for an outbound call.
     waiter: Option<(oneshot::Sender<Result<Established, CallError>>, Instant)>,
     setup: Option<Duration>,
+    /// The dialog's key in the journal, once written there.
+    pub(super) journaled: Option<(String, String)>,
 }
 
 pub(super) struct Core {
@@ -48,6 +51,7 @@ pub(super) struct Core {
     pub(super) conn_ids: Arc<AtomicU64>,
     pub(super) calls: HashMap<CallId, CallRecord>,
     pub(super) by_session: HashMap<String, CallId>,
+    pub(super) journal: Option<Journal>,
 }
 
 impl Core {
@@ -141,6 +145,9 @@ impl Core {
     fn flush(&mut self) {
         let now = Instant::now();
         self.drain_events(now);
+        if let Some(journal) = self.journal.as_mut() {
+            journal.flush();
+        }
         while let Some((conn, reason)) = self.ua.poll_close() {
             tracing::info!(conn, %reason, "closing a SIP stream");
             if let Some((remote, _)) = self.streams.remove(&conn) {
@@ -210,6 +217,7 @@ impl Core {
                         answer: None,
                         waiter: None,
                         setup: None,
+                        journaled: None,
                     },
                 );
                 if !self.policy.auto_answer {
@@ -414,9 +422,44 @@ impl Core {
         for session in &sessions {
             self.by_session.insert(session.clone(), call);
         }
-        if let Some(record) = self.calls.get_mut(&call) {
-            record.sessions.extend(sessions);
+        let Some(record) = self.calls.get_mut(&call) else {
+            return;
+        };
+        record.sessions.extend(sessions);
+        if let (Some(journal), Some(dialog)) = (self.journal.as_mut(), self.ua.dialog(call)) {
+            journal.up(DialogRecord::of(dialog, &record.sessions));
+            record.journaled = Some((dialog.id.call_id.clone(), dialog.id.local_tag.clone()));
         }
+    }
+
+    fn forget(&mut self, record: &CallRecord) {
+        for session in &record.sessions {
+            self.by_session.remove(session);
+        }
+        if let (Some(journal), Some((call_id, tag))) = (self.journal.as_mut(), &record.journaled) {
+            journal.down(call_id, tag);
+        }
+    }
+
+    /// The dialogs a previous process left (`Journal::open`): each ends
+    /// with a BYE and its sessions are closed, one log line each.
+    pub(super) fn end_leftovers(&mut self, left: Vec<DialogRecord>) {
+        let now = Instant::now();
+        for record in left {
+            tracing::info!(call_id = %record.call_id, peer = %record.remote, sessions = record.sessions.len(), "ending a dialog left by an earlier msrp-signal");
+            match record.dialog() {
+                Some(mut dialog) => {
+                    if let Err(error) = self.ua.bye_orphan(now, &mut dialog, "msrp-signal restarted") {
+                        tracing::warn!(call_id = %record.call_id, %error, "BYE not sent");
+                    }
+                }
+                None => {
+                    tracing::warn!(call_id = %record.call_id, "dialog journal: the dialog no longer reads; only its sessions are closed")
+                }
+            }
+            self.close_in_engine(record.sessions, "msrp-signal restarted");
+        }
+        self.flush();
     }
 
     /// The dialog is over: its MSRP sessions end with it.
@@ -480,6 +523,7 @@ impl Core {
                         answer: None,
                         waiter: Some((reply, now)),
                         setup: None,
+                        journaled: None,
                     },
                 );
             }
@@ -499,9 +543,7 @@ impl Core {
             tracing::info!(?call, "ending call: msrpd went away");
             self.ua.hangup(now, call, "the media engine restarted");
             if let Some(record) = self.calls.remove(&call) {
-                for session in &record.sessions {
-                    self.by_session.remove(session);
-                }
+                self.forget(&record);
                 if let Some((waiter, _)) = record.waiter {
                     let _ = waiter.send(Err(CallError::Local("msrpd went away".into())));
                 }

@@ -7,6 +7,7 @@
 mod calls;
 pub mod config;
 mod core_task;
+mod journal;
 mod net;
 
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ pub struct ServeSettings {
     pub policy: CallPolicy,
     pub endpoint: EndpointConfig,
     pub calls_max: usize,
+    /// The dialog journal (`journal.rs`): the dialogs a restart must end.
+    /// `None` keeps none (a library user that ends its own calls).
+    pub state: Option<PathBuf>,
 }
 
 /// An outbound call for the library's UAC (`msrp-loadgen --mode sip`,
@@ -161,7 +165,18 @@ impl Signal {
             conn_ids,
             calls: HashMap::new(),
             by_session: HashMap::new(),
+            journal: None,
         };
+        let mut core = core;
+        if let Some(path) = &settings.state {
+            let (journal, left) = journal::Journal::open(path)
+                .map_err(|e| anyhow::anyhow!("dialog journal {}: {e}", path.display()))?;
+            core.journal = Some(journal);
+            if !left.is_empty() {
+                tracing::warn!(dialogs = left.len(), path = %path.display(), "an earlier msrp-signal left dialogs open: ending them");
+            }
+            core.end_leftovers(left);
+        }
         tokio::spawn(engine_events(events, inputs.clone()));
         tokio::spawn(core.run(rx));
         Ok(Signal { inputs, local: bound })

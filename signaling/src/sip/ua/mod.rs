@@ -285,6 +285,29 @@ impl UserAgent {
         }
     }
 
+    /// The dialog of an established (or answered) call.
+    pub fn dialog(&self, call: CallId) -> Option<&Dialog> {
+        self.calls.get(&call)?.dialog.as_ref()
+    }
+
+    /// Ends a dialog that no call of ours holds any more, as after a
+    /// restart: a BYE with `reason` (RFC 3326) in a transaction of its own,
+    /// whose response is dropped.
+    pub fn bye_orphan(
+        &mut self,
+        now: Instant,
+        dialog: &mut Dialog,
+        reason: &str,
+    ) -> Result<ClientTxnId, super::endpoint::SendError> {
+        let hop = dialog.next_hop();
+        let via = self.via(hop.transport);
+        let bye = dialog
+            .request(super::method::Method::Bye, &via, None)
+            .header("Reason", &outgoing::reason_header(reason))
+            .build();
+        self.endpoint.send_request(now, hop, bye)
+    }
+
     /// The calls that exist now.
     pub fn calls(&self) -> impl Iterator<Item = CallId> + '_ {
         self.calls.keys().copied()

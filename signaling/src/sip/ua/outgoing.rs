@@ -319,6 +319,6 @@ impl UserAgent {
 
 /// RFC 3326: our own ends are Q.850 cause 16, normal call clearing, with
 /// the words.
-fn reason_header(text: &str) -> String {
+pub(super) fn reason_header(text: &str) -> String {
     format!("Q.850;cause=16;text=\"{}\"", text.replace(['"', '\\'], "'"))
 }
