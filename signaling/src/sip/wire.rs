@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 use super::endpoint::{Flow, Transport};
+use super::frame::Limits;
 use super::message::{response_to_fields, Message, MessageBuilder};
 use super::method::Method;
 use super::normalize::HeaderField;
@@ -120,6 +121,10 @@ pub fn refusal(
     let bytes = response_to_fields(&fields, status, phrase)
         .header("Warning", &warning)
         .build();
+    // The fields are copied as they came: when the broken one is among
+    // them, our response would not read either. Strict in what we send,
+    // such a request is dropped (RFC 3261 8.2.6 leaves no way to answer).
+    Message::parse(bytes.clone(), &Limits::default()).ok()?;
     let top_via = fields
         .iter()
         .find(|f| f.name.is("Via"))
