@@ -89,7 +89,15 @@ fn main() -> anyhow::Result<()> {
                 listen.addr
             );
         }
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = terminate.recv() => {}
+        }
+        signal.shutdown().await;
+        // The BYEs are queued on the sockets; give them a moment to leave.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         Ok(())
     })
 }

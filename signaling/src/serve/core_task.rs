@@ -15,6 +15,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::calls::{self, Decision};
+
+/// How often the counters are logged (when they changed).
+const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
 use super::{engine_events, net_forward, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
@@ -56,21 +59,23 @@ pub(super) struct Core {
 
 impl Core {
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        let mut next_stats = Instant::now() + STATS_INTERVAL;
+        let mut last_stats = String::new();
         loop {
-            let deadline = self.ua.poll_timeout();
-            let input = match deadline {
-                Some(at) => {
-                    let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
-                    tokio::select! {
-                        input = rx.recv() => input,
-                        () = sleep => {
-                            self.ua.handle_timeout(Instant::now());
-                            self.flush();
-                            continue;
-                        }
+            let deadline = self.ua.poll_timeout().map_or(next_stats, |at| at.min(next_stats));
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            let input = tokio::select! {
+                input = rx.recv() => input,
+                () = sleep => {
+                    let now = Instant::now();
+                    self.ua.handle_timeout(now);
+                    self.flush();
+                    if now >= next_stats {
+                        next_stats = now + STATS_INTERVAL;
+                        self.log_stats(&mut last_stats);
                     }
+                    continue;
                 }
-                None => rx.recv().await,
             };
             let Some(input) = input else { return };
             self.handle(input);
@@ -83,6 +88,40 @@ impl Core {
                 }
             }
             self.flush();
+        }
+    }
+
+    /// The counters, every `STATS_INTERVAL` while they change: every bound
+    /// hit and every drop is in them.
+    fn log_stats(&self, last: &mut String) {
+        let (ua, endpoint) = (self.ua.stats(), self.ua.endpoint().stats());
+        let line = format!("{ua:?} {endpoint:?}");
+        if line != *last {
+            tracing::info!(
+                calls = ua.calls,
+                incoming = ua.incoming_calls,
+                outgoing = ua.outgoing_calls,
+                refused = ua.calls_refused,
+                acks_missing = ua.acks_missing,
+                received = endpoint.messages_received,
+                malformed = endpoint.messages_malformed,
+                dropped = endpoint.messages_dropped,
+                retransmissions_absorbed = endpoint.retransmissions_absorbed,
+                transactions_refused = endpoint.server_transactions_refused,
+                rate_limited = endpoint.requests_rate_limited,
+                "msrp-signal counters"
+            );
+            *last = line;
+        }
+    }
+
+    /// Ends every call (BYE, CANCEL or 480, each with the reason) before
+    /// the process stops.
+    fn shut_down(&mut self, now: Instant, reason: &str) {
+        let calls: Vec<CallId> = self.ua.calls().collect();
+        tracing::info!(calls = calls.len(), "msrp-signal stopping: ending every call");
+        for call in calls {
+            self.ua.hangup(now, call, reason);
         }
     }
 
@@ -108,6 +147,11 @@ impl Core {
             Input::Invite(call, reply) => self.start_invite(now, *call, reply),
             Input::Hangup(call, reason) => {
                 self.ua.hangup(now, call, &reason);
+            }
+            Input::Shutdown(done) => {
+                self.shut_down(now, "msrp-signal is stopping");
+                self.flush();
+                let _ = done.send(());
             }
         }
     }
@@ -467,9 +511,7 @@ impl Core {
         let Some(record) = self.calls.remove(&call) else {
             return;
         };
-        for session in &record.sessions {
-            self.by_session.remove(session);
-        }
+        self.forget(&record);
         if let Some((waiter, _)) = record.waiter {
             let _ = waiter.send(Err(CallError::Local(reason.to_string())));
         }

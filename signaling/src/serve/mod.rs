@@ -88,6 +88,7 @@ enum Input {
     EngineBack(AsyncClient, EventStream),
     Invite(Box<OutboundCall>, oneshot::Sender<Result<Established, CallError>>),
     Hangup(CallId, String),
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// A running `msrp-signal`: where it listens, and the library's UAC.
@@ -201,6 +202,15 @@ impl Signal {
     /// Ends a call (BYE with a Reason, or CANCEL while it rings).
     pub async fn hangup(&self, call: CallId, reason: &str) {
         let _ = self.inputs.send(Input::Hangup(call, reason.into())).await;
+    }
+
+    /// Ends every call with a BYE (or CANCEL, or 480) and waits until
+    /// those are on the wire.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inputs.send(Input::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
