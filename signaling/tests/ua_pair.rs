@@ -457,3 +457,39 @@ fn a_bye_with_an_older_cseq_is_refused_500() {
     let response = answer_to(&mut pair, request(&bye));
     assert_eq!(response.status(), Some(500));
 }
+
+#[test]
+fn a_cancel_after_the_200_is_answered_200_and_changes_nothing() {
+    let mut pair = Pair::new(Transport::Udp);
+    pair.invite(Some(OFFER));
+    let call_b = pair.incoming();
+    pair.b
+        .accept(pair.now, call_b, Body::sdp(Bytes::from_static(ANSWER)));
+    pair.run();
+    let (_, invite) = pair
+        .wire
+        .iter()
+        .find(|(f, b)| *f == 'a' && b.starts_with(b"INVITE"))
+        .unwrap()
+        .clone();
+    let invite = Message::parse(invite, &Default::default()).unwrap();
+    let cancel = format!(
+        "CANCEL {} SIP/2.0\nVia: {}\nMax-Forwards: 70\nFrom: {}\nTo: {}\nCall-ID: {}\nCSeq: 1 CANCEL\nContent-Length: 0\n\n",
+        invite.request_uri().unwrap(),
+        invite.top_via().unwrap(),
+        invite.from(),
+        invite.to(),
+        invite.call_id()
+    );
+    let response = answer_to(&mut pair, request(&cancel));
+    assert_eq!(
+        response.status(),
+        Some(200),
+        "RFC 3261 9.2: it matched a transaction"
+    );
+    assert!(!pair
+        .b_events
+        .iter()
+        .any(|e| matches!(e, UaEvent::Cancelled { .. })));
+    assert_eq!(pair.b.stats().calls, 1, "the call stays");
+}

@@ -138,6 +138,9 @@ impl Signal {
                 }
             }
         }
+        if settings.host.is_none() && bound.iter().any(|l| l.addr.ip().is_unspecified()) {
+            tracing::warn!("listening on a wildcard address; Via and Contact name 127.0.0.1 (set --host)");
+        }
         let host = settings.host.clone().unwrap_or_else(|| match bound.first() {
             Some(listen) if !listen.addr.ip().is_unspecified() => listen.addr.ip().to_string(),
             _ => "127.0.0.1".into(),

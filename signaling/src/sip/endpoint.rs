@@ -391,15 +391,24 @@ impl Endpoint {
     /// matches a transaction still pending, else 481; the INVITE gets 487
     /// from the TU.
     fn handle_cancel(&mut self, now: Instant, flow: Flow, key: ServerKey, message: Message) {
-        let invite = self.server_keys.get(&key.cancelled_invite()).copied();
-        let pending = invite.and_then(|id| {
-            let entry = self.servers.get(&id)?;
-            (entry.txn.kind() == ServerKind::Invite
-                && entry.txn.state() == super::transaction::ServerState::Proceeding)
-                .then_some(id)
+        let invite = self
+            .server_keys
+            .get(&key.cancelled_invite())
+            .copied()
+            .filter(|id| {
+                self.servers
+                    .get(id)
+                    .is_some_and(|e| e.txn.kind() == ServerKind::Invite)
+            });
+        // Only an INVITE not yet answered finally is cancelled; a CANCEL
+        // that matches a transaction is answered 200 either way.
+        let pending = invite.filter(|id| {
+            self.servers
+                .get(id)
+                .is_some_and(|e| e.txn.state() == super::transaction::ServerState::Proceeding)
         });
         let id = self.create_server(now, flow, key, &message);
-        let (status, reason) = match pending {
+        let (status, reason) = match invite {
             Some(_) => (200, "OK"),
             None => (481, "Call/Transaction Does Not Exist"),
         };

@@ -362,7 +362,7 @@ impl UserAgent {
             Transport::Udp => self.config.udp_port,
             Transport::Tcp => self.config.tcp_port,
         };
-        let host = &self.config.host;
+        let host = bracketed(&self.config.host);
         let sent_by = match port {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
@@ -376,19 +376,24 @@ impl UserAgent {
 
     /// Our Contact for `transport` (RFC 3261 8.1.1.8).
     fn contact(&self, transport: Transport) -> String {
-        let host = &self.config.host;
+        let host = bracketed(&self.config.host);
         let (port, param) = match transport {
             Transport::Udp => (self.config.udp_port, ""),
             Transport::Tcp => (self.config.tcp_port, ";transport=tcp"),
-        };
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host.clone()
         };
         match port {
             Some(port) => format!("<sip:msrp-signal@{host}:{port}{param}>"),
             None => format!("<sip:msrp-signal@{host}{param}>"),
         }
+    }
+}
+
+/// An IPv6 literal in brackets, as a host in a URI or Via sent-by
+/// (RFC 3261 25.1).
+fn bracketed(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
