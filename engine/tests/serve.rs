@@ -594,6 +594,11 @@ fn descriptor_settings_reach_the_wire() {
         })
         .unwrap();
     assert_eq!(created.local_uri, "msrp://msrp.example.org:2855/d1;tcp");
+    assert_eq!(
+        ctl.stats().unwrap().advertise,
+        "msrp.example.org:2855",
+        "what a signaling process writes in its SDP"
+    );
     let mut peer = RawPeer::connect(a.msrp);
     peer.send("tidd1", &created.local_uri, &c, b"text is accepted");
     assert_eq!(peer.response_to("tidd1", &mut Vec::new()), 200);
