@@ -60,6 +60,7 @@ impl UserAgent {
                     .response(&request, &flow, 200, "OK", Some(&wire::tag()))
                     .header("Allow", ALLOW)
                     .header("Accept", ACCEPT)
+                    .header("Supported", &SUPPORTED.join(", "))
                     .build();
                 self.endpoint.respond(now, txn, 200, response);
             }
