@@ -388,7 +388,11 @@ fn options_unknown_methods_and_message_get_their_rfc_answers() {
     assert_eq!(response.status(), Some(200));
     assert!(response.header("Allow").unwrap().contains("INVITE"));
     assert!(response.header("Accept").unwrap().contains("application/sdp"));
-    assert_eq!(response.header("Supported"), Some(""), "RFC 3261 11.2: present, and we require no extension");
+    assert_eq!(
+        response.header("Supported"),
+        Some(""),
+        "RFC 3261 11.2: present, and we require no extension"
+    );
     assert!(response.to().tag().is_some());
 
     let mut pair = Pair::new(Transport::Udp);
