@@ -214,6 +214,73 @@ fn uac_over_tcp_offering_actpass_gets_a_passive_answer_and_its_message_reaches_t
     uac_calls("uac-tcp-actpass", Transport::Tcp, "actpass", 1);
 }
 
+/// sipp offers `a=setup:passive` with a path on this test's listener: the
+/// answer is active (RFC 4145 4.1), so the engine connects there and binds
+/// with a bodiless SEND from the answered path to the offered one (RFC 4975
+/// 5.4); our peer then sends on that connection and the engine reports
+/// the message; sipp's BYE closes the session.
+#[test]
+fn uac_over_udp_offering_passive_gets_an_active_answer_and_the_engine_connects() {
+    require_sipp();
+    let started = Instant::now();
+    let dir = test_dir("uac-udp-passive");
+    let engine = Msrpd::start(&dir);
+    let signal = MsrpSignal::start(&dir, &engine);
+    let mut events = engine.events();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let msrp_port = listener.local_addr().unwrap().port().to_string();
+    let callfile = dir.join("calls.txt");
+    let mut args = keys(&[
+        ("msrpport", &msrp_port),
+        ("callfile", &callfile.to_string_lossy()),
+    ]);
+    args.extend(["-t", "u1", "-d", &CALL_HOLD_MS.to_string()].map(String::from));
+    args.push(signal.udp.to_string());
+    let mut sipp = Sipp::start(&dir, "uac_msrp_passive.xml", 1, &args);
+
+    let line = wait_lines(&callfile, 1, Duration::from_secs(20), &mut sipp).remove(0);
+    let offered = value(&line, "offered");
+    let answered = value(&line, "answered");
+    let session = session_id(answered).to_string();
+    let mut peer = Peer::on(accept_within(&listener, Duration::from_secs(10)));
+    let bind = peer.read();
+    assert_eq!(bind.method, "SEND", "{bind:?}");
+    assert_eq!(bind.header("To-Path"), offered);
+    assert_eq!(bind.header("From-Path"), answered);
+    assert!(bind.body.is_empty(), "the bind SEND has a body: {bind:?}");
+    peer.answer_200(&bind);
+
+    let body = b"hello from sipp, on the engine's connection";
+    peer.send("tidpassive1", answered, offered, "msgpassive1", body);
+    let response = peer.read();
+    assert_eq!(
+        response.status,
+        Some(200),
+        "{response:?}\nmsrpd:\n{}",
+        engine.log()
+    );
+    let mut seen = Vec::new();
+    let (_, payload) = wait_event(
+        &mut events,
+        &mut seen,
+        Duration::from_secs(10),
+        "message_received",
+        |e| matches!(e, EngineEvent::MessageReceived { session_id, .. } if *session_id == session),
+    );
+    assert_eq!(payload, &body[..]);
+    sipp.wait_success();
+    wait_event(
+        &mut events,
+        &mut seen,
+        Duration::from_secs(10),
+        "session_closed",
+        |e| matches!(e, EngineEvent::SessionClosed { session_id, .. } if *session_id == session),
+    );
+    wait_no_sessions(&engine);
+    eprintln!("uac-udp-passive: 1 call in {:?}", started.elapsed());
+    drop(peer);
+}
+
 /// sipp's offer that we cannot take is refused 488 with a Warning that
 /// names why, and no engine session is left behind.
 fn refused(name: &str, scenario: &str, transport: Transport, warning: &str) {
@@ -392,9 +459,10 @@ fn uas_call(name: &str) -> Duration {
                 |e| matches!(e, EngineEvent::Delivered { session_id, .. } if *session_id == session),
             );
             let (peer, bind, message) = peer.join().expect("the MSRP peer saw the bind and the message");
-            let line = std::fs::read_to_string(&callfile).unwrap();
-            let offered = value(line.trim(), "offered").to_string();
-            let answered = value(line.trim(), "answered").to_string();
+            // sipp's <exec> runs in a child of its own: wait for its line.
+            let line = wait_lines(&callfile, 1, Duration::from_secs(10), &mut sipp).remove(0);
+            let offered = value(&line, "offered").to_string();
+            let answered = value(&line, "answered").to_string();
             // RFC 4975 5.4: the bind goes to sipp's answered path, from ours.
             assert_eq!(bind.method, "SEND", "{bind:?}");
             assert_eq!(bind.header("To-Path"), answered);

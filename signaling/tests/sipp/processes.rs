@@ -249,7 +249,8 @@ pub struct Sipp {
 impl Sipp {
     /// Starts `sipp -sf tests/sipp/SCENARIO` with the suite's common
     /// options (`-m calls`, a 20 s call timeout that counts as failure,
-    /// errors traced) plus `args`.
+    /// errors traced, a free local port unless `args` has `-p`) plus
+    /// `args`.
     pub fn start(dir: &Path, scenario: &str, calls: u32, args: &[String]) -> Sipp {
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sipp")
@@ -262,7 +263,13 @@ impl Sipp {
             .args(["-m", &calls.to_string()])
             .args(["-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg"])
             .args(["-i", "127.0.0.1", "-nostdin"])
-            .args(args)
+            .args(args);
+        // sipp's own port defaults to 5060, which tests running side by
+        // side (or anything else on the machine) would share.
+        if !args.iter().any(|a| a == "-p") {
+            command.args(["-p", &free_port().to_string()]);
+        }
+        command
             .stdout(std::fs::File::create(dir.join("sipp.out")).unwrap())
             .stderr(std::fs::File::create(dir.join("sipp.err")).unwrap());
         let shown = format!("{command:?}");
