@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use msrp_engine::control::{AsyncClient, EngineEvent};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::calls::{self, Decision};
@@ -46,7 +45,8 @@ pub(super) struct Core {
     pub(super) engine: Option<AsyncClient>,
     pub(super) engine_path: PathBuf,
     pub(super) inputs: mpsc::Sender<Input>,
-    pub(super) udp: Option<Arc<UdpSocket>>,
+    /// Datagrams to send, for the UDP writer task (`net::udp_writer`).
+    pub(super) udp: Option<mpsc::Sender<(Bytes, SocketAddr)>>,
     pub(super) streams: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
     pub(super) stream_by_addr: HashMap<SocketAddr, ConnId>,
     /// Requests waiting for a TCP connection we are opening.
@@ -55,6 +55,8 @@ pub(super) struct Core {
     pub(super) calls: HashMap<CallId, CallRecord>,
     pub(super) by_session: HashMap<String, CallId>,
     pub(super) journal: Option<Journal>,
+    /// Datagrams lost because the UDP writer was behind.
+    pub(super) udp_send_queue_full: u64,
 }
 
 impl Core {
@@ -109,6 +111,7 @@ impl Core {
                 retransmissions_absorbed = endpoint.retransmissions_absorbed,
                 transactions_refused = endpoint.server_transactions_refused,
                 rate_limited = endpoint.requests_rate_limited,
+                udp_send_queue_full = self.udp_send_queue_full,
                 "msrp-signal counters"
             );
             *last = line;
@@ -206,9 +209,11 @@ impl Core {
     fn send(&mut self, Transmit { flow, bytes }: Transmit) {
         match flow.transport {
             Transport::Udp => {
-                if let Some(socket) = &self.udp {
-                    if let Err(error) = socket.try_send_to(&bytes, flow.remote) {
-                        tracing::debug!(remote = %flow.remote, %error, "SIP UDP send");
+                // A full queue loses the datagram, as the network may:
+                // the transactions retransmit (RFC 3261 17.1.1.2).
+                if let Some(udp) = &self.udp {
+                    if udp.try_send((bytes, flow.remote)).is_err() {
+                        self.udp_send_queue_full += 1;
                     }
                 }
             }

@@ -122,7 +122,9 @@ impl Signal {
                     });
                     let reader = socket.clone();
                     tokio::spawn(net_forward(inputs.clone(), move |tx| net::udp_reader(reader, tx)));
-                    udp = Some(socket);
+                    let (tx, rx) = mpsc::channel(net::UDP_SEND_QUEUE_MAX);
+                    tokio::spawn(net::udp_writer(socket, rx));
+                    udp = Some(tx);
                 }
                 Transport::Tcp => {
                     let listener = TcpListener::bind(listen.addr).await?;
@@ -170,6 +172,7 @@ impl Signal {
             calls: HashMap::new(),
             by_session: HashMap::new(),
             journal: None,
+            udp_send_queue_full: 0,
         };
         let mut core = core;
         if let Some(path) = &settings.state {

@@ -15,6 +15,9 @@ use crate::sip::ConnId;
 /// Octets queued towards one TCP connection; beyond it the connection is
 /// closed as too slow (a peer that does not read cannot hold our memory).
 pub const STREAM_WRITE_QUEUE_MAX: usize = 1024;
+/// Datagrams queued for the UDP writer; beyond it they are lost (and
+/// retransmitted by their transactions).
+pub const UDP_SEND_QUEUE_MAX: usize = 16_384;
 /// The largest UDP datagram we read (RFC 3261 18.1.1 allows 64 KiB).
 const DATAGRAM_MAX: usize = 65_535;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -63,6 +66,17 @@ pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<NetInput>) 
                 tracing::error!(%error, "SIP UDP socket failed");
                 return;
             }
+        }
+    }
+}
+
+/// Sends datagrams as the socket becomes writable: `send_to` awaits
+/// readiness, so a datagram queued before the runtime saw the socket
+/// writable is not lost (a `try_send_to` there lost the first INVITE).
+pub async fn udp_writer(socket: Arc<UdpSocket>, mut queue: mpsc::Receiver<(Bytes, SocketAddr)>) {
+    while let Some((bytes, remote)) = queue.recv().await {
+        if let Err(error) = socket.send_to(&bytes, remote).await {
+            tracing::debug!(%remote, %error, "SIP UDP send");
         }
     }
 }
