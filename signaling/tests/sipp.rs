@@ -501,3 +501,54 @@ fn uas_call(name: &str) -> Duration {
     eprintln!("{name}: 1 call in {:?}", started.elapsed());
     setup
 }
+
+/// msrp-signal killed (SIGKILL) with calls up: the next one, started on the
+/// same dialog journal, ends each with a BYE that sipp answers, and closes
+/// their engine sessions, logging each.
+#[test]
+fn a_restarted_msrp_signal_ends_the_calls_its_predecessor_left() {
+    require_sipp();
+    let dir = test_dir("restart");
+    let engine = Msrpd::start(&dir);
+    let mut first = MsrpSignal::start(&dir, &engine);
+    let callfile = dir.join("calls.txt");
+    let mut args = keys(&[
+        ("setup", "active"),
+        ("msrpport", "9"),
+        ("callfile", &callfile.to_string_lossy()),
+    ]);
+    args.extend(["-t", "u1"].map(String::from));
+    args.push(first.udp.to_string());
+    let mut sipp = Sipp::start(&dir, "uac_msrp_until_bye.xml", 2, &args);
+    wait_lines(&callfile, 2, Duration::from_secs(20), &mut sipp);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.sessions_pending() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        engine.sessions_pending(),
+        2,
+        "both calls' sessions wait in the engine (nobody connects)"
+    );
+
+    first.kill();
+    let second = MsrpSignal::start(&dir, &engine);
+    sipp.wait_success();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.sessions_pending() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        engine.sessions_pending(),
+        0,
+        "the left sessions were closed\n{}",
+        engine.log()
+    );
+    let log = second.log();
+    assert_eq!(
+        log.matches("ending a dialog left by an earlier msrp-signal")
+            .count(),
+        2,
+        "{log}"
+    );
+}

@@ -180,6 +180,11 @@ impl Msrpd {
             .sum()
     }
 
+    /// Sessions created and still waiting for their peer's connection.
+    pub fn sessions_pending(&self) -> u64 {
+        self.client().stats().unwrap().sessions_pending
+    }
+
     pub fn log(&self) -> String {
         tail(&self.log, 40)
     }
@@ -229,6 +234,12 @@ impl MsrpSignal {
 
     pub fn log(&self) -> String {
         tail(&self.log, 60)
+    }
+
+    /// SIGKILL: the process ends without ending its calls.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
