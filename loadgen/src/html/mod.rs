@@ -219,6 +219,17 @@ mod tests {
                 events_per_s: 500.0,
                 dropped: true,
             }),
+            sip: Some(crate::report::SipReport {
+                transport: "udp".to_owned(),
+                signal: "embedded".to_owned(),
+                calls_attempted: 1000,
+                calls_answered: 999,
+                calls_failed: 1,
+                failed_by_status: BTreeMap::from([("503".to_owned(), 1)]),
+                calls_per_s: 3500.0,
+                invite_200_us: latency(800),
+                ..Default::default()
+            }),
             warnings: vec!["<script>alert(1)</script> & more".to_owned()],
         }
     }
