@@ -16,7 +16,7 @@ use std::fmt::{self, Write as _};
 use crate::report::Report;
 use crate::units::fixed;
 use latency::latency;
-use sections::{calibration, errors, host, mixed, profile, summary, warnings};
+use sections::{calibration, errors, host, mixed, profile, sip, summary, warnings};
 use throughput::throughput_charts;
 
 /// A self-contained HTML5 page for `report`.
@@ -89,6 +89,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     throughput_charts(o, &r.timeline)?;
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
+    sip(o, r)?;
     errors(o, &r.errors)?;
     calibration(o, r)?;
     host(o, r)?;
@@ -250,6 +251,8 @@ mod tests {
         assert!(page.contains("Texts p99 with file"));
         assert!(page.contains("File session&#39;s p99 ratio") || page.contains("File session's p99 ratio"));
         assert!(page.contains("a session of texts (--file-session same)"));
+        assert!(page.contains("SIP calls (--mode sip)"));
+        assert!(page.contains("3500 calls/s"));
     }
 
     #[test]

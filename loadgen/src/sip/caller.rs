@@ -270,7 +270,7 @@ async fn run(
         last_final: None,
         hangup: HangupOutcome::default(),
         to_hang_up: Vec::new(),
-        bye_framer: StreamFramer::new(limits.clone()),
+        bye_framer: StreamFramer::new(limits),
         limits,
     };
     let setup_deadline = Instant::now() + state.plan.setup_timeout;
