@@ -546,6 +546,7 @@ mod tests {
             cpu: Cpu::default(),
             mixed: None,
             subscriber: None,
+            sip: None,
             warnings: vec![],
         }
     }

@@ -9,6 +9,7 @@
 //! - [`load`]: the load threads, the engine's sans-IO core on io_uring.
 //! - [`commander`]: the engine's own sends, driven through its control socket.
 //! - [`setup`]: sessions created in the engine ("inject" mode).
+//! - [`sip`]: sessions set up by SIP calls through msrp-signal (`--mode sip`).
 //! - [`embedded`]: the engine under test, in a child process or external.
 //! - [`bench`](mod@bench): one run from calibration to reports; [`summary`] its table.
 //! - [`procfs`]: CPU time and memory from /proc.
@@ -25,6 +26,7 @@ pub mod procfs;
 pub mod profile;
 pub mod report;
 pub mod setup;
+pub mod sip;
 pub mod subscriber;
 pub mod summary;
 pub mod units;

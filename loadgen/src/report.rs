@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::profile::FileSession;
@@ -58,6 +59,9 @@ pub struct Report {
     /// `--subscribe`: an application read every event.
     #[serde(default)]
     pub subscriber: Option<SubscriberReport>,
+    /// `--mode sip`: the calls that set the sessions up.
+    #[serde(default)]
+    pub sip: Option<SipReport>,
     /// Findings a reader must see: the load side saturated, errors, a
     /// target missed. Printed under the table and shown in the HTML.
     pub warnings: Vec<String>,
@@ -128,6 +132,31 @@ pub struct Latency {
     pub max: u64,
     /// The percentile curve, `(percentile 0..100, microseconds)`, for plots.
     pub curve: Vec<(f64, u64)>,
+}
+
+impl Latency {
+    /// The figures of a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Latency {
+        let mut curve = Vec::new();
+        // HdrHistogram's percentile curve: denser towards the tail.
+        for p in [
+            0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 96.0, 97.0,
+            98.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
+        ] {
+            curve.push((p, h.value_at_quantile(p / 100.0)));
+        }
+        Latency {
+            count: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            curve,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -214,4 +243,56 @@ pub struct SubscriberReport {
     pub events_per_s: f64,
     /// The engine dropped the subscriber as too slow.
     pub dropped: bool,
+}
+
+/// `--mode sip`: the sessions were set up by INVITE -> 200 -> ACK through
+/// msrp-signal.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SipReport {
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// `embedded`, or the external msrp-signal's SIP address.
+    pub signal: String,
+    /// INVITEs out and not finally answered, at most.
+    pub invites_outstanding_max: usize,
+    pub calls_attempted: u64,
+    /// Answered 2xx with an SDP answer the load could use.
+    pub calls_answered: u64,
+    pub calls_failed: u64,
+    /// Failed calls by final status (`"503"`; `"408"`: timer B), or
+    /// `"local"` (our user agent refused), `"answer"` (an unusable SDP
+    /// answer), `"unanswered"` (the setup phase timed out).
+    pub failed_by_status: BTreeMap<String, u64>,
+    pub first_failure: Option<String>,
+    /// First INVITE to the last final response.
+    pub setup_s: f64,
+    /// `calls_answered / setup_s`: the setup rate.
+    pub calls_per_s: f64,
+    /// INVITE sent to its 2xx received.
+    pub invite_200_us: Latency,
+    /// Cores busy over the setup phase, per part.
+    pub setup_cpu: SipCpu,
+    /// BYEs sent at the end (0 with `--no-bye`), and their final
+    /// responses by status.
+    pub byes_sent: u64,
+    pub byes_answered: u64,
+    pub bye_statuses: BTreeMap<String, u64>,
+    /// Calls msrp-signal ended with a BYE of its own (its MSRP session
+    /// closed first).
+    pub ended_by_peer: u64,
+    /// Calls still live when the wait for the BYEs ended.
+    pub calls_left: usize,
+}
+
+/// Cores busy (CPU seconds per second) while calls were set up.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SipCpu {
+    /// The embedded msrp-signal's thread (`None`: an external one).
+    pub signal_cores: Option<f64>,
+    /// The load's SIP caller thread.
+    pub caller_cores: f64,
+    /// The engine's process, when visible.
+    pub engine_cores: Option<f64>,
+    /// The load threads, binding the sessions.
+    pub load_cores: f64,
 }

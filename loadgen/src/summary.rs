@@ -119,6 +119,52 @@ pub fn table(r: &Report) -> String {
             count(r.sessions.setup_per_s)
         ),
     );
+    if let Some(sip) = &r.sip {
+        row(
+            "sip calls",
+            format!(
+                "{} of {} answered over {} ({} msrp-signal, {} INVITEs out at most), {} failed{}",
+                sip.calls_answered,
+                sip.calls_attempted,
+                sip.transport,
+                sip.signal,
+                sip.invites_outstanding_max,
+                sip.calls_failed,
+                match sip.failed_by_status.is_empty() {
+                    true => String::new(),
+                    false => format!(" {:?}", sip.failed_by_status),
+                }
+            ),
+        );
+        row(
+            "sip setup rate",
+            format!("{}/s calls over {:.2} s", count(sip.calls_per_s), sip.setup_s),
+        );
+        let l = &sip.invite_200_us;
+        row(
+            "sip INVITE->200 (us)",
+            format!("p50 {}  p90 {}  p99 {}  max {}", l.p50, l.p90, l.p99, l.max),
+        );
+        let c = &sip.setup_cpu;
+        let cores = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        row(
+            "sip setup cores",
+            format!(
+                "msrp-signal {}, caller {:.2}, engine {}, load {:.2}",
+                cores(c.signal_cores),
+                c.caller_cores,
+                cores(c.engine_cores),
+                c.load_cores
+            ),
+        );
+        row(
+            "sip BYEs",
+            format!(
+                "{} sent, {} answered {:?}, {} calls ended by msrp-signal",
+                sip.byes_sent, sip.byes_answered, sip.bye_statuses, sip.ended_by_peer
+            ),
+        );
+    }
     let per_session = r
         .rss_bytes
         .engine_per_session

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
-use hdrhistogram::Histogram;
 use msrp_engine::control::EngineStats;
 
 use super::measure::Measurement;
@@ -37,7 +36,7 @@ pub(super) fn report(
     stopped: Stopped,
 ) -> Result<Report> {
     let (args, profile, layout) = (bench.args, &bench.profile, &bench.layout);
-    let (injector, shared) = (&load.injector, &load.shared);
+    let shared = &load.shared;
     let (established, setup_elapsed, rss_established) =
         (load.established, load.setup_elapsed, load.rss_established);
     let (measured, rss_peak) = (measurement.measured, measurement.rss_peak);
@@ -54,6 +53,7 @@ pub(super) fn report(
         subscriber,
         rss_after,
         stop_failed,
+        sip,
     } = stopped;
     let seconds = measured.as_secs_f64();
     let delta = counts_1.minus(&counts_0);
@@ -88,7 +88,7 @@ pub(super) fn report(
     let mut latency_us: BTreeMap<String, Latency> = recorded
         .latency_us
         .iter()
-        .map(|(kind, h)| (kind.to_string(), latency(h)))
+        .map(|(kind, h)| (kind.to_string(), Latency::of(h)))
         .collect();
     let mixed = mixed_file.map(|(file_bytes, took)| {
         let p99 = |kind: &str| latency_us.get(kind).map_or(0, |l| l.p99);
@@ -140,8 +140,7 @@ pub(super) fn report(
         warnings.push(format!(
             "only {established} of {} sessions were set up{}",
             profile.total_sessions(),
-            injector
-                .first_error
+            load.first_error
                 .as_ref()
                 .map_or(String::new(), |e| format!(" (first refusal: {e})"))
         ));
@@ -174,6 +173,25 @@ pub(super) fn report(
              an application must read events as fast as the engine makes them"
                 .into(),
         );
+    }
+    if let Some(sip) = &sip {
+        if sip.calls_failed > 0 {
+            warnings.push(format!(
+                "{} of {} calls failed: {:?}{}",
+                sip.calls_failed,
+                sip.calls_attempted,
+                sip.failed_by_status,
+                sip.first_failure
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" (first: {e})"))
+            ));
+        }
+        if sip.calls_left > 0 {
+            warnings.push(format!(
+                "{} calls were still up after the BYEs ({} sent, {} answered)",
+                sip.calls_left, sip.byes_sent, sip.byes_answered
+            ));
+        }
     }
     if let Some(why) = stop_failed {
         warnings.push(format!("after the run: {why}"));
@@ -231,6 +249,7 @@ pub(super) fn report(
         },
         mixed,
         subscriber,
+        sip,
         warnings,
     })
 }
@@ -246,26 +265,4 @@ fn engine_totals(stats: Option<&EngineStats>) -> (BTreeMap<String, u64>, u64) {
         received += shard.messages_received;
     }
     (responses, received)
-}
-
-fn latency(h: &Histogram<u64>) -> Latency {
-    let mut curve = Vec::new();
-    // HdrHistogram's percentile curve: denser towards the tail.
-    for p in [
-        0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 92.5, 95.0, 96.0, 97.0, 98.0,
-        99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0,
-    ] {
-        curve.push((p, h.value_at_quantile(p / 100.0)));
-    }
-    Latency {
-        count: h.len(),
-        min: h.min(),
-        mean: h.mean(),
-        p50: h.value_at_quantile(0.50),
-        p90: h.value_at_quantile(0.90),
-        p99: h.value_at_quantile(0.99),
-        p999: h.value_at_quantile(0.999),
-        max: h.max(),
-        curve,
-    }
 }

@@ -1,6 +1,7 @@
 //! Setting up the load: the subscriber, the load threads with their share
 //! of the connections, and the sessions, created in the engine in waves and
-//! handed to the threads to bind (see [`crate::setup`]).
+//! handed to the threads to bind (see [`crate::setup`]), or set up by SIP
+//! calls through msrp-signal (`--mode sip`, see [`crate::sip`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -11,13 +12,15 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::settings::Layout;
+use super::progress::Progress;
+use super::settings::{Layout, SetupMode};
 use super::{start, Bench};
 use crate::embedded::Engine;
 use crate::load::{self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan};
 use crate::procfs;
 use crate::profile::{Profile, Scenario};
 use crate::setup::{all_sessions, Injector, PIPELINE};
+use crate::sip::{self, Calls, SipSettings};
 use crate::subscriber::Subscriber;
 
 /// Connections per loopback source address: one address has about 28k
@@ -28,9 +31,9 @@ const CONNECTIONS_PER_SOURCE: usize = 20_000;
 const WAVE_PENDING_MAX: usize = 16_384;
 
 /// The load once its sessions are set up.
-pub(super) struct Load<'a> {
-    /// Created the sessions; its first refusal goes into the report.
-    pub(super) injector: Injector<'a>,
+pub(super) struct Load {
+    /// The first refusal of a session, for the report.
+    pub(super) first_error: Option<String>,
     pub(super) shared: Arc<Shared>,
     /// Sessions bound when setup ended.
     pub(super) established: usize,
@@ -49,11 +52,13 @@ pub(super) struct Threads {
     /// The engine-direction driver, when the engine sends too.
     pub(super) commander: Option<JoinHandle<Result<Recorded>>>,
     pub(super) subscriber: Option<Subscriber>,
+    /// `--mode sip`: the calls, ended before the load threads.
+    pub(super) calls: Option<Calls>,
 }
 
 /// Starts the subscriber and the load threads, creates the sessions wave by
 /// wave, waits for them to be bound, then starts the engine's own sends.
-pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>, Threads)> {
+pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> {
     let (args, profile, layout, progress) = (bench.args, &bench.profile, &bench.layout, &bench.progress);
     let load_rss = || procfs::rss_bytes(std::process::id()).unwrap_or(0);
     let load_rss_before = load_rss();
@@ -68,18 +73,114 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
         Some(events) => Some(Subscriber::start(&engine.control, events, profile.control)?),
         None => None,
     };
-    let mut injector = Injector::connect(&engine.control, profile, fastrand::u32(..), sources(profile))?;
-    let sources: Vec<IpAddr> = (0..profile.connections).map(|ci| injector.source(ci)).collect();
+    let run = fastrand::u32(..);
+    let sources = connection_sources(profile);
     let (waves, workers) = spawn_workers(&sources, layout, &settings)?;
 
     progress.phase(&format!("setting up {} sessions", profile.total_sessions()));
     let setup_started = Instant::now();
     let all: Vec<(usize, usize)> = all_sessions(profile).collect();
+    let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
+    let (handed_out, first_error, engine_session_ids, calls) = match args.mode {
+        SetupMode::Inject => {
+            let mut injector = Injector::connect(&engine.control, profile, run, sources.clone())?;
+            let handed_out = inject(&mut injector, &all, waves, &shared, &workers, progress, profile)?;
+            let ids = std::mem::take(&mut injector.engine_session_ids);
+            (handed_out, injector.first_error, ids, None)
+        }
+        SetupMode::Sip => {
+            let signal = match &args.signal_sip {
+                Some(addr) => Some(start::resolve(addr)?),
+                None => None,
+            };
+            let mut calls = sip::set_up(
+                SipSettings {
+                    transport: args.sip_transport,
+                    signal,
+                    outstanding_max: args.invites_outstanding,
+                    control: &engine.control,
+                    engine_pid: engine.pid,
+                    calls: all,
+                    sources: sources.clone(),
+                    run,
+                    waves,
+                    shared: shared.clone(),
+                    pending_max: WAVE_PENDING_MAX,
+                    engine_sends: profile.direction.engine_sends(),
+                    bye: !args.no_bye,
+                },
+                || {
+                    progress.set_message(format!(
+                        "{} of {} sessions bound",
+                        shared.established.load(Ordering::Relaxed),
+                        profile.total_sessions()
+                    ))
+                },
+            )?;
+            let handed_out = calls.setup.answered as usize;
+            let first_error = calls.setup.first_failure.clone();
+            let ids = std::mem::take(&mut calls.setup.engine_session_ids);
+            (handed_out, first_error, ids, Some(calls))
+        }
+    };
+    let deadline_for = |sessions: usize| {
+        Instant::now() + Duration::from_secs(30) + Duration::from_micros(sessions as u64 * 50)
+    };
+    let deadline = deadline_for(handed_out);
+    while shared.established.load(Ordering::Relaxed) < handed_out {
+        if Instant::now() > deadline || stalled(&workers) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let commander = match profile.direction.engine_sends() && profile.scenario != Scenario::Sessions {
+        true => Some(crate::commander::spawn(
+            &engine.control,
+            engine_session_ids,
+            settings.clone(),
+            layout.load_cpus.first().copied(),
+        )?),
+        false => None,
+    };
+    let established = shared.established.load(Ordering::Relaxed);
+    let setup_elapsed = setup_started.elapsed();
+    let rss_established = start::rss(engine);
+    let load_rss_established = load_rss();
+    Ok((
+        Load {
+            first_error,
+            shared,
+            established,
+            setup_elapsed,
+            rss_established,
+            load_rss_before,
+            load_rss_established,
+        },
+        Threads {
+            workers,
+            commander,
+            subscriber,
+            calls,
+        },
+    ))
+}
+
+/// Creates the sessions through the control socket wave by wave and hands
+/// them to the load threads; returns how many were handed out.
+fn inject(
+    injector: &mut Injector,
+    all: &[(usize, usize)],
+    waves: Vec<UnboundedSender<SessionBatch>>,
+    shared: &Shared,
+    workers: &[JoinHandle<Result<Recorded>>],
+    progress: &Progress,
+    profile: &Profile,
+) -> Result<usize> {
+    let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
     let mut handed_out = 0;
     let deadline_for = |sessions: usize| {
         Instant::now() + Duration::from_secs(30) + Duration::from_micros(sessions as u64 * 50)
     };
-    let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
     for batch in all.chunks(PIPELINE) {
         let created = injector.create(batch)?;
         handed_out += created.len();
@@ -96,7 +197,7 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
         // calls would.
         let deadline = deadline_for(WAVE_PENDING_MAX);
         while handed_out - shared.established.load(Ordering::Relaxed).min(handed_out) > WAVE_PENDING_MAX {
-            if Instant::now() > deadline || stalled(&workers) {
+            if Instant::now() > deadline || stalled(workers) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -107,43 +208,16 @@ pub(super) fn set_up<'a>(bench: &'a Bench, engine: &Engine) -> Result<(Load<'a>,
             profile.total_sessions()
         ));
     }
-    drop(waves);
-    let deadline = deadline_for(handed_out);
-    while shared.established.load(Ordering::Relaxed) < handed_out {
-        if Instant::now() > deadline || stalled(&workers) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let commander = match profile.direction.engine_sends() && profile.scenario != Scenario::Sessions {
-        true => Some(crate::commander::spawn(
-            &engine.control,
-            std::mem::take(&mut injector.engine_session_ids),
-            settings.clone(),
-            layout.load_cpus.first().copied(),
-        )?),
-        false => None,
-    };
-    let established = shared.established.load(Ordering::Relaxed);
-    let setup_elapsed = setup_started.elapsed();
-    let rss_established = start::rss(engine);
-    let load_rss_established = load_rss();
-    Ok((
-        Load {
-            injector,
-            shared,
-            established,
-            setup_elapsed,
-            rss_established,
-            load_rss_before,
-            load_rss_established,
-        },
-        Threads {
-            workers,
-            commander,
-            subscriber,
-        },
-    ))
+    Ok(handed_out)
+}
+
+/// The loopback address each connection leaves from, in turn over the
+/// sources.
+fn connection_sources(profile: &Profile) -> Vec<IpAddr> {
+    let sources = sources(profile);
+    (0..profile.connections)
+        .map(|ci| sources[ci % sources.len()])
+        .collect()
 }
 
 fn sources(profile: &Profile) -> Vec<IpAddr> {

@@ -9,6 +9,18 @@ use anyhow::Result;
 use msrp_engine::control::EventKind;
 
 use crate::profile::{ControlForm, Direction, FileSession, Profile, Scenario, Seconds, SizeMix};
+use crate::sip::SipTransport;
+
+/// How a run's sessions come to exist in the engine.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetupMode {
+    /// Created through the engine's control socket, as SDP would
+    /// describe them.
+    #[default]
+    Inject,
+    /// Set up by SIP calls through msrp-signal.
+    Sip,
+}
 
 #[derive(clap::Args, Debug, Default)]
 pub struct BenchArgs {
@@ -80,6 +92,26 @@ pub struct BenchArgs {
     /// An external engine's control socket (needs --target).
     #[arg(long, value_name = "PATH", requires = "target")]
     pub control: Option<PathBuf>,
+    /// How the sessions are set up: `inject` creates them through the
+    /// engine's control socket; `sip` sets each up by INVITE -> 200 -> ACK
+    /// through msrp-signal (embedded, or --signal-sip) and binds the
+    /// answered path [default: inject].
+    #[arg(long, value_enum, default_value_t = SetupMode::Inject)]
+    pub mode: SetupMode,
+    /// `--mode sip`: the SIP transport to msrp-signal.
+    #[arg(long, value_enum, default_value_t = SipTransport::Udp)]
+    pub sip_transport: SipTransport,
+    /// `--mode sip`: a running msrp-signal's SIP address (for that
+    /// transport), fed by the engine at --target/--control, instead of
+    /// the embedded one.
+    #[arg(long, value_name = "HOST:PORT", requires = "target")]
+    pub signal_sip: Option<String>,
+    /// `--mode sip`: INVITEs out and not yet finally answered, at most.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub invites_outstanding: usize,
+    /// `--mode sip`: leave the calls up at the end instead of a BYE each.
+    #[arg(long)]
+    pub no_bye: bool,
     /// Also read every engine event, as an application would (the engine
     /// builds events only for subscribers).
     #[arg(long)]

@@ -67,7 +67,7 @@ pub(super) fn rss(engine: &Engine) -> u64 {
     engine.pid.and_then(procfs::rss_bytes).unwrap_or(0)
 }
 
-fn resolve(target: &str) -> Result<SocketAddr> {
+pub(super) fn resolve(target: &str) -> Result<SocketAddr> {
     target
         .to_socket_addrs()
         .with_context(|| format!("resolving {target}"))?

@@ -10,7 +10,7 @@ use super::sessions::Threads;
 use super::{start, Bench};
 use crate::embedded::Engine;
 use crate::load::Recorded;
-use crate::report::SubscriberReport;
+use crate::report::{SipReport, SubscriberReport};
 
 /// How long the load threads get to end after the run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,9 +26,12 @@ pub(super) struct Stopped {
     /// sessions its drain may outlast the wait): a warning, as the figures
     /// were all taken before.
     pub(super) stop_failed: Option<String>,
+    /// `--mode sip`: the calls, ended.
+    pub(super) sip: Option<SipReport>,
 }
 
-/// Joins every load thread, stops the subscriber, then the engine.
+/// Ends the calls (`--mode sip`), joins every load thread, stops the
+/// subscriber, then the engine.
 pub(super) fn wind_down(
     bench: &Bench,
     threads: Threads,
@@ -40,7 +43,17 @@ pub(super) fn wind_down(
         workers,
         commander,
         subscriber,
+        calls,
     } = threads;
+    // The load's connections stay open until the BYEs are answered, so
+    // that each call ends by its BYE, not by its MSRP session closing.
+    let sip = match calls {
+        Some(calls) => {
+            progress.phase("ending the calls");
+            Some(calls.finish(!bench.args.no_bye)?)
+        }
+        None => None,
+    };
     let (measured, events_0, events_1) = (measurement.measured, measurement.events_0, measurement.events_1);
     let mut recorded = Recorded::new();
     // A thread still blocked (on a socket the engine stopped serving) ends
@@ -78,5 +91,6 @@ pub(super) fn wind_down(
         subscriber,
         rss_after,
         stop_failed: stopped.err().map(|e| format!("{e:#}")),
+        sip,
     })
 }

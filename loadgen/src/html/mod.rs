@@ -16,7 +16,7 @@ use std::fmt::{self, Write as _};
 use crate::report::Report;
 use crate::units::fixed;
 use latency::latency;
-use sections::{calibration, errors, host, mixed, profile, summary, warnings};
+use sections::{calibration, errors, host, mixed, profile, sip, summary, warnings};
 use throughput::throughput_charts;
 
 /// A self-contained HTML5 page for `report`.
@@ -89,6 +89,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     throughput_charts(o, &r.timeline)?;
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
+    sip(o, r)?;
     errors(o, &r.errors)?;
     calibration(o, r)?;
     host(o, r)?;
@@ -219,6 +220,17 @@ mod tests {
                 events_per_s: 500.0,
                 dropped: true,
             }),
+            sip: Some(crate::report::SipReport {
+                transport: "udp".to_owned(),
+                signal: "embedded".to_owned(),
+                calls_attempted: 1000,
+                calls_answered: 999,
+                calls_failed: 1,
+                failed_by_status: BTreeMap::from([("503".to_owned(), 1)]),
+                calls_per_s: 3500.0,
+                invite_200_us: latency(800),
+                ..Default::default()
+            }),
             warnings: vec!["<script>alert(1)</script> & more".to_owned()],
         }
     }
@@ -239,6 +251,8 @@ mod tests {
         assert!(page.contains("Texts p99 with file"));
         assert!(page.contains("File session&#39;s p99 ratio") || page.contains("File session's p99 ratio"));
         assert!(page.contains("a session of texts (--file-session same)"));
+        assert!(page.contains("SIP calls (--mode sip)"));
+        assert!(page.contains("3500 calls/s"));
     }
 
     #[test]

@@ -191,6 +191,75 @@ pub(super) fn mixed(o: &mut String, r: &Report) -> fmt::Result {
     kv_table(o, &rows)
 }
 
+/// `--mode sip`: the calls that set the sessions up.
+pub(super) fn sip(o: &mut String, r: &Report) -> fmt::Result {
+    let Some(c) = &r.sip else {
+        return Ok(());
+    };
+    writeln!(o, "<h2>SIP calls (--mode sip)</h2>")?;
+    let l = &c.invite_200_us;
+    let cores = |v: Option<f64>| v.map_or("-".to_owned(), |v| fixed(v, 2));
+    let mut failed = kv(
+        "Calls failed",
+        match c.failed_by_status.is_empty() {
+            true => grouped(c.calls_failed),
+            false => format!("{} {:?}", grouped(c.calls_failed), c.failed_by_status),
+        },
+    );
+    failed.bad = c.calls_failed > 0;
+    let rows = vec![
+        kv(
+            "msrp-signal",
+            format!(
+                "{} over {}, {} INVITEs out at most",
+                c.signal, c.transport, c.invites_outstanding_max
+            ),
+        ),
+        kv("Calls attempted", grouped(c.calls_attempted)),
+        kv("Calls answered", grouped(c.calls_answered)),
+        failed,
+        kv(
+            "Setup rate",
+            format!(
+                "{} calls/s over {} s",
+                fixed(c.calls_per_s, 0),
+                fixed(c.setup_s, 2)
+            ),
+        ),
+        kv(
+            "INVITE→200",
+            format!(
+                "p50 {} µs, p90 {} µs, p99 {} µs, max {} µs",
+                grouped(l.p50),
+                grouped(l.p90),
+                grouped(l.p99),
+                grouped(l.max)
+            ),
+        ),
+        kv(
+            "Cores while setting up",
+            format!(
+                "msrp-signal {}, caller {}, engine {}, load {}",
+                cores(c.setup_cpu.signal_cores),
+                fixed(c.setup_cpu.caller_cores, 2),
+                cores(c.setup_cpu.engine_cores),
+                fixed(c.setup_cpu.load_cores, 2)
+            ),
+        ),
+        kv(
+            "BYEs",
+            format!(
+                "{} sent, {} answered {:?}; {} calls ended by msrp-signal",
+                grouped(c.byes_sent),
+                grouped(c.byes_answered),
+                c.bye_statuses,
+                grouped(c.ended_by_peer)
+            ),
+        ),
+    ];
+    kv_table(o, &rows)
+}
+
 pub(super) fn errors(o: &mut String, errors: &BTreeMap<String, u64>) -> fmt::Result {
     if errors.is_empty() {
         return Ok(());

@@ -40,6 +40,9 @@ pub struct Shared {
     /// histogram.
     pub file_running: AtomicBool,
     pub established: AtomicUsize,
+    /// The workers keep their connections (and so the sessions) after the
+    /// run until this is cleared: `--mode sip` ends the calls by BYE first.
+    pub hold_open: AtomicBool,
     pub connections_up: AtomicUsize,
     /// Messages the load sent that were delivered, and their body octets.
     pub delivered: AtomicU64,

@@ -179,6 +179,11 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
     } = plan;
     tokio_uring::spawn(adopt(worker.clone(), sessions));
     pace(&worker, rate, sends_file).await;
+    // `--mode sip`: the calls end by BYE while their sessions still live.
+    let shared = worker.borrow().settings.shared.clone();
+    while shared.hold_open.load(Ordering::Relaxed) {
+        tokio::time::sleep(TICK).await;
+    }
     let recorded = std::mem::take(&mut worker.borrow_mut().recorded);
     Ok(recorded)
 }
