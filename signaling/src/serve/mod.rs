@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msrp_engine::control::{AsyncClient, EngineEvent, EventKind, EventStream, Subscription};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sdp::{LocalEndpoint, OfferOptions};
@@ -114,7 +114,7 @@ impl Signal {
         for listen in &settings.sip {
             match listen.transport {
                 Transport::Udp => {
-                    let socket = Arc::new(UdpSocket::bind(listen.addr).await?);
+                    let socket = Arc::new(net::bind_udp(listen.addr)?);
                     let addr = socket.local_addr()?;
                     bound.push(SipListen {
                         transport: Transport::Udp,

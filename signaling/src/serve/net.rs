@@ -48,6 +48,43 @@ pub enum NetInput {
     },
 }
 
+/// What we ask of the kernel for a UDP socket's buffers: a burst of
+/// INVITEs (about 2 KiB each) must not overflow the default ~208 KiB, which
+/// costs each lost one a 500 ms retransmission. Linux caps the value at
+/// `net.core.rmem_max` / `wmem_max` (see tuning/).
+pub const UDP_SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// A UDP socket bound to `addr`, with `UDP_SOCKET_BUFFER_BYTES` asked for
+/// both ways.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    for (what, result) in [
+        ("receive", socket.set_recv_buffer_size(UDP_SOCKET_BUFFER_BYTES)),
+        ("send", socket.set_send_buffer_size(UDP_SOCKET_BUFFER_BYTES)),
+    ] {
+        if let Err(error) = result {
+            tracing::warn!(%error, "SIP UDP {what} buffer left at the system default");
+        }
+    }
+    if let Ok(got) = socket.recv_buffer_size() {
+        // Linux reports twice what it grants (its bookkeeping).
+        if got / 2 < UDP_SOCKET_BUFFER_BYTES {
+            tracing::info!(
+                granted = got / 2,
+                asked = UDP_SOCKET_BUFFER_BYTES,
+                "SIP UDP receive buffer capped by net.core.rmem_max"
+            );
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Reads datagrams until the socket fails.
 pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<NetInput>) {
     let mut buf = vec![0u8; DATAGRAM_MAX];

@@ -10,6 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -78,7 +79,7 @@ pub enum EndpointEvent {
     Request {
         txn: Option<ServerTxnId>,
         flow: Flow,
-        message: Message,
+        message: Arc<Message>,
     },
     /// A CANCEL matched a pending INVITE: the endpoint answered the CANCEL
     /// 200 (RFC 3261 9.2); the TU answers the INVITE 487.
@@ -87,7 +88,7 @@ pub enum EndpointEvent {
     },
     Response {
         txn: ClientTxnId,
-        message: Message,
+        message: Box<Message>,
     },
     /// Timer B or F: the request got no final response (treated as 408).
     Timeout {
@@ -123,8 +124,11 @@ impl Default for EndpointConfig {
         EndpointConfig {
             timers: TimerSettings::default(),
             limits: Limits::default(),
-            server_transactions_max: 100_000,
-            client_transactions_max: 100_000,
+            // An answered INVITE's transaction stays 32 s (RFC 6026 timer
+            // L), a BYE's too over UDP (timer J): 1 M holds 15,000 calls/s
+            // over UDP, at about 1 KiB each.
+            server_transactions_max: 1_000_000,
+            client_transactions_max: 1_000_000,
             warn_agent: "msrp-signal".into(),
             rate: RateSettings::default(),
         }
@@ -158,7 +162,9 @@ struct ServerEntry {
     txn: ServerTransaction,
     key: ServerKey,
     flow: Flow,
-    request: Message,
+    /// An INVITE's request, shared with the TU, until its final response:
+    /// a CANCEL, a slow TU's 100 Trying and the TU's answer need it.
+    request: Option<Arc<Message>>,
 }
 
 struct ClientEntry {
@@ -289,6 +295,7 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, now: Instant, flow: Flow, message: Message) {
+        let message = Arc::new(message);
         let Some(key) = ServerKey::of_request(&message) else {
             self.stats.messages_dropped += 1;
             return;
@@ -356,21 +363,19 @@ impl Endpoint {
         }
     }
 
-    fn create_server(&mut self, now: Instant, flow: Flow, key: ServerKey, request: &Message) -> ServerTxnId {
+    fn create_server(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        key: ServerKey,
+        request: &Arc<Message>,
+    ) -> ServerTxnId {
         let kind = if request.method() == Some(&Method::Invite) {
             ServerKind::Invite
         } else {
             ServerKind::NonInvite
         };
-        let trying =
-            (kind == ServerKind::Invite).then(|| wire::response(request, &flow, 100, "Trying").build());
-        let txn = ServerTransaction::new(
-            kind,
-            flow.transport.is_reliable(),
-            self.config.timers,
-            now,
-            trying,
-        );
+        let txn = ServerTransaction::new(kind, flow.transport.is_reliable(), self.config.timers, now);
         let id = ServerTxnId(self.next_id());
         let flow = response_flow(request, flow);
         self.server_keys.insert(key.clone(), id);
@@ -380,7 +385,7 @@ impl Endpoint {
                 txn,
                 key,
                 flow,
-                request: request.clone(),
+                request: (kind == ServerKind::Invite).then(|| request.clone()),
             },
         );
         self.rearm(TxnRef::Server(id));
@@ -390,7 +395,7 @@ impl Endpoint {
     /// RFC 3261 9.2: a CANCEL is answered by the UAS at once, 200 when it
     /// matches a transaction still pending, else 481; the INVITE gets 487
     /// from the TU.
-    fn handle_cancel(&mut self, now: Instant, flow: Flow, key: ServerKey, message: Message) {
+    fn handle_cancel(&mut self, now: Instant, flow: Flow, key: ServerKey, message: Arc<Message>) {
         let invite = self
             .server_keys
             .get(&key.cancelled_invite())
@@ -445,8 +450,10 @@ impl Endpoint {
         }
         self.rearm(TxnRef::Client(id));
         if outcome.to_tu {
-            self.events
-                .push_back(EndpointEvent::Response { txn: id, message });
+            self.events.push_back(EndpointEvent::Response {
+                txn: id,
+                message: Box::new(message),
+            });
         } else {
             self.stats.retransmissions_absorbed += 1;
         }
@@ -461,15 +468,18 @@ impl Endpoint {
         let Some(bytes) = entry.txn.respond(now, status, bytes) else {
             return false;
         };
+        if status >= 200 {
+            entry.request = None;
+        }
         let flow = entry.flow;
         self.transmits.push_back(Transmit { flow, bytes });
         self.rearm(TxnRef::Server(txn));
         true
     }
 
-    /// The request a server transaction answers.
-    pub fn server_request(&self, txn: ServerTxnId) -> Option<&Message> {
-        self.servers.get(&txn).map(|entry| &entry.request)
+    /// The INVITE a server transaction answers, until its final response.
+    pub fn server_request(&self, txn: ServerTxnId) -> Option<Arc<Message>> {
+        self.servers.get(&txn)?.request.clone()
     }
 
     /// Where the responses of a server transaction go.
@@ -592,6 +602,14 @@ impl Endpoint {
                     for action in actions {
                         match action {
                             ServerAction::Send(bytes) => self.transmits.push_back(Transmit { flow, bytes }),
+                            ServerAction::SendTrying => {
+                                let Some(request) = entry.request.as_ref() else {
+                                    continue;
+                                };
+                                let trying = wire::response(request, &flow, 100, "Trying").build();
+                                entry.txn.trying_sent(trying.clone());
+                                self.transmits.push_back(Transmit { flow, bytes: trying });
+                            }
                             ServerAction::AckTimeout => {
                                 self.events.push_back(EndpointEvent::AckTimeout { txn: id })
                             }

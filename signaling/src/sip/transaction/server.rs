@@ -37,6 +37,9 @@ pub enum ServerState {
 pub enum ServerAction {
     /// Send these octets to the request's source.
     Send(Bytes),
+    /// The TU is slow: send 100 Trying (RFC 3261 17.2.1), built by the
+    /// endpoint only now, and hand it back with `trying_sent`.
+    SendTrying,
     /// Timer H fired: no ACK came for our non-2xx final response
     /// (RFC 3261 17.2.1); the TU is told.
     AckTimeout,
@@ -48,8 +51,7 @@ pub struct ServerTransaction {
     state: ServerState,
     reliable: bool,
     timers: TimerSettings,
-    /// The 100 Trying the transaction sends itself when its TU is slow.
-    trying: Option<Bytes>,
+    /// When the transaction sends 100 Trying itself, if its TU is slow.
     trying_at: Option<Instant>,
     last_response: Option<Bytes>,
     /// Timer G: the next retransmission of a non-2xx final response.
@@ -60,16 +62,10 @@ pub struct ServerTransaction {
 }
 
 impl ServerTransaction {
-    /// A transaction for a request that just arrived. For an INVITE,
-    /// `trying` is the 100 Trying to send if the TU has not answered within
-    /// `TimerSettings::trying_delay` (RFC 3261 17.2.1).
-    pub fn new(
-        kind: ServerKind,
-        reliable: bool,
-        timers: TimerSettings,
-        now: Instant,
-        trying: Option<Bytes>,
-    ) -> ServerTransaction {
+    /// A transaction for a request that just arrived. An INVITE's asks for
+    /// a 100 Trying (`ServerAction::SendTrying`) if the TU has not answered
+    /// within `TimerSettings::trying_delay` (RFC 3261 17.2.1).
+    pub fn new(kind: ServerKind, reliable: bool, timers: TimerSettings, now: Instant) -> ServerTransaction {
         let (state, trying_at) = match kind {
             ServerKind::Invite => (ServerState::Proceeding, Some(now + timers.trying_delay)),
             ServerKind::NonInvite => (ServerState::Trying, None),
@@ -79,7 +75,6 @@ impl ServerTransaction {
             state,
             reliable,
             timers,
-            trying: trying.filter(|_| kind == ServerKind::Invite),
             trying_at,
             last_response: None,
             retransmit_at: None,
@@ -116,6 +111,9 @@ impl ServerTransaction {
                     // transaction, retransmits it (RFC 3261 13.3.1.4).
                     self.state = Accepted;
                     self.state_ends_at = Some(now + self.timers.transaction_timeout());
+                    // Nothing is resent from Accepted: only the key stays,
+                    // to absorb retransmitted INVITEs until timer L.
+                    self.last_response = None;
                 } else if self.kind == ServerKind::Invite {
                     self.state = Completed;
                     self.state_ends_at = Some(now + self.timers.transaction_timeout());
@@ -161,6 +159,14 @@ impl ServerTransaction {
         }
     }
 
+    /// The 100 Trying asked for by `SendTrying`, sent: a retransmitted
+    /// request gets it again.
+    pub fn trying_sent(&mut self, trying: Bytes) {
+        if self.last_response.is_none() {
+            self.last_response = Some(trying);
+        }
+    }
+
     /// The transport reported the response could not be sent (RFC 3261
     /// 17.2.4): the transaction ends.
     pub fn handle_transport_error(&mut self) {
@@ -177,11 +183,8 @@ impl ServerTransaction {
     pub fn handle_timeout(&mut self, now: Instant, actions: &mut Vec<ServerAction>) {
         if self.trying_at.is_some_and(|at| at <= now) {
             self.trying_at = None;
-            if let Some(trying) = self.trying.take() {
-                if self.state == ServerState::Proceeding && self.last_response.is_none() {
-                    self.last_response = Some(trying.clone());
-                    actions.push(ServerAction::Send(trying));
-                }
+            if self.state == ServerState::Proceeding && self.last_response.is_none() {
+                actions.push(ServerAction::SendTrying);
             }
         }
         if self.retransmit_at.is_some_and(|at| at <= now) {
@@ -229,30 +232,19 @@ mod tests {
     #[test]
     fn a_slow_tu_gets_100_trying_sent_for_it_after_200_ms() {
         let t0 = start();
-        let mut txn = ServerTransaction::new(
-            ServerKind::Invite,
-            false,
-            TimerSettings::default(),
-            t0,
-            Some(Bytes::from_static(b"100")),
-        );
+        let mut txn = ServerTransaction::new(ServerKind::Invite, false, TimerSettings::default(), t0);
         assert_eq!(txn.poll_timeout(), Some(t0 + Duration::from_millis(200)));
         let mut actions = Vec::new();
         txn.handle_timeout(t0 + Duration::from_millis(200), &mut actions);
-        assert_eq!(actions, vec![ServerAction::Send(Bytes::from_static(b"100"))]);
+        assert_eq!(actions, vec![ServerAction::SendTrying]);
+        txn.trying_sent(Bytes::from_static(b"100"));
         assert_eq!(txn.handle_retransmission(), Some(Bytes::from_static(b"100")));
     }
 
     #[test]
     fn a_quick_tu_sends_no_100_trying() {
         let t0 = start();
-        let mut txn = ServerTransaction::new(
-            ServerKind::Invite,
-            true,
-            TimerSettings::default(),
-            t0,
-            Some(Bytes::from_static(b"100")),
-        );
+        let mut txn = ServerTransaction::new(ServerKind::Invite, true, TimerSettings::default(), t0);
         txn.respond(t0, 180, Bytes::from_static(b"180"));
         let mut actions = Vec::new();
         txn.handle_timeout(t0 + Duration::from_secs(1), &mut actions);
@@ -263,7 +255,7 @@ mod tests {
     fn a_non_2xx_final_response_is_retransmitted_by_timer_g_until_timer_h() {
         let t0 = start();
         let timers = TimerSettings::default();
-        let mut txn = ServerTransaction::new(ServerKind::Invite, false, timers, t0, None);
+        let mut txn = ServerTransaction::new(ServerKind::Invite, false, timers, t0);
         assert!(txn.respond(t0, 486, Bytes::from_static(b"486")).is_some());
         let mut sent = Vec::new();
         let mut now = t0;
@@ -276,6 +268,7 @@ mod tests {
                 match action {
                     ServerAction::Send(_) => sent.push(at - t0),
                     ServerAction::AckTimeout => ack_timeout = true,
+                    ServerAction::SendTrying => unreachable!("answered at once"),
                 }
             }
         }
@@ -290,7 +283,7 @@ mod tests {
     #[test]
     fn an_ack_stops_timer_g_and_timer_i_ends_the_transaction() {
         let t0 = start();
-        let mut txn = ServerTransaction::new(ServerKind::Invite, false, TimerSettings::default(), t0, None);
+        let mut txn = ServerTransaction::new(ServerKind::Invite, false, TimerSettings::default(), t0);
         txn.respond(t0, 603, Bytes::from_static(b"603"));
         assert!(txn.handle_ack(t0 + Duration::from_millis(100)));
         assert_eq!(txn.state(), ServerState::Confirmed);
@@ -306,7 +299,7 @@ mod tests {
     #[test]
     fn a_2xx_moves_to_accepted_where_invite_retransmissions_are_absorbed() {
         let t0 = start();
-        let mut txn = ServerTransaction::new(ServerKind::Invite, false, TimerSettings::default(), t0, None);
+        let mut txn = ServerTransaction::new(ServerKind::Invite, false, TimerSettings::default(), t0);
         txn.respond(t0, 200, Bytes::from_static(b"200"));
         assert_eq!(txn.state(), ServerState::Accepted);
         assert_eq!(txn.handle_retransmission(), None);
@@ -319,8 +312,7 @@ mod tests {
     #[test]
     fn a_non_invite_transaction_resends_its_final_response_until_timer_j() {
         let t0 = start();
-        let mut txn =
-            ServerTransaction::new(ServerKind::NonInvite, false, TimerSettings::default(), t0, None);
+        let mut txn = ServerTransaction::new(ServerKind::NonInvite, false, TimerSettings::default(), t0);
         assert_eq!(txn.handle_retransmission(), None, "nothing sent yet in Trying");
         txn.respond(t0, 200, Bytes::from_static(b"200"));
         assert_eq!(txn.handle_retransmission(), Some(Bytes::from_static(b"200")));
@@ -334,7 +326,7 @@ mod tests {
     #[test]
     fn over_a_reliable_transport_completed_ends_at_once() {
         let t0 = start();
-        let mut txn = ServerTransaction::new(ServerKind::NonInvite, true, TimerSettings::default(), t0, None);
+        let mut txn = ServerTransaction::new(ServerKind::NonInvite, true, TimerSettings::default(), t0);
         txn.respond(t0, 200, Bytes::from_static(b"200"));
         drive(&mut txn, t0);
         assert!(txn.is_terminated());

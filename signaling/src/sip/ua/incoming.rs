@@ -2,6 +2,7 @@
 //! 13.3, 15.1.2; RFC 3311 for UPDATE; RFC 6086 for INFO).
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,7 +24,7 @@ impl UserAgent {
         now: Instant,
         txn: Option<ServerTxnId>,
         flow: Flow,
-        request: Message,
+        request: Arc<Message>,
     ) {
         let Some(method) = request.method().cloned() else {
             return;
@@ -53,7 +54,7 @@ impl UserAgent {
         match method {
             Method::Invite if !in_dialog => self.handle_invite(now, txn, flow, request),
             Method::Invite | Method::Update => self.handle_reoffer(now, txn, flow, request),
-            Method::Bye => self.handle_bye(now, txn, flow, request),
+            Method::Bye => self.handle_bye(now, txn, flow, &request),
             Method::Options => {
                 // RFC 3261 11.2: what we would answer an INVITE with.
                 let response = self
@@ -64,7 +65,7 @@ impl UserAgent {
                     .build();
                 self.endpoint.respond(now, txn, 200, response);
             }
-            Method::Info => self.handle_info(now, txn, flow, request),
+            Method::Info => self.handle_info(now, txn, flow, &request),
             // RFC 3261 8.2.1: a method we know but do not serve here.
             Method::Message
             | Method::Register
@@ -118,7 +119,7 @@ impl UserAgent {
         self.endpoint.respond(now, txn, status, response);
     }
 
-    fn handle_invite(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Message) {
+    fn handle_invite(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Arc<Message>) {
         if self.calls.len() >= self.config.calls_max {
             self.stats.calls_refused += 1;
             let response = self
@@ -175,7 +176,7 @@ impl UserAgent {
         self.by_server_txn.insert(txn, call);
         self.events.push_back(UaEvent::IncomingCall {
             call,
-            request: Box::new(request),
+            request,
             offer,
             flow,
         });
@@ -261,8 +262,8 @@ impl UserAgent {
         true
     }
 
-    fn pending_invite(&self, txn: ServerTxnId) -> Option<Message> {
-        self.endpoint.server_request(txn).cloned()
+    fn pending_invite(&self, txn: ServerTxnId) -> Option<Arc<Message>> {
+        self.endpoint.server_request(txn)
     }
 
     fn handle_ack(&mut self, _now: Instant, ack: &Message) {
@@ -329,11 +330,11 @@ impl UserAgent {
         Some(call)
     }
 
-    fn handle_bye(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Message) {
-        let Some(call) = self.dialog_call(now, txn, flow, &request) else {
+    fn handle_bye(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: &Message) {
+        let Some(call) = self.dialog_call(now, txn, flow, request) else {
             return;
         };
-        self.respond_simple(now, txn, flow, &request, 200, "OK");
+        self.respond_simple(now, txn, flow, request, 200, "OK");
         let text = request.header("Reason").unwrap_or("BYE").to_string();
         self.remove_call(call);
         self.events.push_back(UaEvent::Ended {
@@ -345,7 +346,7 @@ impl UserAgent {
     /// A re-INVITE or UPDATE (RFC 3261 14.2, RFC 3311 5.2): with an offer
     /// the application answers it; without one, we answer with the
     /// session as it is.
-    fn handle_reoffer(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Message) {
+    fn handle_reoffer(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Arc<Message>) {
         let Some(call) = self.dialog_call(now, txn, flow, &request) else {
             return;
         };
@@ -435,20 +436,20 @@ impl UserAgent {
     /// RFC 6086: INFO in a dialog. Until an Info-Package handler exists
     /// (MSML), a named package we did not announce is 469 with an empty
     /// Recv-Info (4.2.2), and a legacy INFO's body type is 415 (4.2.1).
-    fn handle_info(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: Message) {
-        if self.dialog_call(now, txn, flow, &request).is_none() {
+    fn handle_info(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: &Message) {
+        if self.dialog_call(now, txn, flow, request).is_none() {
             return;
         }
         let response = if request.header("Info-Package").is_some() {
-            self.response(&request, &flow, 469, "Bad Info Package", None)
+            self.response(request, &flow, 469, "Bad Info Package", None)
                 .header("Recv-Info", "")
                 .build()
         } else if !request.body().is_empty() {
-            self.response(&request, &flow, 415, "Unsupported Media Type", None)
+            self.response(request, &flow, 415, "Unsupported Media Type", None)
                 .header("Accept", "application/sdp")
                 .build()
         } else {
-            self.response(&request, &flow, 200, "OK", None).build()
+            self.response(request, &flow, 200, "OK", None).build()
         };
         let status = std::str::from_utf8(&response[8..11])
             .ok()

@@ -11,6 +11,7 @@ mod outgoing;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -104,7 +105,7 @@ pub enum UaEvent {
     /// when `offer` is `None`) or `reject`.
     IncomingCall {
         call: CallId,
-        request: Box<Message>,
+        request: Arc<Message>,
         offer: Option<Body>,
         flow: Flow,
     },
@@ -173,7 +174,7 @@ struct Call {
     ack: Option<(Flow, Bytes)>,
     invite_txn: Option<ClientTxnId>,
     /// A re-INVITE or UPDATE waiting for the application's answer.
-    reoffer: Option<(ServerTxnId, Message)>,
+    reoffer: Option<(ServerTxnId, Arc<Message>)>,
 }
 
 /// What the user agent counts.
@@ -318,7 +319,7 @@ impl UserAgent {
             match event {
                 EndpointEvent::Request { txn, flow, message } => self.handle_request(now, txn, flow, message),
                 EndpointEvent::Cancelled { invite } => self.handle_cancelled(now, invite),
-                EndpointEvent::Response { txn, message } => self.handle_response(now, txn, message),
+                EndpointEvent::Response { txn, message } => self.handle_response(now, txn, *message),
                 EndpointEvent::Timeout { txn } => self.handle_client_timeout(now, txn),
                 EndpointEvent::AckTimeout { .. } => {}
                 EndpointEvent::CloseStream { conn, reason } => {
