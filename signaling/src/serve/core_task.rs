@@ -19,7 +19,7 @@ use super::calls::{self, Decision};
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
-use super::{engine_events, net_forward, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
+use super::{engine_events, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
 use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
 use crate::sip::{Body, CallId, ConnId, Flow, InviteRequest, Transmit, Transport, UaEvent, UserAgent};
 
@@ -46,7 +46,7 @@ pub(super) struct Core {
     pub(super) engine_path: PathBuf,
     pub(super) inputs: mpsc::Sender<Input>,
     /// Datagrams to send, for the UDP writer task (`net::udp_writer`).
-    pub(super) udp: Option<mpsc::Sender<(Bytes, SocketAddr)>>,
+    pub(super) udp: Option<net::UdpOut>,
     pub(super) streams: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
     pub(super) stream_by_addr: HashMap<SocketAddr, ConnId>,
     /// Requests waiting for a TCP connection we are opening.
@@ -212,7 +212,7 @@ impl Core {
                 // A full queue loses the datagram, as the network may:
                 // the transactions retransmit (RFC 3261 17.1.1.2).
                 if let Some(udp) = &self.udp {
-                    if udp.try_send((bytes, flow.remote)).is_err() {
+                    if !udp.send(bytes, flow.remote) {
                         self.udp_send_queue_full += 1;
                     }
                 }
@@ -238,9 +238,7 @@ impl Core {
                 if queued.len() == 1 {
                     let id = self.conn_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let inputs = self.inputs.clone();
-                    tokio::spawn(net_forward(inputs, move |tx| {
-                        net::tcp_connect(flow.remote, id, tx)
-                    }));
+                    tokio::spawn(net::tcp_connect(flow.remote, id, inputs));
                 }
             }
         }

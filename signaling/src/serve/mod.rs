@@ -121,10 +121,10 @@ impl Signal {
                         addr,
                     });
                     let reader = socket.clone();
-                    tokio::spawn(net_forward(inputs.clone(), move |tx| net::udp_reader(reader, tx)));
-                    let (tx, rx) = mpsc::channel(net::UDP_SEND_QUEUE_MAX);
-                    tokio::spawn(net::udp_writer(socket, rx));
-                    udp = Some(tx);
+                    tokio::spawn(net::udp_reader(reader, inputs.clone()));
+                    let (queue, rx) = mpsc::channel(net::UDP_SEND_QUEUE_MAX);
+                    tokio::spawn(net::udp_writer(socket.clone(), rx));
+                    udp = Some(net::UdpOut { socket, queue });
                 }
                 Transport::Tcp => {
                     let listener = TcpListener::bind(listen.addr).await?;
@@ -134,9 +134,7 @@ impl Signal {
                         addr,
                     });
                     let ids = conn_ids.clone();
-                    tokio::spawn(net_forward(inputs.clone(), move |tx| {
-                        net::tcp_acceptor(listener, tx, ids)
-                    }));
+                    tokio::spawn(net::tcp_acceptor(listener, inputs.clone(), ids));
                 }
             }
         }
@@ -216,20 +214,6 @@ impl Signal {
         let (tx, rx) = oneshot::channel();
         if self.inputs.send(Input::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
-        }
-    }
-}
-
-async fn net_forward<F, Fut>(inputs: mpsc::Sender<Input>, start: F)
-where
-    F: FnOnce(mpsc::Sender<NetInput>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = mpsc::channel(CORE_QUEUE_DEPTH);
-    tokio::spawn(start(tx));
-    while let Some(input) = rx.recv().await {
-        if inputs.send(Input::Net(input)).await.is_err() {
-            return;
         }
     }
 }

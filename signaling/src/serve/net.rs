@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::Input;
 use crate::sip::ConnId;
 
 /// Octets queued towards one TCP connection; beyond it the connection is
@@ -86,13 +87,17 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Reads datagrams until the socket fails.
-pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<NetInput>) {
+pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) {
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((len, from)) => {
                 let bytes = Bytes::copy_from_slice(&buf[..len]);
-                if inputs.send(NetInput::Datagram { from, bytes }).await.is_err() {
+                if inputs
+                    .send(Input::Net(NetInput::Datagram { from, bytes }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -104,6 +109,31 @@ pub async fn udp_reader(socket: Arc<UdpSocket>, inputs: mpsc::Sender<NetInput>) 
                 return;
             }
         }
+    }
+}
+
+/// The sending side of the UDP socket: straight to the socket while it
+/// takes datagrams, through the writer task (which waits for the socket)
+/// once it would block.
+pub struct UdpOut {
+    pub socket: Arc<UdpSocket>,
+    pub queue: mpsc::Sender<(Bytes, SocketAddr)>,
+}
+
+impl UdpOut {
+    /// Sends or queues; false when the queue is full (the datagram lost).
+    pub fn send(&self, bytes: Bytes, remote: SocketAddr) -> bool {
+        if self.queue.capacity() == self.queue.max_capacity() {
+            match self.socket.try_send_to(&bytes, remote) {
+                Ok(_) => return true,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) => {
+                    tracing::debug!(%remote, %error, "SIP UDP send");
+                    return true;
+                }
+            }
+        }
+        self.queue.try_send((bytes, remote)).is_ok()
     }
 }
 
@@ -121,7 +151,7 @@ pub async fn udp_writer(socket: Arc<UdpSocket>, mut queue: mpsc::Receiver<(Bytes
 /// Accepts TCP connections; each gets a connection id and its tasks.
 pub async fn tcp_acceptor(
     listener: TcpListener,
-    inputs: mpsc::Sender<NetInput>,
+    inputs: mpsc::Sender<Input>,
     ids: Arc<std::sync::atomic::AtomicU64>,
 ) {
     loop {
@@ -139,26 +169,26 @@ pub async fn tcp_acceptor(
 }
 
 /// Opens a TCP connection for a request of ours (RFC 3261 18.1.1).
-pub async fn tcp_connect(remote: SocketAddr, conn: ConnId, inputs: mpsc::Sender<NetInput>) {
+pub async fn tcp_connect(remote: SocketAddr, conn: ConnId, inputs: mpsc::Sender<Input>) {
     match TcpStream::connect(remote).await {
         Ok(stream) => run_stream(stream, conn, remote, inputs).await,
         Err(error) => {
             let _ = inputs
-                .send(NetInput::ConnectFailed {
+                .send(Input::Net(NetInput::ConnectFailed {
                     remote,
                     error: error.to_string(),
-                })
+                }))
                 .await;
         }
     }
 }
 
-async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs: mpsc::Sender<NetInput>) {
+async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs: mpsc::Sender<Input>) {
     let _ = stream.set_nodelay(true);
     let (mut read, mut write) = stream.into_split();
     let (writer, mut queue) = mpsc::channel::<Bytes>(STREAM_WRITE_QUEUE_MAX);
     if inputs
-        .send(NetInput::StreamOpened { conn, remote, writer })
+        .send(Input::Net(NetInput::StreamOpened { conn, remote, writer }))
         .await
         .is_err()
     {
@@ -179,7 +209,7 @@ async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs:
             Ok(len) => {
                 let bytes = Bytes::copy_from_slice(&buf[..len]);
                 if inputs
-                    .send(NetInput::StreamBytes { conn, remote, bytes })
+                    .send(Input::Net(NetInput::StreamBytes { conn, remote, bytes }))
                     .await
                     .is_err()
                 {
@@ -189,5 +219,5 @@ async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs:
         }
     }
     writer_task.abort();
-    let _ = inputs.send(NetInput::StreamClosed { conn }).await;
+    let _ = inputs.send(Input::Net(NetInput::StreamClosed { conn })).await;
 }

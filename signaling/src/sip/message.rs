@@ -387,7 +387,11 @@ pub struct MessageBuilder {
 
 /// Strict on output: a CR or LF would end the field early.
 fn one_line(v: &str) -> String {
-    v.replace(['\r', '\n'], " ")
+    if v.contains(['\r', '\n']) {
+        v.replace(['\r', '\n'], " ")
+    } else {
+        v.to_string()
+    }
 }
 
 impl MessageBuilder {
@@ -424,16 +428,27 @@ impl MessageBuilder {
 
     pub fn build(self) -> Bytes {
         let body_len = self.body.as_ref().map_or(0, |(_, b)| b.len());
-        let mut out = BytesMut::with_capacity(256 + body_len);
+        let head_len: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        let mut out = BytesMut::with_capacity(self.start_line.len() + head_len + 64 + body_len);
         out.put_slice(self.start_line.as_bytes());
         out.put_slice(b"\r\n");
         for (n, v) in &self.headers {
-            out.put_slice(format!("{n}: {v}\r\n").as_bytes());
+            for piece in [n.as_str(), ": ", v, "\r\n"] {
+                out.put_slice(piece.as_bytes());
+            }
         }
         if let Some((ct, _)) = &self.body {
-            out.put_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+            for piece in ["Content-Type: ", ct, "\r\n"] {
+                out.put_slice(piece.as_bytes());
+            }
         }
-        out.put_slice(format!("Content-Length: {body_len}\r\n\r\n").as_bytes());
+        out.put_slice(b"Content-Length: ");
+        out.put_slice(body_len.to_string().as_bytes());
+        out.put_slice(b"\r\n\r\n");
         if let Some((_, b)) = self.body {
             out.put_slice(&b);
         }

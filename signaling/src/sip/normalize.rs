@@ -13,13 +13,14 @@ use super::frame::Limits;
 use super::method::{is_token_char, Method, MethodError};
 use super::uri::{Uri, UriError};
 use memchr::memmem;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A header name in its canonical spelling (`Call-ID`, `CSeq`,
 /// `WWW-Authenticate`); compact forms are expanded; unknown names are kept
 /// as received. Compare with [`HeaderName::is`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HeaderName(String);
+pub struct HeaderName(Cow<'static, str>);
 
 /// RFC 3261 7.3.3 compact forms, with those registered since
 /// (IANA "Header Fields" registry: RFC 3841, 3892, 3903, 4028, 3515, 3265, 4474).
@@ -129,16 +130,12 @@ const CANONICAL: &[&str] = &[
 
 impl HeaderName {
     /// Canonicalises `name` (case-insensitive, RFC 3261 7.3.1; compact
-    /// forms per 7.3.3).
+    /// forms per 7.3.3). A known name borrows its spelling, so parsing a
+    /// message allocates nothing for its names.
     pub fn new(name: &str) -> HeaderName {
-        if name.len() == 1 {
-            if let Some((_, long)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
-                return HeaderName((*long).to_string());
-            }
-        }
-        match CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(name)) {
-            Some(c) => HeaderName((*c).to_string()),
-            None => HeaderName(name.to_string()),
+        match known(name) {
+            Some(canonical) => HeaderName(Cow::Borrowed(canonical)),
+            None => HeaderName(Cow::Owned(name.to_string())),
         }
     }
 
@@ -148,8 +145,23 @@ impl HeaderName {
 
     /// Whether this is the header `name` names (any case, compact accepted).
     pub fn is(&self, name: &str) -> bool {
-        self.0.eq_ignore_ascii_case(HeaderName::new(name).as_str())
+        self.0.eq_ignore_ascii_case(known(name).unwrap_or(name))
     }
+}
+
+/// The canonical spelling of a name we know, compact forms expanded.
+fn known(name: &str) -> Option<&'static str> {
+    if name.len() == 1 {
+        if let Some((_, long)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
+            return Some(long);
+        }
+    }
+    // Most names come in their canonical spelling: an exact match first.
+    CANONICAL
+        .iter()
+        .find(|c| **c == name)
+        .or_else(|| CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(name)))
+        .copied()
 }
 
 impl fmt::Display for HeaderName {
