@@ -40,7 +40,7 @@ struct ServeArgs {
     /// msrpd's control socket.
     #[arg(long, value_name = "PATH")]
     engine: Option<PathBuf>,
-    /// A TOML file with [sip], [engine] and [calls] tables; flags win.
+    /// A TOML file with `[sip]`, `[engine]` and `[calls]` tables; flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Our host in Via and Contact (default: the first listener's address).
