@@ -7,8 +7,8 @@
 //! info-param  =  ( "purpose" EQUAL ( "icon" / "info" / "card" / token ) ) / generic-param
 //! ```
 
-use super::name_addr::NameAddr;
-use super::params::{find, split_top_level, write_params, Params};
+use super::name_addr::bracketed_uri_list;
+use super::params::{find, write_params, Params};
 use super::uri::Uri;
 use super::via::HeaderError;
 use std::fmt;
@@ -26,20 +26,10 @@ impl CallInfo {
 
     /// One Call-Info field value (comma list).
     pub fn parse_list(s: &str) -> Result<Vec<CallInfo>, HeaderError> {
-        split_top_level(s, ',')?
+        Ok(bracketed_uri_list(s)?
             .into_iter()
-            .map(|item| {
-                // The URI is always in angle brackets and there is no display name.
-                if !item.trim_start().starts_with('<') {
-                    return Err(HeaderError::Angle);
-                }
-                let n = NameAddr::parse(item)?;
-                Ok(CallInfo {
-                    uri: n.uri,
-                    params: n.params,
-                })
-            })
-            .collect()
+            .map(|(uri, params)| CallInfo { uri, params })
+            .collect())
     }
 }
 

@@ -7,8 +7,8 @@
 //! Geolocation-Routing = "Geolocation-Routing" HCOLON ( routing-allowed-yes / routing-allowed-no / generic-value )
 //! ```
 
-use super::name_addr::NameAddr;
-use super::params::{split_top_level, write_params, Params};
+use super::name_addr::bracketed_uri_list;
+use super::params::{write_params, Params};
 use super::uri::Uri;
 use super::via::HeaderError;
 use std::fmt;
@@ -22,19 +22,10 @@ pub struct LocationValue {
 
 impl LocationValue {
     pub fn parse_list(s: &str) -> Result<Vec<LocationValue>, HeaderError> {
-        split_top_level(s, ',')?
+        Ok(bracketed_uri_list(s)?
             .into_iter()
-            .map(|item| {
-                if !item.trim_start().starts_with('<') {
-                    return Err(HeaderError::Angle);
-                }
-                let n = NameAddr::parse(item)?;
-                Ok(LocationValue {
-                    uri: n.uri,
-                    params: n.params,
-                })
-            })
-            .collect()
+            .map(|(uri, params)| LocationValue { uri, params })
+            .collect())
     }
 
     /// RFC 6442 4.1: a cid: URI points at a body part of this message.

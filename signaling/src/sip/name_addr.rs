@@ -96,6 +96,21 @@ impl NameAddr {
     }
 }
 
+/// A comma list of `<URI>;params` with no display names, the shape of
+/// Call-Info (RFC 3261 20.9) and Geolocation (RFC 6442 4.1).
+pub fn bracketed_uri_list(s: &str) -> Result<Vec<(Uri, Params)>, HeaderError> {
+    split_top_level(s, ',')?
+        .into_iter()
+        .map(|item| {
+            if !item.trim_start().starts_with('<') {
+                return Err(HeaderError::Angle);
+            }
+            let n = NameAddr::parse(item)?;
+            Ok((n.uri, n.params))
+        })
+        .collect()
+}
+
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = &self.display {
