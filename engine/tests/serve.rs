@@ -10,7 +10,7 @@ use std::time::Duration;
 use daemon::{collect_events, passive, pattern, Daemon, RawPeer};
 use msrp_engine::control::{
     Command, EngineEvent, FailureReportName, Incoming, SendRequest, SessionDescriptor, SessionDirection,
-    SessionRole, TransferDirection,
+    SessionRole, TransferDirection, UpdateRequest,
 };
 use sha2::{Digest, Sha256};
 
@@ -783,4 +783,51 @@ fn a_given_local_uri_is_the_session_s_address() {
         ctl.create_session(mismatch).is_err(),
         "session_id must match local_uri"
     );
+}
+
+/// `update_session` (a re-offer or UPDATE changed what the peer takes,
+/// RFC 4975 8.6): before its peer connects and once bound, sends are held
+/// to the new accept-types and max-size.
+#[test]
+fn update_session_changes_what_the_peer_takes() {
+    let a = Daemon::start("update", &["--shards", "1"]);
+    let mut ctl = a.client();
+    let c = "msrp://127.0.0.1:9/up;tcp".to_string();
+    let created = ctl
+        .create_session(SessionDescriptor {
+            remote_accept_types: vec!["text/plain".into()],
+            ..passive("u1", c.clone())
+        })
+        .unwrap();
+    // Pending: the peer has not connected yet.
+    let update = |types: &[&str], max: Option<u64>| UpdateRequest {
+        session_id: "u1".into(),
+        remote_accept_types: types.iter().map(|t| t.to_string()).collect(),
+        remote_max_size: max,
+    };
+    ctl.update_session(update(&["text/plain"], Some(8))).unwrap();
+    let mut peer = RawPeer::connect(a.msrp);
+    peer.send("tidup1", &created.local_uri, &c, b"binds it");
+    assert_eq!(peer.response_to("tidup1", &mut Vec::new()), 200);
+    let too_big = ctl
+        .send_message("u1", "text/plain", b"more than eight")
+        .unwrap_err();
+    assert!(too_big.to_string().contains("8"), "{too_big}");
+    let png = ctl.send_message("u1", "image/png", b"\x89PNG").unwrap_err();
+    assert!(png.to_string().contains("does not accept image/png"), "{png}");
+
+    // Bound: the shard that owns it takes the change.
+    ctl.update_session(update(&["text/plain", "image/*"], None))
+        .unwrap();
+    ctl.send_message("u1", "image/png", b"\x89PNG").unwrap();
+    ctl.send_message("u1", "text/plain", b"more than eight, now fine")
+        .unwrap();
+
+    let unknown = ctl
+        .update_session(UpdateRequest {
+            session_id: "nope".into(),
+            ..update(&[], None)
+        })
+        .unwrap_err();
+    assert!(unknown.to_string().contains("nope"), "{unknown}");
 }

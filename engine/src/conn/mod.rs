@@ -280,6 +280,27 @@ impl Connection {
         Ok(reference)
     }
 
+    /// The peer's accept-types and max-size changed by a new offer/answer;
+    /// false when the session is not here.
+    pub fn update_peer_limits(
+        &mut self,
+        key: SessionKey,
+        accept_types: Vec<String>,
+        max_size: Option<u64>,
+    ) -> bool {
+        match self
+            .sessions
+            .get_mut(key.slot as usize)
+            .filter(|s| s.key() == key)
+        {
+            Some(session) => {
+                session.set_peer_limits(accept_types, max_size);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Ends a session: its pending messages fail, its incoming large messages
     /// are aborted, then [`Event::SessionClosed`].
     pub fn close_session(&mut self, key: SessionKey, reason: &str) {

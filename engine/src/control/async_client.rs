@@ -18,7 +18,7 @@ use super::client::{decode, ClientError, CreatedSession, Incoming};
 use super::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
     BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
-    SessionDescriptor, Subscription,
+    SessionDescriptor, Subscription, UpdateRequest,
 };
 use super::PROTOCOL_VERSION;
 
@@ -167,6 +167,11 @@ impl AsyncClient {
             reason: reason.map(Into::into),
         });
         self.call(command, &[]).await.map(drop)
+    }
+
+    /// The peer's accept-types and max-size after a re-offer or UPDATE.
+    pub async fn update_session(&self, update: UpdateRequest) -> Result<(), ClientError> {
+        self.call(Command::UpdateSession(update), &[]).await.map(drop)
     }
 
     /// Many operations in one frame; a result per operation, in order.

@@ -15,7 +15,7 @@ use super::events::{EventsFrame, EVENTS_FRAME_PREFIX};
 use super::frame::{encode, Frame, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
     BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
-    ServerMessage, SessionDescriptor, Subscription,
+    ServerMessage, SessionDescriptor, Subscription, UpdateRequest,
 };
 
 /// Why a control call did not succeed.
@@ -221,6 +221,11 @@ impl Client {
             reason: reason.map(Into::into),
         });
         self.call(command, &[]).map(drop)
+    }
+
+    /// The peer's accept-types and max-size after a re-offer or UPDATE.
+    pub fn update_session(&mut self, update: UpdateRequest) -> Result<(), ClientError> {
+        self.call(Command::UpdateSession(update), &[]).map(drop)
     }
 
     pub fn stats(&mut self) -> Result<EngineStats, ClientError> {

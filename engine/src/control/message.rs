@@ -124,6 +124,8 @@ pub enum Command {
     CreateSession(SessionDescriptor),
     Send(SendRequest),
     CloseSession(CloseRequest),
+    /// A new offer/answer changed what the peer takes (RFC 4975 8.6).
+    UpdateSession(UpdateRequest),
     /// Version 2: many operations in one frame, their bodies concatenated
     /// in the payload; one reply with a result per operation, in order.
     Batch {
@@ -156,6 +158,19 @@ pub enum BatchOp {
     CreateSession(SessionDescriptor),
     Send(SendRequest),
     CloseSession(CloseRequest),
+}
+
+/// The peer's `accept-types` and `max-size` after a re-offer or UPDATE
+/// (RFC 4975 8.6, RFC 3311): sends from now on are held to them. The
+/// session's paths do not change (a new path is a new session).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateRequest {
+    pub session_id: String,
+    /// The peer's `a=accept-types`; empty means `*`.
+    pub remote_accept_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_max_size: Option<u64>,
 }
 
 /// A session to end (its pending messages fail; `session_closed` follows).

@@ -26,7 +26,7 @@ use super::ServeConfig;
 use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
     CloseRequest, Command, EngineEvent, EngineStats, Reply, Request, SendRequest, SessionDescriptor,
-    SessionRole,
+    SessionRole, UpdateRequest,
 };
 use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
@@ -228,6 +228,7 @@ impl ControlServer {
                 let reason = reason.unwrap_or_else(|| "closed by the application".into());
                 self.close_session(id, session_id, reason).await
             }
+            Command::UpdateSession(update) => self.update_session(id, update).await,
             Command::Stats => Ok(self.stats(id)),
             Command::Subscribe(subscription) => match link.take() {
                 Some(link) => {
@@ -397,6 +398,47 @@ impl ControlServer {
             |reply| ShardCommand::Close {
                 session_id,
                 reason,
+                reply,
+            },
+            move |answer| match answer {
+                Ok(()) => Reply::ok(id),
+                Err(error) => Reply::error(id, error.to_string()),
+            },
+        )
+        .await
+    }
+
+    pub(super) async fn update_session(
+        &self,
+        id: u64,
+        update: UpdateRequest,
+    ) -> Result<PendingReply, CommandError> {
+        let UpdateRequest {
+            session_id,
+            remote_accept_types,
+            remote_max_size,
+        } = update;
+        let shard = match self.directory.route(&session_id) {
+            None => return Err(CommandError::NoSession(session_id)),
+            Some(Route::Pending) => {
+                return match self.directory.update_pending_peer(
+                    &session_id,
+                    remote_accept_types,
+                    remote_max_size,
+                ) {
+                    true => Ok(ready(Reply::ok(id))),
+                    // Claimed by a shard meanwhile: the caller may retry.
+                    false => Err(CommandError::NoSession(session_id)),
+                };
+            }
+            Some(Route::Shard(shard)) => shard,
+        };
+        self.ask(
+            shard,
+            |reply| ShardCommand::UpdatePeer {
+                session_id,
+                accept_types: remote_accept_types,
+                max_size: remote_max_size,
                 reply,
             },
             move |answer| match answer {

@@ -75,6 +75,20 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// A new offer/answer changed what the peer takes (RFC 4975 8.6: its
+    /// `accept-types` and `max-size`): messages sent from now on are held
+    /// to these; those already queued were admitted under the old ones.
+    pub fn set_peer_limits(&mut self, accept_types: Vec<String>, max_size: Option<u64>) {
+        let mut limits = self.limits.take().map(|b| *b).unwrap_or_default();
+        limits.remote_accept_types = accept_types;
+        limits.remote_max_size = max_size;
+        let none = limits.accept_types.is_empty()
+            && limits.max_size.is_none()
+            && limits.remote_accept_types.is_empty()
+            && limits.remote_max_size.is_none();
+        self.limits = (!none).then(|| Box::new(limits));
+    }
+
     pub fn new(key: SessionKey, mut config: SessionConfig, settings: &mut SettingsCache) -> Session {
         let limits = ContentLimits::of(&mut config);
         let SessionConfig {

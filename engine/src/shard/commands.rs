@@ -39,6 +39,13 @@ pub(crate) enum ShardCommand {
         reason: String,
         reply: oneshot::Sender<Result<(), ShardError>>,
     },
+    /// The peer's accept-types and max-size, from a new offer/answer.
+    UpdatePeer {
+        session_id: String,
+        accept_types: Vec<String>,
+        max_size: Option<u64>,
+        reply: oneshot::Sender<Result<(), ShardError>>,
+    },
     Stats {
         reply: oneshot::Sender<ShardStats>,
     },
@@ -114,6 +121,31 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
                     Ok(())
                 }
                 None => Err(ShardError::NoSession {
+                    session_id,
+                    shard: shard.index,
+                }),
+            };
+            let _ = reply.send(result);
+        }
+        ShardCommand::UpdatePeer {
+            session_id,
+            accept_types,
+            max_size,
+            reply,
+        } => {
+            let updated = shard
+                .by_session_id
+                .get(session_id.as_str())
+                .copied()
+                .is_some_and(|s| {
+                    let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
+                    shard.conns[ci]
+                        .conn
+                        .update_peer_limits(key, accept_types, max_size)
+                });
+            let result = match updated {
+                true => Ok(()),
+                false => Err(ShardError::NoSession {
                     session_id,
                     shard: shard.index,
                 }),

@@ -212,6 +212,24 @@ impl Directory {
         Router { entries: self.lock() }
     }
 
+    /// Changes a pending session's peer accept-types and max-size; false
+    /// when it is not pending (owned by a shard, or unknown).
+    pub fn update_pending_peer(
+        &self,
+        session_id: &str,
+        accept_types: Vec<String>,
+        max_size: Option<u64>,
+    ) -> bool {
+        match self.lock().map.get_mut(session_id) {
+            Some(Entry::Pending(pending)) => {
+                pending.config.remote_accept_types = accept_types;
+                pending.config.remote_max_size = max_size;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Forgets a session; true when it was there.
     pub fn remove(&self, session_id: &str) -> bool {
         self.lock().remove(session_id).is_some()
