@@ -552,3 +552,37 @@ fn a_restarted_msrp_signal_ends_the_calls_its_predecessor_left() {
         "{log}"
     );
 }
+
+/// An UPDATE that changes what the peer takes (accept-types, max-size) is
+/// answered 200 with the same path once the engine took the new limits
+/// (`update_session`; had it refused, the answer would be 500 and sipp
+/// would fail). A re-INVITE moving the peer's path is refused 488 with a
+/// Warning, and the call goes on to its BYE.
+#[test]
+fn an_update_changes_the_peers_limits_and_a_move_is_refused() {
+    require_sipp();
+    let dir = test_dir("update");
+    let engine = Msrpd::start(&dir);
+    let signal = MsrpSignal::start(&dir, &engine);
+    let callfile = dir.join("calls.txt");
+    let mut args = keys(&[("msrpport", "9"), ("callfile", &callfile.to_string_lossy())]);
+    args.extend(["-t", "t1"].map(String::from));
+    args.push(signal.tcp.to_string());
+    let mut sipp = Sipp::start(&dir, "uac_msrp_update.xml", 1, &args);
+    let lines = wait_lines(&callfile, 3, Duration::from_secs(20), &mut sipp);
+    sipp.wait_success();
+    let answered = value(&lines[0], "answered");
+    assert_eq!(
+        value(&lines[1], "path"),
+        answered,
+        "RFC 4975 8.4: the same session keeps its path"
+    );
+    assert!(
+        lines[2].contains("cannot move"),
+        "the Warning names why: {}",
+        lines[2]
+    );
+    assert_eq!(engine.sessions_pending(), 0, "the BYE closed the session");
+    let log = signal.log();
+    assert!(!log.contains("did not take the new limits"), "{log}");
+}

@@ -32,11 +32,6 @@ const DEPARTURES: &[(&str, u16, &str)] = &[
         "msrpd cannot move a live session to a new peer path yet: refused, the session stays",
     ),
     (
-        "SIP09",
-        488,
-        "msrpd cannot retype a live session yet: refused, the session stays",
-    ),
-    (
         "SIP14",
         415,
         "MSML over INFO is the MSML issue's; a legacy INFO body is 415 until then (RFC 6086 4.2.1)",
@@ -63,6 +58,7 @@ struct Uas {
     /// the CANCEL of SIP11).
     pending: HashMap<String, CallId>,
     established: Vec<(CallId, Option<Body>)>,
+    answers: HashMap<CallId, sdp::Answer>,
 }
 
 impl Uas {
@@ -77,6 +73,7 @@ impl Uas {
             tags: HashMap::new(),
             pending: HashMap::new(),
             established: Vec::new(),
+            answers: HashMap::new(),
         }
     }
 
@@ -126,7 +123,11 @@ impl Uas {
                             b"v=0\r\no=- 1 1 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n",
                         ),
                         Some(offer) => match sdp::answer(&offer.bytes, &offer.content_type, &policy, &local, &mut sdp::new_session_id) {
-                            Ok(answer) => answer.sdp,
+                            Ok(answer) => {
+                                let sdp = answer.sdp.clone();
+                                self.answers.insert(call, answer);
+                                sdp
+                            }
                             Err(rejection) => {
                                 let warning = format!("399 ms.example.net \"{}\"", rejection.warning);
                                 self.ua.reject(self.now, call, rejection.status, "Not Acceptable Here", &[("Warning", &warning)]);
@@ -137,14 +138,36 @@ impl Uas {
                     assert!(self.ua.accept(self.now, call, Body::sdp(body)));
                 }
                 UaEvent::Established { call, answer } => self.established.push((call, answer)),
-                UaEvent::Reoffer { call, reoffer, .. } => {
-                    // As msrp-signal serve answers a changed session.
-                    self.ua.answer_reoffer(
-                        self.now,
-                        call,
-                        reoffer,
-                        Err((488, "msrpd cannot change a live session".into())),
-                    );
+                UaEvent::Reoffer { call, reoffer, offer } => {
+                    // As msrp-signal serve answers: the same sessions with
+                    // new limits get 200, a moved peer path 488.
+                    let local = LocalEndpoint {
+                        host: "198.51.100.20".into(),
+                        port: 2855,
+                    };
+                    let previous = self.answers.get(&call).expect("we answered this call");
+                    let answer = sdp::reanswer(
+                        previous,
+                        &offer.bytes,
+                        &offer.content_type,
+                        &Policy::default(),
+                        &local,
+                        &mut sdp::new_session_id,
+                    )
+                    .expect("the re-offer is answerable");
+                    let moved = answer
+                        .media
+                        .iter()
+                        .zip(&previous.media)
+                        .any(|(new, old)| new.remote.path != old.remote.path);
+                    let result = match moved {
+                        true => Err((488, "msrpd cannot move a live MSRP session to a new path".into())),
+                        false => Ok(Body::sdp(answer.sdp.clone())),
+                    };
+                    if !moved {
+                        self.answers.insert(call, answer);
+                    }
+                    self.ua.answer_reoffer(self.now, call, reoffer, result);
                 }
                 _ => {}
             }

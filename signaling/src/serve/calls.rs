@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use msrp_engine::control::{AsyncClient, ClientError};
+use msrp_engine::control::{AsyncClient, ClientError, UpdateRequest};
 
 use super::config::CallPolicy;
 use crate::sdp::{self, Answer, LocalEndpoint, NegotiatedMedia, Policy};
-use crate::sip::{Body, CallId};
+use crate::sip::{Body, CallId, ReofferId};
 
 /// How long one engine command may take before the call is refused.
 pub const ENGINE_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +29,12 @@ pub enum Decision {
         reason: String,
         warning: String,
         retry_after: Option<u32>,
+    },
+    /// The engine took (or refused) a re-offer's new peer limits.
+    Reanswered {
+        call: CallId,
+        reoffer: ReofferId,
+        result: Result<Box<Answer>, String>,
     },
     /// Our offer was answered (an outbound call, or an offer-less INVITE's
     /// ACK): the engine sessions exist, or the call must end.
@@ -153,6 +159,23 @@ fn refusal(error: &ClientError) -> EngineRefusal {
         || lower.contains("limit")
         || lower.contains("full");
     EngineRefusal { at_limit, reason }
+}
+
+/// Tells the engine what the peer takes after a re-offer, session by
+/// session; the first refusal is the error.
+pub async fn update_sessions(
+    engine: Option<&AsyncClient>,
+    updates: Vec<UpdateRequest>,
+) -> Result<(), String> {
+    let engine = engine.ok_or("no connection to msrpd")?;
+    for update in updates {
+        match tokio::time::timeout(ENGINE_COMMAND_TIMEOUT, engine.update_session(update)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(_) => return Err("msrpd did not answer in time".into()),
+        }
+    }
+    Ok(())
 }
 
 pub async fn close_sessions(engine: Option<&AsyncClient>, sessions: &[String], reason: &str) {

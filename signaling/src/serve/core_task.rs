@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use msrp_engine::control::{AsyncClient, EngineEvent};
+use msrp_engine::control::{AsyncClient, EngineEvent, UpdateRequest};
 use tokio::sync::{mpsc, oneshot};
 
 use super::calls::{self, Decision};
@@ -21,7 +21,9 @@ use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
 use super::{engine_events, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
 use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
-use crate::sip::{Body, CallId, ConnId, Flow, InviteRequest, Transmit, Transport, UaEvent, UserAgent};
+use crate::sip::{
+    Body, CallId, ConnId, Flow, InviteRequest, ReofferId, Transmit, Transport, UaEvent, UserAgent,
+};
 
 /// A call as the shell knows it.
 pub(super) struct CallRecord {
@@ -340,23 +342,42 @@ impl Core {
             }
             UaEvent::Cancelled { call } => self.end_call(call, "the caller cancelled"),
             UaEvent::Ended { call, reason } => self.end_call(call, &reason.text),
-            UaEvent::Reoffer { call, reoffer, offer } => {
-                let result = self.reanswer(call, &offer);
-                if let (Ok(answer), Some(record)) = (&result, self.calls.get_mut(&call)) {
-                    record.answer = Some(answer.clone());
+            UaEvent::Reoffer { call, reoffer, offer } => match self.reanswer(call, &offer) {
+                Err(refusal) => {
+                    self.ua.answer_reoffer(now, call, reoffer, Err(refusal));
                 }
-                let result = result.map(|answer| Body::sdp(answer.sdp));
-                self.ua.answer_reoffer(now, call, reoffer, result);
-            }
+                Ok((answer, updates)) if updates.is_empty() => self.reanswered(now, call, reoffer, answer),
+                Ok((answer, updates)) => {
+                    // The peer takes other types or sizes now: the engine
+                    // holds our sends to them before we say yes.
+                    let engine = self.engine.clone();
+                    self.spawn_decision(async move {
+                        let result = calls::update_sessions(engine.as_ref(), updates).await;
+                        Decision::Reanswered {
+                            call,
+                            reoffer,
+                            result: result.map(|()| Box::new(answer)),
+                        }
+                    });
+                }
+            },
         }
     }
 
-    /// A re-INVITE or UPDATE offer (RFC 3264 8): the same MSRP sessions
-    /// (same peer path and accept-types, a refresh or a direction change)
-    /// get our answer again; a changed peer path or accept-types is refused
-    /// 488, since msrpd cannot yet move or retype a live session, and the
-    /// session stays as it was (RFC 3261 14.2).
-    fn reanswer(&self, call: CallId, offer: &Body) -> Result<Answer, (u16, String)> {
+    fn reanswered(&mut self, now: Instant, call: CallId, reoffer: ReofferId, answer: Answer) {
+        let body = Body::sdp(answer.sdp.clone());
+        if let Some(record) = self.calls.get_mut(&call) {
+            record.answer = Some(answer);
+        }
+        self.ua.answer_reoffer(now, call, reoffer, Ok(body));
+    }
+
+    /// A re-INVITE or UPDATE offer (RFC 3264 8, RFC 3311): the same MSRP
+    /// sessions get our answer again, with the engine told of the peer's
+    /// new accept-types or max-size (`update_session`); a changed peer path
+    /// (a move) is refused 488, since msrpd cannot rebind a live session,
+    /// and the session stays as it was (RFC 3261 14.2).
+    fn reanswer(&self, call: CallId, offer: &Body) -> Result<(Answer, Vec<UpdateRequest>), (u16, String)> {
         let previous = self
             .calls
             .get(&call)
@@ -374,17 +395,34 @@ impl Core {
             &mut sdp::new_session_id,
         )
         .map_err(|rejection| (rejection.status, rejection.warning))?;
-        let unchanged = answer.media.len() == previous.media.len()
+        let same_sessions = answer.media.len() == previous.media.len()
             && answer.media.iter().zip(&previous.media).all(|(new, old)| {
-                new.local_session_id == old.local_session_id
-                    && new.remote.path == old.remote.path
-                    && new.remote.accept_types == old.remote.accept_types
-                    && new.remote.max_size == old.remote.max_size
+                new.local_session_id == old.local_session_id && new.remote.path == old.remote.path
             });
-        if !unchanged {
-            return Err((488, "msrpd cannot change a live MSRP session's path, accept-types or max-size; the session continues unchanged".into()));
+        if !same_sessions {
+            return Err((
+                488,
+                "msrpd cannot move a live MSRP session to a new path; the session continues unchanged".into(),
+            ));
         }
-        Ok(answer)
+        let updates = answer
+            .media
+            .iter()
+            .zip(&previous.media)
+            .filter(|(new, old)| {
+                new.remote.accept_types != old.remote.accept_types
+                    || new.remote.max_size != old.remote.max_size
+            })
+            .map(|(new, _)| {
+                let descriptor = new.descriptor();
+                UpdateRequest {
+                    session_id: new.local_session_id.clone(),
+                    remote_accept_types: descriptor.remote_accept_types,
+                    remote_max_size: descriptor.remote_max_size,
+                }
+            })
+            .collect();
+        Ok((answer, updates))
     }
 
     fn spawn_decision(&self, task: impl std::future::Future<Output = Decision> + Send + 'static) {
@@ -434,6 +472,17 @@ impl Core {
                 self.ua.reject(now, call, status, &reason, &headers);
                 self.calls.remove(&call);
             }
+            Decision::Reanswered {
+                call,
+                reoffer,
+                result,
+            } => match result {
+                Ok(answer) => self.reanswered(now, call, reoffer, *answer),
+                Err(reason) => {
+                    let warning = format!("the media engine did not take the new limits: {reason}");
+                    self.ua.answer_reoffer(now, call, reoffer, Err((500, warning)));
+                }
+            },
             Decision::Completed { call, result } => match result {
                 Ok(sessions) => {
                     if !self.calls.contains_key(&call) {

@@ -407,28 +407,27 @@ impl UserAgent {
         let Some(flow) = self.endpoint.server_flow(txn) else {
             return false;
         };
-        let response = match answer {
-            Ok(body) => self
-                .response(&request, &flow, 200, "OK", None)
-                .header("Contact", &self.contact(flow.transport))
-                .body(&body.content_type, body.bytes)
-                .build(),
-            Err((status, warning)) => self
-                .response(&request, &flow, status, "Not Acceptable Here", None)
-                .header(
-                    "Warning",
-                    &format!(
-                        "399 {} \"{}\"",
-                        self.config.endpoint.warn_agent,
-                        warning.replace('"', "'")
-                    ),
-                )
-                .build(),
-        };
-        let status = if response.starts_with(b"SIP/2.0 200") {
-            200
-        } else {
-            488
+        let (status, response) = match answer {
+            Ok(body) => (
+                200,
+                self.response(&request, &flow, 200, "OK", None)
+                    .header("Contact", &self.contact(flow.transport))
+                    .body(&body.content_type, body.bytes)
+                    .build(),
+            ),
+            Err((status, warning)) => (
+                status,
+                self.response(&request, &flow, status, reason_phrase(status), None)
+                    .header(
+                        "Warning",
+                        &format!(
+                            "399 {} \"{}\"",
+                            self.config.endpoint.warn_agent,
+                            warning.replace('"', "'")
+                        ),
+                    )
+                    .build(),
+            ),
         };
         self.endpoint.respond(now, txn, status, response)
     }
@@ -490,5 +489,18 @@ impl UserAgent {
             self.endpoint.send_stateless(flow, response);
         }
         self.timers.push(Reverse((next, call)));
+    }
+}
+
+/// The reason phrases of the refusals we send (RFC 3261 21).
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        415 => "Unsupported Media Type",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        _ => "Refused",
     }
 }
