@@ -171,7 +171,7 @@ struct ClientEntry {
     txn: ClientTransaction,
     key: ClientKey,
     flow: Flow,
-    request: Message,
+    request: Arc<Message>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -500,13 +500,25 @@ impl Endpoint {
         flow: Flow,
         request: Bytes,
     ) -> Result<ClientTxnId, SendError> {
+        let message = Message::parse(request.clone(), &self.config.limits)
+            .map_err(|error| SendError::Unparseable(error.to_string()))?;
+        self.send_parsed(now, flow, request, Arc::new(message))
+    }
+
+    /// `send_request` for a request its caller has parsed already (and
+    /// keeps: the transaction shares it, to build the ACK of a failure).
+    pub fn send_parsed(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        request: Bytes,
+        message: Arc<Message>,
+    ) -> Result<ClientTxnId, SendError> {
         if self.clients.len() >= self.config.client_transactions_max {
             return Err(SendError::TooManyTransactions(
                 self.config.client_transactions_max,
             ));
         }
-        let message = Message::parse(request.clone(), &self.config.limits)
-            .map_err(|error| SendError::Unparseable(error.to_string()))?;
         let branch = message
             .top_via()
             .and_then(|via| via.branch())

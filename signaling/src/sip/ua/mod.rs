@@ -150,7 +150,7 @@ enum CallState {
     /// UAC: our INVITE is out.
     Calling {
         txn: ClientTxnId,
-        request: Box<Message>,
+        request: Arc<Message>,
         provisional: bool,
         cancel: Option<String>,
     },

@@ -1,6 +1,7 @@
 //! The UAC side of a call and ending calls (RFC 3261 8.1, 13.2, 15.1.1,
 //! 9.1).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::dialog::Dialog;
@@ -71,14 +72,18 @@ impl UserAgent {
             builder = builder.body(&offer.content_type, offer.bytes.clone());
         }
         let bytes = builder.build();
-        let message = Message::parse(bytes.clone(), &self.config.endpoint.limits)
-            .map_err(|e| SendError::Unparseable(e.to_string()))?;
-        let txn = self.endpoint.send_request(now, request.flow, bytes)?;
+        let message = Arc::new(
+            Message::parse(bytes.clone(), &self.config.endpoint.limits)
+                .map_err(|e| SendError::Unparseable(e.to_string()))?,
+        );
+        let txn = self
+            .endpoint
+            .send_parsed(now, request.flow, bytes, message.clone())?;
         self.stats.outgoing_calls += 1;
         let call = self.new_call(Call {
             state: CallState::Calling {
                 txn,
-                request: Box::new(message),
+                request: message,
                 provisional: false,
                 cancel: None,
             },
