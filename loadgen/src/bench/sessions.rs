@@ -20,7 +20,7 @@ use crate::load::{self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan
 use crate::procfs;
 use crate::profile::{Profile, Scenario};
 use crate::setup::{all_sessions, Injector, PIPELINE};
-use crate::sip::{self, Calls, SipSettings};
+use crate::sip::{self, Calls, LoadSessions, SipSettings};
 use crate::subscriber::Subscriber;
 
 /// Connections per loopback source address: one address has about 28k
@@ -100,13 +100,15 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
                     outstanding_max: args.invites_outstanding,
                     control: &engine.control,
                     engine_pid: engine.pid,
-                    calls: all,
-                    sources: sources.clone(),
-                    run,
-                    waves,
-                    shared: shared.clone(),
-                    pending_max: WAVE_PENDING_MAX,
-                    engine_sends: profile.direction.engine_sends(),
+                    load: LoadSessions {
+                        calls: all,
+                        sources: sources.clone(),
+                        run,
+                        waves,
+                        shared: shared.clone(),
+                        pending_max: WAVE_PENDING_MAX,
+                        engine_sends: profile.direction.engine_sends(),
+                    },
                     bye: !args.no_bye,
                 },
                 || {

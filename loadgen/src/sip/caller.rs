@@ -54,6 +54,16 @@ pub struct CallerPlan {
     pub transport: Transport,
     /// INVITEs sent and not yet finally answered, at most.
     pub outstanding_max: usize,
+    /// Where each call's session goes in the load.
+    pub load: LoadSessions,
+    /// The whole setup phase may take this long.
+    pub setup_timeout: Duration,
+}
+
+/// The load's side of the calls' sessions: which connection and session
+/// each call is, the load's addresses, and the load threads it hands the
+/// bound sessions to.
+pub struct LoadSessions {
     /// `(connection, session)` per call, in order.
     pub calls: Vec<(usize, usize)>,
     /// The loopback address each connection leaves from (our `a=path`
@@ -69,8 +79,6 @@ pub struct CallerPlan {
     pub pending_max: usize,
     /// Keep the engine's session-ids (for its own sends).
     pub engine_sends: bool,
-    /// The whole setup phase may take this long.
-    pub setup_timeout: Duration,
 }
 
 /// The setup phase, as the caller saw it.
@@ -230,7 +238,7 @@ async fn run(
         }
     };
     let local = link.local_addr()?;
-    let bounds = (plan.calls.len() * 2).max(100_000);
+    let bounds = (plan.load.calls.len() * 2).max(100_000);
     let (udp_port, tcp_port) = match link.transport() {
         Transport::Udp => (Some(local.port()), None),
         Transport::Tcp => (None, Some(local.port())),
@@ -250,7 +258,7 @@ async fn run(
     let to = Uri::parse(&format!("sip:msrp@{}", plan.signal)).map_err(|e| anyhow!("our Request-URI: {e}"))?;
     let limits = Limits::default();
     let mut state = State {
-        batches: (0..plan.waves.len()).map(|_| Vec::new()).collect(),
+        batches: (0..plan.load.waves.len()).map(|_| Vec::new()).collect(),
         setup: SetupOutcome {
             attempted: 0,
             answered: 0,
@@ -284,7 +292,7 @@ async fn run(
         match phase {
             Phase::Setup => {
                 soon = state.top_up(now);
-                let done = state.next_call == state.plan.calls.len() && state.pending.is_empty();
+                let done = state.next_call == state.plan.load.calls.len() && state.pending.is_empty();
                 if done || now > setup_deadline {
                     let unanswered = state.pending.len() as u64;
                     if unanswered > 0 {
@@ -389,19 +397,20 @@ impl State {
     /// when the loop should come back soon: more are due, or the load
     /// threads have too many sessions still to bind.
     fn top_up(&mut self, now: Instant) -> bool {
-        let established = self.plan.shared.established.load(Ordering::Relaxed);
-        if self.handed_out.saturating_sub(established) > self.plan.pending_max {
+        let established = self.plan.load.shared.established.load(Ordering::Relaxed);
+        if self.handed_out.saturating_sub(established) > self.plan.load.pending_max {
             return true;
         }
         for _ in 0..INVITES_PER_TURN_MAX {
-            if self.pending.len() >= self.plan.outstanding_max || self.next_call >= self.plan.calls.len() {
+            if self.pending.len() >= self.plan.outstanding_max || self.next_call >= self.plan.load.calls.len()
+            {
                 return false;
             }
-            let (ci, si) = self.plan.calls[self.next_call];
+            let (ci, si) = self.plan.load.calls[self.next_call];
             self.next_call += 1;
             self.invite(now, ci, si);
         }
-        self.pending.len() < self.plan.outstanding_max && self.next_call < self.plan.calls.len()
+        self.pending.len() < self.plan.outstanding_max && self.next_call < self.plan.load.calls.len()
     }
 
     /// Sends a turn's share of the BYEs, at most `outstanding_max`
@@ -422,8 +431,8 @@ impl State {
     }
 
     fn invite(&mut self, now: Instant, ci: usize, si: usize) {
-        let source = self.plan.sources[ci % self.plan.sources.len()];
-        let session_id = format!("lg{:x}c{ci}s{si}", self.plan.run);
+        let source = self.plan.load.sources[ci % self.plan.load.sources.len()];
+        let session_id = format!("lg{:x}c{ci}s{si}", self.plan.load.run);
         let offer = offer(source, &session_id);
         let request = InviteRequest {
             to: self.to.clone(),
@@ -508,7 +517,7 @@ impl State {
         let local_uri = local
             .parse::<MsrpUri>()
             .map_err(|e| format!("our a=path {local:?}: {e}"))?;
-        if self.plan.engine_sends {
+        if self.plan.load.engine_sends {
             let id = remote_uri.session_id().unwrap_or_default().to_string();
             self.setup.engine_session_ids.push(id);
         }
@@ -520,7 +529,7 @@ impl State {
     }
 
     fn flush_batches(&mut self) {
-        for (wave, batch) in self.plan.waves.iter().zip(self.batches.iter_mut()) {
+        for (wave, batch) in self.plan.load.waves.iter().zip(self.batches.iter_mut()) {
             if !batch.is_empty() {
                 let _ = wave.send(std::mem::take(batch));
             }

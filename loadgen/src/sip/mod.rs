@@ -17,7 +17,7 @@ pub mod caller;
 pub mod link;
 pub mod signal;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,12 +25,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use msrp_signaling::sip::Transport;
-use tokio::sync::mpsc::UnboundedSender;
 
-use crate::load::{SessionBatch, Shared};
+use crate::load::Shared;
 use crate::procfs;
 use crate::report::{Latency, SipCpu, SipReport};
-pub use caller::{Caller, CallerPlan, HangupOutcome, SetupOutcome};
+pub use caller::{Caller, CallerPlan, HangupOutcome, LoadSessions, SetupOutcome};
 pub use signal::EmbeddedSignal;
 
 /// The SIP transport of `--sip-transport`.
@@ -66,13 +65,7 @@ pub struct SipSettings<'a> {
     /// The engine's control socket, for the embedded msrp-signal.
     pub control: &'a Path,
     pub engine_pid: Option<u32>,
-    pub calls: Vec<(usize, usize)>,
-    pub sources: Vec<IpAddr>,
-    pub run: u32,
-    pub waves: Vec<UnboundedSender<SessionBatch>>,
-    pub shared: Arc<Shared>,
-    pub pending_max: usize,
-    pub engine_sends: bool,
+    pub load: LoadSessions,
     /// Keep the load's connections open until the BYEs are answered.
     pub bye: bool,
 }
@@ -147,7 +140,7 @@ pub fn set_up(settings: SipSettings, mut tick: impl FnMut()) -> Result<Calls> {
         None => Some(EmbeddedSignal::start(
             settings.control,
             settings.transport.transport(),
-            settings.calls.len(),
+            settings.load.calls.len(),
         )?),
     };
     let (signal_addr, signal_name) = match (&signal, settings.signal) {
@@ -156,34 +149,29 @@ pub fn set_up(settings: SipSettings, mut tick: impl FnMut()) -> Result<Calls> {
         (None, None) => unreachable!("an embedded msrp-signal was started"),
     };
     let signal_tid = signal.as_ref().map(|s| s.tid);
-    let calls = settings.calls.len();
+    let calls = settings.load.calls.len();
+    let shared = settings.load.shared.clone();
     let plan = CallerPlan {
         signal: signal_addr,
         transport: settings.transport.transport(),
         outstanding_max: settings.outstanding_max.max(1),
-        calls: settings.calls,
-        sources: settings.sources,
-        run: settings.run,
-        waves: settings.waves,
-        shared: settings.shared.clone(),
-        pending_max: settings.pending_max,
-        engine_sends: settings.engine_sends,
+        load: settings.load,
         setup_timeout: Duration::from_secs(60) + Duration::from_millis(calls as u64),
     };
     if settings.bye {
-        settings.shared.hold_open.store(true, Ordering::Relaxed);
+        shared.hold_open.store(true, Ordering::Relaxed);
     }
     let mut caller = Caller::start(plan)?;
-    let before = CpuReading::read(signal_tid, caller.tid, settings.engine_pid, &settings.shared);
+    let before = CpuReading::read(signal_tid, caller.tid, settings.engine_pid, &shared);
     let setup = caller.wait_setup(&mut tick)?;
-    let after = CpuReading::read(signal_tid, caller.tid, settings.engine_pid, &settings.shared);
+    let after = CpuReading::read(signal_tid, caller.tid, settings.engine_pid, &shared);
     Ok(Calls {
         caller,
         signal,
         signal_name,
         transport: settings.transport,
         outstanding_max: settings.outstanding_max,
-        shared: settings.shared,
+        shared,
         cpu: after.cores_since(&before),
         setup,
     })
