@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::counts::{MessageCounts, Way};
 use super::frame::{frame_datagram, FrameError, Limits, StreamFramer};
 use super::message::{Disposition, Message, MessageError};
 use super::method::Method;
@@ -194,6 +195,7 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<EndpointEvent>,
     stats: EndpointStats,
+    counts: MessageCounts,
     rate: SourceRate,
 }
 
@@ -212,6 +214,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            counts: MessageCounts::default(),
         }
     }
 
@@ -287,6 +290,7 @@ impl Endpoint {
             Ok(message) => message,
             Err(error) => return self.refuse_malformed(flow, &error),
         };
+        self.counts.count_parsed(Way::In, &message);
         if message.is_request() {
             self.handle_request(now, flow, message);
         } else {
@@ -583,7 +587,14 @@ impl Endpoint {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let transmit = self.transmits.pop_front()?;
+        self.counts.count_raw(Way::Out, &transmit.bytes);
+        Some(transmit)
+    }
+
+    /// Messages parsed and sent, by method and status.
+    pub fn counts(&self) -> &MessageCounts {
+        &self.counts
     }
 
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {

@@ -10,6 +10,7 @@
 //! - [`rsip_bridge`]: the same message as an `rsip::SipMessage`.
 
 pub mod call_info;
+pub mod counts;
 pub mod frame;
 pub mod geolocation;
 pub mod message;
