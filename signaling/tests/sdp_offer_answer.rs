@@ -495,6 +495,7 @@ fn file_push_round_trip() {
         direction: Direction::SendOnly,
         file: Some(file.clone()),
         accept_types: Some(vec!["message/cpim".into()]),
+        ..OfferOptions::default()
     };
     let offered = offer(&policy(), &local(), &options, &mut counter("f"));
     let peer = LocalEndpoint {
@@ -629,4 +630,21 @@ proptest! {
         let again = sdp_types::Session::parse(&text).unwrap();
         prop_assert_eq!(MsrpMedia::from_sdp(&again.medias[0], &again.attributes).unwrap(), media);
     }
+}
+
+/// A REST session may ask for its own `a=setup` and `a=max-size` in our
+/// offer (RFC 6135 4.2.2 lets an offerer be active or passive).
+#[test]
+fn an_offer_takes_the_setup_and_max_size_it_is_given() {
+    let options = OfferOptions {
+        setup: Some(Setup::Active),
+        max_size: Some(4096),
+        ..OfferOptions::default()
+    };
+    let offered = offer(&policy(), &local(), &options, &mut counter("o"));
+    let text = String::from_utf8_lossy(&offered.sdp).into_owned();
+    assert!(text.contains("a=setup:active\r\n"), "{text}");
+    assert!(text.contains("a=max-size:4096\r\n"), "{text}");
+    let plain = offer(&policy(), &local(), &OfferOptions::default(), &mut counter("p"));
+    assert!(String::from_utf8_lossy(&plain.sdp).contains("a=setup:actpass\r\n"));
 }

@@ -116,6 +116,10 @@ pub struct OfferOptions {
     pub file: Option<FileAttributes>,
     /// Overrides `Policy::accept_types` for this offer.
     pub accept_types: Option<Vec<String>>,
+    /// Overrides `Policy::max_size` for this offer.
+    pub max_size: Option<u64>,
+    /// Our `a=setup` (RFC 6135 4.2.2); `actpass` when absent.
+    pub setup: Option<Setup>,
 }
 
 /// An offer we made (offer-less INVITE, or an outbound INVITE as UAC).
@@ -546,9 +550,9 @@ pub fn offer(
             .clone()
             .unwrap_or_else(|| policy.accept_types.clone()),
         accept_wrapped_types: policy.accept_wrapped_types.clone(),
-        max_size: policy.max_size,
+        max_size: options.max_size.or(policy.max_size),
         direction: options.direction,
-        setup: Some(Setup::ActPass),
+        setup: Some(options.setup.unwrap_or(Setup::ActPass)),
         connection_new: None,
         fingerprint: None,
         file: options.file.clone(),
