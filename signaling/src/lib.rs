@@ -8,6 +8,8 @@
 //! - [`sdp`]: offer/answer for `m=message` (RFC 4975 8, RFC 6135, RFC 5547),
 //!   the one place where SDP becomes an engine session descriptor.
 
+pub mod app;
+pub mod rest;
 pub mod sdp;
 pub mod serve;
 pub mod sip;

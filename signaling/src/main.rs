@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use msrp_signaling::app::auth::Tokens;
+use msrp_signaling::app::{App, AppConfig};
+use msrp_signaling::rest::RestSettings;
 use msrp_signaling::serve::config::FileConfig;
 use msrp_signaling::serve::{CallPolicy, ServeSettings, Signal, SipListen};
 use msrp_signaling::sip::EndpointConfig;
@@ -14,7 +17,11 @@ const EXAMPLE: &str = "\
 Example (three shells):
   msrpd serve --listen 127.0.0.1:2855 --control /tmp/msrpd.sock
   msrp-signal serve --sip udp:127.0.0.1:5060 --sip tcp:127.0.0.1:5060 --engine /tmp/msrpd.sock
-  sipp -sn uac -m 1 127.0.0.1:5060     # or any SIP client offering m=message TCP/MSRP";
+  sipp -sn uac -m 1 127.0.0.1:5060     # or any SIP client offering m=message TCP/MSRP
+
+With the REST API (--http), see README.md's REST section and /openapi.json:
+  msrp-signal serve --engine /tmp/msrpd.sock --http 127.0.0.1:8080
+  curl -N http://127.0.0.1:8080/v1/events";
 
 /// SIP/SDP signaling for msrp-engine.
 #[derive(Parser)]
@@ -55,9 +62,31 @@ struct ServeArgs {
     /// MSRP media lines one dialog may open.
     #[arg(long, value_name = "N")]
     sessions_per_dialog_max: Option<usize>,
-    /// Refuse incoming calls (480) instead of answering them.
+    /// Do not answer incoming calls: with --http an application answers
+    /// them (480 after --incoming-timeout), without it they get 480.
     #[arg(long)]
     no_auto_answer: bool,
+    /// Serve the REST API here (loopback unless --tokens is given).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Bearer tokens, one `TOKEN APPID` per line.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// The application inbound calls belong to (default `default`).
+    #[arg(long, value_name = "APPID")]
+    incoming_app: Option<String>,
+    /// Seconds an incoming call waits for an application's answer.
+    #[arg(long, value_name = "SECONDS")]
+    incoming_timeout: Option<u64>,
+    /// Where REST uploads are written before they are sent.
+    #[arg(long, value_name = "DIR")]
+    upload_dir: Option<PathBuf>,
+    /// Largest REST JSON body, in octets.
+    #[arg(long, value_name = "OCTETS")]
+    body_max: Option<usize>,
+    /// Largest REST upload, in octets.
+    #[arg(long, value_name = "OCTETS")]
+    upload_max: Option<u64>,
     /// Largest SIP message in octets.
     #[arg(long, value_name = "OCTETS")]
     message_bytes_max: Option<usize>,
@@ -76,12 +105,20 @@ struct ServeArgs {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let Command::Serve(args) = Cli::parse().command;
-    let settings = settings(args)?;
+    let (mut settings, rest) = settings(args)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let app = rest.as_ref().map(|(_, config)| {
+            std::sync::Arc::new(std::sync::Mutex::new(App::new(config, fastrand::u32(..))))
+        });
+        settings.app = app.clone();
         let signal = Signal::start(settings).await?;
+        if let (Some((rest, _)), Some(app)) = (rest, app) {
+            let served = msrp_signaling::rest::start(rest, signal.clone(), app).await?;
+            println!("msrp-signal ready http={}", served.local);
+        }
         for listen in signal.local() {
             println!(
                 "msrp-signal ready sip={}:{}",
@@ -102,7 +139,7 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn settings(args: ServeArgs) -> anyhow::Result<ServeSettings> {
+fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSettings, AppConfig)>)> {
     let file = match &args.config {
         Some(path) => FileConfig::read(path).map_err(anyhow::Error::msg)?,
         None => FileConfig::default(),
@@ -141,6 +178,57 @@ fn settings(args: ServeArgs) -> anyhow::Result<ServeSettings> {
             .unwrap_or(defaults.sessions_per_dialog_max),
         auto_answer: !args.no_auto_answer && file.calls.auto_answer.unwrap_or(true),
         tag: file.calls.tag.unwrap_or(defaults.tag),
+        incoming_timeout: args
+            .incoming_timeout
+            .or(file.calls.incoming_timeout_s)
+            .map_or(defaults.incoming_timeout, std::time::Duration::from_secs),
+    };
+    let rest = match args.http.or(file.rest.listen) {
+        None => None,
+        Some(listen) => {
+            let mut rest = RestSettings {
+                listen,
+                ..RestSettings::default()
+            };
+            let tokens_file = args.tokens.or(file.rest.tokens_file);
+            if let Some(path) = &tokens_file {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("--tokens {}", path.display()))?;
+                rest.tokens =
+                    Tokens::parse(&text).map_err(|e| anyhow::anyhow!("--tokens {}: {e}", path.display()))?;
+            }
+            for (token, app) in file.rest.tokens.unwrap_or_default() {
+                rest.tokens
+                    .add(&token, &app)
+                    .map_err(|e| anyhow::anyhow!("[rest] tokens: {e}"))?;
+            }
+            if let Some(dir) = args.upload_dir.or(file.rest.upload_dir) {
+                rest.upload_dir = dir;
+            }
+            if let Some(max) = args.body_max.or(file.rest.body_max) {
+                rest.body_max = max;
+            }
+            if let Some(max) = args.upload_max.or(file.rest.upload_max) {
+                rest.upload_max = max;
+            }
+            if let Some(max) = file.rest.webhooks_max {
+                rest.webhooks.webhooks_max = max;
+            }
+            if let Some(max) = file.rest.webhook_queue_max {
+                rest.webhooks.queue_max = max;
+            }
+            let mut app = AppConfig::default();
+            if let Some(name) = args.incoming_app.or(file.rest.incoming_app) {
+                app.incoming_app = name;
+            }
+            if let Some(kept) = file.rest.events_kept {
+                app.events_kept = kept;
+            }
+            if let Some(max) = file.rest.sessions_max {
+                app.sessions_max = max;
+            }
+            Some((rest, app))
+        }
     };
     let mut endpoint = EndpointConfig::default();
     if let Some(max) = args.message_bytes_max.or(file.sip.message_bytes_max) {
@@ -153,15 +241,17 @@ fn settings(args: ServeArgs) -> anyhow::Result<ServeSettings> {
     let state = args
         .state
         .unwrap_or_else(|| engine.with_file_name("msrp-signal.dialogs"));
-    Ok(ServeSettings {
+    let serve = ServeSettings {
         state: Some(state),
+        app: None,
         sip,
         engine,
         host: args.host.or(file.sip.host),
         policy,
         endpoint,
         calls_max: args.calls_max.or(file.sip.calls_max).unwrap_or(100_000),
-    })
+    };
+    Ok((serve, rest))
 }
 
 /// msrpd's default: `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`.

@@ -419,6 +419,7 @@ fn uas_call(name: &str) -> Duration {
             endpoint: EndpointConfig::default(),
             calls_max: 16,
             state: None,
+            app: None,
         })
         .await
         .expect("Signal starts against msrpd");

@@ -46,6 +46,7 @@ impl EmbeddedSignal {
                 runtime.block_on(async move {
                     let bounds = (calls * 2).max(100_000);
                     let settings = ServeSettings {
+                        app: None,
                         sip: vec![SipListen {
                             transport,
                             addr: SocketAddr::from(([127, 0, 0, 1], 0)),

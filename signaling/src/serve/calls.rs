@@ -40,7 +40,7 @@ pub enum Decision {
     /// ACK): the engine sessions exist, or the call must end.
     Completed {
         call: CallId,
-        result: Result<Vec<String>, String>,
+        result: Result<(Vec<NegotiatedMedia>, Vec<String>), String>,
     },
 }
 

@@ -50,6 +50,9 @@ pub struct CallPolicy {
     pub auto_answer: bool,
     /// The engine tag our sessions carry (a subscription by tag sees them).
     pub tag: String,
+    /// How long an incoming call waits for an application's answer before
+    /// it is refused 480 (when not auto-answered, with REST on).
+    pub incoming_timeout: std::time::Duration,
 }
 
 impl Default for CallPolicy {
@@ -61,6 +64,7 @@ impl Default for CallPolicy {
             sessions_per_dialog_max: 4,
             auto_answer: true,
             tag: "msrp-signal".into(),
+            incoming_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -75,6 +79,27 @@ pub struct FileConfig {
     pub engine: FileEngine,
     #[serde(default)]
     pub calls: FileCalls,
+    #[serde(default)]
+    pub rest: FileRest,
+}
+
+/// The `[rest]` table: the HTTP API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRest {
+    pub listen: Option<std::net::SocketAddr>,
+    /// A tokens file (`TOKEN APPID` lines).
+    pub tokens_file: Option<PathBuf>,
+    /// Tokens inline: `{ "TOKEN" = "APPID" }`.
+    pub tokens: Option<std::collections::BTreeMap<String, String>>,
+    pub incoming_app: Option<String>,
+    pub body_max: Option<usize>,
+    pub upload_max: Option<u64>,
+    pub upload_dir: Option<PathBuf>,
+    pub events_kept: Option<usize>,
+    pub sessions_max: Option<usize>,
+    pub webhooks_max: Option<usize>,
+    pub webhook_queue_max: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +127,8 @@ pub struct FileCalls {
     pub sessions_per_dialog_max: Option<usize>,
     pub auto_answer: Option<bool>,
     pub tag: Option<String>,
+    /// Seconds an incoming call waits for an application.
+    pub incoming_timeout_s: Option<u64>,
 }
 
 impl FileConfig {

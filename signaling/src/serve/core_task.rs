@@ -19,8 +19,9 @@ use super::calls::{self, Decision};
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
-use super::{engine_events, subscribe, CallError, CallPolicy, Established, Input, OutboundCall};
-use crate::sdp::{self, Answer, LocalEndpoint, Offer, OfferOptions};
+use super::{engine_events, subscribe, CallError, CallPolicy, EngineLink, Established, Input, OutboundCall};
+use crate::app::{EndedBy, SharedApp};
+use crate::sdp::{self, Answer, LocalEndpoint, Offer};
 use crate::sip::{
     Body, CallId, ConnId, Flow, InviteRequest, ReofferId, Transmit, Transport, UaEvent, UserAgent,
 };
@@ -28,16 +29,38 @@ use crate::sip::{
 /// A call as the shell knows it.
 pub(super) struct CallRecord {
     /// Engine sessions of the call.
-    sessions: Vec<String>,
+    pub(super) sessions: Vec<String>,
     /// Our offer, when we made one (outbound, or an offer-less INVITE).
-    offer: Option<Offer>,
+    pub(super) offer: Option<Offer>,
     /// Our answer, when we answered (a re-offer is answered from it).
-    answer: Option<Answer>,
+    pub(super) answer: Option<Answer>,
     /// The library caller waiting for an outbound call.
-    waiter: Option<(oneshot::Sender<Result<Established, CallError>>, Instant)>,
-    setup: Option<Duration>,
+    pub(super) waiter: Option<(oneshot::Sender<Result<Established, CallError>>, Instant)>,
+    pub(super) setup: Option<Duration>,
     /// The dialog's key in the journal, once written there.
     pub(super) journaled: Option<(String, String)>,
+    /// The application session of the call (REST).
+    pub(super) app_session: Option<String>,
+    /// An incoming call's offer, until an application answers it.
+    pub(super) pending_offer: Option<Option<Body>>,
+    /// The application waiting for its answer to be sent.
+    pub(super) answer_waiter: Option<oneshot::Sender<Result<(), CallError>>>,
+}
+
+impl CallRecord {
+    pub(super) fn new(offer: Option<Offer>) -> CallRecord {
+        CallRecord {
+            sessions: Vec::new(),
+            offer,
+            answer: None,
+            waiter: None,
+            setup: None,
+            journaled: None,
+            app_session: None,
+            pending_offer: None,
+            answer_waiter: None,
+        }
+    }
 }
 
 pub(super) struct Core {
@@ -59,6 +82,10 @@ pub(super) struct Core {
     pub(super) journal: Option<Journal>,
     /// Datagrams lost because the UDP writer was behind.
     pub(super) udp_send_queue_full: u64,
+    /// The application layer, when REST is on.
+    pub(super) app: Option<SharedApp>,
+    /// Where others find the engine connection of the moment.
+    pub(super) link: EngineLink,
 }
 
 impl Core {
@@ -138,21 +165,25 @@ impl Core {
             Input::Engine(EngineEvent::SessionClosed { session_id, reason }) => {
                 if let Some(call) = self.by_session.remove(&session_id) {
                     tracing::info!(?call, %session_id, %reason, "MSRP session closed: ending its call");
-                    self.ua
-                        .hangup(now, call, &format!("MSRP session closed: {reason}"));
+                    let reason = format!("MSRP session closed: {reason}");
+                    self.app_call_ended(call, EndedBy::Remote, &reason, None);
+                    self.ua.hangup(now, call, &reason);
                 }
             }
             Input::Engine(_) => {}
             Input::EngineGone(why) => self.engine_gone(now, &why),
             Input::EngineBack(client, events) => {
                 tracing::info!("msrpd is back");
+                self.link.set(Some(client.clone()));
                 self.engine = Some(client);
-                tokio::spawn(engine_events(events, self.inputs.clone()));
+                tokio::spawn(engine_events(events, self.inputs.clone(), self.app.clone()));
             }
             Input::Invite(call, reply) => self.start_invite(now, *call, reply),
             Input::Hangup(call, reason) => {
                 self.ua.hangup(now, call, &reason);
             }
+            Input::App(command) => self.handle_app(now, command),
+            Input::IncomingTimeout(call) => self.incoming_timeout(now, call),
             Input::Shutdown(done) => {
                 self.shut_down(now, "msrp-signal is stopping");
                 self.flush();
@@ -258,48 +289,20 @@ impl Core {
                 call, offer, request, ..
             } => {
                 tracing::debug!(?call, from = %request.from(), "incoming call");
-                self.calls.insert(
-                    call,
-                    CallRecord {
-                        sessions: Vec::new(),
-                        offer: None,
-                        answer: None,
-                        waiter: None,
-                        setup: None,
-                        journaled: None,
-                    },
-                );
+                self.calls.insert(call, CallRecord::new(None));
+                if self.app_incoming(call, &request, offer.as_ref()) && !self.policy.auto_answer {
+                    // An application answers (or the timeout refuses it).
+                    if let Some(record) = self.calls.get_mut(&call) {
+                        record.pending_offer = Some(offer);
+                    }
+                    return;
+                }
                 if !self.policy.auto_answer {
                     self.ua.reject(now, call, 480, "Temporarily Unavailable", &[]);
                     self.calls.remove(&call);
                     return;
                 }
-                match offer {
-                    Some(offer) => {
-                        let task = calls::answer_offer(
-                            self.engine.clone(),
-                            self.policy.clone(),
-                            self.local.clone(),
-                            call,
-                            offer,
-                        );
-                        self.spawn_decision(task);
-                    }
-                    None => {
-                        // RFC 3261 13.3.1.1: we offer in the 200; the ACK answers.
-                        let offer = sdp::offer(
-                            &calls::sdp_policy(&self.policy),
-                            &self.local,
-                            &OfferOptions::default(),
-                            &mut sdp::new_session_id,
-                        );
-                        let body = Body::sdp(offer.sdp.clone());
-                        if let Some(record) = self.calls.get_mut(&call) {
-                            record.offer = Some(offer);
-                        }
-                        self.ua.accept(now, call, body);
-                    }
-                }
+                self.answer_incoming(now, call, offer, None);
             }
             UaEvent::Established { call, answer } => {
                 let Some(record) = self.calls.get_mut(&call) else {
@@ -327,12 +330,14 @@ impl Core {
                     };
                     let result = calls::create_sessions(engine.as_ref(), &policy, &media)
                         .await
+                        .map(|sessions| (media, sessions))
                         .map_err(|r| r.reason);
                     Decision::Completed { call, result }
                 });
             }
             UaEvent::Ringing { .. } => {}
             UaEvent::Failed { call, status, reason } => {
+                self.app_call_ended(call, EndedBy::Remote, &reason, Some(status));
                 self.end_call(call, &reason);
                 if let Some(record) = self.calls.remove(&call) {
                     if let Some((waiter, _)) = record.waiter {
@@ -340,8 +345,19 @@ impl Core {
                     }
                 }
             }
-            UaEvent::Cancelled { call } => self.end_call(call, "the caller cancelled"),
-            UaEvent::Ended { call, reason } => self.end_call(call, &reason.text),
+            UaEvent::Cancelled { call } => {
+                self.app_call_ended(call, EndedBy::Remote, "the caller cancelled", None);
+                self.end_call(call, "the caller cancelled");
+            }
+            UaEvent::Ended { call, reason } => {
+                let by = if reason.by_peer {
+                    EndedBy::Remote
+                } else {
+                    EndedBy::Local
+                };
+                self.app_call_ended(call, by, &reason.text, None);
+                self.end_call(call, &reason.text);
+            }
             UaEvent::Reoffer { call, reoffer, offer } => match self.reanswer(call, &offer) {
                 Err(refusal) => {
                     self.ua.answer_reoffer(now, call, reoffer, Err(refusal));
@@ -425,7 +441,7 @@ impl Core {
         Ok((answer, updates))
     }
 
-    fn spawn_decision(&self, task: impl std::future::Future<Output = Decision> + Send + 'static) {
+    pub(super) fn spawn_decision(&self, task: impl std::future::Future<Output = Decision> + Send + 'static) {
         let inputs = self.inputs.clone();
         tokio::spawn(async move {
             let decision = task.await;
@@ -442,12 +458,21 @@ impl Core {
             } => {
                 let body = Body::sdp(answer.sdp.clone());
                 if self.calls.contains_key(&call) && self.ua.accept(now, call, body) {
+                    self.app_connected(call, &answer.media, &sessions, Some(&answer.sdp));
                     self.bind_sessions(call, sessions);
                     if let Some(record) = self.calls.get_mut(&call) {
                         record.answer = Some(*answer);
+                        if let Some(waiter) = record.answer_waiter.take() {
+                            let _ = waiter.send(Ok(()));
+                        }
                     }
                 } else {
                     // Cancelled while the engine worked.
+                    if let Some(waiter) = self.calls.get_mut(&call).and_then(|r| r.answer_waiter.take()) {
+                        let _ = waiter.send(Err(CallError::Local(
+                            "the call ended before it was answered".into(),
+                        )));
+                    }
                     self.close_in_engine(sessions, "the call ended before it was answered");
                 }
             }
@@ -470,7 +495,13 @@ impl Core {
                     headers.push(("Retry-After", retry.as_str()));
                 }
                 self.ua.reject(now, call, status, &reason, &headers);
-                self.calls.remove(&call);
+                self.app_call_ended(call, EndedBy::System, &warning, Some(status));
+                if let Some(waiter) = self.calls.remove(&call).and_then(|r| r.answer_waiter) {
+                    let _ = waiter.send(Err(CallError::Failed {
+                        status,
+                        reason: warning,
+                    }));
+                }
             }
             Decision::Reanswered {
                 call,
@@ -484,11 +515,12 @@ impl Core {
                 }
             },
             Decision::Completed { call, result } => match result {
-                Ok(sessions) => {
+                Ok((media, sessions)) => {
                     if !self.calls.contains_key(&call) {
                         self.close_in_engine(sessions, "the call ended before its sessions were made");
                         return;
                     }
+                    self.app_connected(call, &media, &sessions, None);
                     self.bind_sessions(call, sessions.clone());
                     if let Some(record) = self.calls.get_mut(&call) {
                         if let Some((waiter, _)) = record.waiter.take() {
@@ -503,6 +535,7 @@ impl Core {
                 }
                 Err(reason) => {
                     tracing::info!(?call, %reason, "ending a call whose answer we cannot use");
+                    self.app_call_ended(call, EndedBy::System, &reason, None);
                     if let Some(record) = self.calls.get_mut(&call) {
                         if let Some((waiter, _)) = record.waiter.take() {
                             let _ = waiter.send(Err(CallError::Local(reason.clone())));
@@ -585,9 +618,27 @@ impl Core {
         call: OutboundCall,
         reply: oneshot::Sender<Result<Established, CallError>>,
     ) {
+        match self.place_call(now, call, Vec::new()) {
+            Ok(id) => {
+                if let Some(record) = self.calls.get_mut(&id) {
+                    record.waiter = Some((reply, now));
+                }
+            }
+            Err(error) => {
+                let _ = reply.send(Err(CallError::Local(error)));
+            }
+        }
+    }
+
+    /// Sends an INVITE with our offer; the call is in the table once sent.
+    pub(super) fn place_call(
+        &mut self,
+        now: Instant,
+        call: OutboundCall,
+        headers: Vec<(String, String)>,
+    ) -> Result<CallId, String> {
         if self.engine.is_none() {
-            let _ = reply.send(Err(CallError::Local("no connection to msrpd".into())));
-            return;
+            return Err("no connection to msrpd".into());
         }
         let offer = sdp::offer(
             &calls::sdp_policy(&self.policy),
@@ -605,26 +656,11 @@ impl Core {
             from: call.from,
             flow,
             offer: Some(Body::sdp(offer.sdp.clone())),
-            headers: Vec::new(),
+            headers,
         };
-        match self.ua.invite(now, request) {
-            Ok(id) => {
-                self.calls.insert(
-                    id,
-                    CallRecord {
-                        sessions: Vec::new(),
-                        offer: Some(offer),
-                        answer: None,
-                        waiter: Some((reply, now)),
-                        setup: None,
-                        journaled: None,
-                    },
-                );
-            }
-            Err(error) => {
-                let _ = reply.send(Err(CallError::Local(error.to_string())));
-            }
-        }
+        let id = self.ua.invite(now, request).map_err(|error| error.to_string())?;
+        self.calls.insert(id, CallRecord::new(Some(offer)));
+        Ok(id)
     }
 
     /// msrpd went away: every call ends (its MSRP sessions are gone with
@@ -632,9 +668,11 @@ impl Core {
     fn engine_gone(&mut self, now: Instant, why: &str) {
         tracing::warn!(%why, "lost msrpd: ending every call");
         self.engine = None;
+        self.link.set(None);
         let calls: Vec<CallId> = self.calls.keys().copied().collect();
         for call in calls {
             tracing::info!(?call, "ending call: msrpd went away");
+            self.app_call_ended(call, EndedBy::System, "the media engine went away", None);
             self.ua.hangup(now, call, "the media engine restarted");
             if let Some(record) = self.calls.remove(&call) {
                 self.forget(&record);
@@ -646,11 +684,12 @@ impl Core {
         let path = self.engine_path.clone();
         let inputs = self.inputs.clone();
         let tag = self.policy.tag.clone();
+        let every_event = self.app.is_some();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 if let Ok((client, events)) = AsyncClient::connect(&path).await {
-                    if subscribe(&client, &tag).await.is_ok() {
+                    if subscribe(&client, &tag, every_event).await.is_ok() {
                         let _ = inputs.send(Input::EngineBack(client, events)).await;
                         return;
                     }

@@ -4,7 +4,8 @@
 //! engine) report to it over one bounded channel, so nothing here waits
 //! on the network or the engine while holding the SIP state.
 
-mod calls;
+mod app_calls;
+pub mod calls;
 pub mod config;
 mod core_task;
 mod journal;
@@ -14,15 +15,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use msrp_engine::control::{AsyncClient, EngineEvent, EventKind, EventStream, Subscription};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::app::SharedApp;
 use crate::sdp::{LocalEndpoint, OfferOptions};
 use crate::sip::{CallId, EndpointConfig, NameAddr, Transport, UaConfig, Uri, UserAgent};
+use app_calls::AppCommand;
+pub use app_calls::SipStats;
 use calls::Decision;
 pub use config::{CallPolicy, SipListen};
 use core_task::Core;
@@ -46,6 +50,10 @@ pub struct ServeSettings {
     /// The dialog journal (`journal.rs`): the dialogs a restart must end.
     /// `None` keeps none (a library user that ends its own calls).
     pub state: Option<PathBuf>,
+    /// The application layer (REST): calls become its sessions and the
+    /// engine's events its events. `None`: calls are only answered by
+    /// policy (and `--no-auto-answer` refuses them 480).
+    pub app: Option<SharedApp>,
 }
 
 /// An outbound call for the library's UAC (`msrp-loadgen --mode sip`,
@@ -89,6 +97,25 @@ enum Input {
     Invite(Box<OutboundCall>, oneshot::Sender<Result<Established, CallError>>),
     Hangup(CallId, String),
     Shutdown(oneshot::Sender<()>),
+    /// What an application asked (REST).
+    App(AppCommand),
+    /// An incoming call no application answered in time: 480.
+    IncomingTimeout(CallId),
+}
+
+/// The engine connection of the moment, for those outside the core task
+/// (REST sends messages on it); `None` while msrpd is away.
+#[derive(Clone, Default)]
+pub struct EngineLink(Arc<Mutex<Option<AsyncClient>>>);
+
+impl EngineLink {
+    pub fn get(&self) -> Option<AsyncClient> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, client: Option<AsyncClient>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = client;
+    }
 }
 
 /// A running `msrp-signal`: where it listens, and the library's UAC.
@@ -96,6 +123,9 @@ enum Input {
 pub struct Signal {
     inputs: mpsc::Sender<Input>,
     local: Vec<SipListen>,
+    engine: EngineLink,
+    msrp: LocalEndpoint,
+    policy: CallPolicy,
 }
 
 impl Signal {
@@ -106,7 +136,10 @@ impl Signal {
             .await
             .map_err(|e| anyhow::anyhow!("msrpd at {}: {e}", settings.engine.display()))?;
         let (advertise, local) = engine_endpoint(&client).await?;
-        subscribe(&client, &settings.policy.tag).await?;
+        let every_event = settings.app.is_some();
+        subscribe(&client, &settings.policy.tag, every_event).await?;
+        let link = EngineLink::default();
+        link.set(Some(client.clone()));
         let (inputs, rx) = mpsc::channel(CORE_QUEUE_DEPTH);
         let conn_ids = Arc::new(AtomicU64::new(1));
         let mut udp = None;
@@ -171,6 +204,8 @@ impl Signal {
             by_session: HashMap::new(),
             journal: None,
             udp_send_queue_full: 0,
+            app: settings.app.clone(),
+            link: link.clone(),
         };
         let mut core = core;
         if let Some(path) = &settings.state {
@@ -182,9 +217,109 @@ impl Signal {
             }
             core.end_leftovers(left);
         }
-        tokio::spawn(engine_events(events, inputs.clone()));
+        let msrp = core.local.clone();
+        tokio::spawn(engine_events(events, inputs.clone(), settings.app.clone()));
         tokio::spawn(core.run(rx));
-        Ok(Signal { inputs, local: bound })
+        Ok(Signal {
+            inputs,
+            local: bound,
+            engine: link,
+            msrp,
+            policy: settings.policy.clone(),
+        })
+    }
+
+    /// The engine connection of the moment.
+    pub fn engine(&self) -> Option<AsyncClient> {
+        self.engine.get()
+    }
+
+    /// The engine's MSRP address, as our SDP names it.
+    pub fn msrp_endpoint(&self) -> &LocalEndpoint {
+        &self.msrp
+    }
+
+    pub fn policy(&self) -> &CallPolicy {
+        &self.policy
+    }
+
+    /// Calls out for the application session `session` (already in the
+    /// application layer, state `calling`); returns once the INVITE is
+    /// sent. What follows arrives as the session's events.
+    pub async fn app_invite(
+        &self,
+        session: &str,
+        call: OutboundCall,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let command = AppCommand::Invite {
+            session: session.to_string(),
+            call: Box::new(call),
+            headers,
+            reply,
+        };
+        self.app_command(command, rx).await
+    }
+
+    /// Answers an incoming session; returns once the 200 is sent (the
+    /// engine sessions exist) or the call was refused.
+    pub async fn app_answer(
+        &self,
+        session: &str,
+        accept_types: Option<Vec<String>>,
+    ) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let command = AppCommand::Answer {
+            session: session.to_string(),
+            accept_types,
+            reply,
+        };
+        self.app_command(command, rx).await
+    }
+
+    pub async fn app_reject(&self, session: &str, status: u16, reason: &str) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let command = AppCommand::Reject {
+            session: session.to_string(),
+            status,
+            reason: reason.to_string(),
+            reply,
+        };
+        self.app_command(command, rx).await
+    }
+
+    /// Ends a 1PCC session's call (BYE, CANCEL or 480).
+    pub async fn app_hangup(&self, session: &str, reason: &str) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let command = AppCommand::Hangup {
+            session: session.to_string(),
+            reason: reason.to_string(),
+            reply,
+        };
+        self.app_command(command, rx).await
+    }
+
+    /// The SIP counters (`/metrics`).
+    pub async fn sip_stats(&self) -> Result<SipStats, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::App(AppCommand::SipStats(reply)))
+            .await
+            .map_err(|_| CallError::Gone)?;
+        rx.await.map_err(|_| CallError::Gone)
+    }
+
+    async fn app_command(
+        &self,
+        command: AppCommand,
+        rx: oneshot::Receiver<Result<(), CallError>>,
+    ) -> Result<(), CallError> {
+        self.inputs
+            .send(Input::App(command))
+            .await
+            .map_err(|_| CallError::Gone)?;
+        rx.await.map_err(|_| CallError::Gone)?
     }
 
     /// The addresses the SIP listeners got (port 0 picks one).
@@ -237,10 +372,22 @@ async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, LocalE
 
 /// The engine tells us when a session of ours closes (the peer's MSRP
 /// side went, or the engine ended it).
-async fn subscribe(client: &AsyncClient, tag: &str) -> anyhow::Result<()> {
+async fn subscribe(client: &AsyncClient, tag: &str, every_event: bool) -> anyhow::Result<()> {
+    let events = match every_event {
+        // The application layer reports messages, outcomes and progress.
+        true => vec![
+            EventKind::SessionClosed,
+            EventKind::MessageReceived,
+            EventKind::Delivered,
+            EventKind::Failed,
+            EventKind::Progress,
+            EventKind::MessageAborted,
+        ],
+        false => vec![EventKind::SessionClosed],
+    };
     client
         .subscribe(Subscription {
-            events: vec![EventKind::SessionClosed],
+            events,
             sessions: Vec::new(),
             tags: vec![tag.to_string()],
         })
@@ -248,9 +395,18 @@ async fn subscribe(client: &AsyncClient, tag: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("msrpd subscribe: {e}"))
 }
 
-async fn engine_events(mut events: EventStream, inputs: mpsc::Sender<Input>) {
-    while let Some((event, _)) = events.next().await {
-        if inputs.send(Input::Engine(event)).await.is_err() {
+/// The engine's events: a closed session goes to the core task (its
+/// call ends); the rest go straight to the application layer, which
+/// numbers them for SSE and webhooks.
+async fn engine_events(mut events: EventStream, inputs: mpsc::Sender<Input>, app: Option<SharedApp>) {
+    while let Some((event, payload)) = events.next().await {
+        if let Some(app) = &app {
+            let now = crate::app::unix_ms(std::time::SystemTime::now());
+            crate::app::lock(app).engine_event(&event, &payload, now);
+        }
+        if matches!(event, EngineEvent::SessionClosed { .. })
+            && inputs.send(Input::Engine(event)).await.is_err()
+        {
             return;
         }
     }

@@ -1,0 +1,530 @@
+//! The application layer every REST dialect sits on: the sessions each
+//! application owns, what happens to them as events, and the counters.
+//! Sans-IO: the shell passes the time in and holds an [`App`] behind one
+//! lock that no one keeps across an await.
+//!
+//! The JSON routes (`crate::rest`) and, later, the XMS XML dialect are
+//! views of this; neither owns a session.
+
+pub mod auth;
+pub mod cpim;
+pub mod events;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use msrp_engine::control::{EngineEvent, TransferDirection};
+use serde_json::{json, Map, Value};
+
+use crate::sip::CallId;
+use cpim::MessageClass;
+pub use events::{AppEvent, EventFilter, EventLog, EventType};
+pub use sessions::{
+    AppSession, Counters, Direction, EndedBy, Leg, ListQuery, Mode, Sessions, SessionsFull, State,
+};
+
+/// The application layer's bounds and choices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppConfig {
+    /// Events kept for SSE resumption (and a live listener's lag bound).
+    pub events_kept: usize,
+    /// Open sessions, all applications together.
+    pub sessions_max: usize,
+    /// Closed sessions kept readable.
+    pub closed_kept: usize,
+    /// The application inbound calls belong to.
+    pub incoming_app: String,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            events_kept: 65_536,
+            sessions_max: 100_000,
+            closed_kept: 10_000,
+            incoming_app: "default".into(),
+        }
+    }
+}
+
+/// Messages by class, in or out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByClass {
+    pub content: u64,
+    pub imdn: u64,
+    pub is_composing: u64,
+}
+
+impl ByClass {
+    pub fn add(&mut self, class: MessageClass) {
+        match class {
+            MessageClass::Content => self.content += 1,
+            MessageClass::Imdn => self.imdn += 1,
+            MessageClass::IsComposing => self.is_composing += 1,
+        }
+    }
+}
+
+/// Everything counted here, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppCounters {
+    pub messages_in: ByClass,
+    pub messages_out: ByClass,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub delivered: u64,
+    /// Deliveries a success REPORT confirmed (RFC 4975 7.1.2).
+    pub reports_in: u64,
+    pub failed: u64,
+    pub progress: u64,
+    /// Engine events about sessions no application owns (already closed).
+    pub events_unowned: u64,
+}
+
+pub struct App {
+    pub sessions: Sessions,
+    pub events: EventLog,
+    pub counters: AppCounters,
+    incoming_app: Arc<str>,
+    /// Our messages that asked for a success REPORT, until their outcome.
+    reports_asked: std::collections::HashSet<u64>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("sessions_open", &self.sessions.open())
+            .field("events", &self.events.next_seq())
+            .finish()
+    }
+}
+
+impl App {
+    pub fn new(config: &AppConfig, salt: u32) -> App {
+        App {
+            sessions: Sessions::new(config.sessions_max, config.closed_kept, salt),
+            events: EventLog::new(config.events_kept),
+            counters: AppCounters::default(),
+            incoming_app: Arc::from(config.incoming_app.as_str()),
+            reports_asked: std::collections::HashSet::new(),
+        }
+    }
+
+    pub fn incoming_app(&self) -> &Arc<str> {
+        &self.incoming_app
+    }
+
+    /// Records an event of session `id` (its application and tag).
+    pub fn emit(&mut self, id: &str, kind: EventType, now_ms: u64, fields: Map<String, Value>) {
+        let Some(session) = self.sessions.by_id_mut(id) else {
+            return;
+        };
+        let (app, tag) = (session.app.clone(), session.tag.clone());
+        self.events.push(&app, id, tag.as_deref(), kind, now_ms, fields);
+    }
+
+    /// The session is up: `connected`, with its paths.
+    pub fn connected(&mut self, id: &str, legs: Vec<sessions::Leg>, now_ms: u64) {
+        self.sessions.add_legs(id, legs);
+        let Some(session) = self.sessions.by_id_mut(id) else {
+            return;
+        };
+        session.state = State::Connected;
+        let fields = object(json!({
+            "local_path": session.first_leg().map(|l| l.local_path.clone()),
+            "remote_path": session.first_leg().map(|l| l.remote_path.clone()),
+        }));
+        self.emit(id, EventType::Connected, now_ms, fields);
+    }
+
+    /// The session ended: `hangup` (once), with who and why.
+    pub fn ended(&mut self, id: &str, by: EndedBy, reason: &str, status: Option<u16>, now_ms: u64) {
+        if !self.sessions.close(id, by, reason) {
+            return;
+        }
+        let mut fields = object(json!({ "by": by.name(), "reason": reason }));
+        if let Some(status) = status {
+            fields.insert("status".into(), Value::from(status));
+        }
+        self.emit(id, EventType::Hangup, now_ms, fields);
+    }
+
+    /// The call of session... ended (the user agent's view of a 1PCC call).
+    pub fn call_ended(&mut self, call: CallId, by: EndedBy, reason: &str, status: Option<u16>, now_ms: u64) {
+        if let Some(id) = self.sessions.id_of_call(call).map(str::to_string) {
+            self.ended(&id, by, reason, status, now_ms);
+        }
+    }
+
+    /// A message we handed to the engine (its number `message`).
+    pub fn sent(&mut self, id: &str, message: u64, bytes: u64, class: MessageClass, success_report: bool) {
+        self.counters.messages_out.add(class);
+        self.counters.bytes_out += bytes;
+        if success_report {
+            self.reports_asked.insert(message);
+        }
+        if let Some(session) = self.sessions.by_id_mut(id) {
+            session.counters.messages_out += 1;
+            session.counters.bytes_out += bytes;
+        }
+    }
+
+    /// What the engine reported about one of our sessions, as the
+    /// application's event. `payload` is a small message's body.
+    pub fn engine_event(&mut self, event: &EngineEvent, payload: &[u8], now_ms: u64) {
+        let Some(id) = self.sessions.id_of_engine(event.session_id()).map(str::to_string) else {
+            if let EngineEvent::Delivered { message, .. } | EngineEvent::Failed { message, .. } = event {
+                self.reports_asked.remove(message);
+            }
+            self.counters.events_unowned += 1;
+            return;
+        };
+        match event {
+            EngineEvent::MessageReceived {
+                message_id,
+                content_type,
+                size,
+                path,
+                ..
+            } => {
+                let (fields, class) =
+                    message_fields(message_id, content_type, *size, path.as_deref(), payload);
+                self.counters.messages_in.add(class);
+                self.counters.bytes_in += size;
+                if let Some(session) = self.sessions.by_id_mut(&id) {
+                    session.counters.messages_in += 1;
+                    session.counters.bytes_in += size;
+                }
+                self.emit(&id, EventType::Message, now_ms, fields);
+            }
+            EngineEvent::Delivered {
+                message, message_id, ..
+            } => {
+                self.counters.delivered += 1;
+                if self.reports_asked.remove(message) {
+                    self.counters.reports_in += 1;
+                }
+                if let Some(session) = self.sessions.by_id_mut(&id) {
+                    session.counters.delivered += 1;
+                }
+                let fields = object(json!({ "message": message.to_string(), "message_id": message_id }));
+                self.emit(&id, EventType::Delivered, now_ms, fields);
+            }
+            EngineEvent::Failed {
+                message,
+                message_id,
+                status,
+                reason,
+                bytes_acked,
+                ..
+            } => {
+                self.counters.failed += 1;
+                self.reports_asked.remove(message);
+                if let Some(session) = self.sessions.by_id_mut(&id) {
+                    session.counters.failed += 1;
+                }
+                let fields = object(json!({
+                    "message": message.to_string(),
+                    "message_id": message_id,
+                    "status": status,
+                    "reason": reason,
+                    "bytes_acked": bytes_acked,
+                }));
+                self.emit(&id, EventType::Failed, now_ms, fields);
+            }
+            EngineEvent::Progress {
+                direction,
+                message,
+                message_id,
+                bytes,
+                total,
+                ..
+            } => {
+                self.counters.progress += 1;
+                let direction = match direction {
+                    TransferDirection::Outgoing => "outgoing",
+                    TransferDirection::Incoming => "incoming",
+                };
+                let fields = object(json!({
+                    "direction": direction,
+                    "message": message.map(|m| m.to_string()),
+                    "message_id": message_id,
+                    "bytes": bytes,
+                    "total": total,
+                }));
+                self.emit(&id, EventType::Progress, now_ms, fields);
+            }
+            EngineEvent::MessageAborted {
+                message_id, reason, ..
+            } => {
+                let fields = object(json!({
+                    "message_id": message_id,
+                    "direction": "incoming",
+                    "reason": reason,
+                }));
+                self.emit(&id, EventType::Failed, now_ms, fields);
+            }
+            EngineEvent::SessionClosed { reason, .. } => {
+                // A 1PCC call's BYE is the shell's: it ends the dialog and
+                // then the session. A 3PCC session just ends.
+                let third_party = self
+                    .sessions
+                    .by_id_mut(&id)
+                    .is_some_and(|s| s.mode == Mode::ThirdParty);
+                if third_party {
+                    self.ended(
+                        &id,
+                        EndedBy::Remote,
+                        &format!("MSRP session closed: {reason}"),
+                        None,
+                        now_ms,
+                    );
+                }
+            }
+            EngineEvent::SessionReady { .. } => {}
+        }
+    }
+}
+
+/// The `message` event's fields: the body inline (text when it is UTF-8
+/// text, else base64) or the spool path of a large one; for
+/// message/cpim, the CPIM headers and the inner content (RFC 3862).
+fn message_fields(
+    message_id: &str,
+    content_type: &str,
+    size: u64,
+    path: Option<&str>,
+    payload: &[u8],
+) -> (Map<String, Value>, MessageClass) {
+    let mut fields = object(json!({
+        "message_id": message_id,
+        "content_type": content_type,
+        "size": size,
+    }));
+    if let Some(path) = path {
+        fields.insert("path".into(), Value::from(path));
+        let class = cpim::classify(content_type, None);
+        fields.insert("class".into(), serde_json::to_value(class).unwrap_or_default());
+        return (fields, class);
+    }
+    let mut inner_type = None;
+    let mut body = payload;
+    if media_type(content_type) == "message/cpim" {
+        match cpim::parse(payload) {
+            Ok(parsed) => {
+                body = &payload[parsed.body_offset.min(payload.len())..];
+                inner_type = parsed.content_type.clone();
+                fields.insert("cpim".into(), serde_json::to_value(&parsed).unwrap_or_default());
+            }
+            Err(error) => {
+                fields.insert(
+                    "warning".into(),
+                    Value::from(format!("message/cpim did not parse: {error}")),
+                );
+            }
+        }
+    }
+    let class = cpim::classify(content_type, inner_type.as_deref());
+    fields.insert("class".into(), serde_json::to_value(class).unwrap_or_default());
+    match class {
+        MessageClass::Imdn => {
+            fields.insert(
+                "imdn".into(),
+                serde_json::to_value(cpim::parse_imdn(body)).unwrap_or_default(),
+            );
+        }
+        MessageClass::IsComposing => {
+            fields.insert(
+                "is_composing".into(),
+                serde_json::to_value(cpim::parse_is_composing(body)).unwrap_or_default(),
+            );
+        }
+        MessageClass::Content => {}
+    }
+    let textual = inner_type
+        .as_deref()
+        .map_or_else(|| is_textual(content_type), is_textual);
+    match std::str::from_utf8(body) {
+        Ok(text) if textual => fields.insert("text".into(), Value::from(text)),
+        _ => fields.insert(
+            "body".into(),
+            Value::from(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    };
+    (fields, class)
+}
+
+/// `type/subtype`, lower-cased, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn is_textual(content_type: &str) -> bool {
+    let media = media_type(content_type);
+    media.starts_with("text/")
+        || media.ends_with("+xml")
+        || media.ends_with("/xml")
+        || media.ends_with("json")
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Milliseconds since the Unix epoch, for the shell to pass in.
+pub fn unix_ms(now: std::time::SystemTime) -> u64 {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The application layer as the shell shares it: one lock, held only for
+/// a table update or an event push, never across an await.
+pub type SharedApp = Arc<std::sync::Mutex<App>>;
+
+/// Locks `app`; a panic elsewhere never makes the layer unusable.
+pub fn lock(app: &SharedApp) -> std::sync::MutexGuard<'_, App> {
+    app.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected_app() -> (App, String) {
+        let mut app = App::new(&AppConfig::default(), 1);
+        let id = app.sessions.new_id();
+        let mut session = AppSession::new(
+            id.clone(),
+            Arc::from("a"),
+            Mode::ThirdParty,
+            Direction::Inbound,
+            State::Offered,
+            0,
+        );
+        session.tag = Some("t".into());
+        app.sessions.insert(session).unwrap();
+        let leg = Leg {
+            engine_session: "e1".into(),
+            local_path: vec!["msrp://l/e1;tcp".into()],
+            remote_path: vec!["msrp://r/x;tcp".into()],
+            remote_accept_types: vec!["*".into()],
+            remote_max_size: None,
+            accept_types: vec!["*".into()],
+            we_connect: false,
+        };
+        app.connected(&id, vec![leg], 5);
+        (app, id)
+    }
+
+    fn last_event(app: &App) -> Value {
+        let (events, _) = app.events.since(app.events.next_seq() - 2, 1, |_| true);
+        serde_json::from_slice(&events[0].json).unwrap()
+    }
+
+    #[test]
+    fn engine_events_become_the_sessions_events_with_counters() {
+        let (mut app, id) = connected_app();
+        assert_eq!(last_event(&app)["type"], "connected");
+        let received = EngineEvent::MessageReceived {
+            session_id: "e1".into(),
+            message_id: "m1".into(),
+            content_type: "text/plain".into(),
+            size: 5,
+            path: None,
+        };
+        app.engine_event(&received, b"hello", 6);
+        let event = last_event(&app);
+        assert_eq!(
+            (event["type"].as_str(), event["text"].as_str()),
+            (Some("message"), Some("hello"))
+        );
+        assert_eq!(
+            (event["session"].as_str(), event["tag"].as_str()),
+            (Some(id.as_str()), Some("t"))
+        );
+        app.sent(&id, 7, 3, MessageClass::Content, true);
+        app.engine_event(
+            &EngineEvent::Delivered {
+                session_id: "e1".into(),
+                message: 7,
+                message_id: "m2".into(),
+            },
+            b"",
+            7,
+        );
+        assert_eq!(last_event(&app)["message"], "7");
+        let counters = app.sessions.get("a", &id).unwrap().counters;
+        assert_eq!(
+            (
+                counters.messages_in,
+                counters.bytes_in,
+                counters.messages_out,
+                counters.delivered
+            ),
+            (1, 5, 1, 1)
+        );
+        assert_eq!(app.counters.reports_in, 1);
+        app.engine_event(
+            &EngineEvent::SessionClosed {
+                session_id: "e1".into(),
+                reason: "peer went".into(),
+            },
+            b"",
+            8,
+        );
+        assert_eq!(last_event(&app)["type"], "hangup");
+        assert_eq!(app.sessions.get("a", &id).unwrap().state, State::Closed);
+        // The session's engine id is forgotten: later events are nobody's.
+        app.engine_event(&received, b"late", 9);
+        assert_eq!(app.counters.events_unowned, 1);
+    }
+
+    #[test]
+    fn a_cpim_message_is_unwrapped_and_classified() {
+        let (mut app, _) = connected_app();
+        let body = b"From: <im:alice@example.com>\r\nTo: <im:bob@example.com>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: 34jk324j\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\n\r\nhi there";
+        let received = EngineEvent::MessageReceived {
+            session_id: "e1".into(),
+            message_id: "m1".into(),
+            content_type: "message/cpim".into(),
+            size: body.len() as u64,
+            path: None,
+        };
+        app.engine_event(&received, body, 6);
+        let event = last_event(&app);
+        assert_eq!(event["text"], "hi there");
+        assert_eq!(event["class"], "content");
+        assert_eq!(event["cpim"]["imdn_message_id"], "34jk324j");
+        assert_eq!(event["cpim"]["content_type"], "text/plain");
+        let binary = EngineEvent::MessageReceived {
+            session_id: "e1".into(),
+            message_id: "m2".into(),
+            content_type: "application/octet-stream".into(),
+            size: 2,
+            path: None,
+        };
+        app.engine_event(&binary, &[0, 255], 7);
+        assert_eq!(last_event(&app)["body"], "AP8=");
+        let composing = EngineEvent::MessageReceived {
+            session_id: "e1".into(),
+            message_id: "m3".into(),
+            content_type: "application/im-iscomposing+xml".into(),
+            size: 0,
+            path: None,
+        };
+        app.engine_event(&composing, b"<isComposing><state>active</state></isComposing>", 8);
+        let event = last_event(&app);
+        assert_eq!(event["class"], "is_composing");
+        assert_eq!(event["is_composing"]["state"], "active");
+        assert_eq!(app.counters.messages_in.is_composing, 1);
+    }
+}
