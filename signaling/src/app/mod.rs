@@ -314,6 +314,15 @@ fn message_fields(
         match cpim::parse(payload) {
             Ok(parsed) => {
                 body = &payload[parsed.body_offset.min(payload.len())..];
+                // The unwrapped text beside the raw body (the whole
+                // message/cpim), as an application may want both.
+                match std::str::from_utf8(payload) {
+                    Ok(text) => fields.insert("raw".into(), Value::from(text)),
+                    Err(_) => fields.insert(
+                        "raw_body".into(),
+                        Value::from(base64::engine::general_purpose::STANDARD.encode(payload)),
+                    ),
+                };
                 inner_type = parsed.content_type.clone();
                 fields.insert("cpim".into(), serde_json::to_value(&parsed).unwrap_or_default());
             }
@@ -505,6 +514,7 @@ mod tests {
         assert_eq!(event["class"], "content");
         assert_eq!(event["cpim"]["imdn_message_id"], "34jk324j");
         assert_eq!(event["cpim"]["content_type"], "text/plain");
+        assert!(event["raw"].as_str().unwrap().starts_with("From: <im:alice@example.com>"));
         let binary = EngineEvent::MessageReceived {
             session_id: "e1".into(),
             message_id: "m2".into(),
