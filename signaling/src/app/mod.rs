@@ -157,6 +157,14 @@ impl App {
         }
     }
 
+    /// msrpd went away: its sessions are gone, so every 3PCC session ends
+    /// (1PCC ones end with their calls).
+    pub fn engine_gone(&mut self, now_ms: u64) {
+        for id in self.sessions.open_ids(Mode::ThirdParty) {
+            self.ended(&id, EndedBy::System, "the media engine went away", None, now_ms);
+        }
+    }
+
     /// A message we handed to the engine (its number `message`).
     pub fn sent(&mut self, id: &str, message: u64, bytes: u64, class: MessageClass, success_report: bool) {
         self.counters.messages_out.add(class);
@@ -514,7 +522,10 @@ mod tests {
         assert_eq!(event["class"], "content");
         assert_eq!(event["cpim"]["imdn_message_id"], "34jk324j");
         assert_eq!(event["cpim"]["content_type"], "text/plain");
-        assert!(event["raw"].as_str().unwrap().starts_with("From: <im:alice@example.com>"));
+        assert!(event["raw"]
+            .as_str()
+            .unwrap()
+            .starts_with("From: <im:alice@example.com>"));
         let binary = EngineEvent::MessageReceived {
             session_id: "e1".into(),
             message_id: "m2".into(),

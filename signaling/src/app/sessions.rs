@@ -347,6 +347,15 @@ impl Sessions {
         (page, None)
     }
 
+    /// The open sessions of `mode`.
+    pub fn open_ids(&self, mode: Mode) -> Vec<String> {
+        self.by_id
+            .values()
+            .filter(|s| s.mode == mode && s.state != State::Closed)
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
     /// Open sessions per state, for metrics.
     pub fn by_state(&self) -> [(State, u64); 5] {
         let mut counts = State::ALL.map(|state| (state, 0u64));

@@ -669,6 +669,9 @@ impl Core {
         tracing::warn!(%why, "lost msrpd: ending every call");
         self.engine = None;
         self.link.set(None);
+        if let Some(app) = &self.app {
+            crate::app::lock(app).engine_gone(crate::app::unix_ms(std::time::SystemTime::now()));
+        }
         let calls: Vec<CallId> = self.calls.keys().copied().collect();
         for call in calls {
             tracing::info!(?call, "ending call: msrpd went away");
