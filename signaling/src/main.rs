@@ -81,6 +81,10 @@ struct ServeArgs {
     /// Where REST uploads are written before they are sent.
     #[arg(long, value_name = "DIR")]
     upload_dir: Option<PathBuf>,
+    /// A directory whose files REST may send by path; repeat for several
+    /// (required for paths once --tokens is given).
+    #[arg(long, value_name = "DIR")]
+    files_dir: Vec<PathBuf>,
     /// Largest REST JSON body, in octets.
     #[arg(long, value_name = "OCTETS")]
     body_max: Option<usize>,
@@ -205,6 +209,10 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
             if let Some(dir) = args.upload_dir.or(file.rest.upload_dir) {
                 rest.upload_dir = dir;
             }
+            rest.files_dirs = match args.files_dir.is_empty() {
+                true => file.rest.files_dirs.unwrap_or_default(),
+                false => args.files_dir,
+            };
             if let Some(max) = args.body_max.or(file.rest.body_max) {
                 rest.body_max = max;
             }

@@ -335,7 +335,6 @@ fn refusals_are_json_with_their_status() {
 /// msrp-signal reconnects (`/healthz` is 200 again) and a new session's SDP
 /// names the new msrpd, so a peer reaches it.
 #[test]
-#[ignore = "product bug: serve/mod.rs `Signal::msrp` and core_task.rs `Core::local` keep the first msrpd's advertised address; `Input::EngineBack` does not read it again"]
 fn a_restarted_msrpd_serves_new_sessions() {
     let mut pair = Pair::start("restart", &[]);
     let api = pair.api.clone();
@@ -358,7 +357,6 @@ fn a_restarted_msrpd_serves_new_sessions() {
 /// field, not a 503 that invites a retry, and no second Max-Forwards on the
 /// wire (RFC 3261 7.3.1: it is single-valued).
 #[test]
-#[ignore = "product bug: rest/sessions.rs `first_party` lets `headers` repeat Call-ID/CSeq (then 503 from the re-parse) or Max-Forwards/From/To/Via (sent twice)"]
 fn extra_invite_headers_may_not_repeat_ours() {
     let pair = Pair::start("headers", &[]);
     for name in ["Call-ID", "CSeq", "Max-Forwards", "Via", "From", "To"] {
@@ -374,10 +372,62 @@ fn extra_invite_headers_may_not_repeat_ours() {
 /// A method the route does not have: 405, in the same JSON shape as every
 /// other refusal (`error: method_not_allowed`).
 #[test]
-#[ignore = "product bug: rest/mod.rs `router` sets a JSON `fallback` but no `method_not_allowed_fallback`, so a 405 has an empty body"]
 fn a_method_a_route_lacks_is_405_json() {
     let pair = Pair::start("405", &[]);
     let response = pair.api.request("PATCH", "/v1/sessions", &[], b"");
     assert_eq!(response.status, 405, "{response:?}");
     response.expect_error(405, "method_not_allowed", "");
+}
+
+/// A server-side file is sent only from a `--files-dir` once tokens are
+/// configured: another application must not read, or with `delete_after`
+/// remove, whatever msrp-signal can. Uploads are not affected.
+#[test]
+fn server_side_paths_stay_inside_the_files_dirs() {
+    let dir = processes::test_dir("rest-files-dirs");
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let inside = shared.join("inside.txt");
+    std::fs::write(&inside, b"inside").unwrap();
+    let outside = dir.join("outside.txt");
+    std::fs::write(&outside, b"outside").unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "files-token-0001 app1\n").unwrap();
+
+    let open = Pair::start("files-open", &["--tokens", tokens.to_str().unwrap()]);
+    let api = open.api.with_token("files-token-0001");
+    let (view, ours, theirs) = connected_3pcc(&api, "files");
+    let _peer = peer_sends(&ours, &theirs, "file0001", b"hello");
+    let files = format!("/v1/sessions/{}/files", id_of(&view));
+    api.post(&files, &json!({"path": inside.to_str().unwrap()}))
+        .expect_error(403, "forbidden", "--files-dir");
+
+    let confined = Pair::start(
+        "files-confined",
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--files-dir",
+            shared.to_str().unwrap(),
+        ],
+    );
+    let api = confined.api.with_token("files-token-0001");
+    let (view, ours, theirs) = connected_3pcc(&api, "files");
+    let _peer = peer_sends(&ours, &theirs, "file0002", b"hello");
+    let files = format!("/v1/sessions/{}/files", id_of(&view));
+    api.post(&files, &json!({"path": outside.to_str().unwrap()}))
+        .expect_error(403, "forbidden", "not under a --files-dir");
+    // `..` does not lead out: the canonical path is what is checked.
+    let sneaky = shared.join("..").join("outside.txt");
+    api.post(&files, &json!({"path": sneaky.to_str().unwrap()}))
+        .expect_error(403, "forbidden", "not under a --files-dir");
+    let accepted = api
+        .post(
+            &files,
+            &json!({"path": inside.to_str().unwrap(), "content_type": "text/plain"}),
+        )
+        .expect(202)
+        .json();
+    assert_eq!(accepted["file_selector"]["size"], 6, "{accepted}");
+    assert!(inside.exists(), "without delete_after the file stays");
 }

@@ -127,6 +127,7 @@ pub(super) async fn post_file(
                     format!("{} is not a file", path.display()),
                 ));
             }
+            may_send(&state, &path)?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -215,6 +216,35 @@ pub(super) async fn post_file(
             file_selector: Some(selector),
         }),
     ))
+}
+
+/// A server-side path is sent only from `--files-dir` (the canonical
+/// path under one of them: no `..` or link leads out); with none
+/// configured, only when no tokens are (one trusted application on
+/// loopback) — another application must not read or, with
+/// `delete_after`, remove whatever msrp-signal can.
+fn may_send(state: &RestState, path: &FsPath) -> Result<(), ApiError> {
+    let dirs = &state.settings.files_dirs;
+    if dirs.is_empty() {
+        return match state.tokens.is_empty() {
+            true => Ok(()),
+            false => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "server-side paths are refused with tokens configured until --files-dir names where they may be",
+            )),
+        };
+    }
+    let inside = dirs
+        .iter()
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .any(|dir| path.starts_with(dir));
+    match inside {
+        true => Ok(()),
+        false => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} is not under a --files-dir", path.display()),
+        )),
+    }
 }
 
 /// Streams the body to a new file of the upload directory; over

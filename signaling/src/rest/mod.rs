@@ -49,6 +49,9 @@ pub struct RestSettings {
     /// Where uploads are written before they are sent (and removed once
     /// delivered).
     pub upload_dir: PathBuf,
+    /// Where server-side `path`s of `POST .../files` may be; empty: any
+    /// readable file, and only while no tokens are configured.
+    pub files_dirs: Vec<PathBuf>,
     /// Items in one `POST /v1/messages:batch`.
     pub batch_max: usize,
     /// Sessions in one page of `GET /v1/sessions`.
@@ -66,6 +69,7 @@ impl Default for RestSettings {
             body_max: 1 << 20,
             upload_max: 1 << 30,
             upload_dir: std::env::temp_dir().join("msrp-signal-uploads"),
+            files_dirs: Vec::new(),
             batch_max: 1000,
             page_max: 1000,
             sse_keepalive: Duration::from_secs(15),
@@ -156,6 +160,12 @@ fn router(state: RestState) -> Router {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "no such route (see /openapi.json)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "the route does not take this method (see /openapi.json)",
             )
         })
         .layer(DefaultBodyLimit::max(body_max))

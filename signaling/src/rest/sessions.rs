@@ -20,6 +20,32 @@ use crate::sip::{NameAddr, Transport, Uri};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The headers our INVITE has already (`sip::ua::outgoing`), long and
+/// compact forms (RFC 3261 7.3.3): an application may add others, not
+/// these.
+const OURS: [&str; 20] = [
+    "Via",
+    "v",
+    "Max-Forwards",
+    "From",
+    "f",
+    "To",
+    "t",
+    "Call-ID",
+    "i",
+    "CSeq",
+    "Contact",
+    "m",
+    "Allow",
+    "User-Agent",
+    "Content-Type",
+    "c",
+    "Content-Length",
+    "l",
+    "Route",
+    "Record-Route",
+];
+
 pub(super) fn now_ms() -> u64 {
     app::unix_ms(std::time::SystemTime::now())
 }
@@ -137,6 +163,12 @@ async fn first_party(
                 "not a header name and one-line value",
             ));
         }
+        if OURS.iter().any(|ours| ours.eq_ignore_ascii_case(name)) {
+            return Err(ApiError::field(
+                &format!("headers.{name}"),
+                "msrp-signal writes this header itself",
+            ));
+        }
         headers.push((name.clone(), value.clone()));
     }
     let (target, transport) = next_hop(state, &to).await?;
@@ -230,7 +262,10 @@ async fn third_party(
     if request.max_size.is_some() {
         policy.max_size = request.max_size;
     }
-    let local = state.signal.msrp_endpoint().clone();
+    if state.signal.engine().is_none() {
+        return Err(ApiError::unavailable("no connection to msrpd"));
+    }
+    let local = state.signal.msrp_endpoint();
     let id = {
         let mut app = app::lock(&state.app);
         let id = app.sessions.new_id();
@@ -472,12 +507,23 @@ pub(super) async fn answer_session(
     State(state): State<RestState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<SessionView>> {
     // The body is optional: `{}` or nothing answers with our accept-types.
     let request: AnswerRequest = match body.is_empty() {
         true => AnswerRequest::default(),
         false => {
+            let json = headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| app::media_type(v) == "application/json");
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "expected a body of Content-Type: application/json",
+                ));
+            }
             serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body: {e}")))?
         }
     };

@@ -96,6 +96,7 @@ pub struct FileRest {
     pub body_max: Option<usize>,
     pub upload_max: Option<u64>,
     pub upload_dir: Option<PathBuf>,
+    pub files_dirs: Option<Vec<PathBuf>>,
     pub events_kept: Option<usize>,
     pub sessions_max: Option<usize>,
     pub webhooks_max: Option<usize>,

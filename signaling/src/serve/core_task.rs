@@ -19,7 +19,10 @@ use super::calls::{self, Decision};
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
-use super::{engine_events, subscribe, CallError, CallPolicy, EngineLink, Established, Input, OutboundCall};
+use super::{
+    engine_endpoint, engine_events, subscribe, CallError, CallPolicy, EngineLink, Established, Input,
+    OutboundCall,
+};
 use crate::app::{EndedBy, SharedApp};
 use crate::sdp::{self, Answer, LocalEndpoint, Offer};
 use crate::sip::{
@@ -172,9 +175,11 @@ impl Core {
             }
             Input::Engine(_) => {}
             Input::EngineGone(why) => self.engine_gone(now, &why),
-            Input::EngineBack(client, events) => {
-                tracing::info!("msrpd is back");
+            Input::EngineBack(client, events, local) => {
+                tracing::info!(msrp = %format!("{}:{}", local.host, local.port), "msrpd is back");
                 self.link.set(Some(client.clone()));
+                self.link.set_msrp(local.clone());
+                self.local = local;
                 self.engine = Some(client);
                 tokio::spawn(engine_events(events, self.inputs.clone(), self.app.clone()));
             }
@@ -691,11 +696,15 @@ impl Core {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Ok((client, events)) = AsyncClient::connect(&path).await {
-                    if subscribe(&client, &tag, every_event).await.is_ok() {
-                        let _ = inputs.send(Input::EngineBack(client, events)).await;
-                        return;
-                    }
+                let Ok((client, events)) = AsyncClient::connect(&path).await else {
+                    continue;
+                };
+                let Ok((_, local)) = engine_endpoint(&client).await else {
+                    continue;
+                };
+                if subscribe(&client, &tag, every_event).await.is_ok() {
+                    let _ = inputs.send(Input::EngineBack(client, events, local)).await;
+                    return;
                 }
             }
         });

@@ -93,7 +93,7 @@ enum Input {
     Decision(Decision),
     Engine(EngineEvent),
     EngineGone(String),
-    EngineBack(AsyncClient, EventStream),
+    EngineBack(AsyncClient, EventStream, LocalEndpoint),
     Invite(Box<OutboundCall>, oneshot::Sender<Result<Established, CallError>>),
     Hangup(CallId, String),
     Shutdown(oneshot::Sender<()>),
@@ -104,17 +104,35 @@ enum Input {
 }
 
 /// The engine connection of the moment, for those outside the core task
-/// (REST sends messages on it); `None` while msrpd is away.
-#[derive(Clone, Default)]
-pub struct EngineLink(Arc<Mutex<Option<AsyncClient>>>);
+/// (REST sends messages on it; `None` while msrpd is away), and the MSRP
+/// address that engine advertises (read again at each reconnection: a
+/// restarted msrpd may listen elsewhere).
+#[derive(Clone)]
+pub struct EngineLink(Arc<Mutex<(Option<AsyncClient>, LocalEndpoint)>>);
 
 impl EngineLink {
+    fn new(client: AsyncClient, msrp: LocalEndpoint) -> EngineLink {
+        EngineLink(Arc::new(Mutex::new((Some(client), msrp))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<AsyncClient>, LocalEndpoint)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self) -> Option<AsyncClient> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lock().0.clone()
+    }
+
+    pub fn msrp(&self) -> LocalEndpoint {
+        self.lock().1.clone()
     }
 
     fn set(&self, client: Option<AsyncClient>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = client;
+        self.lock().0 = client;
+    }
+
+    fn set_msrp(&self, msrp: LocalEndpoint) {
+        self.lock().1 = msrp;
     }
 }
 
@@ -124,7 +142,6 @@ pub struct Signal {
     inputs: mpsc::Sender<Input>,
     local: Vec<SipListen>,
     engine: EngineLink,
-    msrp: LocalEndpoint,
     policy: CallPolicy,
 }
 
@@ -138,8 +155,7 @@ impl Signal {
         let (advertise, local) = engine_endpoint(&client).await?;
         let every_event = settings.app.is_some();
         subscribe(&client, &settings.policy.tag, every_event).await?;
-        let link = EngineLink::default();
-        link.set(Some(client.clone()));
+        let link = EngineLink::new(client.clone(), local.clone());
         let (inputs, rx) = mpsc::channel(CORE_QUEUE_DEPTH);
         let conn_ids = Arc::new(AtomicU64::new(1));
         let mut udp = None;
@@ -217,14 +233,12 @@ impl Signal {
             }
             core.end_leftovers(left);
         }
-        let msrp = core.local.clone();
         tokio::spawn(engine_events(events, inputs.clone(), settings.app.clone()));
         tokio::spawn(core.run(rx));
         Ok(Signal {
             inputs,
             local: bound,
             engine: link,
-            msrp,
             policy: settings.policy.clone(),
         })
     }
@@ -235,8 +249,8 @@ impl Signal {
     }
 
     /// The engine's MSRP address, as our SDP names it.
-    pub fn msrp_endpoint(&self) -> &LocalEndpoint {
-        &self.msrp
+    pub fn msrp_endpoint(&self) -> LocalEndpoint {
+        self.engine.msrp()
     }
 
     pub fn policy(&self) -> &CallPolicy {
