@@ -1,8 +1,6 @@
 //! What the REST tests share: waiting, SDP for a test MSRP peer, a
 //! connected 3PCC session, hashes and metric lookups.
 
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
