@@ -547,6 +547,7 @@ mod tests {
             mixed: None,
             subscriber: None,
             sip: None,
+            rest: None,
             warnings: vec![],
         }
     }

@@ -10,6 +10,8 @@
 //! - [`commander`]: the engine's own sends, driven through its control socket.
 //! - [`setup`]: sessions created in the engine ("inject" mode).
 //! - [`sip`]: sessions set up by SIP calls through msrp-signal (`--mode sip`).
+//! - [`rest`]: an application on msrp-signal's REST API: 3PCC sessions and
+//!   the engine's sends by REST (`--mode rest`).
 //! - [`embedded`]: the engine under test, in a child process or external.
 //! - [`bench`](mod@bench): one run from calibration to reports; [`summary`] its table.
 //! - [`procfs`]: CPU time and memory from /proc.
@@ -25,6 +27,7 @@ pub mod load;
 pub mod procfs;
 pub mod profile;
 pub mod report;
+pub mod rest;
 pub mod setup;
 pub mod sip;
 pub mod subscriber;

@@ -62,6 +62,10 @@ pub struct Report {
     /// `--mode sip`: the calls that set the sessions up.
     #[serde(default)]
     pub sip: Option<SipReport>,
+    /// `--mode rest`: the REST calls that set the sessions up and, in
+    /// direction `engine` or `both`, asked the engine's sends.
+    #[serde(default)]
+    pub rest: Option<RestReport>,
     /// Findings a reader must see: the load side saturated, errors, a
     /// target missed. Printed under the table and shown in the HTML.
     pub warnings: Vec<String>,
@@ -295,4 +299,63 @@ pub struct SipCpu {
     pub engine_cores: Option<f64>,
     /// The load threads, binding the sessions.
     pub load_cores: f64,
+}
+
+/// `--mode rest`: an application on msrp-signal's REST API set the
+/// sessions up (3PCC) and, unless the direction is `load`, asked the
+/// engine's sends.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RestReport {
+    /// `embedded`, or the external msrp-signal's REST base URL.
+    pub signal: String,
+    /// `batch` (`POST /v1/messages:batch`) or `single`
+    /// (`POST /v1/sessions/{id}/messages`).
+    pub form: String,
+    /// Messages per batch request, at most (`--rest-batch`).
+    pub batch_max: usize,
+    /// Keep-alive connections, one request in flight on each.
+    pub connections: usize,
+    /// The direction that ran: `engine` or `both` (REST asked the
+    /// engine's sends), `load` (REST only set the sessions up).
+    pub direction: String,
+    pub sessions_attempted: u64,
+    /// Created (201) and bound by the load.
+    pub sessions_created: u64,
+    pub sessions_failed: u64,
+    /// Sessions not set up, by HTTP status, `io`, `http` (an unreadable
+    /// response), `answer` (an SDP answer the load cannot use) or
+    /// `unattempted` (the setup timed out).
+    pub setup_failed_by_status: BTreeMap<String, u64>,
+    pub first_setup_failure: Option<String>,
+    /// First POST to the last response.
+    pub setup_s: f64,
+    pub sessions_per_s: f64,
+    /// `POST /v1/sessions` sent to its 201.
+    pub create_us: Latency,
+    /// Send requests answered in the measured interval, and per second.
+    pub requests: u64,
+    pub requests_per_s: f64,
+    /// Messages accepted (202) in the measured interval, and per second
+    /// (the load's arrivals are `throughput`).
+    pub messages: u64,
+    pub messages_per_s: f64,
+    pub messages_per_request: f64,
+    /// Messages refused over the sending (ramp-up and measured interval),
+    /// by HTTP status (of the POST, the batch item, or a whole batch not
+    /// answered 207), `io` or `http`.
+    pub errors_by_status: BTreeMap<String, u64>,
+    pub first_error: Option<String>,
+    /// A send request written to its response read.
+    pub response_us: Option<Latency>,
+    /// A send request (the stamp in the body, written as the request was
+    /// built) to the message's arrival at the load over MSRP.
+    pub arrival_us: Option<Latency>,
+    /// Cores busy over the measured interval: the embedded msrp-signal's
+    /// thread (`None`: external) and the REST commander's.
+    pub signal_cores: Option<f64>,
+    pub client_cores: Option<f64>,
+    /// `DELETE /v1/sessions/{id}` at the end, and their statuses.
+    pub deletes_sent: u64,
+    pub delete_statuses: BTreeMap<String, u64>,
+    pub first_delete_error: Option<String>,
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::profile::FileSession;
-use crate::report::Report;
+use crate::report::{Latency, Report, RestReport};
 use crate::units::{count, megabytes};
 
 /// The run in a dozen lines, then its warnings.
@@ -15,8 +15,9 @@ pub fn table(r: &Report) -> String {
     let field = |name: &str| r.profile.get(name).and_then(|s| s.as_str()).unwrap_or("?");
     let scenario = field("scenario");
     // How the application side spoke matters only where it spoke.
-    let control = match (field("direction"), &r.subscriber) {
-        ("load", None) => String::new(),
+    let control = match (field("direction"), &r.subscriber, &r.rest) {
+        ("load", None, _) => String::new(),
+        (_, None, Some(rest)) => format!(", sends by REST {}", rest.form),
         _ => format!(", control {}", field("control").replace('_', "-")),
     };
     row(
@@ -165,6 +166,9 @@ pub fn table(r: &Report) -> String {
             ),
         );
     }
+    if let Some(rest) = &r.rest {
+        rest_rows(&mut row, rest);
+    }
     let per_session = r
         .rss_bytes
         .engine_per_session
@@ -216,4 +220,75 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(out, "warning: {warning}");
     }
     out
+}
+
+/// `--mode rest`: the setup, the sends and the deletes.
+fn rest_rows(row: &mut impl FnMut(&str, String), rest: &RestReport) {
+    let p50_p99 = |l: &Option<Latency>| match l {
+        Some(l) => format!("p50 {}  p99 {}  ({} samples)", l.p50, l.p99, l.count),
+        None => "-".into(),
+    };
+    row(
+        "rest",
+        format!(
+            "{} msrp-signal, form {} (batch {} at most), {} connections, direction {}",
+            rest.signal, rest.form, rest.batch_max, rest.connections, rest.direction
+        ),
+    );
+    row(
+        "rest setup",
+        format!(
+            "{} of {} sessions by 3PCC at {}/s, POST->201 p50 {} us p99 {} us, {} failed{}",
+            rest.sessions_created,
+            rest.sessions_attempted,
+            count(rest.sessions_per_s),
+            rest.create_us.p50,
+            rest.create_us.p99,
+            rest.sessions_failed,
+            match rest.setup_failed_by_status.is_empty() {
+                true => String::new(),
+                false => format!(" {:?}", rest.setup_failed_by_status),
+            }
+        ),
+    );
+    if rest.direction == "engine" || rest.direction == "both" {
+        row(
+            "rest sends",
+            format!(
+                "{} requests/s, {} msg/s accepted ({:.1} per request)",
+                count(rest.requests_per_s),
+                count(rest.messages_per_s),
+                rest.messages_per_request
+            ),
+        );
+        row("rest request->arrival (us)", p50_p99(&rest.arrival_us));
+        row("rest request->response (us)", p50_p99(&rest.response_us));
+        let cores = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        row(
+            "rest cores",
+            format!(
+                "msrp-signal {}, REST client {}",
+                cores(rest.signal_cores),
+                cores(rest.client_cores)
+            ),
+        );
+    }
+    let refused: u64 = rest.errors_by_status.values().sum();
+    row(
+        "rest errors",
+        match refused {
+            0 => "none".into(),
+            n => format!(
+                "{n} refused {:?}{}",
+                rest.errors_by_status,
+                rest.first_error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(", first: {e}"))
+            ),
+        },
+    );
+    row(
+        "rest deletes",
+        format!("{} sent {:?}", rest.deletes_sent, rest.delete_statuses),
+    );
 }

@@ -13,17 +13,19 @@ use super::measure::Measurement;
 use super::sessions::Load;
 use super::stop::Stopped;
 use super::Bench;
+use crate::commander::LATENCY_ENGINE_SENT;
 use crate::embedded::Engine;
 use crate::load::{
     LATENCY_FILE_SESSION_TEXTS_ALONE, LATENCY_FILE_SESSION_TEXTS_WITH_FILE, LATENCY_TEXTS_ALONE,
     LATENCY_TEXTS_WITH_FILE,
 };
 use crate::procfs;
-use crate::profile::{FileSession, Scenario};
+use crate::profile::{Direction, FileSession, Scenario};
 use crate::report::{
-    Calibration, Cpu, Fractions, Latency, Mixed, Report, Rss, SessionTexts, Sessions, Throughput,
-    REPORT_VERSION,
+    Calibration, Cpu, Fractions, Latency, Mixed, Report, RestReport, Rss, SessionTexts, Sessions, Throughput,
+    LATENCY_DELIVERED, REPORT_VERSION,
 };
+use crate::rest::LATENCY_REST_RESPONSE;
 
 /// The report of the run, from what every phase found.
 pub(super) fn report(
@@ -54,6 +56,7 @@ pub(super) fn report(
         rss_after,
         stop_failed,
         sip,
+        rest,
     } = stopped;
     let seconds = measured.as_secs_f64();
     let delta = counts_1.minus(&counts_0);
@@ -193,6 +196,22 @@ pub(super) fn report(
             ));
         }
     }
+    let rest = rest.map(|mut rest| {
+        // The load's stamps measured REST request to arrival (the kind is
+        // the one the load files the engine's sends under).
+        let arrival = match profile.direction {
+            Direction::Engine => LATENCY_DELIVERED,
+            _ => LATENCY_ENGINE_SENT,
+        };
+        if rest.direction != "load" && rest.direction != "none" {
+            rest.arrival_us = latency_us.get(arrival).cloned();
+        }
+        rest.response_us = latency_us.get(LATENCY_REST_RESPONSE).cloned();
+        rest
+    });
+    if let Some(rest) = &rest {
+        warnings.extend(rest_warnings(rest));
+    }
     if let Some(why) = stop_failed {
         warnings.push(format!("after the run: {why}"));
     }
@@ -250,8 +269,49 @@ pub(super) fn report(
         mixed,
         subscriber,
         sip,
+        rest,
         warnings,
     })
+}
+
+/// What a reader of a `--mode rest` report must see.
+fn rest_warnings(rest: &RestReport) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if rest.sessions_failed > 0 {
+        warnings.push(format!(
+            "{} of {} REST sessions were not set up: {:?}{}",
+            rest.sessions_failed,
+            rest.sessions_attempted,
+            rest.setup_failed_by_status,
+            rest.first_setup_failure
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (first: {e})"))
+        ));
+    }
+    let refused: u64 = rest.errors_by_status.values().sum();
+    if refused > 0 {
+        warnings.push(format!(
+            "msrp-signal's REST API refused {refused} messages: {:?}{}",
+            rest.errors_by_status,
+            rest.first_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (first: {e})"))
+        ));
+    }
+    let deleted = rest.delete_statuses.get("200").copied().unwrap_or(0);
+    if deleted < rest.deletes_sent || rest.deletes_sent < rest.sessions_created {
+        warnings.push(format!(
+            "{} of {} REST sessions deleted ({} DELETEs sent: {:?}){}",
+            deleted,
+            rest.sessions_created,
+            rest.deletes_sent,
+            rest.delete_statuses,
+            rest.first_delete_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (first: {e})"))
+        ));
+    }
+    warnings
 }
 
 /// Error responses by status and messages received, over all shards.

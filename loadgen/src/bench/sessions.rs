@@ -1,7 +1,8 @@
 //! Setting up the load: the subscriber, the load threads with their share
 //! of the connections, and the sessions, created in the engine in waves and
-//! handed to the threads to bind (see [`crate::setup`]), or set up by SIP
-//! calls through msrp-signal (`--mode sip`, see [`crate::sip`]).
+//! handed to the threads to bind (see [`crate::setup`]), set up by SIP
+//! calls through msrp-signal (`--mode sip`, see [`crate::sip`]), or by
+//! 3PCC REST calls on msrp-signal (`--mode rest`, see [`crate::rest`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -19,6 +20,7 @@ use crate::embedded::Engine;
 use crate::load::{self, LoadSettings, Recorded, SessionBatch, Shared, WorkerPlan};
 use crate::procfs;
 use crate::profile::{Profile, Scenario};
+use crate::rest::{self, http::RestBase, RestPlan, RestRun};
 use crate::setup::{all_sessions, Injector, PIPELINE};
 use crate::sip::{self, Calls, LoadSessions, SipSettings};
 use crate::subscriber::Subscriber;
@@ -54,6 +56,9 @@ pub(super) struct Threads {
     pub(super) subscriber: Option<Subscriber>,
     /// `--mode sip`: the calls, ended before the load threads.
     pub(super) calls: Option<Calls>,
+    /// `--mode rest`: the REST sessions, deleted before the load threads
+    /// end (and after the commander).
+    pub(super) rest: Option<RestRun>,
 }
 
 /// Starts the subscriber and the load threads, creates the sessions wave by
@@ -81,12 +86,49 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
     let setup_started = Instant::now();
     let all: Vec<(usize, usize)> = all_sessions(profile).collect();
     let stalled = |workers: &[JoinHandle<Result<Recorded>>]| workers.iter().any(|w| w.is_finished());
-    let (handed_out, first_error, engine_session_ids, calls) = match args.mode {
+    let load_sessions =
+        |calls: Vec<(usize, usize)>, waves: Vec<UnboundedSender<SessionBatch>>| LoadSessions {
+            calls,
+            sources: sources.clone(),
+            run,
+            waves,
+            shared: shared.clone(),
+            pending_max: WAVE_PENDING_MAX,
+            engine_sends: profile.direction.engine_sends(),
+        };
+    let bound_message = || {
+        progress.set_message(format!(
+            "{} of {} sessions bound",
+            shared.established.load(Ordering::Relaxed),
+            profile.total_sessions()
+        ))
+    };
+    let (handed_out, first_error, engine_session_ids, calls, rest) = match args.mode {
         SetupMode::Inject => {
             let mut injector = Injector::connect(&engine.control, profile, run, sources.clone())?;
             let handed_out = inject(&mut injector, &all, waves, &shared, &workers, progress, profile)?;
             let ids = std::mem::take(&mut injector.engine_session_ids);
-            (handed_out, injector.first_error, ids, None)
+            (handed_out, injector.first_error, ids, None, None)
+        }
+        SetupMode::Rest => {
+            let base = match &args.rest {
+                Some(url) => Some(RestBase::parse(url, args.rest_token.clone()).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let rest = rest::set_up(
+                RestPlan {
+                    base,
+                    form: args.rest_form,
+                    batch: args.rest_batch,
+                    connections: args.rest_connections(),
+                    control: &engine.control,
+                    load: load_sessions(all, waves),
+                },
+                bound_message,
+            )?;
+            let handed_out = rest.setup.created as usize;
+            let first_error = rest.setup.first_failure.clone();
+            (handed_out, first_error, Vec::new(), None, Some(rest))
         }
         SetupMode::Sip => {
             let signal = match &args.signal_sip {
@@ -100,29 +142,15 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
                     outstanding_max: args.invites_outstanding,
                     control: &engine.control,
                     engine_pid: engine.pid,
-                    load: LoadSessions {
-                        calls: all,
-                        sources: sources.clone(),
-                        run,
-                        waves,
-                        shared: shared.clone(),
-                        pending_max: WAVE_PENDING_MAX,
-                        engine_sends: profile.direction.engine_sends(),
-                    },
+                    load: load_sessions(all, waves),
                     bye: !args.no_bye,
                 },
-                || {
-                    progress.set_message(format!(
-                        "{} of {} sessions bound",
-                        shared.established.load(Ordering::Relaxed),
-                        profile.total_sessions()
-                    ))
-                },
+                bound_message,
             )?;
             let handed_out = calls.setup.answered as usize;
             let first_error = calls.setup.first_failure.clone();
             let ids = std::mem::take(&mut calls.setup.engine_session_ids);
-            (handed_out, first_error, ids, Some(calls))
+            (handed_out, first_error, ids, Some(calls), None)
         }
     };
     let deadline_for = |sessions: usize| {
@@ -135,14 +163,19 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let commander = match profile.direction.engine_sends() && profile.scenario != Scenario::Sessions {
-        true => Some(crate::commander::spawn(
+    let cpu = layout.load_cpus.first().copied();
+    let commander = match (
+        profile.direction.engine_sends() && profile.scenario != Scenario::Sessions,
+        &rest,
+    ) {
+        (false, _) => None,
+        (true, Some(rest)) => Some(rest.spawn_commander(settings.clone(), cpu)?),
+        (true, None) => Some(crate::commander::spawn(
             &engine.control,
             engine_session_ids,
             settings.clone(),
-            layout.load_cpus.first().copied(),
+            cpu,
         )?),
-        false => None,
     };
     let established = shared.established.load(Ordering::Relaxed);
     let setup_elapsed = setup_started.elapsed();
@@ -163,6 +196,7 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
             commander,
             subscriber,
             calls,
+            rest,
         },
     ))
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use msrp_engine::control::EventKind;
 
 use crate::profile::{ControlForm, Direction, FileSession, Profile, Scenario, Seconds, SizeMix};
+use crate::rest::{RestForm, BATCH_MAX};
 use crate::sip::SipTransport;
 
 /// How a run's sessions come to exist in the engine.
@@ -20,6 +21,9 @@ pub enum SetupMode {
     Inject,
     /// Set up by SIP calls through msrp-signal.
     Sip,
+    /// Set up by 3PCC calls on msrp-signal's REST API, which also asks
+    /// the engine's sends.
+    Rest,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -95,7 +99,9 @@ pub struct BenchArgs {
     /// How the sessions are set up: `inject` creates them through the
     /// engine's control socket; `sip` sets each up by INVITE -> 200 -> ACK
     /// through msrp-signal (embedded, or --signal-sip) and binds the
-    /// answered path [default: inject].
+    /// answered path; `rest` by a 3PCC `POST /v1/sessions` on
+    /// msrp-signal's REST API (embedded, or --rest), which then asks the
+    /// engine's sends too [default: inject].
     #[arg(long, value_enum, default_value_t = SetupMode::Inject)]
     pub mode: SetupMode,
     /// `--mode sip`: the SIP transport to msrp-signal.
@@ -112,6 +118,25 @@ pub struct BenchArgs {
     /// `--mode sip`: leave the calls up at the end instead of a BYE each.
     #[arg(long)]
     pub no_bye: bool,
+    /// `--mode rest`: the engine's sends as `POST /v1/messages:batch`
+    /// (`batch`) or a `POST /v1/sessions/{id}/messages` each (`single`).
+    #[arg(long, value_enum, default_value_t = RestForm::Batch)]
+    pub rest_form: RestForm,
+    /// `--mode rest`, `batch`: messages per request, at most (1..=1000).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub rest_batch: usize,
+    /// `--mode rest`: keep-alive connections to the REST API, one request
+    /// in flight on each [default: 4 for batch, 64 for single].
+    #[arg(long, value_name = "N")]
+    pub rest_connections: Option<usize>,
+    /// `--mode rest`: a running msrp-signal's REST base
+    /// (`http://HOST:PORT[/PREFIX]`), fed by the engine at
+    /// --target/--control, instead of the embedded one.
+    #[arg(long, value_name = "URL", requires = "target")]
+    pub rest: Option<String>,
+    /// `--mode rest`: the bearer token for --rest.
+    #[arg(long, value_name = "TOKEN", requires = "rest")]
+    pub rest_token: Option<String>,
     /// Also read every engine event, as an application would (the engine
     /// builds events only for subscribers).
     #[arg(long)]
@@ -143,6 +168,13 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// `--mode rest`: the keep-alive connections to the REST API.
+    pub fn rest_connections(&self) -> usize {
+        self.rest_connections
+            .unwrap_or_else(|| self.rest_form.default_connections())
+            .max(1)
+    }
+
     /// Whether a subscriber reads events, and which (empty: all).
     pub fn subscription(&self) -> Option<Vec<EventKind>> {
         (self.subscribe || !self.subscribe_events.is_empty()).then(|| self.subscribe_events.clone())
@@ -194,6 +226,12 @@ impl BenchArgs {
             p.control = ControlForm::OneByOne;
         }
         p.validate()?;
+        if self.mode == SetupMode::Rest && !(1..=BATCH_MAX).contains(&self.rest_batch) {
+            anyhow::bail!("--rest-batch {}: between 1 and {BATCH_MAX}", self.rest_batch);
+        }
+        if self.mode != SetupMode::Rest && self.rest.is_some() {
+            anyhow::bail!("--rest needs --mode rest");
+        }
         Ok(p)
     }
 }

@@ -1,6 +1,9 @@
-//! The end of a run: the load threads joined within a deadline and their
-//! records merged, the subscriber's figures taken, and the engine stopped.
+//! The end of a run: the calls ended (`--mode sip`) or the REST sessions
+//! deleted (`--mode rest`), the load threads joined within a deadline and
+//! their records merged, the subscriber's figures taken, and the engine
+//! stopped.
 
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +13,8 @@ use super::sessions::Threads;
 use super::{start, Bench};
 use crate::embedded::Engine;
 use crate::load::Recorded;
-use crate::report::{SipReport, SubscriberReport};
+use crate::profile::{Direction, Scenario};
+use crate::report::{RestReport, SipReport, SubscriberReport};
 
 /// How long the load threads get to end after the run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,9 +32,13 @@ pub(super) struct Stopped {
     pub(super) stop_failed: Option<String>,
     /// `--mode sip`: the calls, ended.
     pub(super) sip: Option<SipReport>,
+    /// `--mode rest`: the REST side, its sessions deleted (latencies not
+    /// yet filled).
+    pub(super) rest: Option<RestReport>,
 }
 
-/// Ends the calls (`--mode sip`), joins every load thread, stops the
+/// Ends the calls (`--mode sip`) or deletes the REST sessions after the
+/// REST commander ended (`--mode rest`), joins every load thread, stops the
 /// subscriber, then the engine.
 pub(super) fn wind_down(
     bench: &Bench,
@@ -44,6 +52,7 @@ pub(super) fn wind_down(
         commander,
         subscriber,
         calls,
+        rest,
     } = threads;
     // The load's connections stay open until the BYEs are answered, so
     // that each call ends by its BYE, not by its MSRP session closing.
@@ -59,19 +68,30 @@ pub(super) fn wind_down(
     // A thread still blocked (on a socket the engine stopped serving) ends
     // the run with an error instead of hanging it.
     let deadline = Instant::now() + STOP_TIMEOUT;
-    for worker in workers.into_iter().chain(commander) {
-        while !worker.is_finished() {
-            if Instant::now() > deadline {
-                let name = worker.thread().name().unwrap_or("a load thread").to_string();
-                bail!("{name} did not stop within {STOP_TIMEOUT:?} of the end of the run");
+    let mut commander = commander;
+    // The REST commander's last requests are answered before the sessions
+    // they name are deleted.
+    let rest = match rest {
+        Some(rest) => {
+            let profile = &bench.profile;
+            let rest_sent = commander.is_some();
+            if let Some(commander) = commander.take() {
+                recorded.merge(join(commander, deadline)?);
             }
-            std::thread::sleep(Duration::from_millis(5));
+            progress.phase("deleting the REST sessions");
+            let load_sent = profile.direction.load_sends() && profile.scenario != Scenario::Sessions;
+            let direction = match (rest_sent, load_sent, profile.direction) {
+                (true, _, Direction::Both) => "both",
+                (true, _, _) => "engine",
+                (false, true, _) => "load",
+                (false, false, _) => "none",
+            };
+            Some(rest.finish(direction, measured))
         }
-        match worker.join() {
-            Ok(Ok(r)) => recorded.merge(r),
-            Ok(Err(e)) => return Err(e).context("a load thread failed"),
-            Err(_) => bail!("a load thread panicked"),
-        }
+        None => None,
+    };
+    for worker in workers.into_iter().chain(commander) {
+        recorded.merge(join(worker, deadline)?);
     }
     let subscriber = subscriber.map(|s| {
         let dropped = s.dropped();
@@ -92,5 +112,22 @@ pub(super) fn wind_down(
         rss_after,
         stop_failed: stopped.err().map(|e| format!("{e:#}")),
         sip,
+        rest,
     })
+}
+
+/// Joins a load thread by `deadline`.
+fn join(thread: JoinHandle<Result<Recorded>>, deadline: Instant) -> Result<Recorded> {
+    while !thread.is_finished() {
+        if Instant::now() > deadline {
+            let name = thread.thread().name().unwrap_or("a load thread").to_string();
+            bail!("{name} did not stop within {STOP_TIMEOUT:?} of the end of the run");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    match thread.join() {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(e).context("a load thread failed"),
+        Err(_) => bail!("a load thread panicked"),
+    }
 }

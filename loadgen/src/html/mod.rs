@@ -16,7 +16,7 @@ use std::fmt::{self, Write as _};
 use crate::report::Report;
 use crate::units::fixed;
 use latency::latency;
-use sections::{calibration, errors, host, mixed, profile, sip, summary, warnings};
+use sections::{calibration, errors, host, mixed, profile, rest, sip, summary, warnings};
 use throughput::throughput_charts;
 
 /// A self-contained HTML5 page for `report`.
@@ -90,6 +90,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
     sip(o, r)?;
+    rest(o, r)?;
     errors(o, &r.errors)?;
     calibration(o, r)?;
     host(o, r)?;
@@ -231,6 +232,17 @@ mod tests {
                 invite_200_us: latency(800),
                 ..Default::default()
             }),
+            rest: Some(crate::report::RestReport {
+                signal: "embedded".to_owned(),
+                form: "batch".to_owned(),
+                batch_max: 256,
+                connections: 4,
+                direction: "engine".to_owned(),
+                requests_per_s: 812.0,
+                arrival_us: Some(latency(300)),
+                errors_by_status: BTreeMap::from([("409".to_owned(), 2)]),
+                ..Default::default()
+            }),
             warnings: vec!["<script>alert(1)</script> & more".to_owned()],
         }
     }
@@ -253,6 +265,8 @@ mod tests {
         assert!(page.contains("a session of texts (--file-session same)"));
         assert!(page.contains("SIP calls (--mode sip)"));
         assert!(page.contains("3500 calls/s"));
+        assert!(page.contains("REST API (--mode rest)"));
+        assert!(page.contains("POST /v1/messages:batch, 256 messages at most"));
     }
 
     #[test]

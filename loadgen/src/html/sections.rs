@@ -260,6 +260,112 @@ pub(super) fn sip(o: &mut String, r: &Report) -> fmt::Result {
     kv_table(o, &rows)
 }
 
+/// `--mode rest`: the REST calls that set the sessions up and asked the
+/// engine's sends.
+pub(super) fn rest(o: &mut String, r: &Report) -> fmt::Result {
+    let Some(c) = &r.rest else {
+        return Ok(());
+    };
+    writeln!(o, "<h2>REST API (--mode rest)</h2>")?;
+    let latency = |l: &Option<crate::report::Latency>| match l {
+        Some(l) => format!(
+            "p50 {} µs, p99 {} µs, max {} µs ({} samples)",
+            grouped(l.p50),
+            grouped(l.p99),
+            grouped(l.max),
+            grouped(l.count)
+        ),
+        None => "n/a".to_owned(),
+    };
+    let cores = |v: Option<f64>| v.map_or("-".to_owned(), |v| fixed(v, 2));
+    let refused: u64 = c.errors_by_status.values().sum();
+    let mut rows = vec![
+        kv(
+            "msrp-signal",
+            format!(
+                "{}, {} keep-alive connections, direction {}",
+                c.signal, c.connections, c.direction
+            ),
+        ),
+        kv(
+            "Form",
+            match c.form.as_str() {
+                "batch" => format!("POST /v1/messages:batch, {} messages at most", c.batch_max),
+                _ => "POST /v1/sessions/{id}/messages, one each".to_owned(),
+            },
+        ),
+        kv(
+            "Sessions (3PCC)",
+            format!(
+                "{} of {} created at {} /s over {} s",
+                grouped(c.sessions_created),
+                grouped(c.sessions_attempted),
+                fixed(c.sessions_per_s, 0),
+                fixed(c.setup_s, 2)
+            ),
+        ),
+        Kv {
+            key: "Sessions failed",
+            value: match c.setup_failed_by_status.is_empty() {
+                true => grouped(c.sessions_failed),
+                false => format!("{} {:?}", grouped(c.sessions_failed), c.setup_failed_by_status),
+            },
+            bad: c.sessions_failed > 0,
+        },
+        kv(
+            "POST /v1/sessions→201",
+            format!(
+                "p50 {} µs, p99 {} µs",
+                grouped(c.create_us.p50),
+                grouped(c.create_us.p99)
+            ),
+        ),
+    ];
+    if c.direction == "engine" || c.direction == "both" {
+        rows.extend([
+            kv("Requests/s", fixed(c.requests_per_s, 1)),
+            kv(
+                "Messages/s accepted",
+                format!(
+                    "{} ({} per request)",
+                    fixed(c.messages_per_s, 1),
+                    fixed(c.messages_per_request, 1)
+                ),
+            ),
+            kv("Request→MSRP arrival", latency(&c.arrival_us)),
+            kv("Request→response", latency(&c.response_us)),
+            kv(
+                "Cores (measured)",
+                format!(
+                    "msrp-signal {}, REST client {}",
+                    cores(c.signal_cores),
+                    cores(c.client_cores)
+                ),
+            ),
+        ]);
+    }
+    rows.push(Kv {
+        key: "Messages refused",
+        value: match refused {
+            0 => "none".to_owned(),
+            n => format!(
+                "{} {:?}{}",
+                grouped(n),
+                c.errors_by_status,
+                c.first_error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!("; first: {e}"))
+            ),
+        },
+        bad: refused > 0,
+    });
+    rows.push(kv(
+        "DELETEs",
+        format!("{} sent {:?}", grouped(c.deletes_sent), c.delete_statuses),
+    ));
+    kv_table(o, &rows)
+}
+
 pub(super) fn errors(o: &mut String, errors: &BTreeMap<String, u64>) -> fmt::Result {
     if errors.is_empty() {
         return Ok(());
