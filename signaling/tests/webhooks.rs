@@ -136,7 +136,7 @@ fn spec(url: String) -> WebhookSpec {
 }
 
 fn event(log: &mut EventLog, app: &Arc<str>, session: &str, kind: EventType) -> Arc<AppEvent> {
-    log.push(app, session, Some("tag"), kind, 1_700_000_000_000, Map::new())
+    log.push(app, session, Some("tag"), kind, 1_700_000_000_000, &Map::new())
 }
 
 fn info(webhooks: &Webhooks, app: &str, id: &str) -> WebhookInfo {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 /// What happened, as applications name it.
@@ -125,7 +124,10 @@ impl EventLog {
         }
     }
 
-    /// Records an event; `fields` are the type's own, beside the common ones.
+    /// Records an event; `fields` (a struct or map: a JSON object) are the
+    /// type's own, written after the common ones. The document is written
+    /// once, straight from the typed fields: events come at the engine's
+    /// message rate.
     pub fn push(
         &mut self,
         app: &Arc<str>,
@@ -133,20 +135,29 @@ impl EventLog {
         tag: Option<&str>,
         kind: EventType,
         time_ms: u64,
-        fields: Map<String, Value>,
+        fields: &impl Serialize,
     ) -> Arc<AppEvent> {
+        use std::io::Write as _;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut doc = Map::with_capacity(fields.len() + 5);
-        doc.insert("id".into(), Value::from(seq));
-        doc.insert("type".into(), Value::from(kind.name()));
-        doc.insert("session".into(), Value::from(session));
+        let mut json = Vec::with_capacity(192);
+        // Writing to a Vec cannot fail; a string is escaped by serde_json.
+        let _ = write!(json, "{{\"id\":{seq},\"type\":\"{}\",\"session\":", kind.name());
+        let _ = serde_json::to_writer(&mut json, session);
         if let Some(tag) = tag {
-            doc.insert("tag".into(), Value::from(tag));
+            json.extend_from_slice(b",\"tag\":");
+            let _ = serde_json::to_writer(&mut json, tag);
         }
-        doc.insert("time".into(), Value::from(time_ms));
-        doc.extend(fields);
-        let json = serde_json::to_vec(&Value::Object(doc)).unwrap_or_default();
+        let _ = write!(json, ",\"time\":{time_ms}");
+        let start = json.len();
+        match serde_json::to_writer(&mut json, fields) {
+            // `{...}` becomes `,...}`; `{}` leaves only its `}`.
+            Ok(()) if json.len() - start > 2 && json[start] == b'{' => json[start] = b',',
+            _ => {
+                json.truncate(start);
+                json.push(b'}');
+            }
+        }
         let event = Arc::new(AppEvent {
             seq,
             app: app.clone(),
@@ -210,8 +221,34 @@ impl EventLog {
 mod tests {
     use super::*;
 
+    use serde_json::{Map, Value};
+
     fn push(log: &mut EventLog, session: &str, kind: EventType) -> Arc<AppEvent> {
-        log.push(&Arc::from("a"), session, Some("t"), kind, 0, Map::new())
+        log.push(&Arc::from("a"), session, Some("t"), kind, 0, &Map::new())
+    }
+
+    #[test]
+    fn the_document_holds_the_common_fields_then_the_types_own() {
+        let mut log = EventLog::new(4);
+        let event = log.push(
+            &Arc::from("a"),
+            "s\"1",
+            None,
+            EventType::Failed,
+            9,
+            &serde_json::json!({"reason": "x", "status": 408}),
+        );
+        let doc: Value = serde_json::from_slice(&event.json).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"id": 1, "type": "failed", "session": "s\"1", "time": 9, "reason": "x", "status": 408})
+        );
+        let empty = push(&mut log, "s", EventType::Incoming);
+        let doc: Value = serde_json::from_slice(&empty.json).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"id": 2, "type": "incoming", "session": "s", "tag": "t", "time": 0})
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use msrp_engine::control::{EngineEvent, TransferDirection};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::sip::CallId;
@@ -80,6 +81,9 @@ pub struct AppCounters {
     pub progress: u64,
     /// Engine events about sessions no application owns (already closed).
     pub events_unowned: u64,
+    /// Times the engine dropped our event subscription (it fell behind)
+    /// or its connection closed: the events meanwhile are lost.
+    pub event_streams_lost: u64,
 }
 
 pub struct App {
@@ -115,13 +119,14 @@ impl App {
         &self.incoming_app
     }
 
-    /// Records an event of session `id` (its application and tag).
-    pub fn emit(&mut self, id: &str, kind: EventType, now_ms: u64, fields: Map<String, Value>) {
-        let Some(session) = self.sessions.by_id_mut(id) else {
+    /// Records an event of session `id` (its application and tag);
+    /// `fields` is a struct or map of the type's own fields.
+    pub fn emit(&mut self, id: &str, kind: EventType, now_ms: u64, fields: &impl Serialize) {
+        let Some(session) = self.sessions.by_id(id) else {
             return;
         };
-        let (app, tag) = (session.app.clone(), session.tag.clone());
-        self.events.push(&app, id, tag.as_deref(), kind, now_ms, fields);
+        self.events
+            .push(&session.app, id, session.tag.as_deref(), kind, now_ms, fields);
     }
 
     /// The session is up: `connected`, with its paths.
@@ -135,7 +140,7 @@ impl App {
             "local_path": session.first_leg().map(|l| l.local_path.clone()),
             "remote_path": session.first_leg().map(|l| l.remote_path.clone()),
         }));
-        self.emit(id, EventType::Connected, now_ms, fields);
+        self.emit(id, EventType::Connected, now_ms, &fields);
     }
 
     /// The session ended: `hangup` (once), with who and why.
@@ -147,7 +152,7 @@ impl App {
         if let Some(status) = status {
             fields.insert("status".into(), Value::from(status));
         }
-        self.emit(id, EventType::Hangup, now_ms, fields);
+        self.emit(id, EventType::Hangup, now_ms, &fields);
     }
 
     /// The call of session... ended (the user agent's view of a 1PCC call).
@@ -204,7 +209,7 @@ impl App {
                     session.counters.messages_in += 1;
                     session.counters.bytes_in += size;
                 }
-                self.emit(&id, EventType::Message, now_ms, fields);
+                self.emit(&id, EventType::Message, now_ms, &fields);
             }
             EngineEvent::Delivered {
                 message, message_id, ..
@@ -216,8 +221,14 @@ impl App {
                 if let Some(session) = self.sessions.by_id_mut(&id) {
                     session.counters.delivered += 1;
                 }
-                let fields = object(json!({ "message": message.to_string(), "message_id": message_id }));
-                self.emit(&id, EventType::Delivered, now_ms, fields);
+                let fields = Outcome {
+                    message: Number(*message),
+                    message_id,
+                    status: None,
+                    reason: None,
+                    bytes_acked: None,
+                };
+                self.emit(&id, EventType::Delivered, now_ms, &fields);
             }
             EngineEvent::Failed {
                 message,
@@ -232,14 +243,14 @@ impl App {
                 if let Some(session) = self.sessions.by_id_mut(&id) {
                     session.counters.failed += 1;
                 }
-                let fields = object(json!({
-                    "message": message.to_string(),
-                    "message_id": message_id,
-                    "status": status,
-                    "reason": reason,
-                    "bytes_acked": bytes_acked,
-                }));
-                self.emit(&id, EventType::Failed, now_ms, fields);
+                let fields = Outcome {
+                    message: Number(*message),
+                    message_id,
+                    status: Some(*status),
+                    reason: Some(reason),
+                    bytes_acked: Some(*bytes_acked),
+                };
+                self.emit(&id, EventType::Failed, now_ms, &fields);
             }
             EngineEvent::Progress {
                 direction,
@@ -254,14 +265,14 @@ impl App {
                     TransferDirection::Outgoing => "outgoing",
                     TransferDirection::Incoming => "incoming",
                 };
-                let fields = object(json!({
-                    "direction": direction,
-                    "message": message.map(|m| m.to_string()),
-                    "message_id": message_id,
-                    "bytes": bytes,
-                    "total": total,
-                }));
-                self.emit(&id, EventType::Progress, now_ms, fields);
+                let fields = ProgressFields {
+                    direction,
+                    message: message.map(Number),
+                    message_id: message_id.as_deref(),
+                    bytes: *bytes,
+                    total: *total,
+                };
+                self.emit(&id, EventType::Progress, now_ms, &fields);
             }
             EngineEvent::MessageAborted {
                 message_id, reason, ..
@@ -271,7 +282,7 @@ impl App {
                     "direction": "incoming",
                     "reason": reason,
                 }));
-                self.emit(&id, EventType::Failed, now_ms, fields);
+                self.emit(&id, EventType::Failed, now_ms, &fields);
             }
             EngineEvent::SessionClosed { reason, .. } => {
                 // A 1PCC call's BYE is the shell's: it ends the dialog and
@@ -295,81 +306,134 @@ impl App {
     }
 }
 
+/// Our message number as applications see it: a string (JSON numbers
+/// past 2^53 lose digits in JavaScript).
+struct Number(u64);
+
+impl Serialize for Number {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// `delivered` and `failed`.
+#[derive(Serialize)]
+struct Outcome<'a> {
+    message: Number,
+    message_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Option<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_acked: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ProgressFields<'a> {
+    direction: &'static str,
+    message: Option<Number>,
+    message_id: Option<&'a str>,
+    bytes: u64,
+    total: Option<u64>,
+}
+
+/// `message`.
+#[derive(Default, Serialize)]
+struct MessageFields<'a> {
+    message_id: &'a str,
+    content_type: &'a str,
+    size: u64,
+    class: Option<MessageClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpim: Option<cpim::Cpim>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    imdn: Option<cpim::Imdn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_composing: Option<cpim::IsComposing>,
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// The `message` event's fields: the body inline (text when it is UTF-8
 /// text, else base64) or the spool path of a large one; for
-/// message/cpim, the CPIM headers and the inner content (RFC 3862).
-fn message_fields(
-    message_id: &str,
-    content_type: &str,
+/// message/cpim, the CPIM headers and the inner content (RFC 3862) beside
+/// the raw body.
+fn message_fields<'a>(
+    message_id: &'a str,
+    content_type: &'a str,
     size: u64,
-    path: Option<&str>,
-    payload: &[u8],
-) -> (Map<String, Value>, MessageClass) {
-    let mut fields = object(json!({
-        "message_id": message_id,
-        "content_type": content_type,
-        "size": size,
-    }));
-    if let Some(path) = path {
-        fields.insert("path".into(), Value::from(path));
+    path: Option<&'a str>,
+    payload: &'a [u8],
+) -> (MessageFields<'a>, MessageClass) {
+    let mut fields = MessageFields {
+        message_id,
+        content_type,
+        size,
+        ..MessageFields::default()
+    };
+    if path.is_some() {
         let class = cpim::classify(content_type, None);
-        fields.insert("class".into(), serde_json::to_value(class).unwrap_or_default());
+        fields.path = path;
+        fields.class = Some(class);
         return (fields, class);
     }
     let mut inner_type = None;
     let mut body = payload;
-    if media_type(content_type) == "message/cpim" {
+    if is_media(content_type, "message/cpim") {
         match cpim::parse(payload) {
             Ok(parsed) => {
                 body = &payload[parsed.body_offset.min(payload.len())..];
-                // The unwrapped text beside the raw body (the whole
-                // message/cpim), as an application may want both.
                 match std::str::from_utf8(payload) {
-                    Ok(text) => fields.insert("raw".into(), Value::from(text)),
-                    Err(_) => fields.insert(
-                        "raw_body".into(),
-                        Value::from(base64::engine::general_purpose::STANDARD.encode(payload)),
-                    ),
-                };
+                    Ok(text) => fields.raw = Some(text),
+                    Err(_) => fields.raw_body = Some(base64_of(payload)),
+                }
                 inner_type = parsed.content_type.clone();
-                fields.insert("cpim".into(), serde_json::to_value(&parsed).unwrap_or_default());
+                fields.cpim = Some(parsed);
             }
-            Err(error) => {
-                fields.insert(
-                    "warning".into(),
-                    Value::from(format!("message/cpim did not parse: {error}")),
-                );
-            }
+            Err(error) => fields.warning = Some(format!("message/cpim did not parse: {error}")),
         }
     }
     let class = cpim::classify(content_type, inner_type.as_deref());
-    fields.insert("class".into(), serde_json::to_value(class).unwrap_or_default());
+    fields.class = Some(class);
     match class {
-        MessageClass::Imdn => {
-            fields.insert(
-                "imdn".into(),
-                serde_json::to_value(cpim::parse_imdn(body)).unwrap_or_default(),
-            );
-        }
-        MessageClass::IsComposing => {
-            fields.insert(
-                "is_composing".into(),
-                serde_json::to_value(cpim::parse_is_composing(body)).unwrap_or_default(),
-            );
-        }
+        MessageClass::Imdn => fields.imdn = Some(cpim::parse_imdn(body)),
+        MessageClass::IsComposing => fields.is_composing = Some(cpim::parse_is_composing(body)),
         MessageClass::Content => {}
     }
     let textual = inner_type
         .as_deref()
         .map_or_else(|| is_textual(content_type), is_textual);
     match std::str::from_utf8(body) {
-        Ok(text) if textual => fields.insert("text".into(), Value::from(text)),
-        _ => fields.insert(
-            "body".into(),
-            Value::from(base64::engine::general_purpose::STANDARD.encode(body)),
-        ),
-    };
+        Ok(text) if textual => fields.text = Some(text),
+        _ => fields.body = Some(base64_of(body)),
+    }
     (fields, class)
+}
+
+/// `content_type` names `media` (`type/subtype`), parameters and case
+/// aside.
+pub fn is_media(content_type: &str, media: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case(media)
 }
 
 /// `type/subtype`, lower-cased, without parameters.
@@ -383,11 +447,19 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 fn is_textual(content_type: &str) -> bool {
-    let media = media_type(content_type);
-    media.starts_with("text/")
-        || media.ends_with("+xml")
-        || media.ends_with("/xml")
-        || media.ends_with("json")
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .as_bytes();
+    let ends = |suffix: &[u8]| {
+        media.len() >= suffix.len() && media[media.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    (media.len() > 5 && media[..5].eq_ignore_ascii_case(b"text/"))
+        || ends(b"+xml")
+        || ends(b"/xml")
+        || ends(b"json")
 }
 
 fn object(value: Value) -> Map<String, Value> {

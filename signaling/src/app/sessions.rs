@@ -262,6 +262,10 @@ impl Sessions {
     }
 
     /// Any application's: for the shell, which knows the id it holds.
+    pub fn by_id(&self, id: &str) -> Option<&AppSession> {
+        self.by_id.get(id)
+    }
+
     pub fn by_id_mut(&mut self, id: &str) -> Option<&mut AppSession> {
         self.by_id.get_mut(id)
     }

@@ -39,7 +39,11 @@ impl FromRequestParts<RestState> for Caller {
     }
 }
 
-/// An `ApiJson<T>` body: axum's JSON, refused in our error shape.
+/// An `ApiJson<T>` body: JSON under `DefaultBodyLimit` (413 beyond), of
+/// Content-Type application/json (415 otherwise). It is parsed straight
+/// into `T`; only a body that does not parse is read again to name the
+/// path of the bad field (`messages[2].text: ...`), so the common case
+/// pays for no path tracking.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
@@ -50,9 +54,34 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(rejection.into()),
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| crate::app::is_media(v, "application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected a body of Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(error) => {
+                let mut reader = serde_json::Deserializer::from_slice(&bytes);
+                let detail = match serde_path_to_error::deserialize::<_, T>(&mut reader) {
+                    Err(located)
+                        if !located.path().to_string().is_empty() && located.path().to_string() != "." =>
+                    {
+                        format!("the body: {}: {}", located.path(), located.inner())
+                    }
+                    _ => format!("the body: {error}"),
+                };
+                Err(ApiError::bad_request(detail))
+            }
         }
     }
 }

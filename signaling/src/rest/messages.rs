@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::sessions::now_ms;
 use super::types::{Accepted, BatchRequest, BatchResponse, BatchResult, MessageRequest, Report};
 use super::RestState;
-use crate::app::{self, cpim, State as SessionState};
+use crate::app::{self, cpim, App, State as SessionState};
 
 /// Engine batches are cut at this many operations (msrpd's
 /// `--batch-ops-max` is 1024 by default).
@@ -45,58 +45,68 @@ impl Prepared {
     }
 }
 
-fn check_content_type(content_type: &str) -> Result<(), ApiError> {
-    let media = app::media_type(content_type);
+fn check_content_type(content_type: &str) -> Result<(), String> {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
     let ok = media
         .split_once('/')
         .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/'))
         && !content_type.bytes().any(|b| b < b' ' || b == 0x7f);
     match ok {
         true => Ok(()),
-        false => Err(ApiError::field(
-            "content_type",
-            format!("`{content_type}` is not type/subtype"),
-        )),
+        false => Err(format!("content_type: `{content_type}` is not type/subtype")),
     }
 }
 
-/// Reads the request into the octets to send; `field` prefixes the names
-/// of bad fields (a batch item names its index).
+/// How a bad field is named: `text`, or `messages[3].text` in a batch.
+fn named(at: Option<usize>, name: &str) -> String {
+    match at {
+        Some(index) => format!("messages[{index}].{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// Reads the request into the octets to send, on a session of the
+/// caller's (`app` is locked by the caller: a batch locks once). `at` is
+/// a batch item's index, for the names of bad fields.
 pub(super) fn prepare(
-    state: &RestState,
+    app: &App,
     caller: &Caller,
     session: &str,
     message: MessageRequest,
-    field: &str,
+    at: Option<usize>,
 ) -> Result<Prepared, ApiError> {
-    let named = |name: &str| format!("{field}{name}");
     let content_type = message.content_type.unwrap_or_else(|| "text/plain".into());
-    check_content_type(&content_type).map_err(|e| ApiError::bad_request(format!("{field}{}", e.detail)))?;
+    check_content_type(&content_type).map_err(|e| match at {
+        Some(index) => ApiError::bad_request(format!("messages[{index}].{e}")),
+        None => ApiError::bad_request(e),
+    })?;
     let body = match (message.text, message.body) {
         (Some(text), None) => text.into_bytes(),
         (None, Some(body)) => base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
-            .map_err(|e| ApiError::field(&named("body"), format!("not base64: {e}")))?,
-        (None, None) => return Err(ApiError::field(&named("text"), "one of text or body is required")),
-        (Some(_), Some(_)) => return Err(ApiError::field(&named("text"), "give text or body, not both")),
-    };
-    let engine_session = {
-        let app = app::lock(&state.app);
-        let found = app
-            .sessions
-            .get(&caller.0, session)
-            .ok_or_else(|| ApiError::not_found("session", session))?;
-        if found.state != SessionState::Connected {
-            return Err(ApiError::conflict(format!(
-                "session `{session}` is {}, not connected",
-                found.state.name()
-            )));
+            .map_err(|e| ApiError::field(&named(at, "body"), format!("not base64: {e}")))?,
+        (None, None) => {
+            return Err(ApiError::field(
+                &named(at, "text"),
+                "one of text or body is required",
+            ))
         }
-        found
-            .first_leg()
-            .map(|leg| leg.engine_session.clone())
-            .ok_or_else(|| ApiError::conflict("the session has no MSRP leg"))?
+        (Some(_), Some(_)) => return Err(ApiError::field(&named(at, "text"), "give text or body, not both")),
     };
+    let found = app
+        .sessions
+        .get(&caller.0, session)
+        .ok_or_else(|| ApiError::not_found("session", session))?;
+    if found.state != SessionState::Connected {
+        return Err(ApiError::conflict(format!(
+            "session `{session}` is {}, not connected",
+            found.state.name()
+        )));
+    }
+    let engine_session = found
+        .first_leg()
+        .map(|leg| leg.engine_session.clone())
+        .ok_or_else(|| ApiError::conflict("the session has no MSRP leg"))?;
     let (content_type, body, class, imdn_message_id) = match message.cpim {
         None => {
             let class = cpim::classify(&content_type, None);
@@ -108,8 +118,11 @@ pub(super) fn prepare(
                 .imdn
                 .as_ref()
                 .map(|imdn| imdn.message_id.clone().unwrap_or_else(|| generated.clone()));
-            let wrapped = cpim::build(&wrap, &content_type, &body, now_ms(), &generated)
-                .map_err(|e| ApiError::bad_request(format!("{field}{e}")))?;
+            let wrapped =
+                cpim::build(&wrap, &content_type, &body, now_ms(), &generated).map_err(|e| match at {
+                    Some(index) => ApiError::bad_request(format!("messages[{index}].{e}")),
+                    None => ApiError::bad_request(e.to_string()),
+                })?;
             let class = cpim::classify("message/cpim", Some(&content_type));
             ("message/cpim".to_string(), wrapped, class, imdn_id)
         }
@@ -144,7 +157,7 @@ pub(super) async fn post_message(
     Path(id): Path<String>,
     ApiJson(message): ApiJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let prepared = prepare(&state, &caller, &id, message, "")?;
+    let prepared = prepare(&app::lock(&state.app), &caller, &id, message, None)?;
     let engine = state
         .signal
         .engine()
@@ -194,14 +207,17 @@ pub(super) async fn post_batch(
         .ok_or_else(|| ApiError::unavailable("no connection to msrpd"))?;
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(batch.messages.len());
     let mut ready: Vec<(usize, Prepared)> = Vec::with_capacity(batch.messages.len());
-    for (index, item) in batch.messages.into_iter().enumerate() {
-        let (session, message) = item.split();
-        match prepare(&state, &caller, &session, message, &format!("messages[{index}].")) {
-            Ok(prepared) => {
-                ready.push((index, prepared));
-                results.push(None);
+    {
+        let app = app::lock(&state.app);
+        for (index, item) in batch.messages.into_iter().enumerate() {
+            let (session, message) = item.split();
+            match prepare(&app, &caller, &session, message, Some(index)) {
+                Ok(prepared) => {
+                    ready.push((index, prepared));
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(failed(&error))),
             }
-            Err(error) => results.push(Some(failed(&error))),
         }
     }
     let mut start = 0;

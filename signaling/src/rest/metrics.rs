@@ -216,6 +216,16 @@ pub(super) async fn get_metrics(State(state): State<RestState>, _caller: super::
             "events that fell off the log",
             &one(app.events.evicted),
         );
+        scrape.counter(
+            "engine_event_streams_lost",
+            "times msrpd dropped our event subscription (events lost until it was made again)",
+            &one(c.event_streams_lost),
+        );
+        scrape.counter(
+            "engine_events_unowned",
+            "engine events about sessions no application has any more",
+            &one(c.events_unowned),
+        );
     }
     scrape.gauge(
         "sse_streams",

@@ -104,7 +104,7 @@ impl Core {
             "offer": offer.map(|body| String::from_utf8_lossy(&body.bytes).into_owned()),
             "auto_answer": self.policy.auto_answer,
         }));
-        app.emit(&id, EventType::Incoming, now_ms(), event);
+        app.emit(&id, EventType::Incoming, now_ms(), &event);
         drop(app);
         if let Some(record) = self.calls.get_mut(&call) {
             record.app_session = Some(id);
@@ -232,7 +232,7 @@ impl Core {
                             &session,
                             EventType::Calling,
                             now_ms(),
-                            fields(json!({ "to": to, "from": from })),
+                            &json!({ "to": to, "from": from }),
                         );
                         drop(app);
                         if let Some(record) = self.calls.get_mut(&id) {

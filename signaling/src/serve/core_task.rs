@@ -181,7 +181,7 @@ impl Core {
                 self.link.set_msrp(local.clone());
                 self.local = local;
                 self.engine = Some(client);
-                tokio::spawn(engine_events(events, self.inputs.clone(), self.app.clone()));
+                tokio::spawn(engine_events(events, self.inputs.clone()));
             }
             Input::Invite(call, reply) => self.start_invite(now, *call, reply),
             Input::Hangup(call, reason) => {
@@ -692,7 +692,6 @@ impl Core {
         let path = self.engine_path.clone();
         let inputs = self.inputs.clone();
         let tag = self.policy.tag.clone();
-        let every_event = self.app.is_some();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -702,7 +701,7 @@ impl Core {
                 let Ok((_, local)) = engine_endpoint(&client).await else {
                     continue;
                 };
-                if subscribe(&client, &tag, every_event).await.is_ok() {
+                if subscribe(&client, &tag).await.is_ok() {
                     let _ = inputs.send(Input::EngineBack(client, events, local)).await;
                     return;
                 }

@@ -5,6 +5,7 @@
 //! on the network or the engine while holding the SIP state.
 
 mod app_calls;
+mod app_events;
 pub mod calls;
 pub mod config;
 mod core_task;
@@ -153,8 +154,10 @@ impl Signal {
             .await
             .map_err(|e| anyhow::anyhow!("msrpd at {}: {e}", settings.engine.display()))?;
         let (advertise, local) = engine_endpoint(&client).await?;
-        let every_event = settings.app.is_some();
-        subscribe(&client, &settings.policy.tag, every_event).await?;
+        subscribe(&client, &settings.policy.tag).await?;
+        if let Some(app) = &settings.app {
+            app_events::start(settings.engine.clone(), settings.policy.tag.clone(), app.clone()).await?;
+        }
         let link = EngineLink::new(client.clone(), local.clone());
         let (inputs, rx) = mpsc::channel(CORE_QUEUE_DEPTH);
         let conn_ids = Arc::new(AtomicU64::new(1));
@@ -233,7 +236,7 @@ impl Signal {
             }
             core.end_leftovers(left);
         }
-        tokio::spawn(engine_events(events, inputs.clone(), settings.app.clone()));
+        tokio::spawn(engine_events(events, inputs.clone()));
         tokio::spawn(core.run(rx));
         Ok(Signal {
             inputs,
@@ -386,22 +389,10 @@ async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, LocalE
 
 /// The engine tells us when a session of ours closes (the peer's MSRP
 /// side went, or the engine ended it).
-async fn subscribe(client: &AsyncClient, tag: &str, every_event: bool) -> anyhow::Result<()> {
-    let events = match every_event {
-        // The application layer reports messages, outcomes and progress.
-        true => vec![
-            EventKind::SessionClosed,
-            EventKind::MessageReceived,
-            EventKind::Delivered,
-            EventKind::Failed,
-            EventKind::Progress,
-            EventKind::MessageAborted,
-        ],
-        false => vec![EventKind::SessionClosed],
-    };
+async fn subscribe(client: &AsyncClient, tag: &str) -> anyhow::Result<()> {
     client
         .subscribe(Subscription {
-            events,
+            events: vec![EventKind::SessionClosed],
             sessions: Vec::new(),
             tags: vec![tag.to_string()],
         })
@@ -409,18 +400,11 @@ async fn subscribe(client: &AsyncClient, tag: &str, every_event: bool) -> anyhow
         .map_err(|e| anyhow::anyhow!("msrpd subscribe: {e}"))
 }
 
-/// The engine's events: a closed session goes to the core task (its
-/// call ends); the rest go straight to the application layer, which
-/// numbers them for SSE and webhooks.
-async fn engine_events(mut events: EventStream, inputs: mpsc::Sender<Input>, app: Option<SharedApp>) {
-    while let Some((event, payload)) = events.next().await {
-        if let Some(app) = &app {
-            let now = crate::app::unix_ms(std::time::SystemTime::now());
-            crate::app::lock(app).engine_event(&event, &payload, now);
-        }
-        if matches!(event, EngineEvent::SessionClosed { .. })
-            && inputs.send(Input::Engine(event)).await.is_err()
-        {
+/// The engine's `session_closed` events for the core task (the call
+/// ends); the application layer has its own connection (`app_events`).
+async fn engine_events(mut events: EventStream, inputs: mpsc::Sender<Input>) {
+    while let Some((event, _)) = events.next().await {
+        if inputs.send(Input::Engine(event)).await.is_err() {
             return;
         }
     }
