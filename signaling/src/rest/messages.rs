@@ -158,15 +158,17 @@ pub(super) async fn post_message(
     ApiJson(message): ApiJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let prepared = prepare(&app::lock(&state.app), &caller, &id, message, None)?;
-    let engine = state
-        .signal
-        .engine()
-        .ok_or_else(|| ApiError::unavailable("no connection to msrpd"))?;
-    let number = engine
-        .send(prepared.request(), &prepared.body)
+    if state.signal.engine().is_none() {
+        return Err(ApiError::unavailable("no connection to msrpd"));
+    }
+    let size = prepared.body.len() as u64;
+    let request = prepared.request();
+    // Sends that arrive together leave as one engine batch (`coalesce`).
+    let number = state
+        .sends
+        .send(request, prepared.body)
         .await
         .map_err(|e| ApiError::engine(&e))?;
-    let size = prepared.body.len() as u64;
     app::lock(&state.app).sent(&id, number, size, prepared.class, prepared.report.success());
     Ok((
         StatusCode::ACCEPTED,

@@ -8,6 +8,7 @@
 //! (`utoipa`), so `/openapi.json` cannot drift from the router.
 
 mod auth;
+mod coalesce;
 mod error;
 mod events;
 mod files;
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub signal: Signal,
     pub tokens: Tokens,
     pub webhooks: Webhooks,
+    /// Single-message sends, grouped into engine batches.
+    pub sends: coalesce::Coalescer,
     pub settings: RestSettings,
     /// SSE streams open now, and the times one fell behind the log.
     pub sse_streams: AtomicU64,
@@ -192,11 +195,13 @@ pub async fn start(settings: RestSettings, signal: Signal, app: SharedApp) -> an
         .map_err(|e| anyhow::anyhow!("--http {}: {e}", settings.listen))?;
     let local = listener.local_addr()?;
     let webhooks = Webhooks::new(settings.webhooks.clone());
+    let sends = coalesce::Coalescer::start(signal.clone());
     let state = Arc::new(Shared {
         app: app.clone(),
         signal,
         tokens: settings.tokens.clone(),
         webhooks: webhooks.clone(),
+        sends,
         settings,
         sse_streams: AtomicU64::new(0),
         sse_gaps: AtomicU64::new(0),
