@@ -29,6 +29,22 @@ pub fn thread_cpu(tid: i32) -> Option<Duration> {
     cpu_time(Path::new(&format!("/proc/self/task/{tid}/stat")))
 }
 
+/// This process's threads whose name starts with `prefix` (names are cut
+/// at 15 octets by the kernel).
+pub fn threads_named(prefix: &str) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid: i32 = task.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            name.starts_with(prefix).then_some(tid)
+        })
+        .collect()
+}
+
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

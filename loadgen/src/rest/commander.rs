@@ -53,7 +53,8 @@ pub struct CommanderPlan {
     /// The REST ids of the bound sessions.
     pub sessions: Vec<String>,
     /// msrp-signal's thread, when embedded, for its CPU time.
-    pub signal_tid: Option<i32>,
+    /// msrp-signal's threads (its core and, with REST, its events thread).
+    pub signal_tids: Vec<i32>,
     pub cpu: Option<usize>,
     /// Where the figures go when the thread ends.
     pub figures: Arc<Mutex<SendFigures>>,
@@ -144,7 +145,7 @@ async fn drive(plan: CommanderPlan, settings: Arc<LoadSettings>, tid: i32) -> Re
     let senders: Vec<_> = (0..plan.connections.max(1))
         .map(|index| tokio::task::spawn_local(sender(drive.clone(), HttpConn::new(plan.base.clone()), index)))
         .collect();
-    let cores = tokio::task::spawn_local(measure_cores(shared.clone(), plan.signal_tid, tid));
+    let cores = tokio::task::spawn_local(measure_cores(shared.clone(), plan.signal_tids.clone(), tid));
     for sender in senders {
         let _ = sender.await;
     }
@@ -313,23 +314,24 @@ impl Drive {
     }
 }
 
-/// Cores busy over the measured interval: msrp-signal's thread and the
+/// Cores busy over the measured interval: msrp-signal's threads and the
 /// commander's own.
 async fn measure_cores(
     shared: Arc<crate::load::Shared>,
-    signal: Option<i32>,
+    signal: Vec<i32>,
     own: i32,
 ) -> (Option<f64>, Option<f64>) {
     while shared.phase() < PHASE_MEASURE {
         tokio::time::sleep(WAIT).await;
     }
-    let read = || {
-        (
-            signal.and_then(procfs::thread_cpu),
-            procfs::thread_cpu(own),
-            Instant::now(),
-        )
+    let signal_cpu = || match signal.is_empty() {
+        true => None,
+        false => signal
+            .iter()
+            .map(|&tid| procfs::thread_cpu(tid))
+            .sum::<Option<Duration>>(),
     };
+    let read = || (signal_cpu(), procfs::thread_cpu(own), Instant::now());
     let (signal_0, own_0, at_0) = read();
     while shared.phase() == PHASE_MEASURE {
         tokio::time::sleep(WAIT).await;

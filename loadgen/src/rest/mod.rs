@@ -164,7 +164,7 @@ impl RestRun {
                 batch: self.batch,
                 connections: self.connections,
                 sessions: self.setup.bound.clone(),
-                signal_tid: self.signal.as_ref().map(|s| s.tid),
+                signal_tids: self.signal.as_ref().map(|s| s.tids()).unwrap_or_default(),
                 cpu,
                 figures: self.figures.clone(),
             },

@@ -105,6 +105,16 @@ async fn serve(control: PathBuf, sessions: usize) -> Result<SocketAddr> {
     Ok(served.local)
 }
 
+impl EmbeddedRest {
+    /// Its threads: the core's and the application events' own
+    /// (`msrp-signal-events`), both counted as msrp-signal's CPU.
+    pub fn tids(&self) -> Vec<i32> {
+        let mut tids = crate::procfs::threads_named("msrp-signal-eve");
+        tids.push(self.tid);
+        tids
+    }
+}
+
 impl Drop for EmbeddedRest {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
