@@ -94,29 +94,42 @@ async fn lone(engine: AsyncClient, pending: Pending) {
         .send(engine.send(pending.request, &pending.body).await);
 }
 
-async fn batch(engine: AsyncClient, group: Vec<Pending>) {
-    let mut payload = Vec::with_capacity(group.iter().map(|p| p.body.len()).sum());
-    let mut replies = Vec::with_capacity(group.len());
-    let ops = group
-        .into_iter()
-        .map(|mut pending| {
-            payload.extend_from_slice(&pending.body);
-            pending.request.payload_len = Some(pending.body.len() as u64);
-            replies.push(pending.reply);
-            BatchOp::Send(pending.request)
+/// Sends `sends` (each a request and its body) as one engine `batch`
+/// frame: the result of each, in order, or the frame's own failure.
+pub(super) async fn send_batch<B: AsRef<[u8]>>(
+    engine: &AsyncClient,
+    sends: impl Iterator<Item = (SendRequest, B)>,
+) -> Result<Vec<Result<u64, ClientError>>, ClientError> {
+    let mut payload = Vec::new();
+    let ops: Vec<BatchOp> = sends
+        .map(|(mut request, body)| {
+            let body = body.as_ref();
+            payload.extend_from_slice(body);
+            request.payload_len = Some(body.len() as u64);
+            BatchOp::Send(request)
         })
         .collect();
-    match engine.batch(ops, &payload).await {
+    let count = ops.len();
+    let mut outcomes = engine.batch(ops, &payload).await?.into_iter();
+    Ok((0..count)
+        .map(|_| match outcomes.next() {
+            Some(outcome) if outcome.ok => outcome
+                .message
+                .ok_or_else(|| ClientError::Refused("the engine gave no message number".into())),
+            Some(outcome) => Err(ClientError::Refused(outcome.error.unwrap_or_default())),
+            None => Err(ClientError::Refused("the engine gave no result".into())),
+        })
+        .collect())
+}
+
+async fn batch(engine: AsyncClient, group: Vec<Pending>) {
+    let (sends, replies): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|pending| ((pending.request, pending.body), pending.reply))
+        .unzip();
+    match send_batch(&engine, sends.into_iter()).await {
         Ok(results) => {
-            let mut results = results.into_iter();
-            for reply in replies {
-                let result = match results.next() {
-                    Some(outcome) if outcome.ok => outcome
-                        .message
-                        .ok_or_else(|| ClientError::Refused("the engine gave no message number".into())),
-                    Some(outcome) => Err(ClientError::Refused(outcome.error.unwrap_or_default())),
-                    None => Err(ClientError::Refused("the engine gave no result".into())),
-                };
+            for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
         }

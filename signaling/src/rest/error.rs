@@ -3,7 +3,7 @@
 //! see, 409 for the wrong state, 413 for a body over its bound, 503 with
 //! Retry-After when the engine or a table is at its limit.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -116,20 +116,6 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            JsonRejection::BytesRejection(_) => ApiError::new(rejection.status(), rejection.body_text()),
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected a body of Content-Type: application/json",
-            ),
-            // serde's message names the field and where (`messages[2].text: ...`).
-            _ => ApiError::bad_request(rejection.body_text()),
-        }
     }
 }
 

@@ -16,16 +16,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::auth::{ApiQuery, Caller};
 use super::error::{ApiError, ErrorBody};
+use super::messages::connected_leg;
 use super::types::{Accepted, FileRequest, FileSelectorView, UploadParams};
 use super::RestState;
-use crate::app::{self, cpim::MessageClass, State as SessionState};
+use crate::app::{self, cpim::MessageClass};
+use crate::sdp::FileHash;
 use msrp_engine::control::{FailureReportName, SendRequest};
-
-/// `sha-1:XX:XX:...` (RFC 5547 5, RFC 4572 5's hash syntax).
-fn sha1_selector(digest: [u8; 20]) -> String {
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-    format!("sha-1:{}", hex.join(":"))
-}
 
 /// Hex digits of a given hash, colons and `sha-1:` dropped, upper-cased.
 fn normalise_hash(hash: &str) -> String {
@@ -63,24 +59,6 @@ async fn digest(path: PathBuf) -> Result<(u64, [u8; 20]), ApiError> {
     .map_err(|e| ApiError::field("path", e))
 }
 
-fn engine_session(state: &RestState, caller: &Caller, id: &str) -> Result<String, ApiError> {
-    let app = app::lock(&state.app);
-    let session = app
-        .sessions
-        .get(&caller.0, id)
-        .ok_or_else(|| ApiError::not_found("session", id))?;
-    if session.state != SessionState::Connected {
-        return Err(ApiError::conflict(format!(
-            "session `{id}` is {}, not connected",
-            session.state.name()
-        )));
-    }
-    session
-        .first_leg()
-        .map(|leg| leg.engine_session.clone())
-        .ok_or_else(|| ApiError::conflict("the session has no MSRP leg"))
-}
-
 /// Sends a file: JSON `{path, ...}` names one on this server; any other
 /// Content-Type makes the body the file (query: `content_type`, `name`,
 /// `report`).
@@ -111,8 +89,9 @@ pub(super) async fn post_file(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_string();
-    let engine_session = engine_session(&state, &caller, &id)?;
-    let (path, name, content_type, delete_after, report, expected) =
+    let engine_session = connected_leg(&app::lock(&state.app), &caller, &id)?;
+    // An upload is measured as it streams; a server-side file is read.
+    let (path, name, content_type, delete_after, report, expected, measured) =
         if app::media_type(&request_type) == "application/json" {
             let bytes = axum::body::to_bytes(body, state.settings.body_max)
                 .await
@@ -142,9 +121,10 @@ pub(super) async fn post_file(
                 request.delete_after,
                 request.report.unwrap_or_default(),
                 request.file_selector,
+                None,
             )
         } else {
-            let path = upload(&state, body).await?;
+            let (path, measured) = upload(&state, body).await?;
             let content_type = params.content_type.unwrap_or(request_type);
             let name = params.name.unwrap_or_else(|| "upload".into());
             (
@@ -154,6 +134,7 @@ pub(super) async fn post_file(
                 true,
                 params.report.unwrap_or_default(),
                 None,
+                Some(measured),
             )
         };
     let cleanup = |path: &FsPath| {
@@ -161,12 +142,18 @@ pub(super) async fn post_file(
             let _ = std::fs::remove_file(path);
         }
     };
-    let (size, sha1) = digest(path.clone()).await?;
+    let (size, sha1) = match measured {
+        Some(measured) => measured,
+        None => digest(path.clone()).await?,
+    };
     let selector = FileSelectorView {
         name: expected.as_ref().and_then(|e| e.name.clone()).unwrap_or(name),
         content_type: content_type.clone(),
         size,
-        hash: sha1_selector(sha1),
+        hash: {
+            let hash = FileHash::sha1_digest(sha1);
+            format!("{}:{}", hash.algorithm, hash.value)
+        },
     };
     if let Some(expected) = &expected {
         if expected.size.is_some_and(|want| want != size) {
@@ -247,9 +234,10 @@ fn may_send(state: &RestState, path: &FsPath) -> Result<(), ApiError> {
     }
 }
 
-/// Streams the body to a new file of the upload directory; over
-/// `upload_max` is 413 and the partial file is removed.
-async fn upload(state: &RestState, body: Body) -> Result<PathBuf, ApiError> {
+/// Streams the body to a new file of the upload directory, its size and
+/// sha-1 taken on the way; over `upload_max` is 413 and the partial file
+/// is removed.
+async fn upload(state: &RestState, body: Body) -> Result<(PathBuf, (u64, [u8; 20])), ApiError> {
     let path = state
         .settings
         .upload_dir
@@ -259,6 +247,7 @@ async fn upload(state: &RestState, body: Body) -> Result<PathBuf, ApiError> {
         .map_err(|e| ApiError::internal(format!("upload file {}: {e}", path.display())))?;
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
+    let mut hasher = sha1_smol::Sha1::new();
     let result = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
@@ -269,6 +258,7 @@ async fn upload(state: &RestState, body: Body) -> Result<PathBuf, ApiError> {
                     format!("an upload is at most {} octets", state.settings.upload_max),
                 ));
             }
+            hasher.update(&chunk);
             file.write_all(&chunk)
                 .await
                 .map_err(|e| ApiError::unavailable(format!("writing the upload: {e}")))?;
@@ -283,5 +273,5 @@ async fn upload(state: &RestState, body: Body) -> Result<PathBuf, ApiError> {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(error);
     }
-    Ok(path)
+    Ok((path, (written, hasher.digest().bytes())))
 }

@@ -7,9 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
-use msrp_engine::control::{BatchOp, FailureReportName, SendRequest};
+use msrp_engine::control::{FailureReportName, SendRequest};
 
 use super::auth::{ApiJson, Caller};
+use super::coalesce::send_batch;
 use super::error::{ApiError, ErrorBody};
 use super::sessions::now_ms;
 use super::types::{Accepted, BatchRequest, BatchResponse, BatchResult, MessageRequest, Report};
@@ -57,6 +58,26 @@ fn check_content_type(content_type: &str) -> Result<(), String> {
     }
 }
 
+/// The engine session messages of the caller's session `session` go to
+/// (its first MSRP leg): 404 for no such session, 409 when it is not
+/// connected.
+pub(super) fn connected_leg(app: &App, caller: &Caller, session: &str) -> Result<String, ApiError> {
+    let found = app
+        .sessions
+        .get(&caller.0, session)
+        .ok_or_else(|| ApiError::not_found("session", session))?;
+    if found.state != SessionState::Connected {
+        return Err(ApiError::conflict(format!(
+            "session `{session}` is {}, not connected",
+            found.state.name()
+        )));
+    }
+    found
+        .first_leg()
+        .map(|leg| leg.engine_session.clone())
+        .ok_or_else(|| ApiError::conflict("the session has no MSRP leg"))
+}
+
 /// How a bad field is named: `text`, or `messages[3].text` in a batch.
 fn named(at: Option<usize>, name: &str) -> String {
     match at {
@@ -93,20 +114,7 @@ pub(super) fn prepare(
         }
         (Some(_), Some(_)) => return Err(ApiError::field(&named(at, "text"), "give text or body, not both")),
     };
-    let found = app
-        .sessions
-        .get(&caller.0, session)
-        .ok_or_else(|| ApiError::not_found("session", session))?;
-    if found.state != SessionState::Connected {
-        return Err(ApiError::conflict(format!(
-            "session `{session}` is {}, not connected",
-            found.state.name()
-        )));
-    }
-    let engine_session = found
-        .first_leg()
-        .map(|leg| leg.engine_session.clone())
-        .ok_or_else(|| ApiError::conflict("the session has no MSRP leg"))?;
+    let engine_session = connected_leg(app, caller, session)?;
     let (content_type, body, class, imdn_message_id) = match message.cpim {
         None => {
             let class = cpim::classify(&content_type, None);
@@ -234,22 +242,13 @@ pub(super) async fn post_batch(
             end += 1;
         }
         let chunk = &ready[start..end];
-        let mut payload = Vec::with_capacity(bytes);
-        let ops = chunk
-            .iter()
-            .map(|(_, prepared)| {
-                payload.extend_from_slice(&prepared.body);
-                let mut request = prepared.request();
-                request.payload_len = Some(prepared.body.len() as u64);
-                BatchOp::Send(request)
-            })
-            .collect();
-        match engine.batch(ops, &payload).await {
+        let sends = chunk.iter().map(|(_, p)| (p.request(), p.body.as_slice()));
+        match send_batch(&engine, sends).await {
             Ok(outcomes) => {
                 let mut app = app::lock(&state.app);
                 for ((index, prepared), outcome) in chunk.iter().zip(outcomes) {
-                    results[*index] = Some(match (outcome.ok, outcome.message) {
-                        (true, Some(number)) => {
+                    results[*index] = Some(match outcome {
+                        Ok(number) => {
                             app.sent(
                                 &prepared.session,
                                 number,
@@ -264,9 +263,7 @@ pub(super) async fn post_batch(
                                 detail: None,
                             }
                         }
-                        _ => failed(&ApiError::engine(&msrp_engine::control::ClientError::Refused(
-                            outcome.error.unwrap_or_default(),
-                        ))),
+                        Err(error) => failed(&ApiError::engine(&error)),
                     });
                 }
             }

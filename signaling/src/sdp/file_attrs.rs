@@ -346,7 +346,11 @@ impl FileHash {
 
     /// The RFC 5547 6 `sha-1` selector of `file`: upper-case hex pairs.
     pub fn sha1_of(file: &[u8]) -> FileHash {
-        let digest = sha1_smol::Sha1::from(file).digest().bytes();
+        FileHash::sha1_digest(sha1_smol::Sha1::from(file).digest().bytes())
+    }
+
+    /// The same from a digest computed elsewhere (a file read in pieces).
+    pub fn sha1_digest(digest: [u8; 20]) -> FileHash {
         let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
         FileHash {
             algorithm: "sha-1".to_owned(),

@@ -13,7 +13,6 @@ use super::core_task::Core;
 use super::{CallError, Input, OutboundCall};
 use crate::app::{self, AppSession, Direction, EndedBy, EventType, Leg, Mode, State};
 use crate::sdp::{self, NegotiatedMedia, OfferOptions};
-use crate::sip::counts::Way;
 use crate::sip::{Body, CallId, EndpointStats, Message, UaStats};
 
 /// What an application asks of a 1PCC call.
@@ -313,7 +312,7 @@ impl Core {
                     messages: endpoint
                         .counts()
                         .iter()
-                        .map(|(way, method, status, n)| (way_name(way), method, status, n))
+                        .map(|(way, method, status, n)| (way.name(), method, status, n))
                         .collect(),
                     udp_send_queue_full: self.udp_send_queue_full,
                 };
@@ -337,8 +336,4 @@ impl Core {
         );
         self.calls.remove(&call);
     }
-}
-
-fn way_name(way: Way) -> &'static str {
-    way.name()
 }
