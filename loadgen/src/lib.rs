@@ -29,6 +29,7 @@ pub mod profile;
 pub mod report;
 pub mod rest;
 pub mod setup;
+pub mod signal_thread;
 pub mod sip;
 pub mod subscriber;
 pub mod summary;

@@ -1,21 +1,22 @@
 //! The embedded `msrp-signal` with its REST API: the signaling library's
 //! core ([`Signal::start`]) and [`msrp_signaling::rest::start`] on a
-//! current-thread tokio runtime of their own thread, as the
-//! `msrp-signal serve --http` binary runs them, feeding the engine under
-//! test through its control socket. One thread, so that /proc tells its
-//! CPU time apart.
+//! current-thread tokio runtime of their own thread (`signal_thread`), as
+//! the `msrp-signal serve --http` binary runs them, feeding the engine
+//! under test through its control socket. The application layer's engine
+//! events run on a second thread of msrp-signal's own; both count as its
+//! CPU (`EmbeddedRest::tids`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 use msrp_signaling::app::{App, AppConfig};
 use msrp_signaling::rest::RestSettings;
 use msrp_signaling::serve::{CallPolicy, ServeSettings, Signal, SipListen};
 use msrp_signaling::sip::{EndpointConfig, Transport};
-use tokio::sync::oneshot;
+
+use crate::signal_thread::SignalThread;
 
 /// A running embedded `msrp-signal` serving REST.
 pub struct EmbeddedRest {
@@ -23,8 +24,7 @@ pub struct EmbeddedRest {
     pub http: SocketAddr,
     /// Its thread's kernel id, for its CPU time.
     pub tid: i32,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: SignalThread,
 }
 
 impl EmbeddedRest {
@@ -33,49 +33,28 @@ impl EmbeddedRest {
     /// the application layer's session table.
     pub fn start(control: &Path, sessions: usize) -> Result<EmbeddedRest> {
         let control: PathBuf = control.to_path_buf();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(SocketAddr, i32), String>>();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("msrp-signal".into())
-            .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                let tid = unsafe { libc::gettid() };
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("a tokio runtime: {e}")));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match serve(control, sessions).await {
-                        Ok(http) => {
-                            let _ = ready_tx.send(Ok((http, tid)));
-                            let _ = stopped.await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .context("starting the msrp-signal thread")?;
-        let (http, tid) = ready_rx
-            .recv()
-            .map_err(|_| anyhow!("the msrp-signal thread ended before it was ready"))?
-            .map_err(|e| anyhow!("starting the embedded msrp-signal with REST: {e}"))?;
+        let thread = SignalThread::start("the embedded msrp-signal with REST", move || {
+            serve(control, sessions)
+        })?;
         Ok(EmbeddedRest {
-            http,
-            tid,
-            stop: Some(stop),
-            thread: Some(thread),
+            http: thread.addr,
+            tid: thread.tid,
+            _thread: thread,
         })
+    }
+
+    /// Its threads: the core's and the application events' own
+    /// (`msrp-signal-events`), both counted as msrp-signal's CPU.
+    pub fn tids(&self) -> Vec<i32> {
+        let mut tids = crate::procfs::threads_named("msrp-signal-eve");
+        tids.push(self.tid);
+        tids
     }
 }
 
 /// The core and the REST listener on the current runtime; returns the
 /// listener's address once both are up.
-async fn serve(control: PathBuf, sessions: usize) -> Result<SocketAddr> {
+async fn serve(control: PathBuf, sessions: usize) -> Result<(SocketAddr, Signal)> {
     let defaults = AppConfig::default();
     let config = AppConfig {
         sessions_max: sessions.max(defaults.sessions_max),
@@ -102,26 +81,5 @@ async fn serve(control: PathBuf, sessions: usize) -> Result<SocketAddr> {
         ..RestSettings::default()
     };
     let served = msrp_signaling::rest::start(rest, signal.clone(), app).await?;
-    Ok(served.local)
-}
-
-impl EmbeddedRest {
-    /// Its threads: the core's and the application events' own
-    /// (`msrp-signal-events`), both counted as msrp-signal's CPU.
-    pub fn tids(&self) -> Vec<i32> {
-        let mut tids = crate::procfs::threads_named("msrp-signal-eve");
-        tids.push(self.tid);
-        tids
-    }
-}
-
-impl Drop for EmbeddedRest {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    Ok((served.local, signal))
 }
