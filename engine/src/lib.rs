@@ -34,7 +34,8 @@ pub mod session;
 mod shard;
 
 pub use conn::{
-    AddSessionError, Connection, ConnectionConfig, ConnectionStats, Lookup, SendError, SessionDirectory,
+    AddSessionError, Connection, ConnectionConfig, ConnectionStats, Lookup, ReportError, ReportSent,
+    SendError, SessionDirectory, REPORT_COMMENT_BYTES_MAX,
 };
 pub use proto::{
     ByteRange, Continuation, Error, Event as FrameEvent, FailureReport, FrameHead, FrameKind, Limits,

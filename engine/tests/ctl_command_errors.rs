@@ -59,7 +59,7 @@ fn a_bad_value_is_refused_naming_the_field_and_the_allowed_values() {
         (
             r#"{"id": 6, "cmd": "launch"}"#.into(),
             "bad command: field `cmd`: unknown variant `launch`, expected one of `hello`, \
-             `create_session`, `send`, `close_session`, `update_session`, `batch`, `stats`, `subscribe`",
+             `create_session`, `send`, `close_session`, `update_session`, `report`, `batch`, `stats`, `subscribe`",
         ),
         (
             r#"{"id": 7, "cmd": "close_session"}"#.into(),

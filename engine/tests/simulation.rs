@@ -415,6 +415,7 @@ impl Sim {
                 body,
                 content_type,
                 session,
+                ..
             } => {
                 let bytes = match body {
                     ReceivedBody::Inline(bytes) => bytes,

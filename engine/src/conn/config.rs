@@ -102,6 +102,35 @@ pub enum SendError {
     Full(OutgoingMessage),
 }
 
+/// Why [`Connection::report`](super::Connection::report) did nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("no such session on this connection")]
+    UnknownSession,
+    /// No report is held for that Message-ID: never held (the session does
+    /// not hold reports, or the message asked for none), decided already,
+    /// answered 408 for the bound, or never received.
+    #[error("no held report for message {0}")]
+    NotHeld(String),
+    #[error("status {0} is not a REPORT status: 200 for success, or an error code from 300 to 999")]
+    Status(u16),
+    #[error("the comment of {0} octets is over the {max} a Status comment may have", max = super::held::REPORT_COMMENT_BYTES_MAX)]
+    CommentTooLong(usize),
+    #[error("the comment is empty or holds a control character")]
+    BadComment,
+}
+
+/// What [`Connection::report`](super::Connection::report) did with the
+/// report it no longer holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportSent {
+    /// The REPORT is queued for the peer.
+    Sent,
+    /// A failure REPORT for a message sent with Failure-Report `no`: RFC
+    /// 4975 7.1.4 forbids it, so nothing was written.
+    Forbidden,
+}
+
 /// Counters of one connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
@@ -122,6 +151,9 @@ pub struct ConnectionStats {
     pub frames_malformed: u64,
     /// 1 when the connection was closed for `frame_timeout`.
     pub frame_timeouts: u64,
+    /// Held success REPORTs answered with a failure REPORT 408 to make room
+    /// for a newer one (`held_reports_max`).
+    pub reports_held_expired: u64,
     /// Responses sent, by status code.
     pub responses_out: Vec<(u16, u64)>,
 }

@@ -128,15 +128,19 @@ impl Connection {
         };
         let key = session.key();
         self.stats.messages_received += 1;
+        let report_held = match done.report_to {
+            Some(to_path) => {
+                self.report_received(slot, message_id, done.total, &to_path, done.failure_report)
+            }
+            None => false,
+        };
         self.events.push_back(Event::MessageReceived {
             session: key,
             message_id,
             content_type: done.content_type,
             body: done.body,
+            report_held,
         });
-        if let Some(report_to) = done.report_to {
-            self.success_report(slot, message_id, done.total, &report_to);
-        }
     }
 
     /// A message that came whole in one chunk.
@@ -150,14 +154,17 @@ impl Connection {
         let key = self.sessions[slot].key();
         let total = body.len() as u64;
         self.stats.messages_received += 1;
+        let report_held = head.success_report() == Some(SuccessReport::Yes) && {
+            let failure_report = head.failure_report().unwrap_or_default();
+            let to_path = head.from_path().as_str();
+            self.report_received(slot, message_id, total, to_path, failure_report)
+        };
         self.events.push_back(Event::MessageReceived {
             session: key,
             message_id,
             content_type: head.content_type().unwrap_or_default().to_owned(),
             body: ReceivedBody::Inline(body),
+            report_held,
         });
-        if head.success_report() == Some(SuccessReport::Yes) {
-            self.success_report(slot, message_id, total, head.from_path().as_str());
-        }
     }
 }

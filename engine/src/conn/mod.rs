@@ -33,7 +33,8 @@
 //!
 //! The parts, one file each: `receive` (a request from head to end-line),
 //! `incoming` (messages in reassembly), `commit` (200s waiting for the
-//! sink), `replies` (responses and REPORTs we write), `outcomes` (our
+//! sink), `replies` (responses and REPORTs we write), `held` (the success
+//! REPORTs the application decides), `outcomes` (our
 //! transactions and each message's outcome), `transmit` (the output batch),
 //! `timers`, and beside them `config`, `directory` and `slots` (the
 //! sessions' slab, by page).
@@ -41,6 +42,7 @@
 mod commit;
 mod config;
 mod directory;
+mod held;
 mod incoming;
 mod outcomes;
 mod receive;
@@ -65,9 +67,10 @@ use crate::session::{
 };
 
 use commit::Deferred;
-pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, SendError};
+pub use config::{AddSessionError, ConnectionConfig, ConnectionStats, ReportError, ReportSent, SendError};
 use directory::NoDirectory;
 pub use directory::{Lookup, SessionDirectory};
+pub use held::REPORT_COMMENT_BYTES_MAX;
 use outcomes::Txn;
 use receive::Inbound;
 use timers::Timers;
@@ -301,8 +304,27 @@ impl Connection {
         }
     }
 
-    /// Ends a session: its pending messages fail, its incoming large messages
-    /// are aborted, then [`Event::SessionClosed`].
+    /// Ends a session at the application's request, the connection staying
+    /// up for the others: as [`Connection::close_session`], but first every
+    /// outgoing message of it that began and did not finish ends on the wire
+    /// with a `#` chunk (RFC 4975 7.1), so the peer drops what it holds of it
+    /// and tells its application the message was aborted. `now` starts the
+    /// `#` chunk's transaction, so its 200 is matched.
+    pub fn close_session_at(&mut self, key: SessionKey, reason: &str, now: Instant) {
+        let Some(session) = self.session(key) else {
+            return;
+        };
+        let slot = key.slot as usize;
+        for msg_slot in session.messages_in_send_order() {
+            self.write_abort(slot, msg_slot, now, true);
+        }
+        self.close_session(key, reason);
+    }
+
+    /// Ends a session: its pending messages fail (nothing more of them is
+    /// written: the transport may be gone), its incoming large messages are
+    /// aborted, the reports it held are dropped unsent (RFC 4975 7.1.2: no
+    /// REPORT for a session no longer valid), then [`Event::SessionClosed`].
     pub fn close_session(&mut self, key: SessionKey, reason: &str) {
         let Some(session) = self.session(key) else {
             return;

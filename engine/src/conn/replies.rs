@@ -1,5 +1,6 @@
 //! What we write in answer: responses to the peer's requests (RFC 4975 7.2),
-//! 400s for malformed frames, and success REPORTs (RFC 4975 7.1.2).
+//! 400s for malformed frames, and REPORTs on messages received (RFC 4975
+//! 7.1.2).
 
 use crate::proto::{
     status_comment, write_response, write_response_echo, FailureReport, FrameHead, Malformed, MessageId,
@@ -145,10 +146,20 @@ impl Connection {
         }
     }
 
-    /// RFC 4975 7.1.2: the session's success REPORT for a message received.
-    pub(super) fn success_report(&mut self, slot: usize, message_id: MessageId, total: u64, to_path: &str) {
-        let req = self.sessions[slot].success_report(message_id, total, to_path);
-        // The paths were validated when the SEND was parsed.
+    /// RFC 4975 7.1.3, 7.1.4: the session's REPORT on a message received,
+    /// `code` 200 for success.
+    pub(super) fn write_report(
+        &mut self,
+        slot: usize,
+        message_id: MessageId,
+        total: u64,
+        to_path: &str,
+        code: u16,
+        comment: &str,
+    ) {
+        let req = self.sessions[slot].report(message_id, total, to_path, code, comment);
+        // The paths were validated when the SEND was parsed, the code and
+        // comment by the caller.
         let written = self.writer.write_request(&req, &mut self.control);
         debug_assert!(written.is_ok());
     }

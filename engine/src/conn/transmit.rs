@@ -109,7 +109,7 @@ impl Connection {
                 Some(Turn::Idle)
             }
             Cut::SourceFailed(msg_slot, reason) => {
-                self.write_abort(slot, msg_slot, now);
+                self.write_abort(slot, msg_slot, now, false);
                 self.fail_message(slot, msg_slot, None, &reason);
                 Some(Turn::Sent(0))
             }
@@ -123,8 +123,10 @@ impl Connection {
     }
 
     /// RFC 4975 7.1: a message given up after it began ends with a `#`
-    /// chunk (`OutMessage::abort_range`).
-    fn write_abort(&mut self, slot: usize, msg_slot: usize, now: Instant) {
+    /// chunk (`OutMessage::abort_range`). Written into the batch being
+    /// gathered, or `ahead` into the next batch, before any chunk: outside
+    /// `poll_transmit` every earlier chunk of it was handed out already.
+    pub(super) fn write_abort(&mut self, slot: usize, msg_slot: usize, now: Instant, ahead: bool) {
         let session = &self.sessions[slot];
         let key = session.key();
         let Some(msg) = session.message(msg_slot) else {
@@ -135,7 +137,11 @@ impl Connection {
         };
         let req = chunk_request(session, msg, next, Bytes::new(), Continuation::Abort);
         let answered = msg.failure_report != FailureReport::No;
-        if let Ok(tid) = self.writer.write_request(&req, &mut self.scratch) {
+        let out = match ahead {
+            true => &mut self.control,
+            false => &mut self.scratch,
+        };
+        if let Ok(tid) = self.writer.write_request(&req, out) {
             self.stats.chunks_out += 1;
             if answered {
                 self.start_txn(tid, key, TxnKind::Abort, now);

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::client::{decode, ClientError, CreatedSession, Incoming};
 use super::frame::{encode, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
-    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
-    SessionDescriptor, Subscription, UpdateRequest,
+    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, ReportRequest, Request,
+    SendRequest, SessionDescriptor, Subscription, UpdateRequest,
 };
 use super::PROTOCOL_VERSION;
 
@@ -170,6 +170,28 @@ impl AsyncClient {
     }
 
     /// The peer's accept-types and max-size after a re-offer or UPDATE.
+    /// Decides a success REPORT the session holds (`hold_reports`): 200
+    /// sends it, another status a failure REPORT with `comment`. True when
+    /// the REPORT went; false when RFC 4975 7.1.4 forbids the failure
+    /// REPORT (the sender's Failure-Report was `no`). Either way the report
+    /// is no longer held.
+    pub async fn report(
+        &self,
+        session_id: &str,
+        message_id: &str,
+        status: u16,
+        comment: Option<&str>,
+    ) -> Result<bool, ClientError> {
+        let command = Command::Report(ReportRequest {
+            session_id: session_id.into(),
+            message_id: message_id.into(),
+            status,
+            comment: comment.map(Into::into),
+        });
+        let reply = self.call(command, &[]).await?;
+        Ok(reply.sent.unwrap_or(false))
+    }
+
     pub async fn update_session(&self, update: UpdateRequest) -> Result<(), ClientError> {
         self.call(Command::UpdateSession(update), &[]).await.map(drop)
     }

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use super::events::{EventsFrame, EVENTS_FRAME_PREFIX};
 use super::frame::{encode, Frame, FrameError, FrameReader, PAYLOAD_BYTES_MAX};
 use super::message::{
-    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, Request, SendRequest,
-    ServerMessage, SessionDescriptor, Subscription, UpdateRequest,
+    BatchOp, CloseRequest, Command, EngineEvent, EngineStats, OpResult, Reply, ReportRequest, Request,
+    SendRequest, ServerMessage, SessionDescriptor, Subscription, UpdateRequest,
 };
 
 /// Why a control call did not succeed.
@@ -224,6 +224,28 @@ impl Client {
     }
 
     /// The peer's accept-types and max-size after a re-offer or UPDATE.
+    /// Decides a success REPORT the session holds (`hold_reports`): 200
+    /// sends it, another status a failure REPORT with `comment`. True when
+    /// the REPORT went; false when RFC 4975 7.1.4 forbids the failure
+    /// REPORT (the sender's Failure-Report was `no`). Either way the report
+    /// is no longer held.
+    pub fn report(
+        &mut self,
+        session_id: &str,
+        message_id: &str,
+        status: u16,
+        comment: Option<&str>,
+    ) -> Result<bool, ClientError> {
+        let command = Command::Report(ReportRequest {
+            session_id: session_id.into(),
+            message_id: message_id.into(),
+            status,
+            comment: comment.map(Into::into),
+        });
+        let reply = self.call(command, &[])?;
+        Ok(reply.sent.unwrap_or(false))
+    }
+
     pub fn update_session(&mut self, update: UpdateRequest) -> Result<(), ClientError> {
         self.call(Command::UpdateSession(update), &[]).map(drop)
     }

@@ -35,6 +35,8 @@ pub struct WireEvent {
     reason: Option<String>,
     #[serde(default)]
     bytes_acked: Option<u64>,
+    #[serde(default)]
+    report_held: bool,
     /// Version 2: this event's share of the frame's payload.
     #[serde(default)]
     payload_len: u64,
@@ -58,6 +60,7 @@ impl TryFrom<WireEvent> for EngineEvent {
                 content_type: required(w.content_type, "content_type", kind)?,
                 size: required(w.size, "size", kind)?,
                 path: w.path,
+                report_held: w.report_held,
             },
             EventKind::Progress => EngineEvent::Progress {
                 session_id,
@@ -346,6 +349,7 @@ mod tests {
                     content_type: "text/plain".into(),
                     size: 5,
                     path: None,
+                    report_held: false,
                 },
                 Bytes::from_static(b"hello"),
             ),

@@ -264,7 +264,7 @@ mod tests {
             (
                 r#"{"id":4,"cmd":"launch","role":"passive"}"#,
                 "field `cmd`: unknown variant `launch`, expected one of `hello`, `create_session`, \
-                 `send`, `close_session`, `update_session`, `batch`, `stats`, `subscribe`",
+                 `send`, `close_session`, `update_session`, `report`, `batch`, `stats`, `subscribe`",
             ),
             (
                 r#"{"id":"x","cmd":"stats"}"#,

@@ -66,6 +66,12 @@ pub struct SessionDescriptor {
     /// ask for the events of every session with this tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The application decides each success REPORT (RFC 4975 7.1.2): a
+    /// received message that asked for one is announced with `report_held`
+    /// and reported only when a `report` command says so (after checking an
+    /// RFC 5547 file's hash, say).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hold_reports: bool,
 }
 
 /// RFC 4975 7.1.1 Failure-Report values.
@@ -126,6 +132,8 @@ pub enum Command {
     CloseSession(CloseRequest),
     /// A new offer/answer changed what the peer takes (RFC 4975 8.6).
     UpdateSession(UpdateRequest),
+    /// The application's decision on a held success REPORT.
+    Report(ReportRequest),
     /// Version 2: many operations in one frame, their bodies concatenated
     /// in the payload; one reply with a result per operation, in order.
     Batch {
@@ -158,6 +166,7 @@ pub enum BatchOp {
     CreateSession(SessionDescriptor),
     Send(SendRequest),
     CloseSession(CloseRequest),
+    Report(ReportRequest),
 }
 
 /// The peer's `accept-types` and `max-size` after a re-offer or UPDATE
@@ -171,6 +180,23 @@ pub struct UpdateRequest {
     pub remote_accept_types: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_max_size: Option<u64>,
+}
+
+/// The REPORT of a received message held for the application (a
+/// `hold_reports` session's): 200 writes the success REPORT (RFC 4975
+/// 7.1.3), another MSRP status code (400, 413, 415...) a failure REPORT
+/// `Status: 000 code comment` (RFC 4975 7.1.4). Either covers the whole
+/// message, and the report is no longer held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequest {
+    pub session_id: String,
+    /// The Message-ID of the `message_received` event.
+    pub message_id: String,
+    pub status: u16,
+    /// The Status comment (default: the code's usual phrase, e.g. `Bad
+    /// Request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// A session to end (its pending messages fail; `session_closed` follows).
@@ -195,6 +221,8 @@ pub struct OpResult {
     pub local_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<bool>,
 }
 
 impl From<Reply> for OpResult {
@@ -205,6 +233,7 @@ impl From<Reply> for OpResult {
             session_id: reply.session_id,
             local_uri: reply.local_uri,
             message: reply.message,
+            sent: reply.sent,
         }
     }
 }
@@ -241,6 +270,10 @@ pub struct Reply {
     /// `batch`: one result per operation, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<OpResult>>,
+    /// `report`: whether the REPORT was written; false for a failure REPORT
+    /// that the message's Failure-Report `no` forbids (RFC 4975 7.1.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<bool>,
 }
 
 impl Reply {
@@ -285,7 +318,9 @@ pub enum EngineEvent {
         session_id: String,
     },
     /// A whole incoming message: the body is the frame's payload, or, for a
-    /// large body, the spool file at `path`.
+    /// large body, the spool file at `path`. `report_held`: it asked for a
+    /// success REPORT, which its `hold_reports` session holds for a `report`
+    /// command.
     MessageReceived {
         session_id: String,
         message_id: String,
@@ -293,6 +328,8 @@ pub enum EngineEvent {
         size: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        report_held: bool,
     },
     /// Octets of a large message handed to the connection (outgoing, `message`
     /// set) or written to the spool (incoming); at most one per message per
@@ -518,6 +555,9 @@ pub struct ShardStats {
     /// got 413), and of those, how many for a full disk (ENOSPC).
     pub spool_errors: u64,
     pub spool_enospc: u64,
+    /// Held success REPORTs answered with a failure REPORT 408 because a
+    /// newer one would have passed `--held-reports-max`.
+    pub reports_held_expired: u64,
     /// Responses this shard sent, by status code (200s and errors); JSON
     /// object keys are strings.
     pub responses_out: BTreeMap<String, u64>,

@@ -35,6 +35,6 @@ pub use events::{EncodedEvents, EventEntry, EventsFrame, SealedEvents};
 pub use frame::{Frame, FrameError, FrameReader};
 pub use message::{
     BatchOp, CloseRequest, Command, EngineEvent, EngineStats, EventKind, EventKinds, FailureReportName,
-    OpResult, Reply, Request, SendRequest, ServerMessage, SessionDescriptor, SessionDirection, SessionRole,
-    ShardStats, Subscription, TransferDirection, UnknownEventKind, UpdateRequest,
+    OpResult, Reply, ReportRequest, Request, SendRequest, ServerMessage, SessionDescriptor, SessionDirection,
+    SessionRole, ShardStats, Subscription, TransferDirection, UnknownEventKind, UpdateRequest,
 };

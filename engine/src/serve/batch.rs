@@ -1,7 +1,7 @@
 //! A control `batch` (protocol version 2): many operations in one frame,
 //! their bodies slices of its payload (never copied), one reply with a
 //! result per operation in order. Consecutive sends go to their shards as
-//! one command per shard; a create or close between them first lets the
+//! one command per shard; a create, close or report between them first lets the
 //! sends before it go, so every operation sees the ones before it done.
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use crate::shard::{OutgoingSpec, ShardCommand, ShardError};
 /// Where an operation's result will come from.
 enum Slot {
     Done(OpResult),
-    /// A create or close, answered as a lone command is.
+    /// A create, close or report, answered as a lone command is.
     Reply(PendingReply),
     /// The `index`th result of the `group`th shard command.
     Grouped {
@@ -102,6 +102,12 @@ impl ControlServer {
                     self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
                     let reason = reason.unwrap_or_else(|| "closed by the application".into());
                     let reply = self.close_session(id, session_id, reason).await;
+                    slots.push(settled(id, reply));
+                }
+                BatchOp::Report(report) => {
+                    router = None;
+                    self.dispatch(&mut gathering, &mut groups, &mut slots).await?;
+                    let reply = self.report(id, report).await;
                     slots.push(settled(id, reply));
                 }
             }

@@ -116,6 +116,11 @@ pub struct ServeConfig {
     /// after its last chunk was answered.
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
     pub report_timeout: Duration,
+    /// Success REPORTs a `hold_reports` session holds for the application's
+    /// `report`; one more answers the oldest with a failure REPORT 408
+    /// (counted in `reports_held_expired`).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub held_reports_max: usize,
     /// Events queued for one subscriber; a subscriber that falls this far
     /// behind is dropped.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
@@ -216,6 +221,9 @@ impl ServeConfig {
         if self.batch_ops_max == 0 || self.batch_payload_bytes_max == 0 {
             return Err("--batch-ops-max and --batch-payload-max must be more than 0".into());
         }
+        if self.held_reports_max == 0 {
+            return Err("--held-reports-max must be at least 1".into());
+        }
         if self.frame_timeout.is_zero() {
             return Err("--frame-timeout must be more than 0".into());
         }
@@ -274,6 +282,7 @@ impl ServeConfig {
             // until an application reads it, so none is.
             inline_bytes_max: if self.durable { 0 } else { self.inline_bytes_max },
             incoming_message_bytes_max: self.message_bytes_max,
+            held_reports_max: self.held_reports_max,
             ..SessionSettings::default()
         }
     }

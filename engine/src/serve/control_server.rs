@@ -25,14 +25,15 @@ use super::subscribers::{write_loop, EventFrames, Link, Subscribers};
 use super::ServeConfig;
 use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
-    CloseRequest, Command, EngineEvent, EngineStats, Reply, Request, SendRequest, SessionDescriptor,
-    SessionRole, UpdateRequest,
+    CloseRequest, Command, EngineEvent, EngineStats, Reply, ReportRequest, Request, SendRequest,
+    SessionDescriptor, SessionRole, UpdateRequest,
 };
 use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
     Directory, DirectoryError, EventBatch, EventTap, OutgoingSpec, Route, ShardCommand, ShardError,
     ShardEvent,
 };
+use crate::ReportSent;
 
 /// Why the control thread refused a command: the reply's `error` text.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +230,7 @@ impl ControlServer {
                 self.close_session(id, session_id, reason).await
             }
             Command::UpdateSession(update) => self.update_session(id, update).await,
+            Command::Report(report) => self.report(id, report).await,
             Command::Stats => Ok(self.stats(id)),
             Command::Subscribe(subscription) => match link.take() {
                 Some(link) => {
@@ -443,6 +445,46 @@ impl ControlServer {
             },
             move |answer| match answer {
                 Ok(()) => Reply::ok(id),
+                Err(error) => Reply::error(id, error.to_string()),
+            },
+        )
+        .await
+    }
+
+    /// `report`: the shard that owns the session writes the REPORT on its
+    /// connection. A session still waiting for its peer has held nothing.
+    pub(super) async fn report(&self, id: u64, report: ReportRequest) -> Result<PendingReply, CommandError> {
+        let ReportRequest {
+            session_id,
+            message_id,
+            status,
+            comment,
+        } = report;
+        let shard = match self.directory.route(&session_id) {
+            None => return Err(CommandError::NoSession(session_id)),
+            Some(Route::Pending) => {
+                return Err(ShardError::NoHeldReport {
+                    session_id,
+                    message_id,
+                }
+                .into())
+            }
+            Some(Route::Shard(shard)) => shard,
+        };
+        self.ask(
+            shard,
+            |reply| ShardCommand::Report {
+                session_id,
+                message_id,
+                status,
+                comment,
+                reply,
+            },
+            move |answer| match answer {
+                Ok(sent) => Reply {
+                    sent: Some(sent == ReportSent::Sent),
+                    ..Reply::ok(id)
+                },
                 Err(error) => Reply::error(id, error.to_string()),
             },
         )

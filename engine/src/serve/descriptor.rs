@@ -126,6 +126,7 @@ pub(crate) fn session_config(
     if let Some(name) = d.failure_report {
         settings.failure_report = failure_report(name);
     }
+    settings.hold_reports = d.hold_reports;
     let config = SessionConfig {
         local_uri,
         remote_path,

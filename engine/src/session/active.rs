@@ -1,11 +1,13 @@
 //! What a session holds only while it has traffic: its outgoing messages
 //! until their outcome (RFC 4975 7.1.2), its incoming messages in
-//! reassembly (RFC 4975 7.3.1) and what it remembers of refusals. An idle
-//! session holds none of it (a pointer, `None`): sessions are many and
-//! mostly idle (ARCHITECTURE "Bounds": a million sessions per engine).
+//! reassembly (RFC 4975 7.3.1), the success REPORTs the application
+//! decides, and what it remembers of refusals. An idle session holds none
+//! of it (a pointer, `None`): sessions are many and mostly idle
+//! (ARCHITECTURE "Bounds": a million sessions per engine).
 
 use std::collections::{HashMap, VecDeque};
 
+use super::held::HeldReport;
 use super::outgoing::Outgoing;
 use super::reassembly::Incoming;
 use crate::proto::MessageId;
@@ -25,6 +27,9 @@ pub(super) struct Active {
     /// (RFC 4975 10.6: "should not send any further messages with the same
     /// content-type"); kept, like `dropped_incoming`, for the session's life.
     pub refused_types: Vec<String>,
+    /// Success REPORTs the application decides (`hold_reports`), oldest
+    /// first, at most `held_reports_max`.
+    pub held_reports: VecDeque<HeldReport>,
 }
 
 impl Active {
@@ -35,5 +40,6 @@ impl Active {
             && self.incoming.is_empty()
             && self.dropped_incoming.is_empty()
             && self.refused_types.is_empty()
+            && self.held_reports.is_empty()
     }
 }

@@ -182,6 +182,15 @@ pub struct SessionSettings {
     /// octets (with the defaults, one 64 KiB chunk per 16 texts or per
     /// 64 KiB of other messages). 0 turns interleaving off, as above.
     pub interleave_bytes_max: u64,
+    /// The application decides the success REPORT of each received message
+    /// that asked for one (RFC 4975 7.1.2): the engine holds it instead of
+    /// writing it when the message completes, until
+    /// [`Connection::report`](crate::Connection::report) says 200 or a
+    /// failure code (e.g. after checking an RFC 5547 file's hash).
+    pub hold_reports: bool,
+    /// Reports held at once: one more answers the oldest with a failure
+    /// REPORT 408 (its sender's wait would run out anyway).
+    pub held_reports_max: usize,
 }
 
 impl Default for SessionSettings {
@@ -199,6 +208,8 @@ impl Default for SessionSettings {
             incoming_message_bytes_max: 16 * 1024 * 1024 * 1024,
             interleave_messages_max: 16,
             interleave_bytes_max: 64 * 1024,
+            hold_reports: false,
+            held_reports_max: 64,
         }
     }
 }
@@ -231,6 +242,7 @@ impl SessionSettings {
             send_queue_messages_max: self.send_queue_messages_max.max(1),
             incoming_messages_max: self.incoming_messages_max.max(1),
             incoming_ranges_max: self.incoming_ranges_max.max(1),
+            held_reports_max: self.held_reports_max.max(1),
             ..self
         }
     }

@@ -50,12 +50,17 @@ pub enum Event {
     /// The session is bound to this connection (RFC 4975 5.4): the active side
     /// got its binding SEND answered, the passive side saw the first request.
     SessionReady { session: SessionKey },
-    /// A whole incoming message.
+    /// A whole incoming message. `report_held`: it asked for a success
+    /// REPORT and the session holds reports
+    /// ([`SessionSettings::hold_reports`](crate::SessionSettings::hold_reports)),
+    /// so none was written: [`Connection::report`](crate::Connection::report)
+    /// decides it.
     MessageReceived {
         session: SessionKey,
         message_id: MessageId,
         content_type: String,
         body: ReceivedBody,
+        report_held: bool,
     },
     /// Octets of a large incoming message for the sink, at 0-based `offset`.
     /// Later data for the same offsets replaces earlier data (RFC 4975 7.3.1).

@@ -8,13 +8,15 @@
 //! chunks of a SEND the session takes), `receive` (its messages in
 //! reassembly, `reassembly` and `ranges` for one message), `send` (what it
 //! sends and what the answers do to it, `outgoing` for the queue and the
-//! cutting), `active` (the state of both that exists only while messages
-//! are in flight), and `event`.
+//! cutting), `held` (the success REPORTs the application decides), `active`
+//! (the state of both that exists only while messages are in flight), and
+//! `event`.
 
 mod active;
 mod admit;
 mod config;
 mod event;
+mod held;
 mod outgoing;
 mod ranges;
 mod reassembly;
@@ -27,6 +29,7 @@ pub(crate) use admit::{Admission, Refusal};
 pub(crate) use config::SettingsCache;
 pub use config::{type_accepted, Direction, Role, SessionConfig, SessionSettings};
 pub use event::{CommitTicket, Event, MessageRef, ReceivedBody, SessionKey};
+pub(crate) use held::HeldReport;
 pub use outgoing::{ContentSource, OutgoingMessage, Payload, SourceChunk};
 pub(crate) use outgoing::{Cut, CutChunk, OutMessage, Progress};
 pub(crate) use receive::ChunkEnd;

@@ -12,7 +12,8 @@ use super::event::ReceivedBody;
 use super::reassembly::Incoming;
 use super::Session;
 use crate::proto::{
-    ByteRange, Continuation, FrameHead, MessageId, Method, ReportStatus, Request, SuccessReport,
+    ByteRange, Continuation, FailureReport, FrameHead, MessageId, Method, ReportStatus, Request,
+    SuccessReport,
 };
 
 /// Message-IDs of dropped incoming messages remembered per session.
@@ -41,6 +42,9 @@ pub(crate) struct Completed {
     /// The From-Path of its latest chunk, when it asked for a success REPORT
     /// (RFC 4975 7.1.2).
     pub report_to: Option<String>,
+    /// The Failure-Report of its latest chunk: whether a failure REPORT may
+    /// go (RFC 4975 7.1.4).
+    pub failure_report: FailureReport,
 }
 
 impl Session {
@@ -157,6 +161,7 @@ impl Session {
             body,
             total,
             report_to: (incoming.success_report == SuccessReport::Yes).then_some(incoming.report_to),
+            failure_report: incoming.failure_report,
             content_type: incoming.content_type,
         })
     }
@@ -228,9 +233,17 @@ impl Session {
             .sum()
     }
 
-    /// RFC 4975 7.1.2: one success REPORT covering every octet of a message
-    /// received, to the whole From-Path of its SEND.
-    pub fn success_report<'a>(&'a self, message_id: MessageId, total: u64, to_path: &'a str) -> Request<'a> {
+    /// RFC 4975 7.1.3, 7.1.4: one REPORT covering every octet of a message
+    /// received, to the whole From-Path of its SEND, with `Status: 000
+    /// code comment` (200: success; an error code: failure).
+    pub fn report<'a>(
+        &'a self,
+        message_id: MessageId,
+        total: u64,
+        to_path: &'a str,
+        code: u16,
+        comment: &'a str,
+    ) -> Request<'a> {
         Request {
             method: &Method::Report,
             to_path,
@@ -243,13 +256,7 @@ impl Session {
             }),
             success_report: None,
             failure_report: None,
-            status: Some((
-                ReportStatus {
-                    namespace: 0,
-                    code: 200,
-                },
-                "OK",
-            )),
+            status: Some((ReportStatus { namespace: 0, code }, comment)),
             content: None,
             continuation: Continuation::Last,
         }

@@ -1,5 +1,6 @@
 //! What the control thread asks of a shard, and how the shard carries it
-//! out: creating active sessions, sending, closing, counting, draining.
+//! out: creating active sessions, sending, closing, deciding held reports,
+//! counting, draining.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{file, OutInfo, Shard, ShardRef};
 use crate::control::ShardStats;
-use crate::{AddSessionError, OutgoingMessage, SendError, SessionConfig};
+use crate::{AddSessionError, OutgoingMessage, ReportError, ReportSent, SendError, SessionConfig};
 
 /// What the control thread asks of a shard.
 pub(crate) enum ShardCommand {
@@ -38,6 +39,15 @@ pub(crate) enum ShardCommand {
         session_id: String,
         reason: String,
         reply: oneshot::Sender<Result<(), ShardError>>,
+    },
+    /// The application's decision on a held success REPORT (RFC 4975
+    /// 7.1.2): `status` 200 or a failure code.
+    Report {
+        session_id: String,
+        message_id: String,
+        status: u16,
+        comment: Option<String>,
+        reply: oneshot::Sender<Result<ReportSent, ShardError>>,
     },
     /// The peer's accept-types and max-size, from a new offer/answer.
     UpdatePeer {
@@ -114,7 +124,10 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
             let result = match shard.by_session_id.get(session_id.as_str()).copied() {
                 Some(s) => {
                     let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
-                    shard.conns[ci].conn.close_session(key, &reason);
+                    // RFC 4975 7.1: a message of it half sent ends with `#`.
+                    shard.conns[ci]
+                        .conn
+                        .close_session_at(key, &reason, Instant::now());
                     // Closing answers what the session still owed (481).
                     shard.conns[ci].writer.notify_one();
                     shard.pump(this, ci);
@@ -123,6 +136,31 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
                 None => Err(ShardError::NoSession {
                     session_id,
                     shard: shard.index,
+                }),
+            };
+            let _ = reply.send(result);
+        }
+        ShardCommand::Report {
+            session_id,
+            message_id,
+            status,
+            comment,
+            reply,
+        } => {
+            let result = match shard.by_session_id.get(session_id.as_str()).copied() {
+                Some(s) => {
+                    let (ci, key) = (shard.sessions[s].conn, shard.sessions[s].key);
+                    let reported = shard.conns[ci]
+                        .conn
+                        .report(key, &message_id, status, comment.as_deref());
+                    if reported == Ok(ReportSent::Sent) {
+                        shard.conns[ci].writer.notify_one();
+                    }
+                    reported.map_err(|error| ShardError::report(error, session_id, message_id))
+                }
+                None => Err(ShardError::NoHeldReport {
+                    session_id,
+                    message_id,
                 }),
             };
             let _ = reply.send(result);
@@ -180,6 +218,24 @@ pub(crate) enum ShardError {
     SendRefused(String),
     #[error("the shard has stopped")]
     Stopped,
+    #[error("no held report for message {message_id} in session {session_id}")]
+    NoHeldReport { session_id: String, message_id: String },
+    /// The report command's status or comment cannot be written; the
+    /// report stays held.
+    #[error("{0}; the report is still held")]
+    ReportRefused(ReportError),
+}
+
+impl ShardError {
+    fn report(error: ReportError, session_id: String, message_id: String) -> ShardError {
+        match error {
+            ReportError::UnknownSession | ReportError::NotHeld(_) => ShardError::NoHeldReport {
+                session_id,
+                message_id,
+            },
+            other => ShardError::ReportRefused(other),
+        }
+    }
 }
 
 impl From<SendError> for ShardError {
@@ -220,6 +276,19 @@ impl Shard {
         let (number, ci) = self.queue_message(this, session_id, spec)?;
         self.conns[ci].writer.notify_one();
         Ok(number)
+    }
+
+    /// Answers a held report that no application can decide (its message
+    /// could not be stored) with a failure REPORT `status`.
+    pub(super) fn answer_held(&mut self, session_id: &str, message_id: &str, status: u16) {
+        let Some(&s) = self.by_session_id.get(session_id) else {
+            return;
+        };
+        let (ci, key) = (self.sessions[s].conn, self.sessions[s].key);
+        let comment = "the message could not be stored";
+        if self.conns[ci].conn.report(key, message_id, status, Some(comment)) == Ok(ReportSent::Sent) {
+            self.conns[ci].writer.notify_one();
+        }
     }
 
     /// Hands a message to its session's connection; the caller wakes the

@@ -48,6 +48,8 @@ pub(super) enum SpoolOp {
     Finish {
         content_type: String,
         size: u64,
+        /// The session holds its success REPORT for the application.
+        report_held: bool,
     },
     Abort,
 }
@@ -178,7 +180,11 @@ impl SpoolTask {
                     self.sync(&file, &mut failure, &mut unsynced).await;
                     self.commit(&[ticket], failure.as_deref(), None);
                 }
-                SpoolOp::Finish { content_type, size } => {
+                SpoolOp::Finish {
+                    content_type,
+                    size,
+                    report_held,
+                } => {
                     let file = file.ok();
                     let result = match file {
                         Some(file) => match file.close().await {
@@ -198,6 +204,12 @@ impl SpoolTask {
                         self.failed("cannot complete the spool file", error);
                     }
                     let mut shard = self.shard.borrow_mut();
+                    if result.is_err() && report_held {
+                        // No application will see the message to decide its
+                        // REPORT: it was not stored, which the sender hears
+                        // as the 413 a failed spool write gets.
+                        shard.answer_held(&self.spool.session_id, &self.spool.message_id, 413);
+                    }
                     let wanted = match result {
                         Ok(()) => EventKind::MessageReceived,
                         Err(_) => EventKind::MessageAborted,
@@ -219,6 +231,7 @@ impl SpoolTask {
                                 content_type,
                                 size,
                                 path: Some(self.spool.final_path.display().to_string()),
+                                report_held,
                             };
                             if !shard.emit(event, Bytes::new()) {
                                 shard.unclaimed(|_| Some(self.spool.session_id.clone()));

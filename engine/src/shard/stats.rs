@@ -15,6 +15,7 @@ pub(super) fn add_conn_stats(stats: &mut ShardStats, conn: &ConnectionStats) {
     stats.messages_failed += conn.messages_failed;
     stats.frames_malformed += conn.frames_malformed;
     stats.connections_frame_timeout += conn.frame_timeouts;
+    stats.reports_held_expired += conn.reports_held_expired;
     for &(status, n) in &conn.responses_out {
         *stats.responses_out.entry(status.to_string()).or_default() += n;
     }

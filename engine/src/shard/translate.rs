@@ -70,6 +70,7 @@ impl Shard {
                 message_id,
                 content_type,
                 body,
+                report_held,
             } => match body {
                 ReceivedBody::Inline(body) => {
                     if !self.wants(EventKind::MessageReceived) {
@@ -85,6 +86,7 @@ impl Shard {
                         content_type,
                         size: body.len() as u64,
                         path: None,
+                        report_held,
                     };
                     if !self.emit(event, body) {
                         self.unclaimed(|shard| shard.session_id(ci, session));
@@ -95,6 +97,7 @@ impl Shard {
                         spool.push(spool::SpoolOp::Finish {
                             content_type,
                             size: len,
+                            report_held,
                         });
                     }
                 }

@@ -39,6 +39,19 @@ enum CtlCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Decide a success REPORT a --hold-reports session holds (RFC 4975
+    /// 7.1.2): status 200 sends it, another MSRP code (400, 413, 415...) a
+    /// failure REPORT.
+    Report {
+        session_id: String,
+        /// The Message-ID of its message_received event.
+        message_id: String,
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        status: u16,
+        /// The Status comment [default: the code's usual phrase].
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+    },
     /// Print every event as one JSON line, until interrupted.
     Watch {
         /// Only this session's events (repeat for several; with --tag, the
@@ -112,6 +125,10 @@ struct CreateArgs {
     /// The session's defaults for messages that do not set their own.
     #[command(flatten)]
     reports: ReportArgs,
+    /// Hold the success REPORT of each received message that asks for one
+    /// until `msrpd ctl report` (or the application) decides it.
+    #[arg(long)]
+    hold_reports: bool,
 }
 
 /// `ctl send`.
@@ -219,6 +236,7 @@ impl CreateArgs {
             chunk_bytes,
             success_report: self.reports.success_report(),
             failure_report: self.reports.failure_report(),
+            hold_reports: self.hold_reports,
         })
     }
 }
@@ -286,6 +304,18 @@ fn execute(args: CtlArgs, out: &mut Out) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Send(send) => return send_message(&mut client, send, out),
         CtlCommand::Close { session_id, reason } => client.close_session(&session_id, reason.as_deref())?,
+        CtlCommand::Report {
+            session_id,
+            message_id,
+            status,
+            comment,
+        } => {
+            let sent = client.report(&session_id, &message_id, status, comment.as_deref())?;
+            out.line(match sent {
+                true => "sent",
+                false => "not sent: the sender's Failure-Report is no (RFC 4975 7.1.4)",
+            })?;
+        }
         CtlCommand::Watch {
             session,
             tag,
@@ -468,6 +498,12 @@ fn print_stats(stats: &EngineStats, out: &mut Out) -> anyhow::Result<()> {
             s.messages_delivered,
             s.messages_failed,
             errors
+        ))?;
+    }
+    for s in stats.shards.iter().filter(|s| s.reports_held_expired > 0) {
+        out.line(format_args!(
+            "shard {} held reports answered 408 (held-reports-max): {}",
+            s.shard, s.reports_held_expired
         ))?;
     }
     for s in &stats.shards {
