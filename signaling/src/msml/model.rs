@@ -72,13 +72,12 @@ pub struct Document {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    DialogStart(DialogStart),
+    /// Boxed: a request is one of a few per document, and a `DialogStart`
+    /// is six times a `DialogEnd`.
+    DialogStart(Box<DialogStart>),
     /// RFC 5707 9.6.2: `id` is a dialog id, `conn:…/dialog:…` or
     /// `conf:…/dialog:…`.
-    DialogEnd {
-        id: String,
-        mark: Option<String>,
-    },
+    DialogEnd { id: String, mark: Option<String> },
 }
 
 /// RFC 5707 9.6.1 `<dialogstart>` with an inline MOML dialog of exactly one

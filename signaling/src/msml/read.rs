@@ -187,7 +187,7 @@ fn read_msml(cursor: &mut Cursor<'_>, root: &BytesStart<'_>) -> Result<Document,
     let mut requests = Vec::new();
     while let Some(child) = cursor.next_child("msml")? {
         match element_name(&child).as_str() {
-            "dialogstart" => requests.push(Request::DialogStart(read_dialogstart(cursor, &child)?)),
+            "dialogstart" => requests.push(Request::DialogStart(Box::new(read_dialogstart(cursor, &child)?))),
             "dialogend" => requests.push(read_dialogend(cursor, &child)?),
             name if MSML_ELEMENTS.contains(&name) => {
                 return Err(MsmlError::new(
