@@ -459,19 +459,45 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert_refused(&content, 401, "unknown element <b> in <content>");
 }
 
+/// A document we wrote is well-formed MSML: read as a request, it is the
+/// unsupported `<result>` or `<event>` (402), never malformed (400).
+#[track_caller]
+fn assert_well_formed(written: &str) {
+    let e = parse(written.as_bytes()).unwrap_err();
+    assert_eq!(e.response, 402, "{written}: {e}");
+}
+
+/// What the fuzz target `msml` checks, without the fuzzer.
 fn no_panic(bytes: &[u8]) {
-    if let Ok(doc) = parse(bytes) {
-        for r in &doc.requests {
-            if let Request::DialogStart(d) = r {
-                let id = dialog_id(&d.target, d.name.as_deref().unwrap_or("x"));
-                let _ = msml::result(200, None, Some(&id));
-                for s in d.transfer.objdone.sends.iter().chain(&d.transfer.exit.sends) {
-                    let pairs: Vec<(&str, &str)> = s.namelist.iter().map(|n| (n.as_str(), "1")).collect();
-                    let _ = msml::event(&s.event, &id, &pairs);
-                }
+    let doc = match parse(bytes) {
+        Ok(doc) => doc,
+        Err(e) => {
+            assert!((400..500).contains(&e.response), "{e}");
+            assert_well_formed(&msml::result(e.response, Some(&e.description), None));
+            return;
+        }
+    };
+    for r in &doc.requests {
+        if let Request::DialogStart(d) = r {
+            let id = dialog_id(&d.target, d.name.as_deref().unwrap_or("x"));
+            assert_well_formed(&msml::result(200, None, Some(&id)));
+            for s in d.transfer.objdone.sends.iter().chain(&d.transfer.exit.sends) {
+                let pairs: Vec<(&str, &str)> = s.namelist.iter().map(|n| (n.as_str(), "1")).collect();
+                assert_well_formed(&msml::event(&s.event, &id, &pairs));
             }
         }
     }
+}
+
+#[test]
+fn written_documents_are_well_formed() {
+    no_panic(&sip14_body());
+    assert_well_formed(&msml::event(
+        "x",
+        "conn:a/dialog:b",
+        &[("<&>\"'", "\u{0}\t\r\n é")],
+    ));
+    assert_well_formed(&msml::result(400, Some("]]> <![CDATA[ &#0;"), Some("a&b")));
 }
 
 proptest! {
