@@ -304,6 +304,11 @@ fn refusals_name_what_is_wrong() {
         "text 'hello' is not allowed in <transfer>",
     );
     assert_refused(
+        &in_transfer(&format!("{FILEOBJ}\u{a0}")),
+        405,
+        "text '\u{a0}' is not allowed in <transfer>",
+    );
+    assert_refused(
         &in_transfer(r#"<messageobj dest="file:///o/m.txt"/>"#),
         403,
         "<messageobj> needs src or a <content>",
