@@ -7,8 +7,11 @@
 //!   headers of our own), RFC 3261 transactions and dialogs.
 //! - [`sdp`]: offer/answer for `m=message` (RFC 4975 8, RFC 6135, RFC 5547),
 //!   the one place where SDP becomes an engine session descriptor.
+//! - [`msml`]: MSML (RFC 5707) requests in, `<result>` / `<event>` out, for
+//!   Dialogic's `<transfer>` primitive.
 
 pub mod app;
+pub mod msml;
 pub mod rest;
 pub mod sdp;
 pub mod serve;
