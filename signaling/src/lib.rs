@@ -16,3 +16,4 @@ pub mod rest;
 pub mod sdp;
 pub mod serve;
 pub mod sip;
+pub mod transfer;

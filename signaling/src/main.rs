@@ -10,8 +10,9 @@ use msrp_signaling::app::auth::Tokens;
 use msrp_signaling::app::{App, AppConfig};
 use msrp_signaling::rest::RestSettings;
 use msrp_signaling::serve::config::FileConfig;
-use msrp_signaling::serve::{CallPolicy, ServeSettings, Signal, SipListen};
+use msrp_signaling::serve::{CallPolicy, MsmlSettings, ServeSettings, Signal, SipListen};
 use msrp_signaling::sip::EndpointConfig;
+use msrp_signaling::transfer::{FilesPolicy, TransferConfig, Transfers};
 
 const EXAMPLE: &str = "\
 Example (three shells):
@@ -104,23 +105,83 @@ struct ServeArgs {
     /// msrp-signal.dialogs beside the engine's control socket).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Serve MSML control dialogs (INVITE to sip:msml@HOST, MSML in INFO):
+    /// voicemail delivery by `transfer`. Sources must be under a --files-dir.
+    #[arg(long)]
+    msml: bool,
+    /// The Request-URI user of an MSML control INVITE.
+    #[arg(long, value_name = "USER", default_value = "msml")]
+    msml_user: String,
+    /// The application MSML's transfers and their sessions belong to.
+    #[arg(long, value_name = "APPID", default_value = "msml")]
+    msml_app: String,
+    /// Transfers (MSML and REST) running at once.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    transfers_max: usize,
+    /// Delete a transfer's source before its objectdone event (default:
+    /// after it, before the transfer's end event).
+    #[arg(long)]
+    delete_before_event: bool,
+    /// A header of every transfer's INVITE, `Name: value` (e.g.
+    /// P-Preferred-Service); repeat for several.
+    #[arg(long, value_name = "HEADER")]
+    transfer_header: Vec<String>,
+    /// Where pushed files (RFC 5547) are stored once their size and sha-1
+    /// are checked (default: the engine's spool, where they arrive).
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+}
+
+/// What MSML and transfers need from the flags.
+struct TransferArgs {
+    msml: Option<(String, String)>,
+    config: TransferConfig,
+    /// REST or MSML: the application layer exists.
+    wanted: bool,
+    store_dir: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let Command::Serve(args) = Cli::parse().command;
+    let mut transfer = transfer_args(&args)?;
     let (mut settings, rest) = settings(args)?;
+    if let Some((rest, _)) = &rest {
+        // The config file's [rest] files_dirs hold for transfers too.
+        transfer.config.files.dirs = rest.files_dirs.clone();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let app = rest.as_ref().map(|(_, config)| {
-            std::sync::Arc::new(std::sync::Mutex::new(App::new(config, fastrand::u32(..))))
-        });
+        let app = match (rest.as_ref(), transfer.wanted) {
+            (Some((_, config)), _) => Some(config.clone()),
+            (None, true) => Some(AppConfig::default()),
+            (None, false) => None,
+        }
+        .map(|config| AppConfig {
+            store_dir: transfer.store_dir.clone(),
+            ..config
+        })
+        .map(|config| App::new(&config, fastrand::u32(..)))
+        .map(|app| std::sync::Arc::new(std::sync::Mutex::new(app)));
         settings.app = app.clone();
         let signal = Signal::start(settings).await?;
+        let transfers = app
+            .clone()
+            .map(|app| Transfers::new(signal.clone(), app, transfer.config.clone()));
+        if let (Some((user, owner)), Some(transfers)) = (transfer.msml, transfers.clone()) {
+            signal
+                .enable_msml(MsmlSettings {
+                    user,
+                    transfers,
+                    owner: owner.into(),
+                    events_queued_max: 1024,
+                })
+                .await?;
+        }
         if let (Some((rest, _)), Some(app)) = (rest, app) {
-            let served = msrp_signaling::rest::start(rest, signal.clone(), app).await?;
+            let served = msrp_signaling::rest::start(rest, signal.clone(), app, transfers).await?;
             println!("msrp-signal ready http={}", served.local);
         }
         for listen in signal.local() {
@@ -186,6 +247,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
             .incoming_timeout
             .or(file.calls.incoming_timeout_s)
             .map_or(defaults.incoming_timeout, std::time::Duration::from_secs),
+        check_pushed_files: false,
     };
     let rest = match args.http.or(file.rest.listen) {
         None => None,
@@ -260,6 +322,30 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
         calls_max: args.calls_max.or(file.sip.calls_max).unwrap_or(100_000),
     };
     Ok((serve, rest))
+}
+
+fn transfer_args(args: &ServeArgs) -> anyhow::Result<TransferArgs> {
+    let mut headers = Vec::new();
+    for header in &args.transfer_header {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--transfer-header {header:?}: not `Name: value`"))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let config = TransferConfig {
+        transfers_max: args.transfers_max,
+        files: FilesPolicy {
+            dirs: args.files_dir.clone(),
+        },
+        delete_before_event: args.delete_before_event,
+        headers,
+    };
+    Ok(TransferArgs {
+        msml: args.msml.then(|| (args.msml_user.clone(), args.msml_app.clone())),
+        config,
+        wanted: args.msml || args.store_dir.is_some(),
+        store_dir: args.store_dir.clone(),
+    })
 }
 
 /// msrpd's default: `$XDG_RUNTIME_DIR/msrpd.sock`, else `/run/msrpd.sock`.

@@ -254,6 +254,8 @@ fn openapi_lists_every_route_and_metrics_count_a_call() {
         ("/v1/sessions/{id}/messages", &["post"]),
         ("/v1/messages:batch", &["post"]),
         ("/v1/sessions/{id}/files", &["post"]),
+        ("/v1/transfers", &["post"]),
+        ("/v1/transfers/{id}", &["delete", "get"]),
         ("/v1/events", &["get"]),
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["delete", "get"]),

@@ -80,6 +80,6 @@ async fn serve(control: PathBuf, sessions: usize) -> Result<(SocketAddr, Signal)
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..RestSettings::default()
     };
-    let served = msrp_signaling::rest::start(rest, signal.clone(), app).await?;
+    let served = msrp_signaling::rest::start(rest, signal.clone(), app, None).await?;
     Ok((served.local, signal))
 }

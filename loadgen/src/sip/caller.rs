@@ -254,6 +254,7 @@ async fn run(
             server_transactions_max: bounds,
             ..EndpointConfig::default()
         },
+        ..UaConfig::default()
     });
     let to = Uri::parse(&format!("sip:msrp@{}", plan.signal)).map_err(|e| anyhow!("our Request-URI: {e}"))?;
     let limits = Limits::default();
@@ -494,7 +495,11 @@ impl State {
                         Err((488, "the load's sessions do not move".into())),
                     );
                 }
-                UaEvent::Ended { .. } | UaEvent::Ringing { .. } | UaEvent::Cancelled { .. } => {}
+                UaEvent::Ended { .. }
+                | UaEvent::Ringing { .. }
+                | UaEvent::Cancelled { .. }
+                | UaEvent::Info(_)
+                | UaEvent::InfoAnswered { .. } => {}
             }
         }
     }

@@ -30,10 +30,13 @@ pub enum EventType {
     Failed,
     /// The session ended.
     Hangup,
+    /// A file transfer (`POST /v1/transfers`, MSML `transfer`) finished an
+    /// object or ended; its `session` is the transfer's id.
+    Transfer,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::Incoming,
         EventType::Calling,
         EventType::Connected,
@@ -42,6 +45,7 @@ impl EventType {
         EventType::Delivered,
         EventType::Failed,
         EventType::Hangup,
+        EventType::Transfer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl EventType {
             EventType::Delivered => "delivered",
             EventType::Failed => "failed",
             EventType::Hangup => "hangup",
+            EventType::Transfer => "transfer",
         }
     }
 

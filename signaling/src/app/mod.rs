@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cpim;
 pub mod events;
+pub mod received;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct AppConfig {
     pub closed_kept: usize,
     /// The application inbound calls belong to.
     pub incoming_app: String,
+    /// Where checked pushed files are stored (`--store-dir`).
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -45,6 +48,7 @@ impl Default for AppConfig {
             sessions_max: 100_000,
             closed_kept: 10_000,
             incoming_app: "default".into(),
+            store_dir: None,
         }
     }
 }
@@ -84,7 +88,12 @@ pub struct AppCounters {
     /// Times the engine dropped our event subscription (it fell behind)
     /// or its connection closed: the events meanwhile are lost.
     pub event_streams_lost: u64,
+    /// Events a watching task (a transfer) did not take in time.
+    pub watch_events_lost: u64,
 }
+
+/// The events a watcher of one session may leave unread.
+pub const WATCH_DEPTH: usize = 64;
 
 pub struct App {
     pub sessions: Sessions,
@@ -93,6 +102,12 @@ pub struct App {
     incoming_app: Arc<str>,
     /// Our messages that asked for a success REPORT, until their outcome.
     reports_asked: std::collections::HashSet<u64>,
+    /// Sessions an in-process task follows (a transfer), with the channel
+    /// their events go to besides the log.
+    watchers: std::collections::HashMap<String, tokio::sync::mpsc::Sender<Arc<AppEvent>>>,
+    /// Where checked pushed files are stored (`None`: where they were
+    /// spooled).
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for App {
@@ -112,6 +127,8 @@ impl App {
             counters: AppCounters::default(),
             incoming_app: Arc::from(config.incoming_app.as_str()),
             reports_asked: std::collections::HashSet::new(),
+            watchers: std::collections::HashMap::new(),
+            store_dir: config.store_dir.clone(),
         }
     }
 
@@ -125,8 +142,43 @@ impl App {
         let Some(session) = self.sessions.by_id(id) else {
             return;
         };
-        self.events
+        let event = self
+            .events
             .push(&session.app, id, session.tag.as_deref(), kind, now_ms, fields);
+        if kind == EventType::Progress || self.watchers.is_empty() {
+            return;
+        }
+        if let Some(watcher) = self.watchers.get(id) {
+            // A watcher gets a session's turns and outcomes: a handful per
+            // session, never near the bound unless it stopped reading.
+            if watcher.try_send(event).is_err() {
+                self.counters.watch_events_lost += 1;
+            }
+            if kind == EventType::Hangup {
+                self.watchers.remove(id);
+            }
+        }
+    }
+
+    /// The events of session `id` from now on (not `progress`), until its
+    /// `hangup`, which is the last. At most `WATCH_DEPTH` wait unread.
+    pub fn watch(&mut self, id: &str) -> tokio::sync::mpsc::Receiver<Arc<AppEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_DEPTH);
+        self.watchers.insert(id.to_string(), tx);
+        rx
+    }
+
+    /// Events of a session that is no table's: a transfer's (`transfer`).
+    pub fn emit_other(
+        &mut self,
+        owner: &Arc<str>,
+        id: &str,
+        tag: Option<&str>,
+        kind: EventType,
+        now_ms: u64,
+        fields: &impl Serialize,
+    ) {
+        self.events.push(owner, id, tag, kind, now_ms, fields);
     }
 
     /// The session is up: `connected`, with its paths.
@@ -509,6 +561,7 @@ mod tests {
             remote_max_size: None,
             accept_types: vec!["*".into()],
             we_connect: false,
+            pushed: None,
         };
         app.connected(&id, vec![leg], 5);
         (app, id)
@@ -529,6 +582,7 @@ mod tests {
             content_type: "text/plain".into(),
             size: 5,
             path: None,
+            report_held: false,
         };
         app.engine_event(&received, b"hello", 6);
         let event = last_event(&app);
@@ -587,6 +641,7 @@ mod tests {
             content_type: "message/cpim".into(),
             size: body.len() as u64,
             path: None,
+            report_held: false,
         };
         app.engine_event(&received, body, 6);
         let event = last_event(&app);
@@ -604,6 +659,7 @@ mod tests {
             content_type: "application/octet-stream".into(),
             size: 2,
             path: None,
+            report_held: false,
         };
         app.engine_event(&binary, &[0, 255], 7);
         assert_eq!(last_event(&app)["body"], "AP8=");
@@ -613,6 +669,7 @@ mod tests {
             content_type: "application/im-iscomposing+xml".into(),
             size: 0,
             path: None,
+            report_held: false,
         };
         app.engine_event(&composing, b"<isComposing><state>active</state></isComposing>", 8);
         let event = last_event(&app);

@@ -93,6 +93,9 @@ pub struct Leg {
     /// What we take.
     pub accept_types: Vec<String>,
     pub we_connect: bool,
+    /// What the peer's RFC 5547 push offer announced (name, size, hash):
+    /// the file is checked against it when it arrives (`received`).
+    pub pushed: Option<crate::sdp::FileSelector>,
 }
 
 impl Leg {
@@ -105,6 +108,7 @@ impl Leg {
             remote_max_size: media.remote.max_size,
             accept_types: media.local.accept_types.clone(),
             we_connect: media.we_connect,
+            pushed: super::received::expected_of(media),
         }
     }
 }
@@ -309,14 +313,15 @@ impl Sessions {
         if let Some(call) = session.call {
             self.by_call.remove(&call);
         }
-        for leg in &session.legs {
-            self.by_engine.remove(&leg.engine_session);
-        }
+        // Its legs stay known while it is kept: the engine's last words on
+        // them (outcomes, aborted messages) come after the session ended.
         self.open -= 1;
         self.closed.push_back(id.to_string());
         while self.closed.len() > self.closed_kept {
-            if let Some(old) = self.closed.pop_front() {
-                self.by_id.remove(&old);
+            if let Some(old) = self.closed.pop_front().and_then(|old| self.by_id.remove(&old)) {
+                for leg in &old.legs {
+                    self.by_engine.remove(&leg.engine_session);
+                }
             }
         }
         true

@@ -15,6 +15,7 @@ mod files;
 mod messages;
 mod metrics;
 mod sessions;
+mod transfers;
 pub mod types;
 pub mod webhooks;
 
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     /// SSE streams open now, and the times one fell behind the log.
     pub sse_streams: AtomicU64,
     pub sse_gaps: AtomicU64,
+    /// File transfers (`/v1/transfers`, shared with MSML).
+    pub transfers: Option<crate::transfer::Transfers>,
 }
 
 pub(crate) type RestState = Arc<Shared>;
@@ -139,6 +142,8 @@ fn api_router() -> OpenApiRouter<RestState> {
         .routes(routes!(messages::post_message))
         .routes(routes!(messages::post_batch))
         .routes(routes!(files::post_file))
+        .routes(routes!(transfers::post_transfer))
+        .routes(routes!(transfers::get_transfer, transfers::delete_transfer))
         .routes(routes!(events::get_events))
         .routes(routes!(events::post_webhook, events::list_webhooks))
         .routes(routes!(events::get_webhook, events::delete_webhook))
@@ -181,7 +186,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Binds `--http` and serves it on the current runtime.
-pub async fn start(settings: RestSettings, signal: Signal, app: SharedApp) -> anyhow::Result<Rest> {
+pub async fn start(
+    settings: RestSettings,
+    signal: Signal,
+    app: SharedApp,
+    transfers: Option<crate::transfer::Transfers>,
+) -> anyhow::Result<Rest> {
     if settings.tokens.is_empty() && !settings.listen.ip().is_loopback() {
         anyhow::bail!(
             "--http {}: a listener off loopback needs --tokens (no application may use it unauthenticated)",
@@ -205,6 +215,7 @@ pub async fn start(settings: RestSettings, signal: Signal, app: SharedApp) -> an
         settings,
         sse_streams: AtomicU64::new(0),
         sse_gaps: AtomicU64::new(0),
+        transfers,
     });
     tokio::spawn(events::feed_webhooks(app, webhooks));
     let router = router(state);
@@ -232,6 +243,8 @@ mod tests {
         ("/v1/sessions/{id}/messages", &["post"]),
         ("/v1/messages:batch", &["post"]),
         ("/v1/sessions/{id}/files", &["post"]),
+        ("/v1/transfers", &["post"]),
+        ("/v1/transfers/{id}", &["delete", "get"]),
         ("/v1/events", &["get"]),
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["delete", "get"]),

@@ -212,35 +212,13 @@ async fn first_party(
     }
 }
 
-/// Where the INVITE goes: the URI's host and port (RFC 3263's DNS
-/// lookups are not done: an address, or a name the system resolves), by
-/// its `transport` parameter or the first listener we have.
+/// Where the INVITE goes (`Signal::next_hop`), a refusal naming `to`.
 async fn next_hop(state: &RestState, to: &Uri) -> Result<(SocketAddr, Transport)> {
-    let sip = to
-        .as_sip()
-        .ok_or_else(|| ApiError::field("to", "a 1pcc session calls a sip: URI"))?;
-    let have = |t: Transport| state.signal.local().iter().any(|l| l.transport == t);
-    let transport = match sip.param("transport").and_then(|v| v.as_deref()) {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
-        Some(t) => return Err(ApiError::field("to", format!("transport={t} is not udp or tcp"))),
-        None if have(Transport::Udp) => Transport::Udp,
-        None => Transport::Tcp,
-    };
-    if !have(transport) {
-        return Err(ApiError::field(
-            "to",
-            format!("msrp-signal has no {transport:?} listener"),
-        ));
-    }
-    let host = sip.host.to_string();
-    let port = sip.port.unwrap_or(5060);
-    let target = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+    state
+        .signal
+        .next_hop(to)
         .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| ApiError::field("to", format!("`{host}` does not resolve")))?;
-    Ok((target, transport))
+        .map_err(|e| ApiError::field("to", e))
 }
 
 async fn third_party(

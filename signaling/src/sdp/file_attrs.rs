@@ -290,7 +290,7 @@ impl std::fmt::Display for FileSelector {
 }
 
 impl FileType {
-    fn parse(text: &str) -> Result<FileType, FileAttrError> {
+    pub fn parse(text: &str) -> Result<FileType, FileAttrError> {
         let mut pieces = text.split(';');
         let mime = pieces.next().unwrap_or_default();
         if !mime.contains('/') {

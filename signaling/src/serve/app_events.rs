@@ -82,7 +82,15 @@ async fn run(engine: PathBuf, tag: String, app: SharedApp, ready: oneshot::Sende
         }
         while let Some((event, payload)) = events.next().await {
             let now = app::unix_ms(std::time::SystemTime::now());
-            app::lock(&app).engine_event(&event, &payload, now);
+            let mut locked = app::lock(&app);
+            // A pushed file is checked before anyone hears of it.
+            if let Some(pushed) = locked.pushed(&event, &payload) {
+                let store = locked.store_dir.clone();
+                drop(locked);
+                tokio::spawn(app::received::settle(pushed, store, client.clone(), app.clone()));
+                continue;
+            }
+            locked.engine_event(&event, &payload, now);
         }
         let why = client
             .close_reason()

@@ -131,6 +131,8 @@ pub async fn create_sessions(
     for line in media {
         let mut descriptor = line.descriptor();
         descriptor.tag = Some(policy.tag.clone());
+        descriptor.hold_reports =
+            policy.check_pushed_files && crate::app::received::expected_of(line).is_some();
         let result = tokio::time::timeout(ENGINE_COMMAND_TIMEOUT, engine.create_session(descriptor)).await;
         match result {
             Ok(Ok(session)) => created.push(session.session_id),

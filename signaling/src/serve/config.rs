@@ -53,6 +53,10 @@ pub struct CallPolicy {
     /// How long an incoming call waits for an application's answer before
     /// it is refused 480 (when not auto-answered, with REST on).
     pub incoming_timeout: std::time::Duration,
+    /// Pushed files (RFC 5547) are checked against their offer before the
+    /// success REPORT (the engine holds it): set when the application
+    /// layer, which checks them, runs.
+    pub check_pushed_files: bool,
 }
 
 impl Default for CallPolicy {
@@ -65,6 +69,7 @@ impl Default for CallPolicy {
             auto_answer: true,
             tag: "msrp-signal".into(),
             incoming_timeout: std::time::Duration::from_secs(30),
+            check_pushed_files: false,
         }
     }
 }

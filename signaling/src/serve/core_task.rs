@@ -15,6 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::calls::{self, Decision};
 
+/// The INFO bodies MSML takes (RFC 5707 3.1; Dialogic's own samples send
+/// `application/xml`).
+const MSML_INFO_TYPES: [&str; 2] = ["application/msml+xml", "application/xml"];
+
 /// How often the counters are logged (when they changed).
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
@@ -89,6 +93,8 @@ pub(super) struct Core {
     pub(super) app: Option<SharedApp>,
     /// Where others find the engine connection of the moment.
     pub(super) link: EngineLink,
+    /// MSML control dialogs, once enabled.
+    pub(super) msml: Option<super::msml::Msml>,
 }
 
 impl Core {
@@ -189,6 +195,17 @@ impl Core {
             }
             Input::App(command) => self.handle_app(now, command),
             Input::IncomingTimeout(call) => self.incoming_timeout(now, call),
+            Input::MsmlEnable(settings) => {
+                self.ua
+                    .set_info_types(vec![MSML_INFO_TYPES[0].into(), MSML_INFO_TYPES[1].into()]);
+                self.msml = Some(super::msml::Msml::new(*settings));
+            }
+            Input::MsmlEvent {
+                call,
+                dialog,
+                body,
+                last,
+            } => self.msml_event(now, call, &dialog, body, last),
             Input::Shutdown(done) => {
                 self.shut_down(now, "msrp-signal is stopping");
                 self.flush();
@@ -294,6 +311,9 @@ impl Core {
                 call, offer, request, ..
             } => {
                 tracing::debug!(?call, from = %request.from(), "incoming call");
+                if self.msml_incoming(now, call, &request, offer.as_ref()) {
+                    return;
+                }
                 self.calls.insert(call, CallRecord::new(None));
                 if self.app_incoming(call, &request, offer.as_ref()) && !self.policy.auto_answer {
                     // An application answers (or the timeout refuses it).
@@ -341,6 +361,8 @@ impl Core {
                 });
             }
             UaEvent::Ringing { .. } => {}
+            UaEvent::Info(info) => self.msml_info(now, info),
+            UaEvent::InfoAnswered { call, txn, status } => self.msml_info_answered(now, call, txn, status),
             UaEvent::Failed { call, status, reason } => {
                 self.app_call_ended(call, EndedBy::Remote, &reason, Some(status));
                 self.end_call(call, &reason);
@@ -598,6 +620,7 @@ impl Core {
 
     /// The dialog is over: its MSRP sessions end with it.
     fn end_call(&mut self, call: CallId, reason: &str) {
+        self.msml_call_ended(call);
         let Some(record) = self.calls.remove(&call) else {
             return;
         };

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod config;
 mod core_task;
 mod journal;
+mod msml;
 mod net;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use app_calls::SipStats;
 use calls::Decision;
 pub use config::{CallPolicy, SipListen};
 use core_task::Core;
+pub use msml::MsmlSettings;
 use net::NetInput;
 
 /// Inputs queued for the core task; senders wait beyond it.
@@ -102,6 +104,16 @@ enum Input {
     App(AppCommand),
     /// An incoming call no application answered in time: 480.
     IncomingTimeout(CallId),
+    /// MSML control dialogs are served from now on.
+    MsmlEnable(Box<MsmlSettings>),
+    /// A transfer's event for an MSML control dialog (`last`: its dialog
+    /// ended).
+    MsmlEvent {
+        call: CallId,
+        dialog: String,
+        body: String,
+        last: bool,
+    },
 }
 
 /// The engine connection of the moment, for those outside the core task
@@ -149,7 +161,10 @@ pub struct Signal {
 impl Signal {
     /// Binds the SIP listeners, connects to msrpd and starts the core task
     /// on the current tokio runtime.
-    pub async fn start(settings: ServeSettings) -> anyhow::Result<Signal> {
+    pub async fn start(mut settings: ServeSettings) -> anyhow::Result<Signal> {
+        // The application layer checks pushed files: the engine holds their
+        // success REPORTs for it.
+        settings.policy.check_pushed_files = settings.app.is_some();
         let (client, events) = AsyncClient::connect(&settings.engine)
             .await
             .map_err(|e| anyhow::anyhow!("msrpd at {}: {e}", settings.engine.display()))?;
@@ -225,6 +240,7 @@ impl Signal {
             udp_send_queue_full: 0,
             app: settings.app.clone(),
             link: link.clone(),
+            msml: None,
         };
         let mut core = core;
         if let Some(path) = &settings.state {
@@ -281,6 +297,41 @@ impl Signal {
 
     /// Answers an incoming session; returns once the 200 is sent (the
     /// engine sessions exist) or the call was refused.
+    /// Where an INVITE to `to` goes: the URI's host and port (RFC 3263's
+    /// DNS lookups are not done: an address, or a name the system
+    /// resolves), by its `transport` parameter or the first listener we
+    /// have.
+    pub async fn next_hop(&self, to: &Uri) -> Result<(SocketAddr, Transport), String> {
+        let sip = to.as_sip().ok_or("a call goes to a sip: URI")?;
+        let have = |t: Transport| self.local.iter().any(|l| l.transport == t);
+        let transport = match sip.param("transport").and_then(|v| v.as_deref()) {
+            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+            Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
+            Some(t) => return Err(format!("transport={t} is not udp or tcp")),
+            None if have(Transport::Udp) => Transport::Udp,
+            None => Transport::Tcp,
+        };
+        if !have(transport) {
+            return Err(format!("msrp-signal has no {transport:?} listener"));
+        }
+        let host = sip.host.to_string();
+        let port = sip.port.unwrap_or(5060);
+        tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("`{host}` does not resolve"))
+            .map(|target| (target, transport))
+    }
+
+    /// Serves MSML control dialogs (INVITEs to `settings.user`) from now on.
+    pub async fn enable_msml(&self, settings: MsmlSettings) -> Result<(), CallError> {
+        self.inputs
+            .send(Input::MsmlEnable(Box::new(settings)))
+            .await
+            .map_err(|_| CallError::Gone)
+    }
+
     pub async fn app_answer(
         &self,
         session: &str,

@@ -50,5 +50,6 @@ pub use endpoint::{
     Transport,
 };
 pub use ua::{
-    Body, CallId, EndReason, InviteError, InviteRequest, ReofferId, UaConfig, UaEvent, UaStats, UserAgent,
+    Body, CallId, EndReason, InfoRequest, InviteError, InviteRequest, ReofferId, UaConfig, UaEvent, UaStats,
+    UserAgent,
 };

@@ -88,6 +88,10 @@ impl RestSignal {
     pub fn log(&self) -> String {
         tail(&self.log, 60)
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for RestSignal {
@@ -137,8 +141,13 @@ pub struct Pair {
 
 impl Pair {
     pub fn start(name: &str, args: &[&str]) -> Pair {
+        Pair::start_with(name, &[], args)
+    }
+
+    /// With `engine_args` for msrpd and `args` for msrp-signal.
+    pub fn start_with(name: &str, engine_args: &[&str], args: &[&str]) -> Pair {
         let dir = test_dir(&format!("rest-{name}"));
-        let engine = Msrpd::start(&dir);
+        let engine = Msrpd::start_with(&dir, engine_args);
         let signal = RestSignal::start(&dir, &engine, args);
         let api = Http::new(signal.http);
         Pair {

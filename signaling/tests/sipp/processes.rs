@@ -142,6 +142,11 @@ pub struct Msrpd {
 
 impl Msrpd {
     pub fn start(dir: &Path) -> Msrpd {
+        Msrpd::start_with(dir, &[])
+    }
+
+    /// `msrpd serve` with the suite's flags and `args`.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Msrpd {
         let control = dir.join("msrpd.sock");
         let log = dir.join("msrpd.log");
         let mut child = Command::new(msrpd_binary())
@@ -150,6 +155,7 @@ impl Msrpd {
             .arg(&control)
             .arg("--spool")
             .arg(dir.join("spool"))
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -187,6 +193,11 @@ impl Msrpd {
 
     pub fn log(&self) -> String {
         tail(&self.log, 40)
+    }
+
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

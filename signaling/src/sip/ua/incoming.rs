@@ -65,10 +65,10 @@ impl UserAgent {
                     .build();
                 self.endpoint.respond(now, txn, 200, response);
             }
-            Method::Info => self.handle_info(now, txn, flow, &request),
+            Method::Info => self.handle_info(now, txn, flow, request),
+            Method::Message => self.handle_message(now, txn, flow, &request),
             // RFC 3261 8.2.1: a method we know but do not serve here.
-            Method::Message
-            | Method::Register
+            Method::Register
             | Method::Subscribe
             | Method::Notify
             | Method::Refer
@@ -104,7 +104,7 @@ impl UserAgent {
         wire::response_tagged(request, flow, status, reason, to_tag).header("Server", &self.config.user_agent)
     }
 
-    fn respond_simple(
+    pub(super) fn respond_simple(
         &mut self,
         now: Instant,
         txn: ServerTxnId,
@@ -305,7 +305,7 @@ impl UserAgent {
 
     /// Finds the call of an in-dialog request, answering 481 (RFC 3261
     /// 12.2.2) or 500 for an out-of-order CSeq.
-    fn dialog_call(
+    pub(super) fn dialog_call(
         &mut self,
         now: Instant,
         txn: ServerTxnId,
@@ -430,31 +430,6 @@ impl UserAgent {
             ),
         };
         self.endpoint.respond(now, txn, status, response)
-    }
-
-    /// RFC 6086: INFO in a dialog. Until an Info-Package handler exists
-    /// (MSML), a named package we did not announce is 469 with an empty
-    /// Recv-Info (4.2.2), and a legacy INFO's body type is 415 (4.2.1).
-    fn handle_info(&mut self, now: Instant, txn: ServerTxnId, flow: Flow, request: &Message) {
-        if self.dialog_call(now, txn, flow, request).is_none() {
-            return;
-        }
-        let response = if request.header("Info-Package").is_some() {
-            self.response(request, &flow, 469, "Bad Info Package", None)
-                .header("Recv-Info", "")
-                .build()
-        } else if !request.body().is_empty() {
-            self.response(request, &flow, 415, "Unsupported Media Type", None)
-                .header("Accept", "application/sdp")
-                .build()
-        } else {
-            self.response(request, &flow, 200, "OK", None).build()
-        };
-        let status = std::str::from_utf8(&response[8..11])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(200);
-        self.endpoint.respond(now, txn, status, response);
     }
 
     /// A 2xx retransmission timer (RFC 3261 13.3.1.4): send again, double

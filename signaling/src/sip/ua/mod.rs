@@ -6,6 +6,7 @@
 //! `accept`, `reject`, `hangup`, `answer_reoffer`.
 
 mod incoming;
+mod info;
 mod outgoing;
 
 use std::cmp::Reverse;
@@ -22,11 +23,11 @@ use super::endpoint::{
 };
 use super::message::Message;
 
+pub use info::InfoRequest;
 pub use outgoing::{InviteError, InviteRequest};
 
-/// The methods we implement (RFC 3261 20.5). MESSAGE is answered 405
-/// until an issue handles it, so it is not listed.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+/// The methods we implement (RFC 3261 20.5).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, MESSAGE";
 /// The bodies we take (RFC 3261 20.1).
 pub const ACCEPT: &str = "application/sdp, multipart/mixed, multipart/related";
 
@@ -40,6 +41,9 @@ pub struct UaConfig {
     pub user_agent: String,
     /// Calls live at once; over it an INVITE gets 503 with Retry-After.
     pub calls_max: usize,
+    /// The body types of a legacy INFO (RFC 6086 2) the application answers
+    /// (`UaEvent::Info`); any other body is 415.
+    pub info_types: Vec<String>,
     pub endpoint: EndpointConfig,
 }
 
@@ -51,6 +55,7 @@ impl Default for UaConfig {
             tcp_port: Some(5060),
             user_agent: concat!("msrp-signal/", env!("CARGO_PKG_VERSION")).into(),
             calls_max: 100_000,
+            info_types: Vec::new(),
             endpoint: EndpointConfig::default(),
         }
     }
@@ -125,6 +130,15 @@ pub enum UaEvent {
     },
     /// An established call ended.
     Ended { call: CallId, reason: EndReason },
+    /// An INFO in a call's dialog with a body of `UaConfig::info_types`:
+    /// answer it with `answer_info`.
+    Info(InfoRequest),
+    /// The final response to our INFO `txn` (408: none came).
+    InfoAnswered {
+        call: CallId,
+        txn: ClientTxnId,
+        status: u16,
+    },
     /// A re-INVITE or UPDATE with an offer in an established call: answer
     /// with `answer_reoffer`.
     Reoffer {
@@ -186,6 +200,10 @@ pub struct UaStats {
     pub outgoing_calls: u64,
     pub acks_missing: u64,
     pub requests_out_of_dialog: u64,
+    pub infos_in: u64,
+    pub infos_out: u64,
+    /// MESSAGE requests answered 200 (RFC 3428).
+    pub sip_messages_in: u64,
 }
 
 pub struct UserAgent {
@@ -195,6 +213,8 @@ pub struct UserAgent {
     by_dialog: HashMap<DialogId, CallId>,
     by_server_txn: HashMap<ServerTxnId, CallId>,
     by_client_txn: HashMap<ClientTxnId, CallId>,
+    /// Our INFOs waiting for their final response.
+    info_txns: HashMap<ClientTxnId, CallId>,
     /// 2xx retransmission deadlines, lazily invalidated.
     timers: BinaryHeap<Reverse<(Instant, CallId)>>,
     events: VecDeque<UaEvent>,
@@ -213,6 +233,7 @@ impl UserAgent {
             by_dialog: HashMap::new(),
             by_server_txn: HashMap::new(),
             by_client_txn: HashMap::new(),
+            info_txns: HashMap::new(),
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             closes: VecDeque::new(),
@@ -223,6 +244,11 @@ impl UserAgent {
 
     pub fn config(&self) -> &UaConfig {
         &self.config
+    }
+
+    /// The INFO body types the application answers from now on.
+    pub fn set_info_types(&mut self, types: Vec<String>) {
+        self.config.info_types = types;
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -319,8 +345,16 @@ impl UserAgent {
             match event {
                 EndpointEvent::Request { txn, flow, message } => self.handle_request(now, txn, flow, message),
                 EndpointEvent::Cancelled { invite } => self.handle_cancelled(now, invite),
-                EndpointEvent::Response { txn, message } => self.handle_response(now, txn, *message),
-                EndpointEvent::Timeout { txn } => self.handle_client_timeout(now, txn),
+                EndpointEvent::Response { txn, message } => {
+                    if !self.info_response(txn, message.status().unwrap_or(0)) {
+                        self.handle_response(now, txn, *message)
+                    }
+                }
+                EndpointEvent::Timeout { txn } => {
+                    if !self.info_timeout(txn) {
+                        self.handle_client_timeout(now, txn)
+                    }
+                }
                 EndpointEvent::AckTimeout { .. } => {}
                 EndpointEvent::CloseStream { conn, reason } => {
                     tracing::info!(conn, %reason, "SIP stream closed: framing lost");

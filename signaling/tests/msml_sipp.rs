@@ -1,0 +1,157 @@
+//! Voicemail delivery driven by MSML over SIP INFO, with `sipp` (Debian
+//! `sip-tester`) as the voicemail application server: it opens the control
+//! dialog with `msrp-signal serve --msml` and sends the seed MSML of
+//! CONTROL-SURFACES.md section 2 exactly as the SIP14 vector has it (the
+//! connection id, the addresses and the source path rewritten to the
+//! test's); a second msrpd + msrp-signal pair is the voicemail delivery
+//! server the file is pushed to (RFC 5547).
+//!
+//! `cargo test -p msrp-signaling --features sipp --test msml_sipp`.
+
+#[allow(dead_code)]
+#[path = "rest/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "sipp/processes.rs"]
+mod processes;
+#[allow(dead_code)]
+#[path = "rest/sse.rs"]
+mod sse;
+#[allow(dead_code)]
+#[path = "rest/stack.rs"]
+mod stack;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::Digest as _;
+
+use processes::{require_sipp, Sipp};
+use sse::Sse;
+use stack::Pair;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn keys(pairs: &[(&str, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(key, value)| ["-key".to_string(), key.to_string(), value.clone()])
+        .collect()
+}
+
+fn sha256(path: &Path) -> String {
+    let octets = std::fs::read(path).unwrap();
+    sha2::Sha256::digest(&octets)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The vector's recording, copied where the sender may read it.
+fn recording(files: &Path) -> PathBuf {
+    let vector = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors/sip/files/RECORD_VMD4_1.amr");
+    let src = files.join("RECORD_VMD4_1.amr");
+    std::fs::copy(vector, &src).unwrap();
+    src
+}
+
+/// The event documents sipp received, in order, from its message log.
+fn received_infos(dir: &Path) -> Vec<String> {
+    let log = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("_messages.log"))
+        .expect("sipp's message log");
+    let text = std::fs::read_to_string(log).unwrap();
+    // Each event is one line of its INFO's body.
+    text.lines()
+        .filter(|line| line.starts_with("<msml version=\"1.1\"><event "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_seed_msml_sends_the_recording_to_the_voicemail_server_and_reports_in_order() {
+    require_sipp();
+    let receiver = Pair::start("msml-vmds", &[]);
+    let files = processes::test_dir("msml-files");
+    let files_arg = files.display().to_string();
+    let sender = Pair::start("msml-ms", &["--msml", "--files-dir", &files_arg]);
+    let src = recording(&files);
+    let digest = sha256(&src);
+    let mut received = Sse::open(&receiver.api, "/v1/events", None);
+    let mut args = keys(&[
+        ("srcpath", src.display().to_string()),
+        ("answerer", format!("sip:msml@{}", receiver.signal.udp)),
+        ("offerer", "sip:msml@127.0.0.1".to_string()),
+    ]);
+    args.push(sender.signal.udp.to_string());
+    let mut sipp = Sipp::start(&sender.dir, "../msml/as_transfer.xml", 1, &args);
+    sipp.wait_success();
+    // The events, in order, with the values the schema's patterns allow.
+    let infos = received_infos(&sender.dir);
+    let names: Vec<&str> = infos
+        .iter()
+        .map(|i| {
+            i.split("event name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["transfer.objectdone", "TransferEnd", "msml.dialog.exit"],
+        "{infos:?}\n{}",
+        sender.logs()
+    );
+    assert!(
+        infos[0].contains("<name>transfer.objid</name><value>transfer</value>"),
+        "{}",
+        infos[0]
+    );
+    assert!(
+        infos[0].contains("<name>transfer.duration</name><value>"),
+        "{}",
+        infos[0]
+    );
+    assert!(infos[0].contains("/dialog:12345\""), "{}", infos[0]);
+    assert!(
+        infos[1].contains("<name>transfer.end</name><value>transfer.complete</value>"),
+        "{}",
+        infos[1]
+    );
+    assert!(
+        infos[2].contains("<name>dialog.exit.status</name><value>200</value>"),
+        "{}",
+        infos[2]
+    );
+    for info in &infos {
+        for value in info.split("<value>").skip(1) {
+            let value = value.split("</value>").next().unwrap();
+            assert!(
+                !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'),
+                "a value outside [a-zA-Z0-9.]+: {value:?}"
+            );
+        }
+    }
+    // The voicemail delivery server got the announced file, whole.
+    let incoming = received.wait("incoming", WAIT, |e| e.event == "incoming").json();
+    let offer = incoming["offer"].as_str().unwrap();
+    assert!(offer.contains("a=file-selector:name:\"RECORD_VMD4_1.amr\" type:audio/amr size:6406 hash:sha-1:8A:38:4D:EA:02:E7:DD:AB:F1:74:76:5F:5C:20:B6:C8:30:42:E8:EF"), "{offer}");
+    assert!(
+        offer.contains("a=sendonly") && offer.contains("a=file-transfer-id:"),
+        "{offer}"
+    );
+    assert_eq!(
+        incoming["from"].as_str().unwrap().split(';').next().unwrap(),
+        "<sip:msml@127.0.0.1>"
+    );
+    let message = received.wait("message", WAIT, |e| e.event == "message").json();
+    let stored = PathBuf::from(message["path"].as_str().unwrap());
+    assert_eq!(sha256(&stored), digest);
+    // delete="true", after success.
+    assert!(!src.exists(), "the recording was not deleted");
+}
