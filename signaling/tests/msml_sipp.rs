@@ -155,3 +155,172 @@ fn the_seed_msml_sends_the_recording_to_the_voicemail_server_and_reports_in_orde
     // delete="true", after success.
     assert!(!src.exists(), "the recording was not deleted");
 }
+
+/// The MSML results sipp received, in order, from its message log.
+fn received_results(dir: &Path) -> Vec<String> {
+    let log = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("_messages.log"))
+        .expect("sipp's message log");
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("<msml version=\"1.1\"><result "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Each bad document (the part before and after the connection id) with
+/// the RFC 5707 section 11 code and a word of the description it gets.
+const BAD_DOCUMENTS: &[(&str, &str, u16, &str)] = &[
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><transfer></msml>"#,
+        400,
+        "",
+    ),
+    (
+        r#"<msml version="1.1"><!-- "#,
+        r#" --><dialogstart name="a"><transfer><fileobj src="file:///tmp/a" dest="file:///tmp/b"/></transfer></dialogstart></msml>"#,
+        408,
+        "target",
+    ),
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><transfer><fileobj src="file:///tmp/a" dest="file:///tmp/b"/><sparkle/></transfer></dialogstart></msml>"#,
+        401,
+        "sparkle",
+    ),
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><play><audio uri="file:///x.wav"/></play></dialogstart></msml>"#,
+        402,
+        "play",
+    ),
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><transfer><fileobj src="file:///tmp/a" dest="http://example.com/vm"/></transfer></dialogstart></msml>"#,
+        410,
+        "http",
+    ),
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><transfer><fileobj dest="file:///tmp/b"/></transfer></dialogstart></msml>"#,
+        408,
+        "src",
+    ),
+    (
+        r#"<msml version="1.1"><dialogstart target="conn:"#,
+        r#""><transfer><fileobj src="file:///nonexistent/vm.amr" dest="file:///tmp/b"/></transfer></dialogstart></msml>"#,
+        410,
+        "nonexistent",
+    ),
+    (
+        r#"<msml version="1.1"><!-- "#,
+        r#" --><dialogstart target="conn:nobody"><transfer><fileobj src="file:///tmp/a" dest="file:///tmp/b"/></transfer></dialogstart></msml>"#,
+        430,
+        "conn:nobody",
+    ),
+    (
+        r#"<msml version="1.1"><!-- "#,
+        r#" --><dialogend id="conn:x/dialog:none"/></msml>"#,
+        430,
+        "dialog:none",
+    ),
+];
+
+#[test]
+fn bad_msml_documents_get_the_rfc_5707_result_naming_what_is_wrong() {
+    require_sipp();
+    let files = processes::test_dir("msml-bad-files");
+    let files_arg = files.display().to_string();
+    let sender = Pair::start("msml-bad", &["--msml", "--files-dir", &files_arg]);
+    let mut csv = String::from("SEQUENTIAL\n");
+    for (before, after, _, _) in BAD_DOCUMENTS {
+        assert!(
+            !before.contains(';') && !after.contains(';'),
+            "sipp splits fields at ;"
+        );
+        csv.push_str(&format!("{before};{after};\n"));
+    }
+    let inf = sender.dir.join("documents.csv");
+    std::fs::write(&inf, csv).unwrap();
+    let mut args: Vec<String> = ["-inf", inf.to_str().unwrap(), "-l", "1"]
+        .map(String::from)
+        .to_vec();
+    args.push(sender.signal.udp.to_string());
+    let calls = BAD_DOCUMENTS.len() as u32;
+    let mut sipp = Sipp::start(&sender.dir, "../msml/as_documents.xml", calls, &args);
+    sipp.wait_success();
+    let results = received_results(&sender.dir);
+    assert_eq!(
+        results.len(),
+        BAD_DOCUMENTS.len(),
+        "{results:#?}\n{}",
+        sender.logs()
+    );
+    for ((before, after, code, word), result) in BAD_DOCUMENTS.iter().zip(&results) {
+        assert!(
+            result.starts_with(&format!(
+                "<msml version=\"1.1\"><result response=\"{code}\"><description>"
+            )),
+            "{before}...{after}: {result}"
+        );
+        assert!(result.contains(word), "{before}...{after}: {result}");
+    }
+}
+
+#[test]
+fn dialogend_stops_a_running_transfer_and_keeps_the_recording() {
+    require_sipp();
+    let receiver = Pair::start("msml-end-vmds", &["--no-auto-answer"]);
+    let files = processes::test_dir("msml-end-files");
+    let files_arg = files.display().to_string();
+    let sender = Pair::start("msml-end", &["--msml", "--files-dir", &files_arg]);
+    let src = recording(&files);
+    let mut received = Sse::open(&receiver.api, "/v1/events", None);
+    let mut args = keys(&[
+        ("srcpath", src.display().to_string()),
+        ("answerer", format!("sip:vmds@{}", receiver.signal.udp)),
+        ("offerer", "sip:msml@127.0.0.1".to_string()),
+    ]);
+    args.push(sender.signal.udp.to_string());
+    let mut sipp = Sipp::start(&sender.dir, "../msml/as_dialogend.xml", 1, &args);
+    // The voicemail server sees the INVITE and never answers it.
+    received.wait("incoming", WAIT, |e| e.event == "incoming");
+    sipp.wait_success();
+    let results = received_results(&sender.dir);
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        results[0].contains("<dialogid>conn:") && results[0].contains("/dialog:vm2</dialogid>"),
+        "{}",
+        results[0]
+    );
+    assert!(
+        results[1].starts_with("<msml version=\"1.1\"><result response=\"200\""),
+        "{}",
+        results[1]
+    );
+    let infos = received_infos(&sender.dir);
+    assert_eq!(infos.len(), 2, "{infos:?}");
+    assert!(infos[0].contains("event name=\"TransferEnd\""), "{}", infos[0]);
+    assert!(
+        infos[0].contains("<name>transfer.end</name><value>transfer.terminate</value>"),
+        "{}",
+        infos[0]
+    );
+    assert!(
+        infos[0].contains("<name>transfer.objid</name><value>vm2</value>"),
+        "{}",
+        infos[0]
+    );
+    assert!(
+        infos[1].contains("event name=\"msml.dialog.exit\""),
+        "{}",
+        infos[1]
+    );
+    // The pending INVITE was cancelled and the recording kept.
+    received.wait("hangup", WAIT, |e| e.event == "hangup");
+    assert!(src.exists(), "dialogend deleted the recording");
+}

@@ -379,12 +379,17 @@ fn a_1_gib_recording_goes_through_with_flat_memory_on_both_sides() {
     let digest = sha256(&src);
     let mut sent = Sse::open(&sender.api, "/v1/events", None);
     let mut received = Sse::open(&receiver.api, "/v1/events", None);
+    let started = Instant::now();
     let id = transfer(
         &sender,
         json!({"src": src.display().to_string(), "dest": dest(&receiver, "long-message.amr"), "contenttype": "audio/amr", "delete": true}),
         json!({}),
     );
     let end = end_of(&mut sent, &id, Duration::from_secs(180));
+    eprintln!(
+        "1 GiB transfer: {:?} from POST to the end event",
+        started.elapsed()
+    );
     assert_eq!(end["end"], "transfer.complete", "{end}");
     let message = received.wait("message", WAIT, is("message")).json();
     let stored = PathBuf::from(message["path"].as_str().unwrap());
@@ -399,6 +404,7 @@ fn a_1_gib_recording_goes_through_with_flat_memory_on_both_sides() {
         ("receiving msrp-signal", receiver.signal.pid()),
     ] {
         let peak = peak_rss_kib(pid);
+        eprintln!("{who}: peak RSS {peak} KiB");
         assert!(
             peak < 200 * 1024,
             "{who} peaked at {peak} KiB moving a 1 GiB file"

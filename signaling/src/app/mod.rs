@@ -626,9 +626,20 @@ mod tests {
         );
         assert_eq!(last_event(&app)["type"], "hangup");
         assert_eq!(app.sessions.get("a", &id).unwrap().state, State::Closed);
-        // The session's engine id is forgotten: later events are nobody's.
-        app.engine_event(&received, b"late", 9);
-        assert_eq!(app.counters.events_unowned, 1);
+        // The engine's last words on a closed session (outcomes, aborted
+        // messages) still reach its application.
+        let late = EngineEvent::MessageAborted {
+            session_id: "e1".into(),
+            message_id: "m2".into(),
+            reason: "the session closed".into(),
+        };
+        app.engine_event(&late, b"", 9);
+        assert_eq!(app.counters.events_unowned, 0);
+        let event = last_event(&app);
+        assert_eq!(
+            (event["type"].as_str(), event["session"].as_str()),
+            (Some("failed"), Some(id.as_str()))
+        );
     }
 
     #[test]

@@ -566,3 +566,105 @@ fn transfer_spec(transfer: &model::Transfer) -> Result<TransferSpec, MsmlError> 
         tag: Some("msml".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer_of(document: &str) -> model::Transfer {
+        let parsed = msml::parse(document.as_bytes()).expect("the document reads");
+        match parsed.requests.into_iter().next() {
+            Some(model::Request::DialogStart(start)) => start.transfer,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn doc(fileobj: &str) -> String {
+        format!("<msml version=\"1.1\"><dialogstart target=\"conn:x\"><transfer retry=\"1\">{fileobj}</transfer></dialogstart></msml>")
+    }
+
+    const XMSRP: &str = "xmsrp://?offerer=sip:a@127.0.0.1&amp;answerer=sip:b@127.0.0.1&amp;file=/r/vm.amr";
+
+    #[test]
+    fn append_and_overwrite_false_mean_nothing_for_an_xmsrp_dest() {
+        for attribute in ["append=\"true\"", "overwrite=\"false\""] {
+            let fileobj = format!("<fileobj src=\"file:///tmp/vm.amr\" {attribute} dest=\"{XMSRP}\"/>");
+            let error = transfer_spec(&transfer_of(&doc(&fileobj))).unwrap_err();
+            assert_eq!(error.response, 407, "{attribute}: {error}");
+            assert!(
+                error.description.contains(attribute.split('=').next().unwrap()),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fileobj_becomes_an_object_announcing_its_last_segment() {
+        let fileobj = format!(
+            "<fileobj src=\"file:///tmp/vm.amr\" dest=\"{XMSRP}\" contenttype=\"audio/amr\" retry=\"-1\" delete=\"true\"/>"
+        );
+        let spec = transfer_spec(&transfer_of(&doc(&fileobj))).unwrap();
+        let object = &spec.objects[0];
+        assert_eq!(object.objid, "object1");
+        assert_eq!(object.retry, Retry::Forever);
+        assert!(object.delete);
+        assert_eq!(
+            object.dest,
+            Dest::Msrp {
+                offerer: "sip:a@127.0.0.1".into(),
+                answerer: "sip:b@127.0.0.1".into(),
+                file_name: "vm.amr".into(),
+            }
+        );
+        // The transfer's retry when the object's own is smaller.
+        let plain = transfer_spec(&transfer_of(&doc(&format!(
+            "<fileobj src=\"/tmp/vm.amr\" dest=\"{XMSRP}\"/>"
+        ))))
+        .unwrap();
+        assert_eq!(plain.objects[0].retry, Retry::Count(1));
+        assert_eq!(plain.objects[0].content_type, "application/octet-stream");
+    }
+
+    #[test]
+    fn a_messageobj_is_inline_text_to_an_xmsrp_dest_only() {
+        let message = format!("<messageobj dest=\"{XMSRP}\"><content>hello</content></messageobj>");
+        let spec = transfer_spec(&transfer_of(&doc(&message))).unwrap();
+        assert_eq!(spec.objects[0].body.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(spec.objects[0].content_type, "text/plain");
+        let to_file = "<messageobj dest=\"file:///tmp/m.txt\"><content>hello</content></messageobj>";
+        assert_eq!(
+            transfer_spec(&transfer_of(&doc(to_file))).unwrap_err().response,
+            407
+        );
+    }
+
+    #[test]
+    fn a_control_answer_declines_every_offered_line() {
+        let offer = Body::sdp(Bytes::from_static(
+            b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\nm=message 2855 TCP/MSRP *\r\n",
+        ));
+        let answer = String::from_utf8(control_sdp("198.51.100.20", Some(&offer)).to_vec()).unwrap();
+        assert!(answer.contains("m=audio 0 RTP/AVP 0 8\r\n"), "{answer}");
+        assert!(answer.contains("m=message 0 TCP/MSRP *\r\n"), "{answer}");
+        let none = String::from_utf8(control_sdp("198.51.100.20", None).to_vec()).unwrap();
+        assert!(!none.contains("m="), "{none}");
+        assert!(none.contains("c=IN IP4 198.51.100.20"));
+    }
+
+    #[test]
+    fn exit_status_says_200_unless_the_transfer_failed_or_ran_out_of_time() {
+        let refused = Failure {
+            sip_status: Some(486),
+            ..Failure::default()
+        };
+        assert_eq!(exit_status(End::Complete, None), 200);
+        assert_eq!(exit_status(End::Terminate, None), 200);
+        assert_eq!(exit_status(End::Maxtime, None), 408);
+        assert_eq!(exit_status(End::Failed, Some(&refused)), 486);
+        assert_eq!(exit_status(End::Failed, Some(&Failure::local("gone"))), 500);
+        assert_eq!(
+            failure_pairs(Some(&refused)),
+            vec![("transfer.sip.status".to_string(), "486".to_string())]
+        );
+    }
+}

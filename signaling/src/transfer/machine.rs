@@ -313,14 +313,18 @@ impl Machine {
         });
     }
 
+    /// Ends early: what runs is aborted; the object named is the one that
+    /// failed, else the first that was running.
     fn stop(&mut self, now: Instant, end: End, object: Option<usize>, failure: Option<Failure>) {
+        let mut first_running = None;
         for (index, state) in self.objects.iter_mut().enumerate() {
             if state.running {
                 state.running = false;
+                first_running.get_or_insert(index);
                 self.actions.push_back(Action::Abort { object: index });
             }
         }
-        self.finish(now, end, object, failure);
+        self.finish(now, end, object.or(first_running), failure);
     }
 
     fn finish(&mut self, now: Instant, end: End, object: Option<usize>, failure: Option<Failure>) {
@@ -638,6 +642,7 @@ mod tests {
             actions[1],
             Action::Finished {
                 end: End::Terminate,
+                object: Some(0),
                 ..
             }
         ));
