@@ -11,7 +11,7 @@
 //! - [`model`]: the typed document, with every schema default applied.
 //! - [`xmsrp`]: the `src` (`file://`) and `dest` (`xmsrp://`, `file://`)
 //!   URIs, read at parse time so that a bad one fails the document.
-//! - [`write`]: the `<result>` and `<event>` documents sent back.
+//! - [`write`](mod@write): the `<result>` and `<event>` documents sent back.
 //! - [`duration`]: MSML time values (`1.5s`, `300ms`).
 //!
 //! Sans-IO: no file is opened or checked; the caller resolves the target
