@@ -11,6 +11,7 @@
 //!   Dialogic's `<transfer>` primitive.
 
 pub mod app;
+pub mod digest;
 pub mod msml;
 pub mod rest;
 pub mod sdp;

@@ -330,7 +330,15 @@ fn transfer_args(args: &ServeArgs) -> anyhow::Result<TransferArgs> {
         let (name, value) = header
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("--transfer-header {header:?}: not `Name: value`"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
+        let (name, value) = (name.trim(), value.trim());
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+        if !token || value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            anyhow::bail!("--transfer-header {header:?}: not a header name and a one-line value");
+        }
+        headers.push((name.to_string(), value.to_string()));
     }
     let config = TransferConfig {
         transfers_max: args.transfers_max,

@@ -55,19 +55,30 @@ fn recording(files: &Path) -> PathBuf {
     src
 }
 
-/// The event documents sipp received, in order, from its message log.
-fn received_infos(dir: &Path) -> Vec<String> {
+/// The lines of sipp's message log that start with `prefix`, in order.
+fn logged(dir: &Path, prefix: &str) -> Vec<String> {
     let log = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.to_string_lossy().ends_with("_messages.log"))
         .expect("sipp's message log");
-    let text = std::fs::read_to_string(log).unwrap();
-    // Each event is one line of its INFO's body.
-    text.lines()
-        .filter(|line| line.starts_with("<msml version=\"1.1\"><event "))
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with(prefix))
         .map(str::to_string)
         .collect()
+}
+
+/// The event documents sipp received, in order (each is one line of its
+/// INFO's body).
+fn received_infos(dir: &Path) -> Vec<String> {
+    logged(dir, "<msml version=\"1.1\"><event ")
+}
+
+/// The MSML results sipp received, in order.
+fn received_results(dir: &Path) -> Vec<String> {
+    logged(dir, "<msml version=\"1.1\"><result ")
 }
 
 #[test]
@@ -154,21 +165,6 @@ fn the_seed_msml_sends_the_recording_to_the_voicemail_server_and_reports_in_orde
     assert_eq!(sha256(&stored), digest);
     // delete="true", after success.
     assert!(!src.exists(), "the recording was not deleted");
-}
-
-/// The MSML results sipp received, in order, from its message log.
-fn received_results(dir: &Path) -> Vec<String> {
-    let log = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.to_string_lossy().ends_with("_messages.log"))
-        .expect("sipp's message log");
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter(|line| line.starts_with("<msml version=\"1.1\"><result "))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Each bad document (the part before and after the connection id) with

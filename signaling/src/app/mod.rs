@@ -160,6 +160,31 @@ impl App {
         }
     }
 
+    /// A new outbound 1PCC session of `owner` (state `calling`): its id.
+    pub fn new_outbound(
+        &mut self,
+        owner: Arc<str>,
+        tag: Option<String>,
+        to: String,
+        from: Option<String>,
+        now_ms: u64,
+    ) -> Result<String, SessionsFull> {
+        let id = self.sessions.new_id();
+        let mut session = AppSession::new(
+            id.clone(),
+            owner,
+            Mode::FirstParty,
+            Direction::Outbound,
+            State::Calling,
+            now_ms,
+        );
+        session.tag = tag;
+        session.to = Some(to);
+        session.from = from;
+        self.sessions.insert(session)?;
+        Ok(id)
+    }
+
     /// The events of session `id` from now on (not `progress`), until its
     /// `hangup`, which is the last. At most `WATCH_DEPTH` wait unread.
     pub fn watch(&mut self, id: &str) -> tokio::sync::mpsc::Receiver<Arc<AppEvent>> {

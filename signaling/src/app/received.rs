@@ -13,7 +13,7 @@ use bytes::Bytes;
 use msrp_engine::control::EngineEvent;
 
 use super::{App, EventType};
-use crate::sdp::FileSelector;
+use crate::sdp::{FileHash, FileSelector};
 
 /// A pushed file that arrived whole, to check.
 #[derive(Clone, Debug)]
@@ -159,46 +159,25 @@ fn free_path(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|path| !path.exists())
 }
 
-fn sha1_hex(digest: [u8; 20]) -> String {
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-    hex.join(":")
-}
-
 /// Checks and stores a pushed file (blocking: it reads the whole file
 /// once, in 1 MiB pieces). `store`: where to keep it (default: where the
 /// engine spooled it).
 pub fn check_and_store(pushed: &Pushed, store: Option<&Path>) -> Verdict {
-    use std::io::Read as _;
     let refuse = |status: u16, reason: String| {
         if let Some(spooled) = &pushed.spooled {
             let _ = std::fs::remove_file(spooled);
         }
         Verdict::Refused { status, reason }
     };
-    let mut hasher = sha1_smol::Sha1::new();
-    let size = match (&pushed.spooled, &pushed.body) {
-        (Some(path), _) => {
-            let mut file = match std::fs::File::open(path) {
-                Ok(file) => file,
-                Err(e) => return refuse(400, format!("the received file {}: {e}", path.display())),
-            };
-            let mut piece = vec![0u8; 1 << 20];
-            let mut size = 0u64;
-            loop {
-                match file.read(&mut piece) {
-                    Ok(0) => break size,
-                    Ok(n) => {
-                        size += n as u64;
-                        hasher.update(&piece[..n]);
-                    }
-                    Err(e) => return refuse(400, format!("reading the received file: {e}")),
-                }
-            }
-        }
-        (None, Some(body)) => {
-            hasher.update(body);
-            body.len() as u64
-        }
+    let (size, digest) = match (&pushed.spooled, &pushed.body) {
+        (Some(path), _) => match crate::digest::sha1_of_file(path) {
+            Ok(measured) => measured,
+            Err(e) => return refuse(400, format!("the received file {}: {e}", path.display())),
+        },
+        (None, Some(body)) => (
+            body.len() as u64,
+            sha1_smol::Sha1::from(&body[..]).digest().bytes(),
+        ),
         (None, None) => return refuse(400, "the received file has no octets".into()),
     };
     if let Some(announced) = pushed.expected.size {
@@ -209,7 +188,7 @@ pub fn check_and_store(pushed: &Pushed, store: Option<&Path>) -> Verdict {
             );
         }
     }
-    let sha1 = sha1_hex(hasher.digest().bytes());
+    let sha1 = FileHash::sha1_digest(digest).value;
     let announced = pushed
         .expected
         .hashes
@@ -333,7 +312,7 @@ mod tests {
             expected: FileSelector {
                 name: Some("../x/voice.amr".into()),
                 size: Some(size),
-                hashes: vec![crate::sdp::FileHash {
+                hashes: vec![FileHash {
                     algorithm: "sha-1".into(),
                     value: sha1.into(),
                 }],
@@ -348,7 +327,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("msrp-check-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let octets = b"hello voicemail";
-        let sha1 = sha1_hex(sha1_smol::Sha1::from(&octets[..]).digest().bytes());
+        let sha1 = FileHash::sha1_digest(sha1_smol::Sha1::from(&octets[..]).digest().bytes()).value;
         let good = pushed(&dir, octets, octets.len() as u64, &sha1.to_lowercase());
         match check_and_store(&good, None) {
             Verdict::Stored { path, .. } => {

@@ -38,25 +38,9 @@ fn normalise_hash(hash: &str) -> String {
 
 /// The file's size and sha-1, read off the disk in a blocking task.
 async fn digest(path: PathBuf) -> Result<(u64, [u8; 20]), ApiError> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&path)?;
-        let mut hasher = sha1_smol::Sha1::new();
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut size = 0u64;
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            size += n as u64;
-        }
-        Ok::<_, std::io::Error>((size, hasher.digest().bytes()))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::field("path", e))
+    crate::digest::sha1_of_file_async(path)
+        .await
+        .map_err(|e| ApiError::field("path", e))
 }
 
 /// Sends a file: JSON `{path, ...}` names one on this server; any other

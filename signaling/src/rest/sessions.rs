@@ -172,25 +172,15 @@ async fn first_party(
         headers.push((name.clone(), value.clone()));
     }
     let (target, transport) = next_hop(state, &to).await?;
-    let id = {
-        let mut app = app::lock(&state.app);
-        let id = app.sessions.new_id();
-        let mut session = AppSession::new(
-            id.clone(),
+    let id = app::lock(&state.app)
+        .new_outbound(
             caller.0.clone(),
-            Mode::FirstParty,
-            Direction::Outbound,
-            SessionState::Calling,
+            request.tag.clone(),
+            to.to_string(),
+            from.as_ref().map(|f| f.to_string()),
             now_ms(),
-        );
-        session.tag = request.tag.clone();
-        session.to = Some(to.to_string());
-        session.from = from.as_ref().map(|f| f.to_string());
-        app.sessions
-            .insert(session)
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        id
-    };
+        )
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let call = OutboundCall {
         to,
         from,

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{Action, Failure, Machine};
 use super::{Dest, Note, ObjectSpec, Sink, TransferSpec, Transfers};
-use crate::app::{self, AppSession, Direction as AppDirection, EventType, Mode, State};
+use crate::app::{self, EventType};
 use crate::sdp::{Direction, FileAttributes, FileHash, FileSelector, FileType, OfferOptions};
 use crate::serve::{CallError, OutboundCall};
 use crate::sip::{NameAddr, Uri};
@@ -31,32 +31,12 @@ struct Facts {
     sha1: [u8; 20],
 }
 
-/// Reads the whole file once, in a blocking thread, in 1 MiB pieces.
+/// Reads the whole file once, in a blocking thread.
 async fn measure(path: PathBuf) -> Result<Facts, Failure> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read as _;
-        let mut file =
-            std::fs::File::open(&path).map_err(|e| Failure::local(format!("{}: {e}", path.display())))?;
-        let mut hasher = sha1_smol::Sha1::new();
-        let mut piece = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = file
-                .read(&mut piece)
-                .map_err(|e| Failure::local(format!("{}: {e}", path.display())))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&piece[..n]);
-        }
-        Ok(Facts {
-            size,
-            sha1: hasher.digest().bytes(),
-        })
-    })
-    .await
-    .map_err(|e| Failure::local(format!("measuring the source: {e}")))?
+    crate::digest::sha1_of_file_async(path.clone())
+        .await
+        .map(|(size, sha1)| Facts { size, sha1 })
+        .map_err(|e| Failure::local(format!("{}: {e}", path.display())))
 }
 
 /// Runs one transfer to its end.
@@ -261,20 +241,15 @@ impl Attempt {
         let owner = self.transfers.owner_of(&self.transfer);
         let (id, mut watch) = {
             let mut app = app::lock(&self.transfers.app);
-            let id = app.sessions.new_id();
-            let mut entry = AppSession::new(
-                id.clone(),
-                owner,
-                Mode::FirstParty,
-                AppDirection::Outbound,
-                State::Calling,
-                app::unix_ms(std::time::SystemTime::now()),
-            );
-            entry.tag = self.tag.clone();
-            entry.to = Some(to.to_string());
-            entry.from = Some(from.to_string());
-            app.sessions
-                .insert(entry)
+            let now = app::unix_ms(std::time::SystemTime::now());
+            let id = app
+                .new_outbound(
+                    owner,
+                    self.tag.clone(),
+                    to.to_string(),
+                    Some(from.to_string()),
+                    now,
+                )
                 .map_err(|e| Failure::local(e.to_string()))?;
             let watch = app.watch(&id);
             (id, watch)
