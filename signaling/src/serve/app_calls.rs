@@ -39,6 +39,13 @@ pub enum AppCommand {
         reason: String,
         reply: oneshot::Sender<Result<(), CallError>>,
     },
+    /// Close the session's MSRP legs now (a message half sent ends with
+    /// `#`) and leave the dialog to a later `Hangup`.
+    CloseMedia {
+        session: String,
+        reason: String,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
     SipStats(oneshot::Sender<SipStats>),
 }
 
@@ -303,6 +310,30 @@ impl Core {
                     }
                 }
                 let _ = reply.send(Ok(()));
+            }
+            AppCommand::CloseMedia {
+                session,
+                reason,
+                reply,
+            } => {
+                if let Some(call) = self.call_of(&session) {
+                    let legs = self
+                        .calls
+                        .get_mut(&call)
+                        .map(|record| std::mem::take(&mut record.sessions))
+                        .unwrap_or_default();
+                    // No longer the call's: their `session_closed` sends no BYE.
+                    for leg in &legs {
+                        self.by_session.remove(leg);
+                    }
+                    let engine = self.engine.clone();
+                    tokio::spawn(async move {
+                        calls::close_sessions(engine.as_ref(), &legs, &reason).await;
+                        let _ = reply.send(Ok(()));
+                    });
+                } else {
+                    let _ = reply.send(Ok(()));
+                }
             }
             AppCommand::SipStats(reply) => {
                 let endpoint = self.ua.endpoint();

@@ -368,6 +368,19 @@ impl Signal {
         self.app_command(command, rx).await
     }
 
+    /// Closes the MSRP legs of 1PCC session `session` and keeps its dialog
+    /// up until `app_hangup`: a message half sent ends with `#` (RFC 4975
+    /// 7.1), which a BYE on its heels would overtake.
+    pub async fn app_close_media(&self, session: &str, reason: &str) -> Result<(), CallError> {
+        let (reply, rx) = oneshot::channel();
+        let command = AppCommand::CloseMedia {
+            session: session.to_string(),
+            reason: reason.to_string(),
+            reply,
+        };
+        self.app_command(command, rx).await
+    }
+
     /// The SIP counters (`/metrics`).
     pub async fn sip_stats(&self) -> Result<SipStats, CallError> {
         let (reply, rx) = oneshot::channel();

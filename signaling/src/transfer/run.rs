@@ -22,7 +22,7 @@ use crate::serve::{CallError, OutboundCall};
 use crate::sip::{NameAddr, Uri};
 
 /// How long the BYE of a stopped send waits after its `#` chunk.
-const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
+const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
 
 /// What an object's source measured when it was first sent.
 #[derive(Clone, Debug)]
@@ -203,24 +203,18 @@ impl Attempt {
     }
 
     /// A stopped send: the MSRP session is closed first, so that the
-    /// message ends with `#` on the wire (RFC 4975 7.1) before the BYE
-    /// ends the dialog, which would close the peer's session under it.
+    /// message ends with `#` on the wire (RFC 4975 7.1); the BYE, which
+    /// would close the peer's session under it, follows after a grace. The
+    /// `#` waits behind whatever chunk octets are already queued on the
+    /// connection.
     async fn interrupt(&self, session: &str) {
-        let leg = app::lock(&self.transfers.app)
-            .sessions
-            .by_id(session)
-            .and_then(|s| s.first_leg())
-            .map(|leg| leg.engine_session.clone());
-        let (Some(leg), Some(engine)) = (leg, self.transfers.signal.engine()) else {
-            return;
-        };
-        if engine
-            .close_session(&leg, Some("the transfer was stopped"))
+        if self
+            .transfers
+            .signal
+            .app_close_media(session, "the transfer was stopped")
             .await
             .is_ok()
         {
-            // The `#` chunk leaves with the engine's next write; the BYE
-            // goes on another path (SIP) and must not overtake it.
             tokio::time::sleep(INTERRUPT_GRACE).await;
         }
     }
