@@ -549,6 +549,11 @@ mod tests {
             sip: None,
             rest: None,
             warnings: vec![],
+            label: None,
+            commit: None,
+            runs: Vec::new(),
+            stats: Default::default(),
+            sweep: None,
         }
     }
 

@@ -5,6 +5,9 @@
 //! - [`calibrate`]: the raw loopback limits of the host, same runtime, no MSRP.
 //! - [`html`]: the self-contained HTML report with SVG plots.
 //! - [`compare`]: two reports to a pass/fail regression verdict.
+//! - [`stats`]: the metrics a report is judged by, and their median and
+//!   spread over repeated runs.
+//! - [`curve`]: a capacity sweep's steps (`bench --sweep`).
 //! - [`profile`]: the load shape (scenarios, TOML profiles, flags).
 //! - [`load`]: the load threads, the engine's sans-IO core on io_uring.
 //! - [`commander`]: the engine's own sends, driven through its control socket.
@@ -21,6 +24,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod commander;
 pub mod compare;
+pub mod curve;
 pub mod embedded;
 pub mod html;
 pub mod load;
@@ -31,6 +35,7 @@ pub mod rest;
 pub mod setup;
 pub mod signal_thread;
 pub mod sip;
+pub mod stats;
 pub mod subscriber;
 pub mod summary;
 pub mod units;

@@ -69,6 +69,23 @@ pub struct Report {
     /// Findings a reader must see: the load side saturated, errors, a
     /// target missed. Printed under the table and shown in the HTML.
     pub warnings: Vec<String>,
+    /// `--label`: what this run measures (a commit, a branch, a setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The git commit of the checkout it ran in, when it ran in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// `--repeat N`: every run, each a whole report (this one's figures
+    /// are the run whose message rate is the median's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<Report>,
+    /// `--repeat N`: per metric (`stats::metrics`), the median and spread
+    /// over `runs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stats: BTreeMap<String, crate::stats::Stats>,
+    /// `--sweep`: the capacity curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::curve::Sweep>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -271,6 +271,11 @@ pub(super) fn report(
         sip,
         rest,
         warnings,
+        label: args.label.clone(),
+        commit: git_commit(),
+        runs: Vec::new(),
+        stats: Default::default(),
+        sweep: None,
     })
 }
 
@@ -325,4 +330,28 @@ fn engine_totals(stats: Option<&EngineStats>) -> (BTreeMap<String, u64>, u64) {
         received += shard.messages_received;
     }
     (responses, received)
+}
+
+/// The commit of the git checkout we run in (`git rev-parse HEAD` in the
+/// working directory), with `-dirty` when it has changes; `None` outside
+/// one or without git.
+fn git_commit() -> Option<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let head = run(&["rev-parse", "HEAD"])?;
+    let commit = String::from_utf8(head.stdout).ok()?.trim().to_string();
+    if commit.is_empty() {
+        return None;
+    }
+    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
+    Some(match dirty {
+        true => format!("{commit}-dirty"),
+        false => commit,
+    })
 }

@@ -165,6 +165,33 @@ pub struct BenchArgs {
     /// No progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// A label the report carries (a commit, a branch, a setting), shown by
+    /// `compare` and `trend`; the git commit is recorded anyway when the
+    /// run is in a checkout.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// Run the profile N times (each calibrated) and write one report with
+    /// every run and, per metric, the median and spread.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Capacity as a curve: `rates` finds the closed-loop maximum, then runs
+    /// open loop at rising rates (`--rates`, default 10 % .. 110 % of it);
+    /// `sessions` holds the rate (`--rate`, default half the maximum) and
+    /// grows the session count (`--sweep-sessions`).
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, default_missing_value = "rates")]
+    pub sweep: Option<crate::curve::SweepKind>,
+    /// `--sweep rates`: the offered rates, messages/s, comma-separated (a
+    /// value ending in `%` is of the closed-loop maximum).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub rates: Vec<String>,
+    /// `--sweep sessions`: the session counts, comma-separated [default:
+    /// 1000,10000,100000,1000000; with --smoke 64,256,1024].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub sweep_sessions: Vec<usize>,
+    /// The latency objective of a sweep: the highest rate whose p99 stays
+    /// under it (with no errors) is reported.
+    #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = msrp_engine::serve::parse_duration)]
+    pub slo_p99: std::time::Duration,
 }
 
 impl BenchArgs {

@@ -244,6 +244,11 @@ mod tests {
                 ..Default::default()
             }),
             warnings: vec!["<script>alert(1)</script> & more".to_owned()],
+            label: None,
+            commit: None,
+            runs: Vec::new(),
+            stats: Default::default(),
+            sweep: None,
         }
     }
 
