@@ -40,7 +40,14 @@ struct Bench<'a> {
 
 /// Runs the benchmark and writes the reports; returns the report.
 pub fn run(args: &BenchArgs) -> Result<Report> {
-    let profile = args.profile()?;
+    let report = measure_once(args, args.profile()?)?;
+    write_reports(args, &report)?;
+    Ok(report)
+}
+
+/// One whole run of `profile` (calibration, engine, sessions, load,
+/// figures), written nowhere: what `run`, a repeat and a sweep step are.
+pub(crate) fn measure_once(args: &BenchArgs, profile: Profile) -> Result<Report> {
     let embedded = args.target.is_none();
     let bench = Bench {
         args,
@@ -56,7 +63,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     let (load, threads) = sessions::set_up(&bench, &engine)?;
     let measurement = measure::measure(&bench, &engine, &load.shared, &threads);
     let stopped = stop::wind_down(&bench, threads, &measurement, &mut engine)?;
-    let report = collect::report(
+    collect::report(
         &bench,
         calibration,
         &engine,
@@ -64,7 +71,5 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         &load,
         measurement,
         stopped,
-    )?;
-    write_reports(args, &report)?;
-    Ok(report)
+    )
 }
