@@ -18,6 +18,7 @@ mod sessions;
 mod settings;
 mod start;
 mod stop;
+mod sweep;
 
 use anyhow::Result;
 
@@ -40,6 +41,14 @@ struct Bench<'a> {
 
 /// Runs the benchmark and writes the reports; returns the report.
 pub fn run(args: &BenchArgs) -> Result<Report> {
+    if let Some(kind) = args.sweep {
+        let report = sweep::run(args, kind)?;
+        write_reports(args, &report)?;
+        if let Some(curve) = &report.sweep {
+            print!("{}", sweep::table(curve));
+        }
+        return Ok(report);
+    }
     let report = measure_once(args, args.profile()?)?;
     write_reports(args, &report)?;
     Ok(report)

@@ -9,6 +9,7 @@
 mod chart;
 mod latency;
 mod sections;
+mod sweep;
 mod throughput;
 
 use std::fmt::{self, Write as _};
@@ -86,6 +87,9 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     )?;
     warnings(o, r)?;
     summary(o, r)?;
+    if let Some(curve) = &r.sweep {
+        sweep::sweep(o, curve)?;
+    }
     throughput_charts(o, &r.timeline)?;
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
