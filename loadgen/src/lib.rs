@@ -4,7 +4,8 @@
 //! - [`report`]: the result of a run, as written to JSON and read back.
 //! - [`calibrate`]: the raw loopback limits of the host, same runtime, no MSRP.
 //! - [`html`]: the self-contained HTML report with SVG plots.
-//! - [`compare`]: two reports to a pass/fail regression verdict.
+//! - [`compare`]: reports (several per side, repeated runs pooled) to a
+//!   noise-aware pass/fail regression verdict, with JUnit and markdown.
 //! - [`stats`]: the metrics a report is judged by, and their median and
 //!   spread over repeated runs.
 //! - [`curve`]: a capacity sweep's steps (`bench --sweep`).

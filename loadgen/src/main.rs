@@ -1,4 +1,5 @@
-//! `msrp-loadgen`: `bench` measures, `compare` judges two reports.
+//! `msrp-loadgen`: `bench` measures (once, repeated, or as a capacity
+//! curve), `compare` judges reports against a baseline, `trend` plots them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

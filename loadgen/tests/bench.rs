@@ -145,8 +145,13 @@ fn smoke_run_measures_messages_and_writes_both_reports() {
         "{}",
         String::from_utf8_lossy(&same.stdout)
     );
+    // Slower code, not a slower host: the fraction of the (unchanged)
+    // calibration halves with it.
     let mut slower = report.clone();
     slower["throughput"]["messages_per_s"] = (throughput / 2.0).into();
+    if let Some(fraction) = slower["fraction_of_calibration"]["messages"].as_f64() {
+        slower["fraction_of_calibration"]["messages"] = (fraction / 2.0).into();
+    }
     let slower_path = dir.join("slower.json");
     std::fs::write(&slower_path, serde_json::to_vec(&slower).unwrap()).unwrap();
     let gate = loadgen()
@@ -160,6 +165,14 @@ fn smoke_run_measures_messages_and_writes_both_reports() {
     assert!(
         table.contains("messages_per_s") && table.contains("FAIL"),
         "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.contains("throughput.messages_per_s"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("REGRESSED"),
+        "the throughput itself regressed: {table}"
     );
     let missing = loadgen()
         .arg("compare")
