@@ -7,6 +7,7 @@
 //! - [`compare`]: two reports to a pass/fail regression verdict.
 //! - [`stats`]: the metrics a report is judged by, and their median and
 //!   spread over repeated runs.
+//! - [`trend`]: many reports to one page of each metric across them.
 //! - [`curve`]: a capacity sweep's steps (`bench --sweep`).
 //! - [`profile`]: the load shape (scenarios, TOML profiles, flags).
 //! - [`load`]: the load threads, the engine's sans-IO core on io_uring.
@@ -38,4 +39,5 @@ pub mod sip;
 pub mod stats;
 pub mod subscriber;
 pub mod summary;
+pub mod trend;
 pub mod units;

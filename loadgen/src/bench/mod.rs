@@ -8,12 +8,13 @@
 //! measured interval), `stop` (the threads and the engine wound down),
 //! `collect` (the figures and warnings gathered into the [`Report`]) and
 //! `output` (the files and the summary); `progress` is the terminal's view
-//! of them all.
+//! of them all, and `repeat` runs them N times into one report.
 
 mod collect;
 mod measure;
 mod output;
 mod progress;
+mod repeat;
 mod sessions;
 mod settings;
 mod start;
@@ -40,6 +41,9 @@ struct Bench<'a> {
 
 /// Runs the benchmark and writes the reports; returns the report.
 pub fn run(args: &BenchArgs) -> Result<Report> {
+    if args.repeat > 1 {
+        return repeat::run(args);
+    }
     let report = measure_once(args, args.profile()?)?;
     write_reports(args, &report)?;
     Ok(report)
