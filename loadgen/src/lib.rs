@@ -8,6 +8,7 @@
 //!   noise-aware pass/fail regression verdict, with JUnit and markdown.
 //! - [`stats`]: the metrics a report is judged by, and their median and
 //!   spread over repeated runs.
+//! - [`trend`]: many reports to one page of each metric across them.
 //! - [`curve`]: a capacity sweep's steps (`bench --sweep`).
 //! - [`profile`]: the load shape (scenarios, TOML profiles, flags).
 //! - [`load`]: the load threads, the engine's sans-IO core on io_uring.
@@ -39,4 +40,5 @@ pub mod sip;
 pub mod stats;
 pub mod subscriber;
 pub mod summary;
+pub mod trend;
 pub mod units;

@@ -55,6 +55,14 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         markdown: Option<PathBuf>,
     },
+    /// Plot every metric across reports (files in the order given, or a
+    /// directory's `*.json` reports by start time) on one HTML page.
+    Trend {
+        #[arg(value_name = "REPORT|DIR", required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE", default_value = msrp_loadgen::trend::DEFAULT_OUT)]
+        out: PathBuf,
+    },
     /// The embedded engine (started by `bench`; same flags as `msrpd serve`).
     #[command(hide = true)]
     Engine(Box<msrp_engine::serve::ServeConfig>),
@@ -100,6 +108,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Trend { reports, out } => match msrp_loadgen::trend::run(&reports, &out) {
+            Ok(page) => {
+                println!("{}", page.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("msrp-loadgen trend: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Engine(config) => {
             let result = msrp_engine::serve::run(*config, |ready| {
                 let listen: Vec<String> = ready.listen.iter().map(|a| a.to_string()).collect();

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::profile::FileSession;
 use crate::report::{Latency, Report, RestReport};
-use crate::units::{count, megabytes};
+use crate::units::{count, megabytes, trimmed};
 
 /// The run in a dozen lines, then its warnings.
 pub fn table(r: &Report) -> String {
@@ -216,10 +216,49 @@ pub fn table(r: &Report) -> String {
             format!("{errors}: {:?}", r.errors)
         },
     );
+    repeated(&mut out, r);
     for warning in &r.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
     out
+}
+
+/// `--repeat N`: under the table, each metric over the runs.
+fn repeated(out: &mut String, r: &Report) {
+    if r.runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  over {} runs (the figures above are the median run's):",
+        r.runs.len()
+    );
+    for (name, s) in &r.stats {
+        let _ = writeln!(
+            out,
+            "  {name:<28} {} ± {} ({}..{}) over {} runs",
+            metric_value(s.median, &s.unit),
+            metric_value(s.spread, &s.unit),
+            metric_value(s.min, &s.unit),
+            metric_value(s.max, &s.unit),
+            s.values.len()
+        );
+    }
+}
+
+/// A metric's value with its unit (`stats::Metric::unit`), as the summary,
+/// the HTML report's repeated runs and the trend page print it: `12.3 k
+/// msg/s`, `8.0 MB/s`, `412 us`, `0.25`.
+pub fn metric_value(value: f64, unit: &str) -> String {
+    let number = match unit {
+        "B/s" => return format!("{}/s", megabytes(value)),
+        _ if value.abs() >= 1000.0 => count(value),
+        _ => trimmed(value),
+    };
+    match unit {
+        "" => number,
+        unit => format!("{number} {unit}"),
+    }
 }
 
 /// `--mode rest`: the setup, the sends and the deletes.

@@ -8,12 +8,13 @@
 //! measured interval), `stop` (the threads and the engine wound down),
 //! `collect` (the figures and warnings gathered into the [`Report`]) and
 //! `output` (the files and the summary); `progress` is the terminal's view
-//! of them all.
+//! of them all, and `repeat` runs them N times into one report.
 
 mod collect;
 mod measure;
 mod output;
 mod progress;
+mod repeat;
 mod sessions;
 mod settings;
 mod start;
@@ -41,6 +42,12 @@ struct Bench<'a> {
 
 /// Runs the benchmark and writes the reports; returns the report.
 pub fn run(args: &BenchArgs) -> Result<Report> {
+    if args.repeat > 1 && args.sweep.is_some() {
+        anyhow::bail!("--repeat and --sweep do not go together: repeat a sweep by running it again");
+    }
+    if args.repeat > 1 {
+        return repeat::run(args);
+    }
     if let Some(kind) = args.sweep {
         let report = sweep::run(args, kind)?;
         write_reports(args, &report)?;

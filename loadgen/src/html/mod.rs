@@ -1,4 +1,5 @@
-//! The HTML report: one self-contained page per run.
+//! The HTML report: one self-contained page per run, and the trend page
+//! across many ([`render_trend`]).
 //!
 //! Everything is inline (a small stylesheet, and SVG plots drawn here from
 //! the report's numbers) and nothing refers to the network, so the page can
@@ -8,9 +9,11 @@
 
 mod chart;
 mod latency;
+mod runs;
 mod sections;
 mod sweep;
 mod throughput;
+mod trend;
 
 use std::fmt::{self, Write as _};
 
@@ -19,6 +22,7 @@ use crate::units::fixed;
 use latency::latency;
 use sections::{calibration, errors, host, mixed, profile, rest, sip, summary, warnings};
 use throughput::throughput_charts;
+pub use trend::render as render_trend;
 
 /// A self-contained HTML5 page for `report`.
 pub fn render(report: &Report) -> String {
@@ -87,6 +91,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     )?;
     warnings(o, r)?;
     summary(o, r)?;
+    runs::repeated_runs(o, r)?;
     if let Some(curve) = &r.sweep {
         sweep::sweep(o, curve)?;
     }
