@@ -298,3 +298,66 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
 }
+
+/// The CI gate on a repeated report: against itself it passes; against a
+/// copy whose every run delivered half as much (and so half the fraction
+/// of its calibration) it fails on throughput, and says so in JUnit.
+#[test]
+fn a_repeated_report_passes_against_itself_and_fails_against_half_its_throughput() {
+    let bench = repeated();
+    let dir = out_dir("gate");
+    let base = dir.join("base.json");
+    write(&base, &bench.json);
+    let same = loadgen()
+        .args(["compare", "--base"])
+        .arg(&base)
+        .arg("--new")
+        .arg(&base)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(same.status.code(), Some(0), "{table}");
+    let mut halved = bench.json.clone();
+    let halve = |report: &mut Value| {
+        for (section, field) in [
+            ("throughput", "messages_per_s"),
+            ("throughput", "bytes_per_s"),
+            ("fraction_of_calibration", "messages"),
+            ("fraction_of_calibration", "bytes"),
+        ] {
+            if let Some(v) = report[section][field].as_f64() {
+                report[section][field] = (v / 2.0).into();
+            }
+        }
+    };
+    halve(&mut halved);
+    for run in halved["runs"].as_array_mut().unwrap() {
+        halve(run);
+    }
+    // Its summary is of the runs it no longer holds.
+    halved.as_object_mut().unwrap().remove("stats");
+    let new = dir.join("halved.json");
+    write(&new, &halved);
+    let junit = dir.join("gate.xml");
+    let gate = loadgen()
+        .args(["compare", "--base"])
+        .arg(&base)
+        .arg("--new")
+        .arg(&new)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&gate.stdout);
+    assert_eq!(gate.status.code(), Some(1), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("throughput.messages_per_s"))
+        .unwrap_or_default();
+    assert!(row.contains("REGRESSED"), "{table}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"throughput.messages_per_s\"") && xml.contains("<failure"),
+        "{xml}"
+    );
+}
