@@ -193,6 +193,11 @@ impl App {
         rx
     }
 
+    /// Stops `watch`ing `id` (a watcher ends by itself at the hangup).
+    pub fn unwatch(&mut self, id: &str) {
+        self.watchers.remove(id);
+    }
+
     /// Events of a session that is no table's: a transfer's (`transfer`).
     pub fn emit_other(
         &mut self,
@@ -665,6 +670,34 @@ mod tests {
             (event["type"].as_str(), event["session"].as_str()),
             (Some("failed"), Some(id.as_str()))
         );
+    }
+
+    #[test]
+    fn a_watcher_gets_its_sessions_turns_but_not_progress_until_unwatched() {
+        let (mut app, id) = connected_app();
+        let mut watch = app.watch(&id);
+        let delivered = EngineEvent::Delivered {
+            session_id: "e1".into(),
+            message: 7,
+            message_id: "m7".into(),
+        };
+        let progress = EngineEvent::Progress {
+            session_id: "e1".into(),
+            direction: TransferDirection::Outgoing,
+            message: Some(7),
+            message_id: None,
+            bytes: 1,
+            total: Some(2),
+        };
+        app.engine_event(&progress, b"", 1);
+        app.engine_event(&delivered, b"", 2);
+        let event = watch.try_recv().expect("the delivered event");
+        assert_eq!(event.kind, EventType::Delivered);
+        assert!(watch.try_recv().is_err(), "progress is not a watcher's");
+        app.unwatch(&id);
+        app.engine_event(&delivered, b"", 3);
+        assert!(watch.try_recv().is_err(), "nothing after unwatch");
+        assert_eq!(app.counters.watch_events_lost, 0);
     }
 
     #[test]

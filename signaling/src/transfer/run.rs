@@ -195,6 +195,13 @@ impl Attempt {
                         Err(failure) => format!("transfer: {}", failure.reason),
                     };
                     let _ = self.transfers.signal.app_hangup(&session, &reason).await;
+                    // A call that never got a dialog (the INVITE not sent)
+                    // has no hangup of its own: the session ends here, and
+                    // its watcher with it.
+                    let now = app::unix_ms(std::time::SystemTime::now());
+                    let mut app = app::lock(&self.transfers.app);
+                    app.ended(&session, app::EndedBy::Local, &reason, None, now);
+                    app.unwatch(&session);
                 }
                 result
             }
