@@ -432,10 +432,15 @@ pub fn compare_sources(base: &[Source<'_>], new: &[Source<'_>], rule: Rule) -> C
         ("throughput.messages_per_s", "fraction.messages"),
         ("throughput.bytes_per_s", "fraction.bytes"),
     ] {
-        let calibrated = rows
-            .iter()
-            .find(|r| r.metric == fraction)
-            .is_some_and(|r| r.base_stats.is_some() && r.new_stats.is_some() && !r.verdict.fails());
+        // Only a fraction that held (within the tolerance, or better)
+        // excuses the throughput: one worse by more than the tolerance but
+        // inside a noisy calibration's spread (`noisy`) proves nothing, and
+        // a halved rate must not pass as a slower host.
+        let calibrated = rows.iter().find(|r| r.metric == fraction).is_some_and(|r| {
+            r.base_stats.is_some()
+                && r.new_stats.is_some()
+                && matches!(r.verdict, Verdict::Ok | Verdict::Improved)
+        });
         let Some(row) = rows.iter_mut().find(|r| r.metric == throughput) else {
             continue;
         };

@@ -377,6 +377,25 @@ fn a_slower_host_is_not_a_regression_but_a_lower_fraction_is() {
     // Without a fraction on both sides a drop is a drop.
     let c = two(&calibrated(10_000.0, 0.4), &report(7_000.0, 100), RULE);
     assert_eq!(verdict(&c, "throughput.messages_per_s"), Verdict::Regressed);
+    // A fraction that fell as far, but inside a noisy calibration's spread
+    // (`noisy`), excuses nothing: halved throughput stays a regression.
+    let runs = |rate: f64, fractions: &[f64]| {
+        let mut r = calibrated(rate, fractions[0]);
+        r.runs = fractions.iter().map(|&f| calibrated(rate, f)).collect();
+        r
+    };
+    let c = two(
+        &runs(10_000.0, &[0.3, 0.5, 0.7]),
+        &runs(5_000.0, &[0.15, 0.25, 0.35]),
+        RULE,
+    );
+    assert_eq!(verdict(&c, "fraction.messages"), Verdict::Noisy, "{c}");
+    assert_eq!(
+        verdict(&c, "throughput.messages_per_s"),
+        Verdict::Regressed,
+        "{c}"
+    );
+    assert!(!c.passed(), "{c}");
 }
 
 #[test]
