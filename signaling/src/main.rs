@@ -101,6 +101,22 @@ struct ServeArgs {
     /// Live calls; over it an INVITE gets 503.
     #[arg(long, value_name = "N")]
     calls_max: Option<usize>,
+    /// Live incoming dialogs one source address may hold; over it an
+    /// INVITE gets 503 (default 10000; 0: no bound).
+    #[arg(long, value_name = "N")]
+    dialogs_per_source_max: Option<usize>,
+    /// New INVITEs per second one source address may send, in bursts of
+    /// twice that; over it 503 (default 1000; 0: no bound).
+    #[arg(long, value_name = "N")]
+    invite_rate_per_source: Option<u32>,
+    /// New requests of any method per second per source address, in bursts
+    /// of as many (default 20000; 0: no bound).
+    #[arg(long, value_name = "N")]
+    request_rate_per_source: Option<u32>,
+    /// An address exempt from the per-source bounds (a balancer, an SBC or
+    /// an ESRP in front, whose callers all share it); repeat for several.
+    #[arg(long, value_name = "IP")]
+    trusted_source: Vec<std::net::IpAddr>,
     /// The dialog journal: the dialogs a restart ends with a BYE (default:
     /// msrp-signal.dialogs beside the engine's control socket).
     #[arg(long, value_name = "FILE")]
@@ -308,6 +324,21 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
         endpoint.server_transactions_max = max;
         endpoint.client_transactions_max = max;
     }
+    if let Some(max) = args.dialogs_per_source_max.or(file.sip.dialogs_per_source_max) {
+        endpoint.sources.dialogs_max = max;
+    }
+    if let Some(rate) = args.invite_rate_per_source.or(file.sip.invite_rate_per_source) {
+        endpoint.sources.invites.requests_per_s = rate;
+        endpoint.sources.invites.burst = rate.saturating_mul(2);
+    }
+    if let Some(rate) = args.request_rate_per_source.or(file.sip.request_rate_per_source) {
+        endpoint.rate.requests_per_s = rate;
+        endpoint.rate.burst = rate;
+    }
+    endpoint.sources.trusted = match args.trusted_source.is_empty() {
+        true => file.sip.trusted_sources.unwrap_or_default(),
+        false => args.trusted_source,
+    };
     let state = args
         .state
         .unwrap_or_else(|| engine.with_file_name("msrp-signal.dialogs"));

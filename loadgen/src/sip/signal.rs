@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use msrp_signaling::serve::{CallPolicy, ServeSettings, Signal, SipListen};
-use msrp_signaling::sip::{EndpointConfig, Transport};
+use msrp_signaling::sip::{EndpointConfig, SourceLimits, Transport};
 
 use crate::signal_thread::SignalThread;
 
@@ -42,6 +42,8 @@ impl EmbeddedSignal {
                 endpoint: EndpointConfig {
                     server_transactions_max: bounds,
                     client_transactions_max: bounds,
+                    // Every call comes from the load's one address.
+                    sources: SourceLimits::off(),
                     ..EndpointConfig::default()
                 },
                 calls_max: bounds,

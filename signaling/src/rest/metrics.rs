@@ -142,6 +142,16 @@ pub(super) async fn get_metrics(State(state): State<RestState>, _caller: super::
             &one(sip.endpoint.requests_rate_limited),
         );
         scrape.counter(
+            "sip_invites_rate_limited",
+            "new INVITEs refused 503 for their source's INVITE rate",
+            &one(sip.endpoint.invites_rate_limited),
+        );
+        scrape.counter(
+            "calls_refused_per_source",
+            "INVITEs refused 503 because their source held dialogs-per-source-max",
+            &one(sip.ua.calls_refused_per_source),
+        );
+        scrape.counter(
             "sip_retransmissions_absorbed",
             "retransmissions a transaction absorbed",
             &one(sip.endpoint.retransmissions_absorbed),

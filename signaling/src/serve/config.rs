@@ -116,6 +116,10 @@ pub struct FileSip {
     pub message_bytes_max: Option<usize>,
     pub transactions_max: Option<usize>,
     pub calls_max: Option<usize>,
+    pub dialogs_per_source_max: Option<usize>,
+    pub invite_rate_per_source: Option<u32>,
+    pub request_rate_per_source: Option<u32>,
+    pub trusted_sources: Option<Vec<std::net::IpAddr>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -149,6 +149,8 @@ impl Core {
                 retransmissions_absorbed = endpoint.retransmissions_absorbed,
                 transactions_refused = endpoint.server_transactions_refused,
                 rate_limited = endpoint.requests_rate_limited,
+                invites_rate_limited = endpoint.invites_rate_limited,
+                refused_per_source = ua.calls_refused_per_source,
                 udp_send_queue_full = self.udp_send_queue_full,
                 "msrp-signal counters"
             );

@@ -21,6 +21,7 @@ use super::message::{Disposition, Message, MessageError};
 use super::method::Method;
 use super::normalize::{parse_section, HeaderField};
 use super::rate::{RateSettings, SourceRate};
+use super::sources::SourceLimits;
 use super::transaction::{
     ClientAction, ClientKey, ClientKind, ClientTransaction, ServerAction, ServerKey, ServerKind,
     ServerTransaction, TimerSettings,
@@ -118,6 +119,9 @@ pub struct EndpointConfig {
     pub warn_agent: String,
     /// New requests per source address.
     pub rate: RateSettings,
+    /// Dialogs and new INVITEs per source address, and the trusted
+    /// sources exempt from every per-source bound (`rate` included).
+    pub sources: SourceLimits,
 }
 
 impl Default for EndpointConfig {
@@ -132,6 +136,7 @@ impl Default for EndpointConfig {
             client_transactions_max: 1_000_000,
             warn_agent: "msrp-signal".into(),
             rate: RateSettings::default(),
+            sources: SourceLimits::default(),
         }
     }
 }
@@ -146,6 +151,9 @@ pub struct EndpointStats {
     pub server_transactions_refused: u64,
     /// New requests refused 503 because their source was over its rate.
     pub requests_rate_limited: u64,
+    /// New INVITEs refused 503 because their source was over its INVITE
+    /// rate.
+    pub invites_rate_limited: u64,
     pub stray_responses: u64,
     pub server_transactions: usize,
     pub client_transactions: usize,
@@ -197,12 +205,14 @@ pub struct Endpoint {
     stats: EndpointStats,
     counts: MessageCounts,
     rate: SourceRate,
+    invite_rate: SourceRate,
 }
 
 impl Endpoint {
     pub fn new(config: EndpointConfig) -> Endpoint {
         Endpoint {
             rate: SourceRate::new(config.rate),
+            invite_rate: SourceRate::new(config.sources.invites),
             config,
             servers: HashMap::new(),
             server_keys: HashMap::new(),
@@ -341,11 +351,10 @@ impl Endpoint {
             }
             Some(Method::Cancel) => self.handle_cancel(now, flow, key, message),
             _ => {
-                let over_rate = !self.rate.admit(now, flow.remote.ip());
+                let over_rate = self.over_rate(now, flow, &message);
                 if over_rate || self.servers.len() >= self.config.server_transactions_max {
-                    if over_rate {
-                        self.stats.requests_rate_limited += 1;
-                    } else {
+                    if !over_rate {
+                        // (`over_rate` counted the bound it hit.)
                         self.stats.server_transactions_refused += 1;
                     }
                     let bytes = wire::response(&message, &flow, 503, "Service Unavailable")
@@ -365,6 +374,26 @@ impl Endpoint {
                 });
             }
         }
+    }
+
+    /// Whether a new request's source is over its request rate or, for an
+    /// INVITE that starts a dialog (no To tag), its INVITE rate; trusted
+    /// sources never are. Counts the bound that was hit.
+    fn over_rate(&mut self, now: Instant, flow: Flow, message: &Message) -> bool {
+        let source = flow.remote.ip();
+        if self.config.sources.is_trusted(source) {
+            return false;
+        }
+        if !self.rate.admit(now, source) {
+            self.stats.requests_rate_limited += 1;
+            return true;
+        }
+        let starts_dialog = message.method() == Some(&Method::Invite) && message.to().tag().is_none();
+        if starts_dialog && !self.invite_rate.admit(now, source) {
+            self.stats.invites_rate_limited += 1;
+            return true;
+        }
+        false
     }
 
     fn create_server(

@@ -33,6 +33,7 @@ pub use method::Method;
 pub use name_addr::NameAddr;
 pub use normalize::{parse_head, Head, HeadError, HeaderField, HeaderName, StartLine};
 pub use rsip_bridge::{to_rsip, BridgeError};
+pub use sources::SourceLimits;
 pub use uri::{Host, SipUri, TelUri, Uri, UriError, UrnUri};
 pub use via::{HeaderError, Via};
 
@@ -40,6 +41,7 @@ pub use via::{HeaderError, Via};
 pub mod dialog;
 pub mod endpoint;
 pub mod rate;
+pub mod sources;
 pub mod transaction;
 pub mod ua;
 pub mod wire;

@@ -219,11 +219,17 @@ impl MsrpSignal {
     /// `msrp-signal serve` on a UDP and a TCP listener (ports from the
     /// system, read back from its ready lines), feeding `engine`.
     pub fn start(dir: &Path, engine: &Msrpd) -> MsrpSignal {
+        MsrpSignal::start_with(dir, engine, &[])
+    }
+
+    /// `msrp-signal serve` as [`MsrpSignal::start`] does, plus `args`.
+    pub fn start_with(dir: &Path, engine: &Msrpd, args: &[&str]) -> MsrpSignal {
         let log = dir.join("msrp-signal.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_msrp-signal"))
             .args(["serve", "--sip", "udp:127.0.0.1:0", "--sip", "tcp:127.0.0.1:0"])
             .arg("--engine")
             .arg(&engine.control)
+            .args(args)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

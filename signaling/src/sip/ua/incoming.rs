@@ -129,6 +129,22 @@ impl UserAgent {
             self.endpoint.respond(now, txn, 503, response);
             return;
         }
+        let (source, sources) = (flow.remote.ip(), &self.config.endpoint.sources);
+        if !sources.is_trusted(source) && !self.dialogs.admits(source, sources.dialogs_max) {
+            // RFC 3261 21.5.4: the source, not the server, is at its bound.
+            self.stats.calls_refused_per_source += 1;
+            let warning = format!(
+                "399 {} \"{source} holds {} dialogs, the most one source may (dialogs-per-source-max)\"",
+                self.config.endpoint.warn_agent, sources.dialogs_max
+            );
+            let response = self
+                .response(&request, &flow, 503, "Service Unavailable", Some(&wire::tag()))
+                .header("Retry-After", "5")
+                .header("Warning", &warning)
+                .build();
+            self.endpoint.respond(now, txn, 503, response);
+            return;
+        }
         if request.contacts().is_empty() {
             // RFC 3261 8.1.1.8: an INVITE must carry one Contact.
             let response = self
@@ -172,6 +188,7 @@ impl UserAgent {
             ack: None,
             invite_txn: None,
             reoffer: None,
+            source: Some(flow.remote.ip()),
         });
         self.by_server_txn.insert(txn, call);
         self.events.push_back(UaEvent::IncomingCall {

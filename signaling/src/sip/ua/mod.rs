@@ -11,7 +11,7 @@ mod outgoing;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use super::endpoint::{
     ClientTxnId, ConnId, Endpoint, EndpointConfig, EndpointEvent, Flow, ServerTxnId, Transmit, Transport,
 };
 use super::message::Message;
+use super::sources::DialogCounts;
 
 pub use info::InfoRequest;
 pub use outgoing::{InviteError, InviteRequest};
@@ -189,6 +190,8 @@ struct Call {
     invite_txn: Option<ClientTxnId>,
     /// A re-INVITE or UPDATE waiting for the application's answer.
     reoffer: Option<(ServerTxnId, Arc<Message>)>,
+    /// UAS: the address the INVITE came from, whose dialogs are counted.
+    source: Option<IpAddr>,
 }
 
 /// What the user agent counts.
@@ -204,6 +207,8 @@ pub struct UaStats {
     pub infos_out: u64,
     /// MESSAGE requests answered 200 (RFC 3428).
     pub sip_messages_in: u64,
+    /// INVITEs refused 503 because their source held its dialogs-max.
+    pub calls_refused_per_source: u64,
 }
 
 pub struct UserAgent {
@@ -221,6 +226,7 @@ pub struct UserAgent {
     closes: VecDeque<(ConnId, String)>,
     next_call: u64,
     stats: UaStats,
+    dialogs: DialogCounts,
 }
 
 impl UserAgent {
@@ -238,6 +244,7 @@ impl UserAgent {
             events: VecDeque::new(),
             closes: VecDeque::new(),
             next_call: 1,
+            dialogs: DialogCounts::default(),
             stats: UaStats::default(),
         }
     }
@@ -367,12 +374,18 @@ impl UserAgent {
     fn new_call(&mut self, call: Call) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
+        if let Some(source) = call.source {
+            self.dialogs.opened(source);
+        }
         self.calls.insert(id, call);
         id
     }
 
     fn remove_call(&mut self, id: CallId) {
         if let Some(call) = self.calls.remove(&id) {
+            if let Some(source) = call.source {
+                self.dialogs.closed(source);
+            }
             if let Some(txn) = call.invite_txn {
                 self.by_client_txn.remove(&txn);
             }

@@ -93,6 +93,7 @@ impl UserAgent {
             ack: None,
             invite_txn: None,
             reoffer: None,
+            source: None,
         });
         self.by_client_txn.insert(txn, call);
         Ok(call)
