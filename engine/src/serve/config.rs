@@ -17,7 +17,9 @@ pub struct ServeConfig {
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
     /// MSRP address to listen on; repeat for several. Port 0 picks one.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:2855")]
+    /// Loopback unless told otherwise (`--listen 0.0.0.0:2855` serves every
+    /// interface).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2855")]
     pub listen: Vec<SocketAddr>,
     /// host:port put in our MSRP URIs (default: the first listen address,
     /// 127.0.0.1 for a wildcard one).
