@@ -70,6 +70,13 @@ struct ServeArgs {
     /// Serve the REST API here (loopback unless --tokens is given).
     #[arg(long, value_name = "ADDR")]
     http: Option<std::net::SocketAddr>,
+    /// Serve the REST API over HTTPS with this PEM certificate chain
+    /// (with --http-key).
+    #[arg(long, value_name = "FILE", requires = "http_key")]
+    http_cert: Option<PathBuf>,
+    /// The PEM private key of --http-cert.
+    #[arg(long, value_name = "FILE", requires = "http_cert")]
+    http_key: Option<PathBuf>,
     /// Bearer tokens, one `TOKEN APPID` per line.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
@@ -284,6 +291,11 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
                     .add(&token, &app)
                     .map_err(|e| anyhow::anyhow!("[rest] tokens: {e}"))?;
             }
+            rest.tls = match (args.http_cert.or(file.rest.cert), args.http_key.or(file.rest.key)) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => anyhow::bail!("HTTPS needs both a certificate and its key (--http-cert, --http-key)"),
+            };
             if let Some(dir) = args.upload_dir.or(file.rest.upload_dir) {
                 rest.upload_dir = dir;
             }

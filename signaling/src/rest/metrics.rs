@@ -247,6 +247,16 @@ pub(super) async fn get_metrics(State(state): State<RestState>, _caller: super::
         "SSE streams that fell behind the log (a gap event)",
         &one(state.sse_gaps.load(Ordering::Relaxed)),
     );
+    scrape.counter(
+        "https_handshakes",
+        "TLS handshakes the HTTPS listener completed",
+        &one(state.tls.handshakes.load(Ordering::Relaxed)),
+    );
+    scrape.counter(
+        "https_handshake_failures",
+        "TLS handshakes that failed or timed out",
+        &one(state.tls.handshake_failures.load(Ordering::Relaxed)),
+    );
     let hooks = state.webhooks.stats();
     scrape.gauge("webhooks", "registered webhooks", &one(hooks.webhooks));
     scrape.gauge(

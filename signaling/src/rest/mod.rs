@@ -15,6 +15,7 @@ mod files;
 mod messages;
 mod metrics;
 mod sessions;
+mod tls;
 mod transfers;
 pub mod types;
 pub mod webhooks;
@@ -61,6 +62,9 @@ pub struct RestSettings {
     /// SSE comment lines keep idle streams open through proxies.
     pub sse_keepalive: Duration,
     pub webhooks: WebhookConfig,
+    /// HTTPS: a PEM certificate chain and its private key; `None` serves
+    /// plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for RestSettings {
@@ -76,6 +80,7 @@ impl Default for RestSettings {
             page_max: 1000,
             sse_keepalive: Duration::from_secs(15),
             webhooks: WebhookConfig::default(),
+            tls: None,
         }
     }
 }
@@ -96,6 +101,7 @@ pub(crate) struct Shared {
     /// SSE streams open now, and the times one fell behind the log.
     pub sse_streams: AtomicU64,
     pub sse_gaps: AtomicU64,
+    pub tls: Arc<tls::TlsCounters>,
     /// File transfers (`/v1/transfers`, shared with MSML).
     pub transfers: Option<crate::transfer::Transfers>,
 }
@@ -200,6 +206,10 @@ pub async fn start(
     }
     std::fs::create_dir_all(&settings.upload_dir)
         .map_err(|e| anyhow::anyhow!("upload directory {}: {e}", settings.upload_dir.display()))?;
+    let tls_config = match &settings.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--http {}: {e}", settings.listen))?;
@@ -215,16 +225,31 @@ pub async fn start(
         settings,
         sse_streams: AtomicU64::new(0),
         sse_gaps: AtomicU64::new(0),
+        tls: Arc::default(),
         transfers,
     });
     tokio::spawn(events::feed_webhooks(app, webhooks));
+    let counters = state.tls.clone();
     let router = router(state);
-    tracing::info!(%local, "REST API listening");
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(%error, "the REST listener stopped");
+    match tls_config {
+        Some(config) => {
+            tracing::info!(%local, "REST API listening (HTTPS)");
+            let listener = tls::TlsListener::start(listener, config, counters)?;
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the REST listener stopped");
+                }
+            });
         }
-    });
+        None => {
+            tracing::info!(%local, "REST API listening");
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the REST listener stopped");
+                }
+            });
+        }
+    }
     Ok(Rest { local })
 }
 

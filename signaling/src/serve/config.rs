@@ -93,6 +93,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct FileRest {
     pub listen: Option<std::net::SocketAddr>,
+    /// HTTPS: a PEM certificate chain and its key.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
     /// A tokens file (`TOKEN APPID` lines).
     pub tokens_file: Option<PathBuf>,
     /// Tokens inline: `{ "TOKEN" = "APPID" }`.
