@@ -28,6 +28,8 @@ pub mod commander;
 pub mod compare;
 pub mod curve;
 pub mod embedded;
+#[doc(hidden)]
+pub mod fixture;
 pub mod html;
 pub mod load;
 pub mod procfs;
