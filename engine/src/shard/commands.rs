@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{file, OutInfo, Shard, ShardRef};
 use crate::control::ShardStats;
+use crate::tls::TlsConfigs;
 use crate::{AddSessionError, OutgoingMessage, ReportError, ReportSent, SendError, SessionConfig};
 
 /// What the control thread asks of a shard.
@@ -61,6 +62,9 @@ pub(crate) enum ShardCommand {
     },
     /// SIGTERM: stop accepting, let transfers finish until `deadline`, then
     /// fail the rest and stop.
+    /// New TLS configurations for new handshakes (SIGHUP); connections
+    /// already up keep theirs.
+    ReloadTls(Box<TlsConfigs>),
     Drain {
         deadline: Instant,
     },
@@ -193,6 +197,7 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
         ShardCommand::Stats { reply } => {
             let _ = reply.send(shard.stats());
         }
+        ShardCommand::ReloadTls(tls) => this.borrow_mut().tls = Some(*tls),
         ShardCommand::Drain { .. } => unreachable!("handled by the command loop"),
     }
     shard.flush_turn();
@@ -207,6 +212,8 @@ pub(crate) enum ShardError {
     NoSession { session_id: String, shard: usize },
     #[error("shard {shard} already has its maximum of {max} connections (connections-max)")]
     ConnectionsMax { shard: usize, max: usize },
+    #[error("an msrps: peer is reached over TLS, and this engine has no TLS configured (--tls-listen, --tls-cert, --tls-key)")]
+    NoTls,
     #[error(transparent)]
     AddSession(#[from] AddSessionError),
     #[error("the session's send queue is full (send-queue bounds); wait for delivered events and retry")]
@@ -259,7 +266,11 @@ impl Shard {
         if self.draining.is_some() {
             return Err(ShardError::ShuttingDown);
         }
-        let ci = self.conn_towards(this, peer)?;
+        // RFC 4975 14: an msrps peer is reached over TLS, its certificate
+        // checked against the host of its URI.
+        let first = &config.remote_path[0];
+        let tls_name = first.is_secure().then(|| first.host().to_owned());
+        let ci = self.conn_towards(this, peer, tls_name.as_deref())?;
         let key = self.conns[ci].conn.add_session(config, Instant::now())?;
         self.adopt(ci, key, session_id, tag);
         self.pump(this, ci);

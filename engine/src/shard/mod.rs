@@ -18,6 +18,7 @@ mod outbox;
 mod spool;
 pub(crate) mod spool_name;
 mod stats;
+mod tls_io;
 mod translate;
 
 use std::cell::RefCell;
@@ -40,6 +41,7 @@ pub(crate) use outbox::EventBatch;
 use crate::conn::Slots;
 use crate::control::ShardStats;
 use crate::id_hash::IdMap;
+use crate::tls::TlsConfigs;
 use crate::{Connection, MessageId, MessageRef, SessionKey};
 
 /// What a shard thread starts with.
@@ -48,6 +50,9 @@ pub(crate) struct ShardInit {
     pub config: Arc<ShardConfig>,
     pub directory: Arc<Directory>,
     pub listeners: Vec<TcpListener>,
+    /// `--tls-listen` sockets: what they accept speaks TLS (RFC 4975 14).
+    pub tls_listeners: Vec<TcpListener>,
+    pub tls: Option<TlsConfigs>,
     pub commands: mpsc::Receiver<ShardCommand>,
     pub events: mpsc::Sender<EventBatch>,
     pub tap: Arc<EventTap>,
@@ -92,6 +97,12 @@ struct ConnEntry {
     writer: Rc<Notify>,
     /// The peer we connected to, for connection reuse (active side).
     peer: Option<SocketAddr>,
+    /// Carried over TLS: only `msrps:` sessions run on it, and only `msrp:`
+    /// ones on a connection that is not (RFC 4975 14).
+    secure: bool,
+    /// Active TLS: the host name the peer's certificate was verified for;
+    /// a session reuses the connection only for the same name.
+    tls_name: Option<String>,
     sessions: ConnSessions,
     messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
@@ -211,6 +222,9 @@ struct Shard {
     stop_accepting: Rc<Notify>,
     draining: Option<Instant>,
     logs: log_rate::ShardLogs,
+    /// What new TLS handshakes use; replaced whole on reload, so
+    /// connections already up keep theirs.
+    tls: Option<TlsConfigs>,
 }
 
 async fn run(init: ShardInit) {
@@ -219,6 +233,8 @@ async fn run(init: ShardInit) {
         config,
         directory,
         listeners,
+        tls_listeners,
+        tls,
         mut commands,
         events,
         tap,
@@ -248,10 +264,15 @@ async fn run(init: ShardInit) {
         stop_accepting: Rc::new(Notify::new()),
         draining: None,
         logs: log_rate::ShardLogs::default(),
+        tls,
     }));
     for listener in listeners {
         let listener = tokio_uring::net::TcpListener::from_std(listener);
-        tokio_uring::spawn(io::accept_loop(shard.clone(), listener));
+        tokio_uring::spawn(io::accept_loop(shard.clone(), listener, false));
+    }
+    for listener in tls_listeners {
+        let listener = tokio_uring::net::TcpListener::from_std(listener);
+        tokio_uring::spawn(io::accept_loop(shard.clone(), listener, true));
     }
     tokio_uring::spawn(outbox::flush_events(shard.clone()));
     while let Some(command) = commands.recv().await {
@@ -266,13 +287,15 @@ async fn run(init: ShardInit) {
 }
 
 impl Shard {
-    fn new_conn(&mut self, peer: Option<SocketAddr>) -> usize {
+    fn new_conn(&mut self, peer: Option<SocketAddr>, secure: bool, tls_name: Option<String>) -> usize {
         self.next_serial += 1;
         let entry = ConnEntry {
             conn: Connection::new(self.config.connection),
             serial: self.next_serial,
             writer: Rc::new(Notify::new()),
             peer,
+            secure,
+            tls_name,
             sessions: ConnSessions::default(),
             messages: IdMap::default(),
             spools: HashMap::new(),
@@ -289,15 +312,25 @@ impl Shard {
     }
 
     /// The connection to use towards `peer`: the least loaded of those open,
-    /// or a new one while there are fewer than `conns_per_peer`.
-    fn conn_towards(&mut self, this: &ShardRef, peer: SocketAddr) -> Result<usize, ShardError> {
+    /// or a new one while there are fewer than `conns_per_peer`. Over TLS
+    /// (`tls_name` is the peer URI's host) only a connection whose
+    /// certificate was verified for the same name is shared.
+    fn conn_towards(
+        &mut self,
+        this: &ShardRef,
+        peer: SocketAddr,
+        tls_name: Option<&str>,
+    ) -> Result<usize, ShardError> {
         let existing: Vec<usize> = self
             .peers
             .get(&peer)
             .map(|list| {
                 list.iter()
                     .copied()
-                    .filter(|&ci| !self.conns[ci].conn.is_closed())
+                    .filter(|&ci| {
+                        let entry = &self.conns[ci];
+                        !entry.conn.is_closed() && entry.tls_name.as_deref() == tls_name
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -308,7 +341,10 @@ impl Shard {
                     max: self.config.connections_max,
                 });
             }
-            let ci = self.new_conn(Some(peer));
+            if tls_name.is_some() && self.tls.is_none() {
+                return Err(ShardError::NoTls);
+            }
+            let ci = self.new_conn(Some(peer), tls_name.is_some(), tls_name.map(str::to_owned));
             self.totals.connections_opened += 1;
             let serial = self.conns[ci].serial;
             tokio_uring::spawn(io::connect(this.clone(), ci, serial, peer));
