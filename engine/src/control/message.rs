@@ -585,6 +585,9 @@ pub struct ShardStats {
     /// Requests that named a pending session over the wrong transport (an
     /// msrps session on a plain connection, or the reverse): 481.
     pub sessions_wrong_transport: u64,
+    /// Connections closed because their octets stopped being MSRP (a TLS
+    /// ClientHello on a plain listener, say).
+    pub connections_framing_lost: u64,
     /// Responses this shard sent, by status code (200s and errors); JSON
     /// object keys are strings.
     pub responses_out: BTreeMap<String, u64>,

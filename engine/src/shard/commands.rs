@@ -197,7 +197,7 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
         ShardCommand::Stats { reply } => {
             let _ = reply.send(shard.stats());
         }
-        ShardCommand::ReloadTls(tls) => this.borrow_mut().tls = Some(*tls),
+        ShardCommand::ReloadTls(tls) => shard.tls = Some(*tls),
         ShardCommand::Drain { .. } => unreachable!("handled by the command loop"),
     }
     shard.flush_turn();
