@@ -112,11 +112,11 @@ fn start(name: &str, pki: &Pki, leaf: &Leaf, extra: &[&str]) -> Daemon {
 }
 
 fn tls_addr(d: &Daemon) -> SocketAddr {
-    d.stats().tls_listen[0].parse().unwrap()
+    d.stats().tls.unwrap().listen[0].parse().unwrap()
 }
 
 fn secure_uri(d: &Daemon, session_id: &str) -> String {
-    format!("msrps://{}/{session_id};tcp", d.stats().tls_advertise.unwrap())
+    format!("msrps://{}/{session_id};tcp", d.stats().tls.unwrap().advertise)
 }
 
 /// The test's own TLS connection to an engine's TLS listener, handshaken.
@@ -252,7 +252,10 @@ fn texts_and_a_chunked_message_cross_msrps() {
         .unwrap();
     assert!(created.local_uri.starts_with("msrps://"));
     let a_fp = Fingerprint::of(FingerprintHash::Sha256, &a_leaf.der).to_string();
-    assert_eq!(a.stats().local_fingerprint.as_deref(), Some(a_fp.as_str()));
+    assert_eq!(
+        a.stats().tls.map(|t| t.local_fingerprint).as_deref(),
+        Some(a_fp.as_str())
+    );
     connect_secure(&a, &b, &mut a_events, &mut b_events, Some(4096));
     let bodies = vec![b"hello".to_vec(), b"over TLS".to_vec(), pattern(7, 100_000)];
     exchange(&b, &mut a_events, &mut b_events, &bodies);
@@ -381,7 +384,7 @@ fn sighup_swaps_the_certificate_and_keeps_connections() {
     // SAFETY: kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(a.pid() as i32, libc::SIGHUP) }, 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while a.stats().local_fingerprint.as_deref() != Some(new.as_str()) {
+    while a.stats().tls.map(|t| t.local_fingerprint).as_deref() != Some(new.as_str()) {
         assert!(
             std::time::Instant::now() < deadline,
             "the reload never showed: {}",
@@ -403,7 +406,10 @@ fn sighup_swaps_the_certificate_and_keeps_connections() {
         assert!(std::time::Instant::now() < deadline, "no log of the bad reload");
         std::thread::yield_now();
     }
-    assert_eq!(a.stats().local_fingerprint.as_deref(), Some(new.as_str()));
+    assert_eq!(
+        a.stats().tls.map(|t| t.local_fingerprint).as_deref(),
+        Some(new.as_str())
+    );
 }
 
 #[test]

@@ -517,15 +517,9 @@ pub struct EngineStats {
     /// The host:port in the URIs the engine builds (`--advertise`): what a
     /// signaling process puts in `a=path` and `c=`/`m=` lines.
     pub advertise: String,
-    /// The MSRP-over-TLS addresses (`--tls-listen`), and the host:port in
-    /// our msrps URIs (`--tls-advertise`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tls_listen: Vec<String>,
+    /// MSRP over TLS, when `--tls-listen` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_advertise: Option<String>,
-    /// Our certificate's sha-256 fingerprint (RFC 8122 5), as now loaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub local_fingerprint: Option<String>,
+    pub tls: Option<Box<TlsStats>>,
     /// Passive sessions waiting for their connection.
     pub sessions_pending: u64,
     /// Events dropped because the control thread fell behind.
@@ -536,6 +530,19 @@ pub struct EngineStats {
     /// start and kept under `recovered/` or removed (`--partial-files`).
     pub partial_files_recovered: u64,
     pub shards: Vec<ShardStats>,
+}
+
+/// The engine's TLS face (RFC 4975 14), in `stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsStats {
+    /// The MSRP-over-TLS addresses (`--tls-listen`).
+    pub listen: Vec<String>,
+    /// The host:port in our msrps URIs (`--tls-advertise`).
+    pub advertise: String,
+    /// Our certificate's sha-256 fingerprint (RFC 8122 5), as now loaded
+    /// (SIGHUP may change it).
+    pub local_fingerprint: String,
 }
 
 /// Counters of one shard; totals include closed connections.

@@ -27,7 +27,7 @@ use super::ServeConfig;
 use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
     CloseRequest, Command, EngineEvent, EngineStats, Reply, ReportRequest, Request, SendRequest,
-    SessionDescriptor, SessionRole, UpdateRequest,
+    SessionDescriptor, SessionRole, TlsStats, UpdateRequest,
 };
 use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
@@ -114,7 +114,6 @@ impl ControlServer {
         authority: String,
         listen: Vec<String>,
         tap: Arc<EventTap>,
-        tls: Option<TlsFace>,
         partial_files_recovered: u64,
     ) -> ControlServer {
         let subscribers = Subscribers::new(tap.clone(), config.subscriber_queue_depth);
@@ -125,7 +124,7 @@ impl ControlServer {
             authority,
             listen,
             tap,
-            tls,
+            tls: None,
             partial_files_recovered,
             subscribers,
             draining: Cell::new(false),
@@ -545,16 +544,13 @@ impl ControlServer {
         let mut stats = EngineStats {
             listen: self.listen.clone(),
             advertise: self.authority.clone(),
-            tls_listen: self
-                .tls
-                .as_ref()
-                .map(|tls| tls.listen.clone())
-                .unwrap_or_default(),
-            tls_advertise: self.tls.as_ref().map(|tls| tls.authority.clone()),
-            local_fingerprint: self
-                .tls
-                .as_ref()
-                .map(|tls| tls.local_fingerprint.borrow().clone()),
+            tls: self.tls.as_ref().map(|tls| {
+                Box::new(TlsStats {
+                    listen: tls.listen.clone(),
+                    advertise: tls.authority.clone(),
+                    local_fingerprint: tls.local_fingerprint.borrow().clone(),
+                })
+            }),
             sessions_pending: self.directory.pending_count() as u64,
             events_dropped: self.tap.dropped.load(Ordering::Relaxed),
             subscribers_dropped: self.subscribers.dropped(),

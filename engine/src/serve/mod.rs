@@ -229,16 +229,17 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
                 path: control_path.clone(),
                 error,
             })?;
-        let server = Rc::new(ControlServer::new(
+        let mut server = ControlServer::new(
             config.clone(),
             directory,
             commands,
             advertise.clone(),
             bound.iter().map(ToString::to_string).collect(),
             tap,
-            tls_face,
             partial_files,
-        ));
+        );
+        server.tls = tls_face;
+        let server = Rc::new(server);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(ServeError::Thread)?;
         let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
