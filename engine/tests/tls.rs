@@ -65,6 +65,22 @@ impl Pki {
         leaf
     }
 
+    /// A self-signed certificate for 127.0.0.1 (the SDP model: its
+    /// fingerprint is the only trust).
+    fn self_signed(&self, name: &str) -> Leaf {
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let leaf = Leaf {
+            cert: self.dir.join(format!("{name}.pem")),
+            key: self.dir.join(format!("{name}.key")),
+            der: cert.der().to_vec(),
+        };
+        std::fs::write(&leaf.cert, cert.pem()).unwrap();
+        std::fs::write(&leaf.key, key.serialize_pem()).unwrap();
+        leaf
+    }
+
     /// `msrpd serve` flags: a TLS listener with `leaf`, trusting the CA.
     fn flags(&self, leaf: &Leaf) -> Vec<String> {
         vec![
@@ -444,4 +460,54 @@ fn bad_certificate_files_stop_the_start_with_a_reason() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// RFC 8122 5: with the peer's fingerprint in the descriptor, a self-signed
+/// certificate that hashes to it is accepted and one that does not fails
+/// the session with both fingerprints in the reason (client side).
+#[test]
+fn the_descriptor_s_fingerprint_decides_the_server_certificate() {
+    let pki = Pki::new("fingerprint");
+    let (a_leaf, b_leaf) = (pki.self_signed("a"), pki.leaf("b"));
+    let a = start("tls-fp-a", &pki, &a_leaf, &[]);
+    let b = start("tls-fp-b", &pki, &b_leaf, &[]);
+    let (mut a_events, mut b_events) = (a.events(), b.events());
+    let right = Fingerprint::of(FingerprintHash::Sha256, &a_leaf.der).to_string();
+    let wrong = Fingerprint::of(FingerprintHash::Sha256, &b_leaf.der).to_string();
+    // The wrong fingerprint: the handshake fails and so does the session.
+    a.client()
+        .create_session(passive("a0", secure_uri(&b, "b0")))
+        .unwrap();
+    b.client()
+        .create_session(SessionDescriptor {
+            fingerprint: Some(wrong.clone()),
+            ..active("b0", secure_uri(&a, "a0"))
+        })
+        .unwrap();
+    collect_events(&mut b_events, Duration::from_secs(30), |event, _| match event {
+        EngineEvent::SessionClosed { reason, .. } => {
+            assert!(reason.contains(&right) && reason.contains(&wrong), "{reason}");
+            true
+        }
+        EngineEvent::SessionReady { .. } => panic!("a wrong fingerprint was accepted"),
+        _ => false,
+    });
+    // The right one, in lower case: a self-signed certificate is fine.
+    let a_uri = secure_uri(&a, "a1");
+    a.client()
+        .create_session(passive("a1", secure_uri(&b, "b1")))
+        .unwrap();
+    b.client()
+        .create_session(SessionDescriptor {
+            fingerprint: Some(right.to_lowercase()),
+            ..active("b1", a_uri)
+        })
+        .unwrap();
+    collect_events(&mut b_events, Duration::from_secs(30), |event, _| match event {
+        EngineEvent::SessionReady { .. } => true,
+        EngineEvent::SessionClosed { reason, .. } => panic!("session closed: {reason}"),
+        _ => false,
+    });
+    exchange(&b, &mut a_events, &mut b_events, &[b"pinned".to_vec()]);
+    assert_eq!(b.stats().shards[0].tls_failures, 1);
 }

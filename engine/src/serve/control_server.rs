@@ -4,7 +4,7 @@
 //! writes the replies in order; `batch.rs` runs version 2's batches and
 //! `subscribers.rs` fans events out.
 
-use crate::tls::TlsConfigs;
+use crate::tls::{Fingerprint, TlsConfigs};
 use std::cell::Cell;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -264,6 +264,8 @@ impl ControlServer {
             return Err(CommandError::ShuttingDown);
         }
         let tls_authority = self.tls.as_ref().map(|tls| tls.authority.as_str());
+        // Checked by `session_config` below: a bad one refuses the session.
+        let fingerprint = d.fingerprint.as_deref().and_then(|f| Fingerprint::parse(f).ok());
         let (session_id, config) =
             descriptor::session_config(&self.authority, tls_authority, self.config.session_settings(), &d)?;
         let local_uri = config.local_uri.as_str().to_string();
@@ -318,6 +320,7 @@ impl ControlServer {
                     config: Box::new(config),
                     peer,
                     tag,
+                    fingerprint,
                     reply,
                 },
                 move |answer| match answer {

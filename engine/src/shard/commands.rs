@@ -10,9 +10,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::TlsPeer;
 use super::{file, OutInfo, Shard, ShardRef};
 use crate::control::ShardStats;
-use crate::tls::TlsConfigs;
+use crate::tls::{Fingerprint, TlsConfigs};
 use crate::{AddSessionError, OutgoingMessage, ReportError, ReportSent, SendError, SessionConfig};
 
 /// What the control thread asks of a shard.
@@ -23,6 +24,8 @@ pub(crate) enum ShardCommand {
         config: Box<SessionConfig>,
         peer: SocketAddr,
         tag: Option<Arc<str>>,
+        /// msrps: the peer's certificate fingerprint from its SDP.
+        fingerprint: Option<Fingerprint>,
         reply: oneshot::Sender<Result<(), ShardError>>,
     },
     Send {
@@ -89,9 +92,10 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
             config,
             peer,
             tag,
+            fingerprint,
             reply,
         } => {
-            let result = shard.create_active(this, session_id, *config, peer, tag);
+            let result = shard.create_active(this, session_id, *config, (peer, fingerprint), tag);
             let _ = reply.send(result);
         }
         ShardCommand::SendMany { sends, reply } => {
@@ -260,7 +264,7 @@ impl Shard {
         this: &ShardRef,
         session_id: String,
         config: SessionConfig,
-        peer: SocketAddr,
+        (peer, fingerprint): (SocketAddr, Option<Fingerprint>),
         tag: Option<Arc<str>>,
     ) -> Result<(), ShardError> {
         if self.draining.is_some() {
@@ -269,8 +273,11 @@ impl Shard {
         // RFC 4975 14: an msrps peer is reached over TLS, its certificate
         // checked against the host of its URI.
         let first = &config.remote_path[0];
-        let tls_name = first.is_secure().then(|| first.host().to_owned());
-        let ci = self.conn_towards(this, peer, tls_name.as_deref())?;
+        let tls = first.is_secure().then(|| TlsPeer {
+            name: first.host().to_owned(),
+            fingerprint,
+        });
+        let ci = self.conn_towards(this, peer, tls)?;
         let key = self.conns[ci].conn.add_session(config, Instant::now())?;
         self.adopt(ci, key, session_id, tag);
         self.pump(this, ci);

@@ -91,11 +91,17 @@ pub(super) async fn connect(this: ShardRef, ci: usize, serial: u64, peer: Socket
             Ok(Ok(stream)) => {
                 let tls = {
                     let mut shard = this.borrow_mut();
-                    let config = shard.tls.as_ref().map(|tls| tls.client.clone());
+                    let configs = shard.tls.clone();
                     let Some(entry) = shard.conn_mut(ci, serial) else {
                         return;
                     };
-                    entry.tls_name.clone().map(|name| client_tls(config, &name))
+                    entry.tls_peer.as_ref().map(|tls| {
+                        let config = configs.map(|c| match &tls.fingerprint {
+                            Some(fingerprint) => c.client_for(fingerprint),
+                            None => c.client.clone(),
+                        });
+                        client_tls(config, &tls.name)
+                    })
                 };
                 match tls {
                     None => start(&this, ci, serial, stream),

@@ -100,9 +100,9 @@ struct ConnEntry {
     /// Carried over TLS: only `msrps:` sessions run on it, and only `msrp:`
     /// ones on a connection that is not (RFC 4975 14).
     secure: bool,
-    /// Active TLS: the host name the peer's certificate was verified for;
-    /// a session reuses the connection only for the same name.
-    tls_name: Option<String>,
+    /// Active TLS: what the peer's certificate was verified for; a session
+    /// reuses the connection only when it expects the same.
+    tls_peer: Option<TlsPeer>,
     sessions: ConnSessions,
     messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
@@ -180,6 +180,15 @@ impl ConnSessions {
     fn is_empty(&self) -> bool {
         self.len == 0 && self.displaced.is_empty()
     }
+}
+
+/// What an active TLS connection's peer certificate must be: the one whose
+/// fingerprint the signaling gave, else one `--tls-ca` vouches for `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsPeer {
+    /// The peer URI's host: SNI, and the name checked by CA.
+    pub name: String,
+    pub fingerprint: Option<crate::tls::Fingerprint>,
 }
 
 /// One session of this shard.
@@ -287,7 +296,7 @@ async fn run(init: ShardInit) {
 }
 
 impl Shard {
-    fn new_conn(&mut self, peer: Option<SocketAddr>, secure: bool, tls_name: Option<String>) -> usize {
+    fn new_conn(&mut self, peer: Option<SocketAddr>, secure: bool, tls_peer: Option<TlsPeer>) -> usize {
         self.next_serial += 1;
         let entry = ConnEntry {
             conn: Connection::new(self.config.connection),
@@ -295,7 +304,7 @@ impl Shard {
             writer: Rc::new(Notify::new()),
             peer,
             secure,
-            tls_name,
+            tls_peer,
             sessions: ConnSessions::default(),
             messages: IdMap::default(),
             spools: HashMap::new(),
@@ -313,13 +322,13 @@ impl Shard {
 
     /// The connection to use towards `peer`: the least loaded of those open,
     /// or a new one while there are fewer than `conns_per_peer`. Over TLS
-    /// (`tls_name` is the peer URI's host) only a connection whose
-    /// certificate was verified for the same name is shared.
+    /// (`tls`: the peer URI's host and fingerprint) only a connection whose
+    /// certificate was verified for the same expectation is shared.
     fn conn_towards(
         &mut self,
         this: &ShardRef,
         peer: SocketAddr,
-        tls_name: Option<&str>,
+        tls: Option<TlsPeer>,
     ) -> Result<usize, ShardError> {
         let existing: Vec<usize> = self
             .peers
@@ -329,7 +338,7 @@ impl Shard {
                     .copied()
                     .filter(|&ci| {
                         let entry = &self.conns[ci];
-                        !entry.conn.is_closed() && entry.tls_name.as_deref() == tls_name
+                        !entry.conn.is_closed() && entry.tls_peer == tls
                     })
                     .collect()
             })
@@ -341,10 +350,10 @@ impl Shard {
                     max: self.config.connections_max,
                 });
             }
-            if tls_name.is_some() && self.tls.is_none() {
+            if tls.is_some() && self.tls.is_none() {
                 return Err(ShardError::NoTls);
             }
-            let ci = self.new_conn(Some(peer), tls_name.is_some(), tls_name.map(str::to_owned));
+            let ci = self.new_conn(Some(peer), tls.is_some(), tls);
             self.totals.connections_opened += 1;
             let serial = self.conns[ci].serial;
             tokio_uring::spawn(io::connect(this.clone(), ci, serial, peer));

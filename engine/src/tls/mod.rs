@@ -5,6 +5,7 @@
 //! buffers (`shard/tls_io.rs`); nothing here does IO beyond reading files.
 
 mod fingerprint;
+mod verify;
 
 pub use fingerprint::{Fingerprint, FingerprintError, FingerprintHash};
 
@@ -94,6 +95,22 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 impl TlsConfigs {
+    /// The client configuration for a peer whose certificate the
+    /// signaling named by `fingerprint`: it alone decides (RFC 8122 5).
+    /// Its own resumption store, so that a session resumed from a
+    /// connection verified another way never stands in for the check.
+    pub fn client_for(&self, fingerprint: &Fingerprint) -> Arc<ClientConfig> {
+        let mut config = (*self.client).clone();
+        config.resumption = rustls::client::Resumption::in_memory_sessions(16);
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(verify::FingerprintVerifier {
+                expected: fingerprint.clone(),
+                provider: provider(),
+            }));
+        Arc::new(config)
+    }
+
     /// Reads the files; every failure says which file and why.
     pub fn load(files: &TlsFiles) -> Result<TlsConfigs, TlsError> {
         let chain = certificates("certificate", &files.cert)?;
