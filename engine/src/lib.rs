@@ -32,6 +32,8 @@ pub mod serve;
 pub mod session;
 #[cfg(feature = "server")]
 mod shard;
+#[cfg(feature = "server")]
+pub mod tls;
 
 pub use conn::{
     AddSessionError, Connection, ConnectionConfig, ConnectionStats, Lookup, ReportError, ReportSent,

@@ -67,7 +67,7 @@ fn a_stranger_cannot_claim_a_pending_session() {
     assert_eq!(bodies, [b"hello".to_vec(), b"still here".to_vec()]);
 }
 
-/// RFC 4975 6: msrps means TLS. With no TLS in the engine, such a session is
+/// RFC 4975 14: msrps means TLS. Without --tls-listen, such a session is
 /// refused outright, local or remote, never carried in the clear.
 #[test]
 fn msrps_sessions_are_refused_until_tls_exists() {

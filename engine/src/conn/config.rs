@@ -149,6 +149,10 @@ pub struct ConnectionStats {
     pub reports_ignored: u64,
     /// Malformed frames discarded or answered 400.
     pub frames_malformed: u64,
+    /// Streams that stopped being MSRP (RFC 4975 9: octets at a frame
+    /// boundary that are not "MSRP "), such as a TLS ClientHello on a
+    /// plain listener; each closed the connection.
+    pub framing_lost: u64,
     /// 1 when the connection was closed for `frame_timeout`.
     pub frame_timeouts: u64,
     /// Held success REPORTs answered with a failure REPORT 408 to make room

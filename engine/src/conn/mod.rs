@@ -456,6 +456,7 @@ impl Connection {
                 Ok(Some(WireEvent::End(flag))) => self.on_end(flag, now),
                 Ok(Some(WireEvent::Malformed(bad))) => self.on_malformed(bad),
                 Err(error) => {
+                    self.stats.framing_lost += 1;
                     self.close(&format!("the byte stream cannot be framed any more: {error}"));
                     return;
                 }

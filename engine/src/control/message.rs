@@ -40,6 +40,11 @@ pub struct SessionDescriptor {
     /// session-id is the session's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_uri: Option<String>,
+    /// msrps: the peer's certificate fingerprint from its SDP
+    /// `a=fingerprint` (RFC 8122 5, "sha-256 AB:CD:..."). Parsed and
+    /// checked at create_session; the peer check is not yet enforced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// The peer's `a=path`, in SDP order.
     pub remote_path: Vec<String>,
     pub role: SessionRole,
@@ -259,6 +264,10 @@ pub struct Reply {
     pub session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_uri: Option<String>,
+    /// `create_session` of an msrps session: our certificate's sha-256
+    /// fingerprint, for SDP's `a=fingerprint` (RFC 8122 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_fingerprint: Option<String>,
     /// `send`: the engine's number for the message, named by its events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<u64>,
@@ -508,6 +517,9 @@ pub struct EngineStats {
     /// The host:port in the URIs the engine builds (`--advertise`): what a
     /// signaling process puts in `a=path` and `c=`/`m=` lines.
     pub advertise: String,
+    /// MSRP over TLS, when `--tls-listen` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<TlsStats>>,
     /// Passive sessions waiting for their connection.
     pub sessions_pending: u64,
     /// Events dropped because the control thread fell behind.
@@ -518,6 +530,19 @@ pub struct EngineStats {
     /// start and kept under `recovered/` or removed (`--partial-files`).
     pub partial_files_recovered: u64,
     pub shards: Vec<ShardStats>,
+}
+
+/// The engine's TLS face (RFC 4975 14), in `stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsStats {
+    /// The MSRP-over-TLS addresses (`--tls-listen`).
+    pub listen: Vec<String>,
+    /// The host:port in our msrps URIs (`--tls-advertise`).
+    pub advertise: String,
+    /// Our certificate's sha-256 fingerprint (RFC 8122 5), as now loaded
+    /// (SIGHUP may change it).
+    pub local_fingerprint: String,
 }
 
 /// Counters of one shard; totals include closed connections.
@@ -558,6 +583,18 @@ pub struct ShardStats {
     /// Held success REPORTs answered with a failure REPORT 408 because a
     /// newer one would have passed `--held-reports-max`.
     pub reports_held_expired: u64,
+    /// TLS handshakes completed (`msrps:`, RFC 4975 14), and of those how
+    /// many resumed an earlier session; handshakes or TLS records that
+    /// failed (a bad certificate, non-TLS octets, an alert).
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
+    pub tls_failures: u64,
+    /// Requests that named a pending session over the wrong transport (an
+    /// msrps session on a plain connection, or the reverse): 481.
+    pub sessions_wrong_transport: u64,
+    /// Connections closed because their octets stopped being MSRP (a TLS
+    /// ClientHello on a plain listener, say).
+    pub connections_framing_lost: u64,
     /// Responses this shard sent, by status code (200s and errors); JSON
     /// object keys are strings.
     pub responses_out: BTreeMap<String, u64>,

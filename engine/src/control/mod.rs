@@ -36,5 +36,5 @@ pub use frame::{Frame, FrameError, FrameReader};
 pub use message::{
     BatchOp, CloseRequest, Command, EngineEvent, EngineStats, EventKind, EventKinds, FailureReportName,
     OpResult, Reply, ReportRequest, Request, SendRequest, ServerMessage, SessionDescriptor, SessionDirection,
-    SessionRole, ShardStats, Subscription, TransferDirection, UnknownEventKind, UpdateRequest,
+    SessionRole, ShardStats, Subscription, TlsStats, TransferDirection, UnknownEventKind, UpdateRequest,
 };

@@ -9,6 +9,7 @@ use super::recovery::PartialFiles;
 use super::units::{parse_cpu_list, parse_duration, parse_size, CpuList};
 use crate::proto::{ParserConfig, Strictness};
 use crate::shard::ShardConfig;
+use crate::tls::TlsFiles;
 use crate::{ConnectionConfig, SessionSettings};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -25,6 +26,29 @@ pub struct ServeConfig {
     /// 127.0.0.1 for a wildcard one).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// MSRP over TLS (`msrps:`, RFC 4975 14) address to listen on; repeat
+    /// for several. Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Vec<SocketAddr>,
+    /// host:port put in our msrps URIs (default: the first --tls-listen
+    /// address, 127.0.0.1 for a wildcard one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tls_advertise: Option<String>,
+    /// Our certificate chain (PEM), presented on --tls-listen and to msrps
+    /// peers we connect to; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate on --tls-listen, verified against this
+    /// CA bundle (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Roots (PEM) that verify an msrps peer we connect to, by the host of
+    /// its URI.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// The control socket (Unix domain, mode 0600); default
     /// `$MSRPD_CONTROL`, else `$XDG_RUNTIME_DIR/msrpd.sock`, else
     /// `/run/msrpd.sock`. The engine
@@ -235,10 +259,26 @@ impl ServeConfig {
         if self.no_pin && self.cpus.is_some() {
             return Err("--cpus and --no-pin contradict each other".into());
         }
+        if !self.tls_listen.is_empty() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err("--tls-listen needs --tls-cert and --tls-key".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
+        }
         if self.listen.is_empty() {
             return Err("at least one --listen address is needed".into());
         }
         Ok(())
+    }
+
+    /// The TLS files, when a certificate is configured.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+            ca: self.tls_ca.clone(),
+        })
     }
 
     fn connection_config(&self) -> ConnectionConfig {

@@ -4,6 +4,7 @@
 //! writes the replies in order; `batch.rs` runs version 2's batches and
 //! `subscribers.rs` fans events out.
 
+use crate::tls::{Fingerprint, TlsConfigs};
 use std::cell::Cell;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -26,7 +27,7 @@ use super::ServeConfig;
 use crate::control::frame::{FrameReader, PAYLOAD_BYTES_MAX};
 use crate::control::message::{
     CloseRequest, Command, EngineEvent, EngineStats, Reply, ReportRequest, Request, SendRequest,
-    SessionDescriptor, SessionRole, UpdateRequest,
+    SessionDescriptor, SessionRole, TlsStats, UpdateRequest,
 };
 use crate::control::PROTOCOL_VERSION;
 use crate::shard::{
@@ -79,6 +80,13 @@ pub(super) enum CommandError {
 /// A reply that may still be waiting for a shard.
 pub(super) type PendingReply = Pin<Box<dyn Future<Output = Reply>>>;
 
+/// What the control thread knows of the engine's TLS.
+pub(crate) struct TlsFace {
+    pub listen: Vec<String>,
+    pub authority: String,
+    pub local_fingerprint: std::cell::RefCell<String>,
+}
+
 pub(crate) struct ControlServer {
     pub config: Arc<ServeConfig>,
     pub directory: Arc<Directory>,
@@ -87,6 +95,9 @@ pub(crate) struct ControlServer {
     pub authority: String,
     pub listen: Vec<String>,
     pub tap: Arc<EventTap>,
+    /// `--tls-listen`: its addresses, the host:port in our msrps URIs, and
+    /// our certificate's fingerprint as now loaded (SIGHUP changes it).
+    pub tls: Option<TlsFace>,
     /// Partial spool files found at start.
     partial_files_recovered: u64,
     subscribers: Subscribers,
@@ -113,6 +124,7 @@ impl ControlServer {
             authority,
             listen,
             tap,
+            tls: None,
             partial_files_recovered,
             subscribers,
             draining: Cell::new(false),
@@ -251,12 +263,23 @@ impl ControlServer {
         if self.draining.get() {
             return Err(CommandError::ShuttingDown);
         }
+        let tls_authority = self.tls.as_ref().map(|tls| tls.authority.as_str());
+        // Checked by `session_config` below: a bad one refuses the session.
+        let fingerprint = d.fingerprint.as_deref().and_then(|f| Fingerprint::parse(f).ok());
         let (session_id, config) =
-            descriptor::session_config(&self.authority, self.config.session_settings(), &d)?;
+            descriptor::session_config(&self.authority, tls_authority, self.config.session_settings(), &d)?;
         let local_uri = config.local_uri.as_str().to_string();
+        let local_fingerprint = match config.local_uri.is_secure() {
+            true => self
+                .tls
+                .as_ref()
+                .map(|tls| tls.local_fingerprint.borrow().clone()),
+            false => None,
+        };
         let created = Reply {
             session_id: Some(session_id.clone()),
             local_uri: Some(local_uri),
+            local_fingerprint,
             ..Reply::ok(id)
         };
         let tag: Option<Arc<str>> = d.tag.as_deref().map(Into::into);
@@ -297,6 +320,7 @@ impl ControlServer {
                     config: Box::new(config),
                     peer,
                     tag,
+                    fingerprint,
                     reply,
                 },
                 move |answer| match answer {
@@ -523,6 +547,13 @@ impl ControlServer {
         let mut stats = EngineStats {
             listen: self.listen.clone(),
             advertise: self.authority.clone(),
+            tls: self.tls.as_ref().map(|tls| {
+                Box::new(TlsStats {
+                    listen: tls.listen.clone(),
+                    advertise: tls.authority.clone(),
+                    local_fingerprint: tls.local_fingerprint.borrow().clone(),
+                })
+            }),
             sessions_pending: self.directory.pending_count() as u64,
             events_dropped: self.tap.dropped.load(Ordering::Relaxed),
             subscribers_dropped: self.subscribers.dropped(),
@@ -582,6 +613,30 @@ impl ControlServer {
     }
 
     /// SIGTERM: refuse new sessions and tell every shard to drain.
+    /// SIGHUP: re-reads the certificate, key and CA files and hands the
+    /// new configurations to every shard for its next handshakes; a file
+    /// that does not load keeps the old ones, and the log says why.
+    pub async fn reload_tls(&self) {
+        let (Some(tls), Some(files)) = (&self.tls, self.config.tls_files()) else {
+            tracing::info!("SIGHUP: no TLS configured, nothing to reload");
+            return;
+        };
+        let configs = match TlsConfigs::load(&files) {
+            Ok(configs) => configs,
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: the TLS files do not load; keeping the old ones");
+                return;
+            }
+        };
+        *tls.local_fingerprint.borrow_mut() = configs.local_fingerprint.to_string();
+        for shard in &self.shards {
+            let _ = shard
+                .send(ShardCommand::ReloadTls(Box::new(configs.clone())))
+                .await;
+        }
+        tracing::info!(fingerprint = %configs.local_fingerprint, "SIGHUP: TLS certificate reloaded");
+    }
+
     pub async fn drain(&self) {
         self.draining.set(true);
         let deadline = Instant::now() + self.config.drain_timeout;

@@ -36,10 +36,17 @@ pub(crate) enum DescriptorError {
         max = SessionSettings::CHUNK_BYTES_MAX
     )]
     ChunkBytes(usize),
-    /// RFC 4975 6: an msrps URI is reached over TLS only. Until the engine
-    /// has TLS it refuses the session rather than carry it in the clear.
-    #[error("{0} is an msrps: URI, which must be carried over TLS; this engine has no TLS yet and refuses the session")]
+    /// RFC 4975 14: an msrps URI is reached over TLS only. Without
+    /// `--tls-listen` the engine refuses the session rather than carry it
+    /// in the clear.
+    #[error("{0} is an msrps: URI, which must be carried over TLS; this engine has no --tls-listen and refuses the session")]
     NeedsTls(String),
+    /// RFC 4975 14: one connection carries the session, so its two ends
+    /// agree on the scheme.
+    #[error("local_uri {local} and the first remote_path URI {remote} differ in scheme (msrp: or msrps:)")]
+    SchemeMismatch { local: String, remote: String },
+    #[error(transparent)]
+    Fingerprint(#[from] crate::tls::FingerprintError),
 }
 
 /// 22 base62 characters: about 130 random bits from the OS.
@@ -57,7 +64,11 @@ fn mint_session_id() -> Result<String, DescriptorError> {
 /// Our URI and session-id: the descriptor's `local_uri` as it is, or one
 /// built from `authority` (`--advertise`) and the session-id (minted if
 /// absent).
-fn local_uri(authority: &str, d: &SessionDescriptor) -> Result<(String, MsrpUri), DescriptorError> {
+fn local_uri(
+    authority: &str,
+    secure: bool,
+    d: &SessionDescriptor,
+) -> Result<(String, MsrpUri), DescriptorError> {
     if let Some(local) = &d.local_uri {
         let uri =
             MsrpUri::parse(Bytes::from(local.clone())).map_err(|error| DescriptorError::BadLocalUri {
@@ -77,7 +88,8 @@ fn local_uri(authority: &str, d: &SessionDescriptor) -> Result<(String, MsrpUri)
         Some(session_id) => session_id.clone(),
         None => mint_session_id()?,
     };
-    let local = format!("msrp://{authority}/{session_id};tcp");
+    let scheme = if secure { "msrps" } else { "msrp" };
+    let local = format!("{scheme}://{authority}/{session_id};tcp");
     let uri = MsrpUri::parse(Bytes::from(local.clone())).map_err(|error| DescriptorError::BadSessionId {
         session_id: session_id.clone(),
         uri: local,
@@ -87,16 +99,24 @@ fn local_uri(authority: &str, d: &SessionDescriptor) -> Result<(String, MsrpUri)
 }
 
 /// The session-id and the core's configuration of a descriptor, with the
-/// engine's default `settings` where the descriptor sets none.
+/// engine's default `settings` where the descriptor sets none. A minted
+/// local URI takes the scheme of the peer's (RFC 4975 14: an msrps peer
+/// gets an msrps session, on `tls_authority`, `--tls-advertise`).
 pub(crate) fn session_config(
     authority: &str,
+    tls_authority: Option<&str>,
     mut settings: SessionSettings,
     d: &SessionDescriptor,
 ) -> Result<(String, SessionConfig), DescriptorError> {
-    let (session_id, local_uri) = local_uri(authority, d)?;
-    if d.remote_path.is_empty() {
+    let Some(first) = d.remote_path.first() else {
         return Err(DescriptorError::EmptyRemotePath);
-    }
+    };
+    let secure = first.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("msrps:"));
+    let (session_id, local_uri) = match (secure, tls_authority) {
+        (true, Some(tls)) => local_uri(tls, true, d)?,
+        (true, None) => return Err(DescriptorError::NeedsTls(first.clone())),
+        (false, _) => local_uri(authority, false, d)?,
+    };
     let remote_path = d
         .remote_path
         .iter()
@@ -107,11 +127,17 @@ pub(crate) fn session_config(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(uri) = std::iter::once(&local_uri)
-        .chain(&remote_path)
-        .find(|uri| uri.is_secure())
-    {
-        return Err(DescriptorError::NeedsTls(uri.to_string()));
+    if local_uri.is_secure() && tls_authority.is_none() {
+        return Err(DescriptorError::NeedsTls(local_uri.to_string()));
+    }
+    if local_uri.is_secure() != remote_path[0].is_secure() {
+        return Err(DescriptorError::SchemeMismatch {
+            local: local_uri.to_string(),
+            remote: remote_path[0].to_string(),
+        });
+    }
+    if let Some(fingerprint) = &d.fingerprint {
+        crate::tls::Fingerprint::parse(fingerprint)?;
     }
     if let Some(chunk) = d.chunk_bytes {
         if !SessionSettings::chunk_bytes_allowed(chunk as u64) {

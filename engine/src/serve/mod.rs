@@ -23,7 +23,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::shard::{self, Directory, ShardInit};
-use control_server::ControlServer;
+use crate::tls::{TlsConfigs, TlsError};
+use control_server::{ControlServer, TlsFace};
 
 /// What a started engine tells its caller.
 #[derive(Clone, Debug)]
@@ -33,6 +34,11 @@ pub struct Ready {
     pub control: PathBuf,
     /// host:port in our MSRP URIs.
     pub advertise: String,
+    /// The MSRP-over-TLS addresses, and the host:port in our msrps URIs.
+    pub tls_listen: Vec<SocketAddr>,
+    pub tls_advertise: Option<String>,
+    /// Our certificate's sha-256 fingerprint (RFC 8122 5).
+    pub local_fingerprint: Option<String>,
     pub shards: usize,
 }
 
@@ -47,6 +53,8 @@ pub enum ServeError {
     Control { path: PathBuf, error: io::Error },
     #[error("cannot create the spool directory {path}: {error}")]
     Spool { path: PathBuf, error: io::Error },
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot start a thread: {0}")]
     Thread(io::Error),
 }
@@ -61,6 +69,47 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     Ok(socket.into())
+}
+
+/// Every shard's listener on each of `addrs`, and the addresses bound. Port
+/// 0 resolves once, on the first shard's socket; the others bind the port
+/// it got.
+fn bind_all(
+    addrs: &[SocketAddr],
+    shard_count: usize,
+) -> Result<(Vec<Vec<TcpListener>>, Vec<SocketAddr>), ServeError> {
+    let mut listeners: Vec<Vec<TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
+    let mut bound = Vec::new();
+    for &addr in addrs {
+        let first = reuseport_listener(addr).map_err(|error| ServeError::Listen { addr, error })?;
+        let actual = first
+            .local_addr()
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        listeners[0].push(first);
+        for list in listeners.iter_mut().skip(1) {
+            let listener =
+                reuseport_listener(actual).map_err(|error| ServeError::Listen { addr: actual, error })?;
+            list.push(listener);
+        }
+        bound.push(actual);
+    }
+    Ok((listeners, bound))
+}
+
+/// The host:port our URIs carry: as `flag` set it, else the first address
+/// bound (127.0.0.1 for a wildcard one); none without addresses.
+fn advertised(given: Option<&str>, bound: &[SocketAddr], flag: &str) -> Option<String> {
+    if let Some(given) = given {
+        return Some(given.to_owned());
+    }
+    let first = bound.first()?;
+    Some(match first.ip().is_unspecified() {
+        true => {
+            tracing::warn!("listening on a wildcard address; URIs advertise 127.0.0.1 (set {flag})");
+            format!("127.0.0.1:{}", first.port())
+        }
+        false => first.to_string(),
+    })
 }
 
 /// Read buffers are hundreds of KiB and, while their slices wait for the
@@ -100,38 +149,24 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
         error,
     })?;
 
-    // Port 0 resolves once, on the first shard's socket; the others bind the
-    // port it got.
-    let mut listeners: Vec<Vec<TcpListener>> = (0..shard_count).map(|_| Vec::new()).collect();
-    let mut bound = Vec::new();
-    for &addr in &config.listen {
-        let first = reuseport_listener(addr).map_err(|error| ServeError::Listen { addr, error })?;
-        let actual = first
-            .local_addr()
-            .map_err(|error| ServeError::Listen { addr, error })?;
-        listeners[0].push(first);
-        for list in listeners.iter_mut().skip(1) {
-            let listener =
-                reuseport_listener(actual).map_err(|error| ServeError::Listen { addr: actual, error })?;
-            list.push(listener);
-        }
-        bound.push(actual);
-    }
-    let advertise = match &config.advertise {
-        Some(advertise) => advertise.clone(),
-        None => {
-            let first = bound[0];
-            match first.ip().is_unspecified() {
-                true => {
-                    tracing::warn!(
-                        "listening on a wildcard address; URIs advertise 127.0.0.1 (set --advertise)"
-                    );
-                    format!("127.0.0.1:{}", first.port())
-                }
-                false => first.to_string(),
-            }
-        }
+    // Before binding anything: a bad certificate or key stops the start.
+    let tls = config
+        .tls_files()
+        .map(|files| TlsConfigs::load(&files))
+        .transpose()?;
+    let (listeners, bound) = bind_all(&config.listen, shard_count)?;
+    let (mut tls_listeners, tls_bound) = bind_all(&config.tls_listen, shard_count)?;
+    let advertise = advertised(config.advertise.as_deref(), &bound, "--advertise").unwrap_or_default();
+    let tls_advertise = advertised(config.tls_advertise.as_deref(), &tls_bound, "--tls-advertise");
+    let tls_face = match (&tls, &tls_advertise) {
+        (Some(tls), Some(authority)) => Some(TlsFace {
+            listen: tls_bound.iter().map(ToString::to_string).collect(),
+            authority: authority.clone(),
+            local_fingerprint: std::cell::RefCell::new(tls.local_fingerprint.to_string()),
+        }),
+        _ => None,
     };
+    let local_fingerprint = tls.as_ref().map(|tls| tls.local_fingerprint.to_string());
 
     // Before any shard thread exists (the umask around bind is process-wide).
     let control_path = config.control.clone();
@@ -162,6 +197,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
     let mut commands = Vec::new();
     let mut threads = Vec::new();
     for (index, listeners) in listeners.into_iter().enumerate() {
+        let tls_listeners = std::mem::take(&mut tls_listeners[index]);
         let (tx, rx) = mpsc::channel(config.command_queue_depth);
         commands.push(tx);
         let init = ShardInit {
@@ -169,6 +205,8 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             config: shard_config.clone(),
             directory: directory.clone(),
             listeners,
+            tls_listeners,
+            tls: tls.clone(),
             commands: rx,
             events: events_tx.clone(),
             tap: tap.clone(),
@@ -191,7 +229,7 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
                 path: control_path.clone(),
                 error,
             })?;
-        let server = Rc::new(ControlServer::new(
+        let mut server = ControlServer::new(
             config.clone(),
             directory,
             commands,
@@ -199,10 +237,14 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             bound.iter().map(ToString::to_string).collect(),
             tap,
             partial_files,
-        ));
+        );
+        server.tls = tls_face;
+        let server = Rc::new(server);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(ServeError::Thread)?;
         let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(ServeError::Thread)?;
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .map_err(ServeError::Thread)?;
         let accept = tokio::task::spawn_local(server.clone().accept_loop(listener));
         let expire = tokio::task::spawn_local(server.clone().expire_pending());
@@ -211,12 +253,22 @@ pub fn run(config: ServeConfig, ready: impl FnOnce(&Ready)) -> Result<(), ServeE
             listen: bound.clone(),
             control: control_path.clone(),
             advertise,
+            tls_listen: tls_bound.clone(),
+            tls_advertise,
+            local_fingerprint,
             shards: shard_count,
         });
         tracing::info!(shards = shard_count, listen = ?bound, control = %control_path.display(), "msrpd ready");
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
-            _ = interrupt.recv() => tracing::info!("SIGINT: draining"),
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: draining"),
+                _ = hangup.recv() => {
+                    server.reload_tls().await;
+                    continue;
+                }
+            }
+            break;
         }
         server.drain().await;
         // The hub ends when every shard has stopped and dropped its sender.

@@ -10,8 +10,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::TlsPeer;
 use super::{file, OutInfo, Shard, ShardRef};
 use crate::control::ShardStats;
+use crate::tls::{Fingerprint, TlsConfigs};
 use crate::{AddSessionError, OutgoingMessage, ReportError, ReportSent, SendError, SessionConfig};
 
 /// What the control thread asks of a shard.
@@ -22,6 +24,8 @@ pub(crate) enum ShardCommand {
         config: Box<SessionConfig>,
         peer: SocketAddr,
         tag: Option<Arc<str>>,
+        /// msrps: the peer's certificate fingerprint from its SDP.
+        fingerprint: Option<Fingerprint>,
         reply: oneshot::Sender<Result<(), ShardError>>,
     },
     Send {
@@ -61,6 +65,9 @@ pub(crate) enum ShardCommand {
     },
     /// SIGTERM: stop accepting, let transfers finish until `deadline`, then
     /// fail the rest and stop.
+    /// New TLS configurations for new handshakes (SIGHUP); connections
+    /// already up keep theirs.
+    ReloadTls(Box<TlsConfigs>),
     Drain {
         deadline: Instant,
     },
@@ -85,9 +92,10 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
             config,
             peer,
             tag,
+            fingerprint,
             reply,
         } => {
-            let result = shard.create_active(this, session_id, *config, peer, tag);
+            let result = shard.create_active(this, session_id, *config, (peer, fingerprint), tag);
             let _ = reply.send(result);
         }
         ShardCommand::SendMany { sends, reply } => {
@@ -193,6 +201,7 @@ pub(super) fn handle_command(this: &ShardRef, command: ShardCommand) {
         ShardCommand::Stats { reply } => {
             let _ = reply.send(shard.stats());
         }
+        ShardCommand::ReloadTls(tls) => shard.tls = Some(*tls),
         ShardCommand::Drain { .. } => unreachable!("handled by the command loop"),
     }
     shard.flush_turn();
@@ -207,6 +216,8 @@ pub(crate) enum ShardError {
     NoSession { session_id: String, shard: usize },
     #[error("shard {shard} already has its maximum of {max} connections (connections-max)")]
     ConnectionsMax { shard: usize, max: usize },
+    #[error("an msrps: peer is reached over TLS, and this engine has no TLS configured (--tls-listen, --tls-cert, --tls-key)")]
+    NoTls,
     #[error(transparent)]
     AddSession(#[from] AddSessionError),
     #[error("the session's send queue is full (send-queue bounds); wait for delivered events and retry")]
@@ -253,13 +264,20 @@ impl Shard {
         this: &ShardRef,
         session_id: String,
         config: SessionConfig,
-        peer: SocketAddr,
+        (peer, fingerprint): (SocketAddr, Option<Fingerprint>),
         tag: Option<Arc<str>>,
     ) -> Result<(), ShardError> {
         if self.draining.is_some() {
             return Err(ShardError::ShuttingDown);
         }
-        let ci = self.conn_towards(this, peer)?;
+        // RFC 4975 14: an msrps peer is reached over TLS, its certificate
+        // checked against the host of its URI.
+        let first = &config.remote_path[0];
+        let tls = first.is_secure().then(|| TlsPeer {
+            name: first.host().to_owned(),
+            fingerprint,
+        });
+        let ci = self.conn_towards(this, peer, tls)?;
         let key = self.conns[ci].conn.add_session(config, Instant::now())?;
         self.adopt(ci, key, session_id, tag);
         self.pump(this, ci);

@@ -282,6 +282,10 @@ impl Router<'_> {
 pub(crate) struct Claims<'a> {
     pub directory: &'a Directory,
     pub shard: usize,
+    /// The connection is carried over TLS.
+    pub secure: bool,
+    /// Requests that named a session of the other transport.
+    pub wrong_transport: &'a mut u64,
 }
 
 impl SessionDirectory for Claims<'_> {
@@ -303,6 +307,13 @@ impl SessionDirectory for Claims<'_> {
                 };
             }
             Entry::Pending(p) if p.config.local_uri != *uri => return Lookup::Unknown,
+            // RFC 4975 14: an msrps session is never carried in the clear,
+            // and an msrp one never over TLS; to the wrong connection the
+            // session does not exist (481).
+            Entry::Pending(p) if p.config.local_uri.is_secure() != self.secure => {
+                *self.wrong_transport += 1;
+                return Lookup::Unknown;
+            }
             // Someone who knows the URI but is not the peer must not bind the
             // session for their connection, nor change it in any way.
             Entry::Pending(p) if !from_peer(&p.config) => return Lookup::Forbidden,

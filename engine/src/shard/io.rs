@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -12,10 +13,13 @@ use tokio_uring::net::{TcpListener, TcpStream};
 
 use super::directory::Claims;
 use super::driver::{self, ConnectionHost};
+use super::tls_io::{self, Handshake, TlsHost};
 use super::{Shard, ShardRef};
 use crate::Connection;
 
-pub(super) async fn accept_loop(this: ShardRef, listener: TcpListener) {
+/// Accepts on one listener; `secure`: a `--tls-listen` one, whose
+/// connections handshake with the shard's current server configuration.
+pub(super) async fn accept_loop(this: ShardRef, listener: TcpListener, secure: bool) {
     let stop = this.borrow().stop_accepting.clone();
     loop {
         let accepted = tokio::select! {
@@ -41,12 +45,31 @@ pub(super) async fn accept_loop(this: ShardRef, listener: TcpListener) {
                     }
                     continue;
                 }
+                let tls = match secure {
+                    false => None,
+                    true => match shard
+                        .tls
+                        .as_ref()
+                        .map(|tls| rustls::ServerConnection::new(tls.server.clone()))
+                    {
+                        Some(Ok(tls)) => Some(rustls::Connection::Server(tls)),
+                        Some(Err(error)) => {
+                            shard.totals.tls_failures += 1;
+                            tracing::warn!(%addr, %error, "cannot start TLS on an accepted connection");
+                            continue;
+                        }
+                        None => continue,
+                    },
+                };
                 shard.totals.connections_accepted += 1;
-                let ci = shard.new_conn(None);
+                let ci = shard.new_conn(None, secure, None);
                 let serial = shard.conns[ci].serial;
                 drop(shard);
-                tracing::debug!(%addr, conn = ci, "accepted");
-                start(&this, ci, serial, stream);
+                tracing::debug!(%addr, conn = ci, secure, "accepted");
+                match tls {
+                    Some(tls) => tls_io::start(&this, (ci, serial), stream, tls),
+                    None => start(&this, ci, serial, stream),
+                }
             }
             Err(error) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -66,10 +89,25 @@ pub(super) async fn connect(this: ShardRef, ci: usize, serial: u64, peer: Socket
         let left = deadline.saturating_duration_since(Instant::now());
         let error = match tokio::time::timeout(left, TcpStream::connect(peer)).await {
             Ok(Ok(stream)) => {
-                if this.borrow_mut().conn_mut(ci, serial).is_none() {
-                    return;
+                let tls = {
+                    let mut shard = this.borrow_mut();
+                    let configs = shard.tls.clone();
+                    let Some(entry) = shard.conn_mut(ci, serial) else {
+                        return;
+                    };
+                    entry.tls_peer.as_ref().map(|tls| {
+                        let config = configs.map(|c| match &tls.fingerprint {
+                            Some(fingerprint) => c.client_for(fingerprint),
+                            None => c.client.clone(),
+                        });
+                        client_tls(config, &tls.name)
+                    })
+                };
+                match tls {
+                    None => start(&this, ci, serial, stream),
+                    Some(Ok(tls)) => tls_io::start(&this, (ci, serial), stream, tls),
+                    Some(Err(error)) => break error,
                 }
-                start(&this, ci, serial, stream);
                 return;
             }
             Ok(Err(error)) => error.to_string(),
@@ -95,6 +133,17 @@ pub(super) async fn connect(this: ShardRef, ci: usize, serial: u64, peer: Socket
     shard.pump(&this, ci);
     shard.flush_turn();
     shard.remove_conn(ci);
+}
+
+/// The client side of TLS towards `name` (SNI, and the name the peer's
+/// certificate must carry, RFC 6125).
+fn client_tls(config: Option<Arc<rustls::ClientConfig>>, name: &str) -> Result<rustls::Connection, String> {
+    let config = config.ok_or("this engine has no TLS configured")?;
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|error| format!("{name:?} is not a TLS server name: {error}"))?;
+    rustls::ClientConnection::new(config, name)
+        .map(rustls::Connection::Client)
+        .map_err(|error| format!("cannot start TLS: {error}"))
 }
 
 fn start(this: &ShardRef, ci: usize, serial: u64, stream: TcpStream) {
@@ -161,6 +210,8 @@ impl ConnectionHost for Shard {
         let mut claims = Claims {
             directory: &self.directory,
             shard: self.index,
+            secure: entry.secure,
+            wrong_transport: &mut self.totals.sessions_wrong_transport,
         };
         entry.conn.handle_input_with(now, &mut claims);
     }
@@ -212,5 +263,28 @@ impl ConnectionHost for Shard {
         if self.conn_mut(ci, serial).is_some() {
             self.remove_conn(ci);
         }
+    }
+}
+
+/// What a shard adds for TLS connections: its counters.
+impl TlsHost for Shard {
+    fn tls_established(
+        &mut self,
+        (ci, serial): (usize, u64),
+        how: Handshake,
+        _peer: &[Vec<u8>],
+    ) -> Result<(), String> {
+        if self.conn_mut(ci, serial).is_none() {
+            return Err("the connection is gone".into());
+        }
+        self.totals.tls_handshakes += 1;
+        if how == Handshake::Resumed {
+            self.totals.tls_resumed += 1;
+        }
+        Ok(())
+    }
+
+    fn tls_failed(&mut self, _id: (usize, u64)) {
+        self.totals.tls_failures += 1;
     }
 }

@@ -18,6 +18,7 @@ mod outbox;
 mod spool;
 pub(crate) mod spool_name;
 mod stats;
+mod tls_io;
 mod translate;
 
 use std::cell::RefCell;
@@ -40,6 +41,7 @@ pub(crate) use outbox::EventBatch;
 use crate::conn::Slots;
 use crate::control::ShardStats;
 use crate::id_hash::IdMap;
+use crate::tls::TlsConfigs;
 use crate::{Connection, MessageId, MessageRef, SessionKey};
 
 /// What a shard thread starts with.
@@ -48,6 +50,9 @@ pub(crate) struct ShardInit {
     pub config: Arc<ShardConfig>,
     pub directory: Arc<Directory>,
     pub listeners: Vec<TcpListener>,
+    /// `--tls-listen` sockets: what they accept speaks TLS (RFC 4975 14).
+    pub tls_listeners: Vec<TcpListener>,
+    pub tls: Option<TlsConfigs>,
     pub commands: mpsc::Receiver<ShardCommand>,
     pub events: mpsc::Sender<EventBatch>,
     pub tap: Arc<EventTap>,
@@ -92,6 +97,12 @@ struct ConnEntry {
     writer: Rc<Notify>,
     /// The peer we connected to, for connection reuse (active side).
     peer: Option<SocketAddr>,
+    /// Carried over TLS: only `msrps:` sessions run on it, and only `msrp:`
+    /// ones on a connection that is not (RFC 4975 14).
+    secure: bool,
+    /// Active TLS: what the peer's certificate was verified for; a session
+    /// reuses the connection only when it expects the same.
+    tls_peer: Option<TlsPeer>,
     sessions: ConnSessions,
     messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
@@ -171,6 +182,15 @@ impl ConnSessions {
     }
 }
 
+/// What an active TLS connection's peer certificate must be: the one whose
+/// fingerprint the signaling gave, else one `--tls-ca` vouches for `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsPeer {
+    /// The peer URI's host: SNI, and the name checked by CA.
+    pub name: String,
+    pub fingerprint: Option<crate::tls::Fingerprint>,
+}
+
 /// One session of this shard.
 struct SessionEntry {
     /// Shared with `by_session_id`'s key: one copy per session.
@@ -211,6 +231,9 @@ struct Shard {
     stop_accepting: Rc<Notify>,
     draining: Option<Instant>,
     logs: log_rate::ShardLogs,
+    /// What new TLS handshakes use; replaced whole on reload, so
+    /// connections already up keep theirs.
+    tls: Option<TlsConfigs>,
 }
 
 async fn run(init: ShardInit) {
@@ -219,6 +242,8 @@ async fn run(init: ShardInit) {
         config,
         directory,
         listeners,
+        tls_listeners,
+        tls,
         mut commands,
         events,
         tap,
@@ -248,10 +273,15 @@ async fn run(init: ShardInit) {
         stop_accepting: Rc::new(Notify::new()),
         draining: None,
         logs: log_rate::ShardLogs::default(),
+        tls,
     }));
     for listener in listeners {
         let listener = tokio_uring::net::TcpListener::from_std(listener);
-        tokio_uring::spawn(io::accept_loop(shard.clone(), listener));
+        tokio_uring::spawn(io::accept_loop(shard.clone(), listener, false));
+    }
+    for listener in tls_listeners {
+        let listener = tokio_uring::net::TcpListener::from_std(listener);
+        tokio_uring::spawn(io::accept_loop(shard.clone(), listener, true));
     }
     tokio_uring::spawn(outbox::flush_events(shard.clone()));
     while let Some(command) = commands.recv().await {
@@ -266,13 +296,15 @@ async fn run(init: ShardInit) {
 }
 
 impl Shard {
-    fn new_conn(&mut self, peer: Option<SocketAddr>) -> usize {
+    fn new_conn(&mut self, peer: Option<SocketAddr>, secure: bool, tls_peer: Option<TlsPeer>) -> usize {
         self.next_serial += 1;
         let entry = ConnEntry {
             conn: Connection::new(self.config.connection),
             serial: self.next_serial,
             writer: Rc::new(Notify::new()),
             peer,
+            secure,
+            tls_peer,
             sessions: ConnSessions::default(),
             messages: IdMap::default(),
             spools: HashMap::new(),
@@ -289,15 +321,25 @@ impl Shard {
     }
 
     /// The connection to use towards `peer`: the least loaded of those open,
-    /// or a new one while there are fewer than `conns_per_peer`.
-    fn conn_towards(&mut self, this: &ShardRef, peer: SocketAddr) -> Result<usize, ShardError> {
+    /// or a new one while there are fewer than `conns_per_peer`. Over TLS
+    /// (`tls`: the peer URI's host and fingerprint) only a connection whose
+    /// certificate was verified for the same expectation is shared.
+    fn conn_towards(
+        &mut self,
+        this: &ShardRef,
+        peer: SocketAddr,
+        tls: Option<TlsPeer>,
+    ) -> Result<usize, ShardError> {
         let existing: Vec<usize> = self
             .peers
             .get(&peer)
             .map(|list| {
                 list.iter()
                     .copied()
-                    .filter(|&ci| !self.conns[ci].conn.is_closed())
+                    .filter(|&ci| {
+                        let entry = &self.conns[ci];
+                        !entry.conn.is_closed() && entry.tls_peer == tls
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -308,7 +350,10 @@ impl Shard {
                     max: self.config.connections_max,
                 });
             }
-            let ci = self.new_conn(Some(peer));
+            if tls.is_some() && self.tls.is_none() {
+                return Err(ShardError::NoTls);
+            }
+            let ci = self.new_conn(Some(peer), tls.is_some(), tls);
             self.totals.connections_opened += 1;
             let serial = self.conns[ci].serial;
             tokio_uring::spawn(io::connect(this.clone(), ci, serial, peer));

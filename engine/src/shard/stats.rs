@@ -14,6 +14,7 @@ pub(super) fn add_conn_stats(stats: &mut ShardStats, conn: &ConnectionStats) {
     stats.messages_delivered += conn.messages_delivered;
     stats.messages_failed += conn.messages_failed;
     stats.frames_malformed += conn.frames_malformed;
+    stats.connections_framing_lost += conn.framing_lost;
     stats.connections_frame_timeout += conn.frame_timeouts;
     stats.reports_held_expired += conn.reports_held_expired;
     for &(status, n) in &conn.responses_out {

@@ -99,6 +99,10 @@ struct CreateArgs {
     /// --advertise and the session-id (whose session-id it must carry).
     #[arg(long, value_name = "URI")]
     local_uri: Option<String>,
+    /// msrps: the peer's certificate fingerprint, as SDP's a=fingerprint
+    /// ("sha-256 AB:CD:...", RFC 8122 5).
+    #[arg(long, value_name = "FINGERPRINT")]
+    fingerprint: Option<String>,
     /// The a=sendrecv / sendonly / recvonly / inactive attribute (RFC 4975
     /// 8.9) [default: sendrecv].
     #[arg(long, value_enum)]
@@ -217,6 +221,7 @@ impl CreateArgs {
             tag: self.tag,
             session_id: self.session_id,
             local_uri: self.local_uri,
+            fingerprint: self.fingerprint,
             remote_path: self.remote_path,
             role: match self.passive {
                 true => SessionRole::Passive,

@@ -75,8 +75,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     serve::run(args.settings, |ready| {
         let listen: Vec<String> = ready.listen.iter().map(ToString::to_string).collect();
         // One line a supervisor or a test can wait for.
+        let tls_listen: Vec<String> = ready.tls_listen.iter().map(ToString::to_string).collect();
+        let mut tls = String::new();
+        if let (Some(advertise), Some(fingerprint)) = (&ready.tls_advertise, &ready.local_fingerprint) {
+            // The fingerprint's space would split the field: colons stay.
+            tls = format!(
+                " msrps={} tls-advertise={advertise} fingerprint={}",
+                tls_listen.join(","),
+                fingerprint.replace(' ', "/")
+            );
+        }
         println!(
-            "msrpd ready msrp={} control={} advertise={} shards={}",
+            "msrpd ready msrp={} control={} advertise={} shards={}{tls}",
             listen.join(","),
             ready.control.display(),
             ready.advertise,
