@@ -162,8 +162,14 @@ impl Ledger {
         self.read(call, Duration::from_millis(500));
     }
 
+    /// Reads both streams for `wait`.
     fn read(&mut self, call: &mut Call, wait: Duration) {
-        while let Some(event) = call.a_events.next(wait) {
+        let until = Instant::now() + wait;
+        while let Some(event) = call.a_events.next(
+            until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ) {
             let data = event.json();
             let message = data["message"].as_str().unwrap_or_default().to_string();
             match event.event.as_str() {
@@ -178,6 +184,9 @@ impl Ledger {
                 ),
                 "hangup" => self.a_hangups.push(data),
                 _ => {}
+            }
+            if Instant::now() >= until {
+                break;
             }
         }
         while let Some(event) = call.b_events.next(Duration::from_millis(1)) {
