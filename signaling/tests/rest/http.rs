@@ -98,17 +98,25 @@ impl Response {
 pub struct Http {
     pub addr: SocketAddr,
     pub token: Option<String>,
+    /// The network namespace (`ip netns` name) the server listens in;
+    /// `None`: this one.
+    pub netns: Option<String>,
 }
 
 impl Http {
     pub fn new(addr: SocketAddr) -> Http {
-        Http { addr, token: None }
+        Http {
+            addr,
+            token: None,
+            netns: None,
+        }
     }
 
     pub fn with_token(&self, token: &str) -> Http {
         Http {
             addr: self.addr,
             token: Some(token.to_string()),
+            netns: self.netns.clone(),
         }
     }
 
@@ -151,8 +159,12 @@ impl Http {
     }
 
     pub fn connect(&self) -> TcpStream {
-        let stream =
-            TcpStream::connect(self.addr).unwrap_or_else(|e| panic!("connect to {}: {e}", self.addr));
+        let addr = self.addr;
+        let stream = match &self.netns {
+            None => TcpStream::connect(addr),
+            Some(netns) => connect_in(netns, addr),
+        }
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         stream.set_read_timeout(Some(RESPONSE_WAIT_MAX)).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
@@ -176,6 +188,27 @@ impl Http {
         head.push_str("\r\n");
         head
     }
+}
+
+/// A socket made in network namespace `netns` stays in it: make it on a
+/// thread of its own that enters the namespace (setns(2) changes only the
+/// calling thread) and ends.
+fn connect_in(netns: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{netns}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let namespace = std::fs::File::open(&path)?;
+                // SAFETY: a valid descriptor of a namespace file; affects this thread only.
+                if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                TcpStream::connect(addr)
+            })
+            .join()
+            .expect("the connecting thread")
+    })
 }
 
 /// The status line and headers of a response (RFC 9112 4, 5).

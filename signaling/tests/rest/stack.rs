@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http::Http;
-use crate::processes::{test_dir, Msrpd};
+use crate::processes::{in_netns, test_dir, Msrpd};
 
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -28,10 +28,16 @@ pub struct RestSignal {
 }
 
 /// The flags every REST test's `msrp-signal` gets before its own.
-fn base_command(dir: &Path, engine: &Msrpd) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_msrp-signal"));
+fn base_command(dir: &Path, engine: &Msrpd, netns: Option<&str>, host: &str) -> Command {
+    let mut command = in_netns(netns, Path::new(env!("CARGO_BIN_EXE_msrp-signal")));
     command
-        .args(["serve", "--sip", "udp:127.0.0.1:0", "--sip", "tcp:127.0.0.1:0"])
+        .arg("serve")
+        .args([
+            "--sip",
+            &format!("udp:{host}:0"),
+            "--sip",
+            &format!("tcp:{host}:0"),
+        ])
         .arg("--engine")
         .arg(&engine.control)
         .arg("--upload-dir")
@@ -46,8 +52,20 @@ impl RestSignal {
     /// `--http 127.0.0.1:0` and `args`; returns once the three ready lines
     /// (`http=`, `sip=udp:`, `sip=tcp:`) are read.
     pub fn start(dir: &Path, engine: &Msrpd, args: &[&str]) -> RestSignal {
+        RestSignal::start_in(dir, engine, None, "127.0.0.1", args)
+    }
+
+    /// The same in network namespace `netns`, SIP on `host`; REST stays on
+    /// the namespace's own loopback (off it, tokens are required).
+    pub fn start_in(
+        dir: &Path,
+        engine: &Msrpd,
+        netns: Option<&str>,
+        host: &str,
+        args: &[&str],
+    ) -> RestSignal {
         let log = dir.join("msrp-signal.log");
-        let mut child = base_command(dir, engine)
+        let mut child = base_command(dir, engine, netns, host)
             .args(["--http", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
@@ -106,7 +124,7 @@ impl Drop for RestSignal {
 /// running then (it is killed).
 pub fn run_to_exit(dir: &Path, engine: &Msrpd, args: &[&str], timeout: Duration) -> (ExitStatus, String) {
     let log = dir.join("msrp-signal-exit.log");
-    let mut child = base_command(dir, engine)
+    let mut child = base_command(dir, engine, None, "127.0.0.1")
         .args(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -146,10 +164,23 @@ impl Pair {
 
     /// With `engine_args` for msrpd and `args` for msrp-signal.
     pub fn start_with(name: &str, engine_args: &[&str], args: &[&str]) -> Pair {
+        Pair::start_in(name, None, "127.0.0.1", engine_args, args)
+    }
+
+    /// Both processes in network namespace `netns`, listening on `host`;
+    /// the REST client connects from inside it.
+    pub fn start_in(
+        name: &str,
+        netns: Option<&str>,
+        host: &str,
+        engine_args: &[&str],
+        args: &[&str],
+    ) -> Pair {
         let dir = test_dir(&format!("rest-{name}"));
-        let engine = Msrpd::start_with(&dir, engine_args);
-        let signal = RestSignal::start(&dir, &engine, args);
-        let api = Http::new(signal.http);
+        let engine = Msrpd::start_in(&dir, netns, host, engine_args);
+        let signal = RestSignal::start_in(&dir, &engine, netns, host, args);
+        let mut api = Http::new(signal.http);
+        api.netns = netns.map(str::to_string);
         Pair {
             dir,
             engine: Some(engine),

@@ -76,6 +76,18 @@ pub fn msrpd_binary() -> &'static Path {
     })
 }
 
+/// A command running `program`, in network namespace `netns` when given.
+pub fn in_netns(netns: Option<&str>, program: &Path) -> Command {
+    match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 /// A free port on 127.0.0.1 for both UDP and TCP (sipp takes a port
 /// number, not a socket; the window between here and its bind is short).
 pub fn free_port() -> u16 {
@@ -147,10 +159,23 @@ impl Msrpd {
 
     /// `msrpd serve` with the suite's flags and `args`.
     pub fn start_with(dir: &Path, args: &[&str]) -> Msrpd {
+        Msrpd::start_in(dir, None, "127.0.0.1", args)
+    }
+
+    /// The same in network namespace `netns` (`ip netns exec`, which execs,
+    /// so the child's pid is msrpd's), listening on `host`.
+    pub fn start_in(dir: &Path, netns: Option<&str>, host: &str, args: &[&str]) -> Msrpd {
         let control = dir.join("msrpd.sock");
         let log = dir.join("msrpd.log");
-        let mut child = Command::new(msrpd_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-pin", "--log", "debug"])
+        let mut child = in_netns(netns, msrpd_binary())
+            .args([
+                "serve",
+                "--listen",
+                &format!("{host}:0"),
+                "--no-pin",
+                "--log",
+                "debug",
+            ])
             .arg("--control")
             .arg(&control)
             .arg("--spool")
