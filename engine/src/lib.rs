@@ -24,6 +24,8 @@
 mod conn;
 #[cfg(feature = "control")]
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 mod id_hash;
 pub mod proto;
 mod sched;

@@ -12,6 +12,8 @@
 
 pub mod app;
 pub mod digest;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod msml;
 pub mod rest;
 pub mod sdp;

@@ -323,7 +323,7 @@ const REPLY_FRAME_PREFIX: &[u8] = br#"{"type":"reply","#;
 
 /// A frame as what it brings: a reply or a version-1 event, or `None` for
 /// a version-2 `events` frame, whose events are appended to `events`.
-pub(super) fn decode(
+pub(crate) fn decode(
     frame: Frame,
     events: &mut VecDeque<(EngineEvent, Bytes)>,
 ) -> Result<Option<Incoming>, ClientError> {

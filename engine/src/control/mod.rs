@@ -18,7 +18,7 @@
 
 #[cfg(feature = "control-async")]
 mod async_client;
-mod client;
+pub(crate) mod client;
 pub mod events;
 pub mod fast;
 pub mod frame;

@@ -68,20 +68,25 @@ where
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Ok(ApiJson(value)),
-            Err(error) => {
-                let mut reader = serde_json::Deserializer::from_slice(&bytes);
-                let detail = match serde_path_to_error::deserialize::<_, T>(&mut reader) {
-                    Err(located)
-                        if !located.path().to_string().is_empty() && located.path().to_string() != "." =>
-                    {
-                        format!("the body: {}: {}", located.path(), located.inner())
-                    }
-                    _ => format!("the body: {error}"),
-                };
-                Err(ApiError::bad_request(detail))
-            }
+        read_json(&bytes).map(ApiJson)
+    }
+}
+
+/// An `ApiJson` body's bytes as `T`, or the 400 naming the bad field.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let mut reader = serde_json::Deserializer::from_slice(bytes);
+            let detail = match serde_path_to_error::deserialize::<_, T>(&mut reader) {
+                Err(located)
+                    if !located.path().to_string().is_empty() && located.path().to_string() != "." =>
+                {
+                    format!("the body: {}: {}", located.path(), located.inner())
+                }
+                _ => format!("the body: {error}"),
+            };
+            Err(ApiError::bad_request(detail))
         }
     }
 }

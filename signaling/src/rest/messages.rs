@@ -46,7 +46,7 @@ impl Prepared {
     }
 }
 
-fn check_content_type(content_type: &str) -> Result<(), String> {
+pub(crate) fn check_content_type(content_type: &str) -> Result<(), String> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let ok = media
         .split_once('/')

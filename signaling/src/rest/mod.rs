@@ -12,6 +12,8 @@ mod coalesce;
 mod error;
 mod events;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod messages;
 mod metrics;
 mod sessions;

@@ -74,7 +74,7 @@ fn wrong_state(id: &str, state: SessionState, wanted: &str) -> ApiError {
     ApiError::conflict(format!("session `{id}` is {}, not {wanted}", state.name()))
 }
 
-fn setup(name: Option<&str>) -> Result<Option<Setup>> {
+pub(crate) fn setup(name: Option<&str>) -> Result<Option<Setup>> {
     match name {
         None => Ok(None),
         Some("actpass") => Ok(Some(Setup::ActPass)),
@@ -87,7 +87,7 @@ fn setup(name: Option<&str>) -> Result<Option<Setup>> {
     }
 }
 
-fn check_types(types: &Option<Vec<String>>) -> Result<()> {
+pub(crate) fn check_types(types: &Option<Vec<String>>) -> Result<()> {
     for media in types.iter().flatten() {
         let ok = media == "*"
             || media

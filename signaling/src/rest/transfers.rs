@@ -110,7 +110,7 @@ fn duration(field: &str, text: &Option<String>) -> Result<Option<std::time::Dura
         .map_err(|e| ApiError::field(field, e))
 }
 
-fn spec(request: TransferRequest) -> Result<TransferSpec, ApiError> {
+pub(crate) fn spec(request: TransferRequest) -> Result<TransferSpec, ApiError> {
     let all = match &request.retry {
         Some(retry) => retry.retry("retry")?,
         None => Retry::Count(0),

@@ -26,7 +26,7 @@
 
 mod client;
 mod retry;
-mod target;
+pub(crate) mod target;
 
 use std::collections::HashMap;
 use std::fmt;

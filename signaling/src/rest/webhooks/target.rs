@@ -15,7 +15,7 @@ const HTTPS: &str = "https webhooks need TLS, which msrp-signal does not have ye
 
 /// Where a webhook's requests go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Target {
+pub(crate) struct Target {
     /// A DNS name, resolved at every connect, or an IP literal (no brackets); lower case.
     pub host: String,
     pub port: u16,
@@ -29,7 +29,7 @@ fn bad(why: impl Into<String>) -> WebhookError {
     WebhookError::Url(why.into())
 }
 
-pub(super) fn parse(url: &str) -> Result<Target, WebhookError> {
+pub(crate) fn parse(url: &str) -> Result<Target, WebhookError> {
     if url.len() > URL_BYTES_MAX {
         return Err(bad(format!(
             "{} bytes, more than the {URL_BYTES_MAX} allowed",
