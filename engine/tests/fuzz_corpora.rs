@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use msrp_engine::fuzzing;
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name and its body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("parse", fuzzing::parse),
     ("conn", fuzzing::conn),
     ("uri", fuzzing::uri),

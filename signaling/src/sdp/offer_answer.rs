@@ -235,20 +235,47 @@ fn negotiate_types(ours: &[String], theirs: &[String]) -> Vec<String> {
 /// (`assert_eq!(line.key, b'm')` in `Media::parse`). Lines that pass this
 /// check never reach either path.
 pub fn parse_sdp(sdp: &[u8]) -> Result<Session, Rejection> {
+    let mut in_media = false;
     for (index, line) in sdp.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !line.is_empty() && line.get(1) != Some(&b'=') {
-            let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+        if line.is_empty() {
+            continue;
+        }
+        let shown = || String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+        if line.get(1) != Some(&b'=') {
             return Err(Rejection::new(
                 400,
                 format!(
-                    "unparseable SDP: line {} {shown:?} is not <type>=<value> (RFC 4566 5)",
-                    index + 1
+                    "unparseable SDP: line {} {:?} is not <type>=<value> (RFC 4566 5)",
+                    index + 1,
+                    shown()
+                ),
+            ));
+        }
+        // RFC 4566 5: a media description holds only i= c= b= k= a= lines
+        // until the next m=; sdp-types panics on any other (found by the
+        // `sdp` fuzz target).
+        in_media |= line[0] == b'm';
+        if in_media && !b"icbkam".contains(&line[0]) {
+            return Err(Rejection::new(
+                400,
+                format!(
+                    "unparseable SDP: line {} {:?} is a session-level line after an m= line (RFC 4566 5)",
+                    index + 1,
+                    shown()
                 ),
             ));
         }
     }
-    Session::parse(sdp).map_err(|e| Rejection::new(400, format!("unparseable SDP: {e}")))
+    // sdp-types is not ours: should another input make it panic, that is
+    // one refused offer, never a lost process.
+    match std::panic::catch_unwind(|| Session::parse(sdp)) {
+        Ok(parsed) => parsed.map_err(|e| Rejection::new(400, format!("unparseable SDP: {e}"))),
+        Err(_) => Err(Rejection::new(
+            400,
+            "unparseable SDP: the SDP parser gave up on it".to_string(),
+        )),
+    }
 }
 
 fn parse_body(body: &[u8], content_type: &str) -> Result<Session, Rejection> {
