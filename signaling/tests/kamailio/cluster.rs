@@ -186,7 +186,6 @@ impl Drop for Node {
 /// as `-A` defines (the file itself is what an operator installs).
 pub struct Broker {
     child: Child,
-    pub addr: SocketAddr,
     pub log: PathBuf,
 }
 
@@ -250,7 +249,7 @@ impl Broker {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("kamailio starts");
-        let mut broker = Broker { child, addr, log };
+        let mut broker = Broker { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while UdpSocket::bind(addr).is_ok() {
             if let Ok(Some(status)) = broker.child.try_wait() {
@@ -374,7 +373,7 @@ impl Stats {
         let text = std::fs::read_to_string(path).ok()?;
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next()?.split(';').collect();
-        let last = lines.filter(|l| !l.trim().is_empty()).last()?;
+        let last = lines.rfind(|l| !l.trim().is_empty())?;
         let row = header
             .iter()
             .zip(last.split(';'))
