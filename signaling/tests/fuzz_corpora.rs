@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use msrp_signaling::fuzzing;
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name and its body.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("msml", fuzzing::msml),
     ("sip_stream", fuzzing::sip_stream),
     ("sip_datagram", fuzzing::sip_datagram),
