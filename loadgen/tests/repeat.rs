@@ -300,10 +300,14 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The CI gate on a repeated report: against itself it passes; against a
-/// copy whose every run delivered half as much (and so half the fraction
-/// of its calibration) it fails on throughput, and says so in JUnit.
+/// copy whose every run delivered a tenth as much (and so a tenth of the
+/// fraction of its calibration) it fails on throughput, and says so in
+/// JUnit. A tenth, not a half: three short runs on a shared 2-core machine
+/// were seen 21 % apart (1.4826 x MAD) in CI, which puts a halving inside
+/// 3 x the pooled spread, `noisy` by the rule's own design; a tenth stays
+/// outside it up to a 42 % spread.
 #[test]
-fn a_repeated_report_passes_against_itself_and_fails_against_half_its_throughput() {
+fn a_repeated_report_passes_against_itself_and_fails_against_a_tenth_of_its_throughput() {
     let bench = repeated();
     let dir = out_dir("gate");
     let base = dir.join("base.json");
@@ -326,7 +330,7 @@ fn a_repeated_report_passes_against_itself_and_fails_against_half_its_throughput
             ("fraction_of_calibration", "bytes"),
         ] {
             if let Some(v) = report[section][field].as_f64() {
-                report[section][field] = (v / 2.0).into();
+                report[section][field] = (v / 10.0).into();
             }
         }
     };
