@@ -4,14 +4,10 @@
 //! (inputs that once crashed, kept so the bug stays fixed). A regression
 //! fails here without any fuzzing luck, naming the file.
 
-use std::fs;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use msrp_engine::fuzzing::{replay, Target};
 use msrp_signaling::fuzzing;
-
-/// A target's name and its body.
-type Target = (&'static str, fn(&[u8]));
 
 const TARGETS: &[Target] = &[
     ("msml", fuzzing::msml),
@@ -21,38 +17,10 @@ const TARGETS: &[Target] = &[
     ("rest", fuzzing::rest),
 ];
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("readable corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_committed_fuzz_input_passes_its_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut failed = Vec::new();
-    for &(target, body) in TARGETS {
-        let corpus = files(&root.join("corpus").join(target));
-        assert!(
-            !corpus.is_empty(),
-            "fuzz/corpus/{target} is missing or empty: every target keeps a committed corpus"
-        );
-        let regressions = files(&root.join("regressions").join(target));
-        for file in corpus.iter().chain(&regressions) {
-            let data = fs::read(file).expect("readable corpus file");
-            if catch_unwind(AssertUnwindSafe(|| body(&data))).is_err() {
-                failed.push(file.display().to_string());
-            }
-        }
+    if let Err(problems) = replay(&root, TARGETS) {
+        panic!("committed fuzz inputs that fail:\n{problems}");
     }
-    assert!(
-        failed.is_empty(),
-        "inputs that fail their fuzz target: {failed:#?}"
-    );
 }

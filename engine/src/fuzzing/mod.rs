@@ -9,10 +9,12 @@ mod conn;
 #[cfg(feature = "control")]
 mod control;
 mod parse;
+mod replay;
 mod uri;
 
 pub use conn::conn;
 #[cfg(feature = "control")]
 pub use control::control;
 pub use parse::parse;
+pub use replay::{replay, Target};
 pub use uri::uri;

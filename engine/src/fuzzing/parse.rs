@@ -158,7 +158,7 @@ fn end_line(tid: &[u8], flag: Continuation) -> Vec<u8> {
 
 /// Checks what a valid `Head` promises (RFC 4975 7.1, 7.1.2, 7.2 as
 /// implemented by head.rs `check_frame_rules`), and exercises every accessor.
-fn check_head(h: &FrameHead) {
+fn check_head(h: &FrameHead, strictness: Strictness) {
     assert!(h.raw().starts_with(b"MSRP "));
     let tid = h.transaction_id().as_bytes();
     assert!(is_ident(tid));
@@ -211,7 +211,11 @@ fn check_head(h: &FrameHead) {
             assert!(!method.as_str().is_empty());
             assert!(method.as_bytes().iter().all(u8::is_ascii_uppercase));
             match method {
-                Method::Send => assert!(h.message_id().is_some()),
+                // The lenient profile takes a bodiless SEND (a bind or
+                // keep-alive, RFC 4975 5.4) without a Message-ID.
+                Method::Send => {
+                    assert!(h.message_id().is_some() || (strictness == Strictness::Lenient && !h.has_body()))
+                }
                 Method::Report => {
                     assert!(h.message_id().is_some());
                     assert!(h.report_status().is_some());
@@ -243,6 +247,7 @@ fn check_malformed(m: &Malformed) {
 struct Checker<'a> {
     data: &'a [u8],
     limits: Limits,
+    strictness: Strictness,
     frames: Vec<Frame>,
     /// Stream offset where the next frame must start.
     next_frame_at: u64,
@@ -262,7 +267,7 @@ impl Checker<'_> {
                 assert!(self.open().is_none(), "Head inside an open frame");
                 assert_eq!(before, self.next_frame_at, "frames do not tile the stream");
                 assert_eq!(&data[b..a], &h.raw()[..], "Head is not the bytes consumed");
-                check_head(&h);
+                check_head(&h, self.strictness);
                 let tid = h.transaction_id().as_bytes().to_vec();
                 self.frames.push(Frame {
                     head: Some(HeadInfo {
@@ -395,6 +400,7 @@ fn run(config: ParserConfig, data: &[u8], pieces: &[usize]) -> Run {
     let mut c = Checker {
         data,
         limits,
+        strictness: p.config().strictness,
         frames: Vec::new(),
         next_frame_at: 0,
     };
