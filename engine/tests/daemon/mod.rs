@@ -36,6 +36,18 @@ impl Daemon {
         Daemon::start_in(dir, extra)
     }
 
+    /// As [`Daemon::start`], with `prepare` run on the spool directory
+    /// (created, empty) before the engine starts: a test mounts a small
+    /// file system there.
+    pub fn start_with_spool(name: &str, extra: &[&str], prepare: impl FnOnce(&Path)) -> Daemon {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        prepare(&dir.join("spool"));
+        Daemon::start_in(dir, extra)
+    }
+
     /// A new engine on the same control socket and spool, after this one
     /// was killed: what a supervisor does after a crash.
     pub fn restart(mut self, extra: &[&str]) -> Daemon {
@@ -422,6 +434,28 @@ pub fn send_frame(
     .into_bytes();
     frame.extend_from_slice(body);
     frame.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    frame
+}
+
+/// One chunk of a message: octets `start..start+body.len()` of `total`,
+/// with the end-line flag `flag` (RFC 4975 7.1).
+pub fn chunk_frame(
+    tid: &str,
+    to: &str,
+    from: &str,
+    message_id: &str,
+    (start, total): (usize, usize),
+    body: &[u8],
+    flag: char,
+) -> Vec<u8> {
+    let end = start + body.len() - 1;
+    let mut frame = format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {message_id}\r\n\
+         Byte-Range: {start}-{end}/{total}\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    frame.extend_from_slice(body);
+    frame.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
     frame
 }
 
