@@ -124,5 +124,10 @@ impl Connection {
                 self.send_reply(reply);
             }
         }
+        if self.deferred.is_empty() {
+            if let Some(reason) = self.eof.take() {
+                self.close_after_eof(&reason);
+            }
+        }
     }
 }

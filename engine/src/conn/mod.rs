@@ -29,7 +29,8 @@
 //!   call [`Connection::handle_timeout`] at [`Connection::poll_timeout`];
 //! - after the connection closed itself (lost framing), `poll_transmit` still
 //!   hands out the responses owed, then nothing: write them, then close the
-//!   socket; after [`Connection::handle_closed`] it writes nothing.
+//!   socket; after [`Connection::handle_closed`] it writes nothing; after
+//!   [`Connection::handle_eof`] only what the peer's requests were owed.
 //!
 //! The parts, one file each: `receive` (a request from head to end-line),
 //! `incoming` (messages in reassembly), `commit` (200s waiting for the
@@ -110,6 +111,9 @@ pub struct Connection {
     /// leaves a frame unfinished, unarmed while the shell does not read.
     frame_deadline: Option<Instant>,
     input_paused: bool,
+    /// The peer's FIN came while 200s waited for commits: the reason the
+    /// connection closes with once the last is answered.
+    eof: Option<String>,
     /// Requests with a body get 403 (no application would see them).
     refuse_sends: bool,
     closed: bool,
@@ -146,6 +150,7 @@ impl Connection {
             next_message: 0,
             frame_deadline: None,
             input_paused: false,
+            eof: None,
             refuse_sends: false,
             closed: false,
             stats: ConnectionStats::default(),
@@ -389,14 +394,39 @@ impl Connection {
         });
     }
 
-    /// The peer closed its side: the connection ends, and says so if that
-    /// cut a frame short (RFC 4975 7.1: its end-line never came).
+    /// The peer closed its side (a FIN: it may still read, a half-close):
+    /// the connection ends, and says so if that cut a frame short (RFC 4975
+    /// 7.1: its end-line never came). What the peer sent before is still
+    /// answered: the responses already owed are handed out by
+    /// `poll_transmit`, and chunks whose 200 waits for the sink keep the
+    /// connection open until their commits, then it closes. No response is
+    /// made up for the frame cut short: the peer ended it, not us.
     pub fn handle_eof(&mut self) {
+        if self.closed {
+            return;
+        }
         let reason = match self.parser.finish() {
             Ok(()) => "the peer closed the connection".to_owned(),
             Err(e) => format!("the peer closed the connection inside a frame: {e}"),
         };
-        self.handle_closed(&reason);
+        if !self.deferred.is_empty() && !self.parser.in_frame() {
+            self.eof = Some(reason);
+            return;
+        }
+        self.close_after_eof(&reason);
+    }
+
+    /// Closes, keeping only the responses owed before the peer's FIN.
+    fn close_after_eof(&mut self, reason: &str) {
+        let owed = self.control.split();
+        self.close(reason);
+        self.control = owed;
+    }
+
+    /// The peer's FIN came and is waiting for this connection's last
+    /// commits (see [`Connection::handle_eof`]).
+    pub fn eof_pending(&self) -> bool {
+        self.eof.is_some()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {

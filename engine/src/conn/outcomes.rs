@@ -15,7 +15,7 @@ use super::Connection;
 /// A request of ours waiting for its response (its deadline is in the
 /// timer queue).
 pub(super) struct Txn {
-    session: SessionKey,
+    pub(super) session: SessionKey,
     pub(super) kind: TxnKind,
     /// When the request went to transmit.
     sent: Instant,
@@ -164,6 +164,22 @@ impl Connection {
                 }
                 self.schedule(slot);
             }
+        }
+    }
+
+    /// A chunk of the session `key` got no response within the transaction
+    /// timeout (RFC 4975 7.1.1): the messages queued behind it that have not
+    /// begun wait for a window an unresponsive peer does not move, and would
+    /// then each wait a timeout of their own. They fail now with the same
+    /// local 408, so no message waits longer than the timeout for an outcome
+    /// behind a stalled window; what is queued after goes as usual.
+    pub(super) fn fail_queued_behind(&mut self, key: SessionKey, reason: &str) {
+        let Some(session) = self.session(key) else {
+            return;
+        };
+        let slot = key.slot as usize;
+        for msg_slot in session.unstarted_messages() {
+            self.fail_message(slot, msg_slot, Some(408), reason);
         }
     }
 

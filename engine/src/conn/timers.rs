@@ -104,9 +104,15 @@ impl Connection {
                 continue;
             }
             let secs = self.config.transaction_timeout.as_secs_f64();
+            let behind = matches!(txn.kind, TxnKind::Chunk { .. }).then_some(txn.session);
             self.end_txn(txn, 408, now, &|| {
                 format!("no response within {secs} s (RFC 4975 7.1.1)")
             });
+            if let Some(key) = behind {
+                let reason =
+                    format!("queued behind a chunk that got no response within {secs} s (RFC 4975 7.1.1)");
+                self.fail_queued_behind(key, &reason);
+            }
         }
         while let Some((key, slot, reference)) = self.report_timers.pop_due(now) {
             let waiting = self

@@ -142,6 +142,21 @@ impl Session {
         slots
     }
 
+    /// The messages of which no chunk was cut yet, in `send` order.
+    pub fn unstarted_messages(&self) -> Vec<usize> {
+        let Some(active) = &self.active else {
+            return Vec::new();
+        };
+        let messages = &active.outgoing.messages;
+        active
+            .outgoing
+            .queue
+            .iter()
+            .copied()
+            .filter(|&slot| messages.get(slot).is_some_and(|m| m.cut_bytes == 0 && !m.all_cut))
+            .collect()
+    }
+
     /// Unanswered body octets of chunks sent with Failure-Report `yes`.
     pub fn inflight_bytes(&self) -> u64 {
         self.active.as_ref().map_or(0, |a| a.outgoing.inflight_bytes)

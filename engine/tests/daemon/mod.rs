@@ -36,6 +36,18 @@ impl Daemon {
         Daemon::start_in(dir, extra)
     }
 
+    /// As [`Daemon::start`], with `prepare` run on the spool directory
+    /// (created, empty) before the engine starts: a test mounts a small
+    /// file system there.
+    pub fn start_with_spool(name: &str, extra: &[&str], prepare: impl FnOnce(&Path)) -> Daemon {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("spool")).unwrap();
+        prepare(&dir.join("spool"));
+        Daemon::start_in(dir, extra)
+    }
+
     /// A new engine on the same control socket and spool, after this one
     /// was killed: what a supervisor does after a crash.
     pub fn restart(mut self, extra: &[&str]) -> Daemon {
@@ -211,6 +223,18 @@ pub struct RawFrame {
     pub status: Option<u16>,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// The end-line's flag: `$`, `+` or `#` (RFC 4975 7.1).
+    pub flag: u8,
+}
+
+/// What [`RawPeer::read_within`] saw.
+#[derive(Debug)]
+pub enum Received {
+    Frame(RawFrame),
+    /// The engine closed the connection (or reset it).
+    Closed,
+    /// Nothing complete came within the time given.
+    Quiet,
 }
 
 /// An MSRP peer written by hand over a plain socket: it sends exactly the
@@ -283,6 +307,7 @@ impl RawPeer {
             .filter_map(|l| l.split_once(": "))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let flag = text[end + end_line.len()];
         let consumed = end + end_line.len() + 3;
         self.buffer.drain(..consumed);
         Some(RawFrame {
@@ -291,7 +316,75 @@ impl RawPeer {
             method,
             headers,
             body,
+            flag,
         })
+    }
+
+    /// The next frame, the end of the connection, or `Quiet` after
+    /// `timeout` without a whole frame (what was read is kept).
+    pub fn read_within(&mut self, timeout: Duration) -> Received {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(frame) = self.take_frame() {
+                return Received::Frame(frame);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Received::Quiet;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 65536];
+            let read = self.stream.read(&mut chunk);
+            self.stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            match read {
+                Ok(0) => return Received::Closed,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Received::Quiet
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Received::Closed,
+                Err(e) => panic!("reading from msrpd: {e}"),
+            }
+        }
+    }
+
+    /// RFC 4975 5.4: binds the passive session `to` to this connection with
+    /// a bodiless SEND; returns its status.
+    pub fn bind(&mut self, tid: &str, to: &str, from: &str) -> u16 {
+        let frame = format!(
+            "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: bind{tid}\r\n\
+             Byte-Range: 1-0/0\r\n-------{tid}$\r\n"
+        );
+        self.write(frame.as_bytes());
+        self.response_to(tid, &mut Vec::new())
+    }
+
+    /// Closes with SO_LINGER 0: the kernel sends RST, not FIN, and drops
+    /// whatever was not sent yet.
+    pub fn reset(self) {
+        use std::os::fd::AsRawFd;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        let rc = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+        drop(self.stream);
     }
 
     /// Reads frames until the response to `tid`, answering any SEND the
@@ -312,8 +405,13 @@ impl RawPeer {
 
     /// Answers a request from the engine.
     pub fn answer(&mut self, request: &RawFrame, status: u16) {
+        self.answer_with(request, status, "OK");
+    }
+
+    /// Answers a request from the engine with `status` and `comment`.
+    pub fn answer_with(&mut self, request: &RawFrame, status: u16, comment: &str) {
         let response = format!(
-            "MSRP {} {status} OK\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{}$\r\n",
+            "MSRP {} {status} {comment}\r\nTo-Path: {}\r\nFrom-Path: {}\r\n-------{}$\r\n",
             request.tid, request.headers["From-Path"], request.headers["To-Path"], request.tid
         );
         self.write(response.as_bytes());
@@ -337,6 +435,49 @@ pub fn send_frame(
     frame.extend_from_slice(body);
     frame.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
     frame
+}
+
+/// One chunk of a message: octets `start..start+body.len()` of `total`,
+/// with the end-line flag `flag` (RFC 4975 7.1).
+pub fn chunk_frame(
+    tid: &str,
+    to: &str,
+    from: &str,
+    message_id: &str,
+    (start, total): (usize, usize),
+    body: &[u8],
+    flag: char,
+) -> Vec<u8> {
+    let end = start + body.len() - 1;
+    let mut frame = format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {message_id}\r\n\
+         Byte-Range: {start}-{end}/{total}\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    frame.extend_from_slice(body);
+    frame.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
+    frame
+}
+
+/// A REPORT about `message_id` (RFC 4975 7.1.2), with `status` (`000 200
+/// OK`, say) and the octets it covers.
+pub fn report_frame(tid: &str, to: &str, from: &str, message_id: &str, range: &str, status: &str) -> Vec<u8> {
+    format!(
+        "MSRP {tid} REPORT\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {message_id}\r\n\
+         Byte-Range: {range}\r\nStatus: {status}\r\n-------{tid}$\r\n"
+    )
+    .into_bytes()
+}
+
+/// The resident set of process `pid` in KiB (`VmRSS` in /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
