@@ -29,8 +29,10 @@ use tokio_uring::net::TcpStream;
 
 use crate::Connection;
 
+pub use super::tls_io::{start as start_tls, Handshake, TlsHost};
+
 /// Buffers per `writev` (Linux IOV_MAX).
-const IOV_MAX: usize = 1024;
+pub(crate) const IOV_MAX: usize = 1024;
 
 /// What the driver needs from the owner of a connection.
 pub trait ConnectionHost: Sized + 'static {

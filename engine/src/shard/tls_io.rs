@@ -13,14 +13,14 @@
 //! choice is made once, when a connection starts.
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio_uring::net::TcpStream;
 
-use super::driver::{self, ConnectionHost};
+use super::driver::{self, ConnectionHost, IOV_MAX};
 
 /// A TLS connection's record layer, shared by its reader and writer and
 /// borrowed only between awaits.
@@ -28,13 +28,13 @@ type Tls = Rc<RefCell<rustls::Connection>>;
 
 /// How a TLS connection's handshake ended, for the host's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Handshake {
+pub enum Handshake {
     Full,
     Resumed,
 }
 
 /// What a host adds for TLS connections.
-pub(crate) trait TlsHost: ConnectionHost {
+pub trait TlsHost: ConnectionHost {
     /// The handshake finished; `peer` is the certificate chain the peer
     /// presented (empty when it sent none). `Err(reason)` closes the
     /// connection (a certificate the host will not accept).
@@ -45,7 +45,7 @@ pub(crate) trait TlsHost: ConnectionHost {
 }
 
 /// Starts the reader and the writer of a connection carried over `tls`.
-pub(crate) fn start<H: TlsHost>(
+pub fn start<H: TlsHost>(
     host: &Rc<RefCell<H>>,
     id: H::Id,
     stream: TcpStream,
@@ -217,6 +217,9 @@ async fn write_loop<H: TlsHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpS
     let mut batch: Vec<Bytes> = Vec::new();
     let mut records: Vec<Bytes> = Vec::new();
     let mut close_sent = false;
+    // The largest turn's ciphertext so far: the next turn's buffer starts
+    // that big, so it is not grown record by record.
+    let mut out_hint = 0;
     loop {
         let (wake, deadline) = {
             let mut h = host.borrow_mut();
@@ -255,21 +258,15 @@ async fn write_loop<H: TlsHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpS
             };
             {
                 let mut tls = tls.borrow_mut();
-                for bytes in batch.drain(..) {
-                    // Never short: the buffer limit is off (see `start`).
-                    let _ = tls.writer().write_all(&bytes);
-                }
+                seal(&mut tls, &mut batch);
                 if closed && !close_sent {
                     // RFC 8446 6.1: say we are done rather than just cut.
                     tls.send_close_notify();
                     close_sent = true;
                 }
-                while tls.wants_write() {
-                    let mut out = Vec::new();
-                    if tls.write_tls(&mut out).is_err() || out.is_empty() {
-                        break;
-                    }
-                    records.push(Bytes::from(out));
+                if let Some(out) = take_records(&mut tls, out_hint) {
+                    out_hint = out_hint.max(out.len());
+                    records.push(out);
                 }
             }
             if records.is_empty() {
@@ -295,4 +292,49 @@ async fn write_loop<H: TlsHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpS
             }
         }
     }
+}
+
+/// Hands a turn's frames to rustls as one gathered write: the frames of a
+/// turn are cut into as few records as fit (up to 2^14 octets of plaintext
+/// each, RFC 8446 5.1), not one record (and one AEAD seal, 22 octets of
+/// overhead) per frame. rustls borrows the frames; the only copy is the
+/// encryption into the record.
+fn seal(tls: &mut rustls::Connection, batch: &mut Vec<Bytes>) {
+    let mut start = 0;
+    while start < batch.len() {
+        let end = (start + IOV_MAX).min(batch.len());
+        let slices: Vec<IoSlice<'_>> = batch[start..end].iter().map(|b| IoSlice::new(b)).collect();
+        let want: usize = slices.iter().map(|s| s.len()).sum();
+        // Never short with the buffer limit off (see `start`), but a short
+        // write is finished frame by frame rather than lost.
+        match tls.writer().write_vectored(&slices) {
+            Ok(n) if n == want => {}
+            Ok(mut n) => {
+                for bytes in &batch[start..end] {
+                    let skip = n.min(bytes.len());
+                    n -= skip;
+                    let _ = tls.writer().write_all(&bytes[skip..]);
+                }
+            }
+            Err(_) => return,
+        }
+        start = end;
+    }
+    batch.clear();
+}
+
+/// Everything rustls has to send (records, handshake messages, alerts) as
+/// one buffer for one write.
+fn take_records(tls: &mut rustls::Connection, hint: usize) -> Option<Bytes> {
+    if !tls.wants_write() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(hint);
+    while tls.wants_write() {
+        match tls.write_tls(&mut out) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    (!out.is_empty()).then(|| Bytes::from(out))
 }
