@@ -366,7 +366,11 @@ fn resumption_works_whichever_shard_a_connection_lands_on() {
     let sum = |f: fn(&msrp_engine::control::ShardStats) -> u64| stats.shards.iter().map(f).sum::<u64>();
     assert_eq!((sum(|s| s.tls_handshakes), sum(|s| s.tls_resumed)), (12, 11));
     let shards_resuming = stats.shards.iter().filter(|s| s.tls_resumed > 0).count();
-    assert!(shards_resuming >= 2, "resumed on one shard only: {:?}", stats.shards);
+    assert!(
+        shards_resuming >= 2,
+        "resumed on one shard only: {:?}",
+        stats.shards
+    );
 }
 
 #[test]

@@ -339,10 +339,7 @@ fn tls_rows(row: &mut impl FnMut(&str, String), r: &Report) {
         return;
     };
     let h = &t.handshakes;
-    row(
-        "tls",
-        format!("{} {}", h.protocol, h.cipher_suite),
-    );
+    row("tls", format!("{} {}", h.protocol, h.cipher_suite));
     row(
         "tls handshakes/s",
         format!(
@@ -362,7 +359,11 @@ fn tls_rows(row: &mut impl FnMut(&str, String), r: &Report) {
                 megabytes(b.plaintext.bytes_per_s)
             ),
         );
-        let pairs: Vec<String> = b.pairs.iter().map(|p| format!("{:.1}%", p.messages_ratio * 100.0)).collect();
+        let pairs: Vec<String> = b
+            .pairs
+            .iter()
+            .map(|p| format!("{:.1}%", p.messages_ratio * 100.0))
+            .collect();
         row(
             "tls / plaintext",
             format!(

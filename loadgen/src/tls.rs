@@ -43,13 +43,15 @@ impl Pki {
             .push(rcgen::DnType::CommonName, "msrp-loadgen CA");
         let ca_key = rcgen::KeyPair::generate()?;
         let ca = ca_params.self_signed(&ca_key)?;
-        let leaf_params = rcgen::CertificateParams::new(vec![ENGINE_NAME.to_string(), "localhost".to_string()])?;
+        let leaf_params =
+            rcgen::CertificateParams::new(vec![ENGINE_NAME.to_string(), "localhost".to_string()])?;
         let leaf_key = rcgen::KeyPair::generate()?;
         let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
         let cert = dir.join("engine.pem");
         let key = dir.join("engine.key");
         std::fs::write(&cert, leaf.pem()).with_context(|| format!("writing {}", cert.display()))?;
-        std::fs::write(&key, leaf_key.serialize_pem()).with_context(|| format!("writing {}", key.display()))?;
+        std::fs::write(&key, leaf_key.serialize_pem())
+            .with_context(|| format!("writing {}", key.display()))?;
         let mut roots = RootCertStore::empty();
         roots
             .add(CertificateDer::from(ca.der().to_vec()))
@@ -158,7 +160,9 @@ fn run_handshakes(
     std::thread::sleep(Duration::from_secs_f64(seconds));
     stop.store(true, Ordering::Relaxed);
     for handle in handles {
-        handle.join().map_err(|_| anyhow!("a handshake thread panicked"))?;
+        handle
+            .join()
+            .map_err(|_| anyhow!("a handshake thread panicked"))?;
     }
     let elapsed = started.elapsed();
     let negotiated = negotiated.lock().unwrap_or_else(|p| p.into_inner()).take();

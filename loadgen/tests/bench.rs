@@ -502,7 +502,10 @@ fn check_tls_report(report: &Value, stdout: &str, dir: &Path) {
     assert!(plain > 0.0 && secure > 0.0, "plaintext {plain}, TLS {secure}");
     assert!(beside["plaintext"]["bytes_per_s"].as_f64().unwrap() > 0.0);
     let ratio = beside["messages_ratio"].as_f64().unwrap();
-    assert!((ratio - secure / plain).abs() < 1e-9, "ratio {ratio} of {secure} / {plain}");
+    assert!(
+        (ratio - secure / plain).abs() < 1e-9,
+        "ratio {ratio} of {secure} / {plain}"
+    );
     assert_eq!(beside["pairs"].as_array().unwrap().len(), 1);
     let h = &tls["handshakes"];
     let full = h["full"].as_u64().unwrap();
@@ -537,7 +540,14 @@ fn tls_runs_plaintext_and_msrps_back_to_back_with_their_ratio() {
 fn tls_carries_64_kib_chunks() {
     let (report, dir, stdout) = smoke(
         "tls-bulk",
-        &["--tls", "--scenario", "bulk", "--duration", "2s", "--no-calibrate"],
+        &[
+            "--tls",
+            "--scenario",
+            "bulk",
+            "--duration",
+            "2s",
+            "--no-calibrate",
+        ],
     );
     assert_eq!(report["profile"]["scenario"], "bulk");
     assert!(report["throughput"]["bytes_per_s"].as_f64().unwrap() > 0.0);
@@ -553,6 +563,9 @@ fn tls_needs_the_embedded_engine_and_injected_sessions() {
     ] {
         let output = loadgen().args(["bench", "--quiet"]).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stderr).contains("--tls"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("--tls"),
+            "{args:?}"
+        );
     }
 }

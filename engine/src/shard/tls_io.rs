@@ -45,12 +45,7 @@ pub trait TlsHost: ConnectionHost {
 }
 
 /// Starts the reader and the writer of a connection carried over `tls`.
-pub fn start<H: TlsHost>(
-    host: &Rc<RefCell<H>>,
-    id: H::Id,
-    stream: TcpStream,
-    tls: rustls::Connection,
-) {
+pub fn start<H: TlsHost>(host: &Rc<RefCell<H>>, id: H::Id, stream: TcpStream, tls: rustls::Connection) {
     let mut tls = tls;
     // The MSRP connection bounds what it has in flight
     // (--connection-inflight-max); rustls must take a whole batch.
@@ -208,7 +203,11 @@ fn handle_ciphertext<H: TlsHost>(h: &mut H, id: H::Id, tls: &Tls, ciphertext: &[
 
 /// Moves `len` octets of plaintext from rustls into `buffer`: one copy,
 /// without zeroing the room first.
-fn move_plaintext(tls: &mut rustls::Connection, buffer: &mut bytes::BytesMut, len: usize) -> std::io::Result<()> {
+fn move_plaintext(
+    tls: &mut rustls::Connection,
+    buffer: &mut bytes::BytesMut,
+    len: usize,
+) -> std::io::Result<()> {
     buffer.reserve(len);
     let mut left = len;
     while left > 0 {

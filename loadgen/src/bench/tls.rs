@@ -78,9 +78,8 @@ pub(super) fn handshakes(bench: &super::Bench, engine: &Engine) -> Result<Option
 /// The TLS part of a run's report, from its handshake rate and the engine's
 /// counters at the end of the measured interval.
 pub(super) fn report(handshakes: HandshakeRate, stats: Option<&EngineStats>) -> TlsReport {
-    let sum = |f: fn(&msrp_engine::control::ShardStats) -> u64| {
-        stats.map_or(0, |s| s.shards.iter().map(f).sum())
-    };
+    let sum =
+        |f: fn(&msrp_engine::control::ShardStats) -> u64| stats.map_or(0, |s| s.shards.iter().map(f).sum());
     TlsReport {
         handshakes,
         engine_handshakes: sum(|s| s.tls_handshakes),

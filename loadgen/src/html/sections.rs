@@ -203,7 +203,12 @@ pub(super) fn tls(o: &mut String, r: &Report) -> fmt::Result {
         kv("Negotiated", format!("{} {}", h.protocol, h.cipher_suite)),
         kv(
             "Full handshakes/s",
-            format!("{} ({} threads, {} s)", fixed(h.full_per_s, 0), h.threads, fixed(h.seconds_each, 2)),
+            format!(
+                "{} ({} threads, {} s)",
+                fixed(h.full_per_s, 0),
+                h.threads,
+                fixed(h.seconds_each, 2)
+            ),
         ),
         kv(
             "Resuming handshakes/s",
@@ -246,14 +251,14 @@ pub(super) fn tls(o: &mut String, r: &Report) -> fmt::Result {
             kv("TLS / plaintext (bytes)", percent(b.bytes_ratio)),
             kv(
                 "Engine cores, plaintext / TLS",
-                format!("{} / {}", fixed(b.plaintext_cpu.engine_cores, 2), fixed(r.cpu.engine_cores, 2)),
+                format!(
+                    "{} / {}",
+                    fixed(b.plaintext_cpu.engine_cores, 2),
+                    fixed(r.cpu.engine_cores, 2)
+                ),
             ),
         ]);
-        let pairs: Vec<String> = b
-            .pairs
-            .iter()
-            .map(|p| percent(p.messages_ratio))
-            .collect();
+        let pairs: Vec<String> = b.pairs.iter().map(|p| percent(p.messages_ratio)).collect();
         rows.push(kv("Ratio of each pair", pairs.join(", ")));
     }
     kv_table(o, &rows)
