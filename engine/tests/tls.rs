@@ -331,6 +331,59 @@ fn a_second_connection_resumes() {
     assert_eq!((stats.tls_handshakes, stats.tls_resumed), (2, 1));
 }
 
+/// Connects `n` times with one client configuration, a round trip on each
+/// (which reads the ticket); how many handshakes resumed.
+fn reconnect(d: &Daemon, config: &Arc<rustls::ClientConfig>, n: usize) -> usize {
+    let mut resumed = 0;
+    for i in 0..n {
+        let mut tls = tls_connect(tls_addr(d), config.clone()).unwrap();
+        assert_eq!(
+            send_over(&mut tls, &format!("n{i}"), "msrps://127.0.0.1:9/nobody;tcp"),
+            Some(481)
+        );
+        if tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+            resumed += 1;
+        }
+    }
+    resumed
+}
+
+#[test]
+fn resumption_works_whichever_shard_a_connection_lands_on() {
+    let pki = Pki::new("resume-shards");
+    let leaf = pki.leaf("a");
+    let mut flags = pki.flags(&leaf);
+    let at = flags.iter().position(|f| f == "--shards").unwrap();
+    flags[at + 1] = "4".into();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = Daemon::start("tls-resume-shards", &flags);
+    let config = pki.client_config(None);
+    // SO_REUSEPORT spreads the connections over the four shards by their
+    // ports; the store is the engine's, so every one after the first
+    // resumes wherever it lands.
+    assert_eq!(reconnect(&a, &config, 12), 11);
+    let stats = a.stats();
+    let sum = |f: fn(&msrp_engine::control::ShardStats) -> u64| stats.shards.iter().map(f).sum::<u64>();
+    assert_eq!((sum(|s| s.tls_handshakes), sum(|s| s.tls_resumed)), (12, 11));
+    let shards_resuming = stats.shards.iter().filter(|s| s.tls_resumed > 0).count();
+    assert!(
+        shards_resuming >= 2,
+        "resumed on one shard only: {:?}",
+        stats.shards
+    );
+}
+
+#[test]
+fn a_session_cache_of_zero_turns_resumption_off() {
+    let pki = Pki::new("resume-off");
+    let leaf = pki.leaf("a");
+    let a = start("tls-resume-off", &pki, &leaf, &["--tls-session-cache", "0"]);
+    assert_eq!(reconnect(&a, &pki.client_config(None), 3), 0);
+    let stats = a.stats();
+    let sum = |f: fn(&msrp_engine::control::ShardStats) -> u64| stats.shards.iter().map(f).sum::<u64>();
+    assert_eq!((sum(|s| s.tls_handshakes), sum(|s| s.tls_resumed)), (3, 0));
+}
+
 #[test]
 fn client_ca_requires_a_signed_client_certificate() {
     let pki = Pki::new("client-ca");

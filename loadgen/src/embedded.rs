@@ -28,11 +28,16 @@ pub struct EmbeddedSettings {
     /// Where received large bodies go; finished files are deleted as they
     /// appear (an application would take them).
     pub spool: PathBuf,
+    /// Give the engine a TLS listener with certificates made now.
+    pub tls: bool,
 }
 
 /// The engine the run measures.
 pub struct Engine {
     pub msrp: SocketAddr,
+    /// The TLS listener and the certificates it presents (`--tls`).
+    pub msrps: Option<SocketAddr>,
+    pub pki: Option<crate::tls::Pki>,
     pub control: PathBuf,
     /// For /proc; `None` when an external engine's pid is not visible.
     pub pid: Option<u32>,
@@ -71,7 +76,20 @@ impl Engine {
                 &(settings.connections + 16).max(10_000).to_string(),
             ])
             .args(["--chunk-size", &settings.chunk_bytes.to_string()])
-            .args(["--log", "warn"])
+            .args(["--log", "warn"]);
+        let pki = match settings.tls {
+            false => None,
+            true => Some(crate::tls::Pki::make(&dir.join("tls"))?),
+        };
+        if let Some(pki) = &pki {
+            command
+                .args(["--tls-listen", "127.0.0.1:0"])
+                .arg("--tls-cert")
+                .arg(&pki.cert)
+                .arg("--tls-key")
+                .arg(&pki.key);
+        }
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -96,6 +114,16 @@ impl Engine {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("msrp="))
             .and_then(|a| a.parse().ok());
+        let msrps = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("msrps="))
+            .and_then(|a| a.split(',').next())
+            .and_then(|a| a.parse().ok());
+        if pki.is_some() && msrps.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the embedded engine has no TLS listener (said {line:?})");
+        }
         let Some(msrp) = msrp else {
             let _ = child.kill();
             let status = child.wait().ok();
@@ -112,6 +140,8 @@ impl Engine {
         };
         Ok(Engine {
             msrp,
+            msrps,
+            pki,
             control,
             pid: Some(child.id()),
             child: Some(child),
@@ -127,6 +157,8 @@ impl Engine {
             .with_context(|| format!("connecting to the control socket {}", control.display()))?;
         Ok(Engine {
             msrp,
+            msrps: None,
+            pki: None,
             control,
             pid: peer_pid(&stream),
             child: None,

@@ -69,5 +69,6 @@ pub fn run(messages_per_s: f64, chunk_p50: u64, chunk_p99: u64) -> Report {
         runs: Vec::new(),
         stats: Default::default(),
         sweep: None,
+        tls: None,
     }
 }

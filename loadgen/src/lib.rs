@@ -42,5 +42,6 @@ pub mod sip;
 pub mod stats;
 pub mod subscriber;
 pub mod summary;
+pub mod tls;
 pub mod trend;
 pub mod units;

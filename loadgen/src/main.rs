@@ -121,8 +121,13 @@ fn main() -> ExitCode {
         Cmd::Engine(config) => {
             let result = msrp_engine::serve::run(*config, |ready| {
                 let listen: Vec<String> = ready.listen.iter().map(|a| a.to_string()).collect();
+                let tls: Vec<String> = ready.tls_listen.iter().map(|a| a.to_string()).collect();
+                let tls = match tls.is_empty() {
+                    true => String::new(),
+                    false => format!(" msrps={}", tls.join(",")),
+                };
                 println!(
-                    "ready msrp={} control={}",
+                    "ready msrp={} control={}{tls}",
                     listen.join(","),
                     ready.control.display()
                 );

@@ -244,6 +244,10 @@ pub struct Profile {
     /// 0 sends each message whole before the next, as before interleaving).
     #[serde(default = "default_interleave_messages_max")]
     pub interleave_messages_max: u32,
+    /// The sessions are `msrps:`, carried over TLS to the engine's
+    /// `--tls-listen` (`bench --tls` runs a plaintext profile and this one).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 fn default_interleave_messages_max() -> u32 {
@@ -273,6 +277,7 @@ impl Profile {
             control: ControlForm::Batched,
             file_session: FileSession::Other,
             interleave_messages_max: default_interleave_messages_max(),
+            tls: false,
         };
         match scenario {
             Scenario::Sms => base,

@@ -86,6 +86,70 @@ pub struct Report {
     /// `--sweep`: the capacity curve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<crate::curve::Sweep>,
+    /// `--tls`: this run's sessions were `msrps:`; the handshake rate, the
+    /// engine's TLS counters, and the plaintext run beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
+}
+
+/// `--tls`: what TLS cost.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// Measured against the engine's TLS listener before the load.
+    pub handshakes: HandshakeRate,
+    /// The engine's counters over the whole run (handshakes include the
+    /// measurement's and the load's connections).
+    pub engine_handshakes: u64,
+    pub engine_resumed: u64,
+    pub engine_failures: u64,
+    /// The plaintext run with the same settings, run just before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beside: Option<Beside>,
+}
+
+/// Handshakes per second: threads connecting, handshaking and closing in
+/// a loop against the engine.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HandshakeRate {
+    pub threads: usize,
+    pub seconds_each: f64,
+    /// Every handshake full (no resumption offered).
+    pub full: u64,
+    pub full_per_s: f64,
+    /// Offering the previous connection's ticket: tries, and how many the
+    /// engine resumed.
+    pub resumed_tries: u64,
+    pub resumed: u64,
+    pub resumed_per_s: f64,
+    pub failed: u64,
+    /// What was negotiated (`TLSv1_3`, `TLS13_AES_128_GCM_SHA256`).
+    pub protocol: String,
+    pub cipher_suite: String,
+}
+
+/// The plaintext measurement beside the TLS one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Beside {
+    /// The plaintext run's figures (with `--repeat`: the pair whose ratio
+    /// is the median's).
+    pub plaintext: Throughput,
+    pub plaintext_cpu: Cpu,
+    /// TLS over plaintext, messages and octets per second (0..1).
+    pub messages_ratio: f64,
+    pub bytes_ratio: f64,
+    /// Every pair run (`--repeat N`: N), plaintext first.
+    pub pairs: Vec<Pair>,
+}
+
+/// One plaintext run and the TLS run after it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Pair {
+    pub plaintext_messages_per_s: f64,
+    pub tls_messages_per_s: f64,
+    pub plaintext_bytes_per_s: f64,
+    pub tls_bytes_per_s: f64,
+    pub messages_ratio: f64,
+    pub bytes_ratio: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -67,7 +67,13 @@ impl<'a> Injector<'a> {
         for &(ci, si) in batch {
             // The engine checks that requests come From-Path our URI
             // (RFC 4975 7.3); the load never listens, so the port is nominal.
-            let local = format!("msrp://{}:2855/lg{run:x}c{ci}s{si};tcp", self.source(ci));
+            // `msrps:` (--tls): the engine's session is msrps too, and is
+            // served on its TLS listener only (RFC 4975 14).
+            let scheme = match self.profile.tls {
+                true => "msrps",
+                false => "msrp",
+            };
+            let local = format!("{scheme}://{}:2855/lg{run:x}c{ci}s{si};tcp", self.source(ci));
             let descriptor = SessionDescriptor {
                 session_id: Some(format!("en{run:x}c{ci}s{si}")),
                 remote_path: vec![local.clone()],

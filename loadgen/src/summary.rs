@@ -216,6 +216,7 @@ pub fn table(r: &Report) -> String {
             format!("{errors}: {:?}", r.errors)
         },
     );
+    tls_rows(&mut row, r);
     repeated(&mut out, r);
     for warning in &r.warnings {
         let _ = writeln!(out, "warning: {warning}");
@@ -330,4 +331,47 @@ fn rest_rows(row: &mut impl FnMut(&str, String), rest: &RestReport) {
         "rest deletes",
         format!("{} sent {:?}", rest.deletes_sent, rest.delete_statuses),
     );
+}
+
+/// `--tls`: the handshake rate and the plaintext run beside this one.
+fn tls_rows(row: &mut impl FnMut(&str, String), r: &Report) {
+    let Some(t) = &r.tls else {
+        return;
+    };
+    let h = &t.handshakes;
+    row("tls", format!("{} {}", h.protocol, h.cipher_suite));
+    row(
+        "tls handshakes/s",
+        format!(
+            "{} full, {} resuming ({} of {} resumed)",
+            count(h.full_per_s),
+            count(h.resumed_per_s),
+            h.resumed,
+            h.resumed_tries
+        ),
+    );
+    if let Some(b) = &t.beside {
+        row(
+            "plaintext beside",
+            format!(
+                "{} msg/s, {}/s",
+                count(b.plaintext.messages_per_s),
+                megabytes(b.plaintext.bytes_per_s)
+            ),
+        );
+        let pairs: Vec<String> = b
+            .pairs
+            .iter()
+            .map(|p| format!("{:.1}%", p.messages_ratio * 100.0))
+            .collect();
+        row(
+            "tls / plaintext",
+            format!(
+                "{:.1}% of messages, {:.1}% of bytes (pairs: {})",
+                b.messages_ratio * 100.0,
+                b.bytes_ratio * 100.0,
+                pairs.join(", ")
+            ),
+        );
+    }
 }

@@ -489,3 +489,83 @@ fn bad_flags_and_profiles_are_refused_with_a_reason() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("for the mixed scenario"));
 }
+
+/// Checks a `--tls` report: both runs measured, handshakes full and
+/// resumed, the engine's counters agreeing, the ratio given.
+fn check_tls_report(report: &Value, stdout: &str, dir: &Path) {
+    assert_eq!(report["profile"]["tls"], true, "the report is the TLS run's");
+    assert_eq!(errors_total(report), 0, "{:?}", report["errors"]);
+    let tls = &report["tls"];
+    let beside = &tls["beside"];
+    let plain = beside["plaintext"]["messages_per_s"].as_f64().unwrap();
+    let secure = report["throughput"]["messages_per_s"].as_f64().unwrap();
+    assert!(plain > 0.0 && secure > 0.0, "plaintext {plain}, TLS {secure}");
+    assert!(beside["plaintext"]["bytes_per_s"].as_f64().unwrap() > 0.0);
+    let ratio = beside["messages_ratio"].as_f64().unwrap();
+    assert!(
+        (ratio - secure / plain).abs() < 1e-9,
+        "ratio {ratio} of {secure} / {plain}"
+    );
+    assert_eq!(beside["pairs"].as_array().unwrap().len(), 1);
+    let h = &tls["handshakes"];
+    let full = h["full"].as_u64().unwrap();
+    let resumed = h["resumed"].as_u64().unwrap();
+    assert!(full > 0 && h["full_per_s"].as_f64().unwrap() > 0.0, "{h}");
+    assert!(resumed > 0 && h["resumed_per_s"].as_f64().unwrap() > 0.0, "{h}");
+    assert_eq!(h["failed"], 0, "{h}");
+    assert_eq!(h["protocol"], "TLSv1_3");
+    // The engine counted the measurement's handshakes (a client that closes
+    // at once may leave one unfinished on its side) and one per load
+    // connection, and resumed what the measurement resumed.
+    let connections = report["sessions"]["connections"].as_u64().unwrap();
+    let engine = tls["engine_handshakes"].as_u64().unwrap();
+    let tries = h["resumed_tries"].as_u64().unwrap();
+    assert!(engine <= full + tries + connections, "{tls}");
+    assert!(engine >= connections + (full + tries) * 9 / 10, "{tls}");
+    assert!(tls["engine_resumed"].as_u64().unwrap() >= resumed, "{tls}");
+    assert_eq!(tls["engine_failures"], 0);
+    assert!(stdout.contains("tls / plaintext"), "{stdout}");
+    let html = std::fs::read_to_string(find(dir, "html")).unwrap();
+    assert!(html.contains("MSRP over TLS (--tls)"));
+}
+
+#[test]
+fn tls_runs_plaintext_and_msrps_back_to_back_with_their_ratio() {
+    let (report, dir, stdout) = smoke("tls-sms", &["--tls", "--duration", "2s", "--no-calibrate"]);
+    assert_eq!(report["profile"]["scenario"], "sms");
+    check_tls_report(&report, &stdout, &dir);
+}
+
+#[test]
+fn tls_carries_64_kib_chunks() {
+    let (report, dir, stdout) = smoke(
+        "tls-bulk",
+        &[
+            "--tls",
+            "--scenario",
+            "bulk",
+            "--duration",
+            "2s",
+            "--no-calibrate",
+        ],
+    );
+    assert_eq!(report["profile"]["scenario"], "bulk");
+    assert!(report["throughput"]["bytes_per_s"].as_f64().unwrap() > 0.0);
+    check_tls_report(&report, &stdout, &dir);
+}
+
+#[test]
+fn tls_needs_the_embedded_engine_and_injected_sessions() {
+    for args in [
+        &["--tls", "--mode", "sip"][..],
+        &["--tls", "--target", "127.0.0.1:1", "--control", "/nonexistent"][..],
+        &["--tls", "--sweep"][..],
+    ] {
+        let output = loadgen().args(["bench", "--quiet"]).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("--tls"),
+            "{args:?}"
+        );
+    }
+}

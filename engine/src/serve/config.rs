@@ -49,6 +49,11 @@ pub struct ServeConfig {
     /// its URI.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// TLS sessions kept for resumption (RFC 8446 2.2): on --tls-listen,
+    /// one store all shards share (a returning peer lands on any shard);
+    /// towards msrps peers, the servers we may resume with. 0: none.
+    #[arg(long, value_name = "N", default_value_t = crate::tls::SESSION_CACHE_DEFAULT)]
+    pub tls_session_cache: usize,
     /// The control socket (Unix domain, mode 0600); default
     /// `$MSRPD_CONTROL`, else `$XDG_RUNTIME_DIR/msrpd.sock`, else
     /// `/run/msrpd.sock`. The engine
@@ -278,6 +283,7 @@ impl ServeConfig {
             key: self.tls_key.clone()?,
             client_ca: self.tls_client_ca.clone(),
             ca: self.tls_ca.clone(),
+            session_cache: self.tls_session_cache,
         })
     }
 

@@ -22,15 +22,17 @@ use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::Notify;
-use tokio_uring::buf::BoundedBuf;
+use tokio_uring::buf::{BoundedBuf, IoBuf, IoBufMut};
 use tokio_uring::net::TcpStream;
 
 use crate::Connection;
 
+pub use super::tls_io::{start as start_tls, Handshake, TlsHost};
+
 /// Buffers per `writev` (Linux IOV_MAX).
-const IOV_MAX: usize = 1024;
+pub(crate) const IOV_MAX: usize = 1024;
 
 /// What the driver needs from the owner of a connection.
 pub trait ConnectionHost: Sized + 'static {
@@ -77,17 +79,102 @@ pub trait ConnectionHost: Sized + 'static {
     fn finished(&mut self, _id: Self::Id) {}
 }
 
+/// What lies between a connection's octets and its socket: nothing
+/// ([`Plain`]), or a TLS record layer (`tls_io`). The reader and the writer
+/// below are written once over it; each task has a wire of its own (TLS:
+/// both share the record layer). [`Plain`] is zero-sized and its methods
+/// are what the loops did inline before, so the plaintext path costs what
+/// it did.
+pub(crate) trait Wire<H: ConnectionHost>: 'static {
+    /// What a read fills.
+    type Buffer: IoBufMut;
+
+    /// The buffer the next read fills from its initialised length to its
+    /// capacity: the connection's input buffer (plaintext) or the wire's
+    /// own.
+    fn read_buffer(&mut self, h: &mut H, id: H::Id) -> Option<Self::Buffer>;
+
+    /// The read is back: take the buffer back, whatever the result.
+    fn restore(&mut self, h: &mut H, id: H::Id, buffer: Self::Buffer);
+
+    /// Octets were read: hand them on. True: the connection is over (the
+    /// reason already given).
+    fn input(&mut self, h: &mut H, id: H::Id, now: Instant) -> bool;
+
+    /// After a read: the wire has output of its own (a handshake message,
+    /// an alert) for the writer.
+    fn wants_write(&self) -> bool {
+        false
+    }
+
+    /// The writer's turn: what to write for the frames of `batch` (which it
+    /// empties or hands back); `closed`: the connection's last turn.
+    fn seal<'a>(&'a mut self, batch: &'a mut Vec<Bytes>, closed: bool) -> &'a mut Vec<Bytes>;
+}
+
+/// Plaintext MSRP: reads land in the connection's own buffer, frames are
+/// written as they are.
+pub(crate) struct Plain;
+
+impl<H: ConnectionHost> Wire<H> for Plain {
+    type Buffer = BytesMut;
+
+    #[inline]
+    fn read_buffer(&mut self, h: &mut H, id: H::Id) -> Option<BytesMut> {
+        let read_bytes = h.read_bytes();
+        let buffer = h.connection(id)?.input_buffer();
+        if buffer.capacity() - buffer.len() < read_bytes / 4 {
+            buffer.reserve(read_bytes);
+        }
+        Some(std::mem::take(buffer))
+    }
+
+    #[inline]
+    fn restore(&mut self, h: &mut H, id: H::Id, buffer: BytesMut) {
+        if let Some(conn) = h.connection(id) {
+            *conn.input_buffer() = buffer;
+        }
+    }
+
+    #[inline]
+    fn input(&mut self, h: &mut H, id: H::Id, now: Instant) -> bool {
+        h.handle_input(id, now);
+        false
+    }
+
+    #[inline]
+    fn seal<'a>(&'a mut self, batch: &'a mut Vec<Bytes>, _closed: bool) -> &'a mut Vec<Bytes> {
+        batch
+    }
+}
+
 /// Starts the reader and the writer of one connection.
 pub fn start<H: ConnectionHost>(host: &Rc<RefCell<H>>, id: H::Id, stream: TcpStream) {
+    spawn(host, id, stream, Plain, Plain);
+}
+
+/// Starts the two tasks of a connection over `reader` and `writer`.
+pub(crate) fn spawn<H: ConnectionHost, W: Wire<H>>(
+    host: &Rc<RefCell<H>>,
+    id: H::Id,
+    stream: TcpStream,
+    reader: W,
+    writer: W,
+) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "TCP_NODELAY");
     }
     let stream = Rc::new(stream);
-    tokio_uring::spawn(read_loop(host.clone(), id, stream.clone()));
-    tokio_uring::spawn(write_loop(host.clone(), id, stream));
+    tokio_uring::spawn(read_loop(host.clone(), id, stream.clone(), reader));
+    tokio_uring::spawn(write_loop(host.clone(), id, stream, writer));
 }
 
-async fn read_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpStream>) {
+async fn read_loop<H: ConnectionHost, W: Wire<H>>(
+    host: Rc<RefCell<H>>,
+    id: H::Id,
+    stream: Rc<TcpStream>,
+    mut wire: W,
+) {
     loop {
         let next = {
             let mut h = host.borrow_mut();
@@ -96,15 +183,10 @@ async fn read_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: R
             }
             match h.read_paused(id, Instant::now()) {
                 Some(wake) => Err(wake),
-                None => {
-                    let read_bytes = h.read_bytes();
-                    let Some(conn) = h.connection(id) else { return };
-                    let buffer = conn.input_buffer();
-                    if buffer.capacity() - buffer.len() < read_bytes / 4 {
-                        buffer.reserve(read_bytes);
-                    }
-                    Ok(std::mem::take(buffer))
-                }
+                None => match wire.read_buffer(&mut *h, id) {
+                    Some(buffer) => Ok(buffer),
+                    None => return,
+                },
             }
         };
         let buffer = match next {
@@ -114,35 +196,35 @@ async fn read_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: R
                 continue;
             }
         };
-        let (len, capacity) = (buffer.len(), buffer.capacity());
+        let (len, capacity) = (IoBuf::bytes_init(&buffer), IoBuf::bytes_total(&buffer));
         let (result, slice) = stream.read(buffer.slice(len..capacity)).await;
         let mut h = host.borrow_mut();
+        wire.restore(&mut *h, id, slice.into_inner());
         let Some(conn) = h.connection(id) else { return };
-        *conn.input_buffer() = slice.into_inner();
         let deadline_before = conn.poll_timeout();
         let now = Instant::now();
         let done = match result {
             Ok(0) => {
+                // TLS (RFC 8446 6.1): an end without close_notify may be a
+                // truncation; either way the connection is over.
                 conn.handle_eof();
                 true
             }
-            Ok(_) => {
-                h.handle_input(id, now);
-                false
-            }
+            Ok(_) => wire.input(&mut *h, id, now),
             Err(error) => {
                 conn.handle_closed(&format!("read failed: {error}"));
                 true
             }
         };
         h.end_turn(&host, id);
+        let wire_output = wire.wants_write();
         if let Some(conn) = h.connection(id) {
             // Also without output when the input set an earlier deadline (an
             // incoming message's expiry, the frame timer) than the one the
             // writer sleeps for.
             let deadline = conn.poll_timeout();
             let earlier = deadline.is_some_and(|d| deadline_before.is_none_or(|b| d < b));
-            if conn.wants_transmit() || conn.is_closed() || earlier {
+            if wire_output || conn.wants_transmit() || conn.is_closed() || earlier {
                 if let Some(writer) = h.writer(id) {
                     writer.notify_one();
                 }
@@ -154,7 +236,12 @@ async fn read_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: R
     }
 }
 
-async fn write_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: Rc<TcpStream>) {
+async fn write_loop<H: ConnectionHost, W: Wire<H>>(
+    host: Rc<RefCell<H>>,
+    id: H::Id,
+    stream: Rc<TcpStream>,
+    mut wire: W,
+) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let (wake, deadline) = {
@@ -192,7 +279,8 @@ async fn write_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: 
                 let Some(conn) = h.connection(id) else { return };
                 conn.is_closed()
             };
-            if batch.is_empty() {
+            let out = wire.seal(&mut batch, closed);
+            if out.is_empty() {
                 if closed {
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     host.borrow_mut().finished(id);
@@ -201,10 +289,10 @@ async fn write_loop<H: ConnectionHost>(host: Rc<RefCell<H>>, id: H::Id, stream: 
                 break;
             }
             host.borrow_mut().set_writing(id, true);
-            let written = write_all(&stream, &mut batch).await;
+            let written = write_all(&stream, out).await;
             host.borrow_mut().set_writing(id, false);
             if let Err(error) = written {
-                batch.clear();
+                out.clear();
                 let mut h = host.borrow_mut();
                 if let Some(conn) = h.connection(id) {
                     if !conn.is_closed() {

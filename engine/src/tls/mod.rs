@@ -26,7 +26,14 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
     /// Roots that verify a peer we connect to.
     pub ca: Option<PathBuf>,
+    /// TLS sessions kept for resumption, on each side (servers: the peers
+    /// that may resume with us; clients: the servers we may resume with);
+    /// 0 turns resumption off.
+    pub session_cache: usize,
 }
+
+/// `--tls-session-cache`'s default: rustls's own.
+pub const SESSION_CACHE_DEFAULT: usize = 256;
 
 /// Why the TLS files do not make a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +94,33 @@ fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// ring's suites, AES-128-GCM first: ring seals AES-GCM with AES-NI and
+/// CLMUL where the CPU has them, and the 128-bit key's ten rounds cost less
+/// than the 256-bit key's fourteen; ChaCha20-Poly1305 stays for peers
+/// without AES hardware (RFC 8446 9.1 makes AES-128-GCM the one suite every
+/// TLS 1.3 peer has). Both sides (ours and msrp-loadgen's) use it, and the
+/// server picks by its own order (`ignore_client_order`).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::crypto::ring::cipher_suite as suite;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![
+        suite::TLS13_AES_128_GCM_SHA256,
+        suite::TLS13_AES_256_GCM_SHA384,
+        suite::TLS13_CHACHA20_POLY1305_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    Arc::new(provider)
+}
+
+/// The protocol versions we speak (RFC 4975 14 asks for TLS; nothing
+/// older than 1.2).
+pub fn versions() -> &'static [&'static rustls::SupportedProtocolVersion] {
+    VERSIONS
 }
 
 /// RFC 4975 14 asks for TLS; we speak 1.2 and 1.3 and nothing older.
@@ -142,11 +174,25 @@ impl TlsConfigs {
             }
             None => builder.with_no_client_auth(),
         };
-        // The default session cache (RFC 8446 2.2 resumption by ticket id,
-        // RFC 5246 session ids) lets a returning peer resume.
-        let server = builder
+        let mut server = builder
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(key_error)?;
+        server.ignore_client_order = true;
+        // Resumption (RFC 8446 2.2 by ticket id, RFC 5246 7.4.1.2 by session
+        // id): one bounded store that every shard's handshakes share, not one
+        // per shard. SO_REUSEPORT spreads a returning peer's connections over
+        // the shards by their addresses' hash, so with N shards a per-shard
+        // store would resume one reconnection in N; the store is touched
+        // once per handshake, never per record, so its lock costs nothing
+        // the handshake does not dwarf. 0: no resumption.
+        server.session_storage = match files.session_cache {
+            0 => Arc::new(rustls::server::NoServerSessionStorage {}),
+            n => rustls::server::ServerSessionMemoryCache::new(n),
+        };
+        server.send_tls13_tickets = match files.session_cache {
+            0 => 0,
+            _ => server.send_tls13_tickets,
+        };
         let client_roots = match &files.ca {
             Some(path) => roots(path)?,
             None => RootCertStore::empty(),
@@ -157,6 +203,11 @@ impl TlsConfigs {
             .with_root_certificates(client_roots)
             .with_client_auth_cert(chain, key)
             .map_err(key_error)?;
+        let mut client = client;
+        client.resumption = match files.session_cache {
+            0 => rustls::client::Resumption::disabled(),
+            n => rustls::client::Resumption::in_memory_sessions(n),
+        };
         Ok(TlsConfigs {
             server: Arc::new(server),
             client: Arc::new(client),

@@ -276,6 +276,7 @@ pub(super) fn report(
         runs: Vec::new(),
         stats: Default::default(),
         sweep: None,
+        tls: None,
     })
 }
 

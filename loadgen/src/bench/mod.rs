@@ -20,6 +20,7 @@ mod settings;
 mod start;
 mod stop;
 mod sweep;
+mod tls;
 
 use anyhow::Result;
 
@@ -44,6 +45,14 @@ struct Bench<'a> {
 pub fn run(args: &BenchArgs) -> Result<Report> {
     if args.repeat > 1 && args.sweep.is_some() {
         anyhow::bail!("--repeat and --sweep do not go together: repeat a sweep by running it again");
+    }
+    if args.tls {
+        if args.sweep.is_some() {
+            anyhow::bail!("--tls and --sweep do not go together");
+        }
+        let report = tls::run(args)?;
+        write_reports(args, &report)?;
+        return Ok(report);
     }
     if args.repeat > 1 {
         return repeat::run(args);
@@ -75,11 +84,13 @@ pub(crate) fn measure_once(args: &BenchArgs, profile: Profile) -> Result<Report>
 
     let calibration = start::calibration(&bench)?;
     let mut engine = start::engine(&bench)?;
+    let handshakes = tls::handshakes(&bench, &engine)?;
     let rss_before = start::rss(&engine);
     let (load, threads) = sessions::set_up(&bench, &engine)?;
     let measurement = measure::measure(&bench, &engine, &load.shared, &threads);
+    let tls_stats = measurement.stats_1.clone();
     let stopped = stop::wind_down(&bench, threads, &measurement, &mut engine)?;
-    collect::report(
+    let mut report = collect::report(
         &bench,
         calibration,
         &engine,
@@ -87,5 +98,7 @@ pub(crate) fn measure_once(args: &BenchArgs, profile: Profile) -> Result<Report>
         &load,
         measurement,
         stopped,
-    )
+    )?;
+    report.tls = handshakes.map(|handshakes| tls::report(handshakes, tls_stats.as_ref()));
+    Ok(report)
 }

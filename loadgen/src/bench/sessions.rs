@@ -71,8 +71,15 @@ pub(super) fn set_up(bench: &Bench, engine: &Engine) -> Result<(Load, Threads)> 
     let settings = Arc::new(LoadSettings {
         profile: profile.clone(),
         epoch: Instant::now(),
-        target: engine.msrp,
+        target: match (profile.tls, engine.msrps) {
+            (true, Some(msrps)) => msrps,
+            _ => engine.msrp,
+        },
         shared: shared.clone(),
+        tls: match profile.tls {
+            true => engine.pki.as_ref().map(|pki| pki.client.clone()),
+            false => None,
+        },
     });
     let subscriber = match args.subscription() {
         Some(events) => Some(Subscriber::start(&engine.control, events, profile.control)?),

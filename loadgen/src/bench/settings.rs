@@ -150,6 +150,13 @@ pub struct BenchArgs {
     /// (--subscribe), instead of batches.
     #[arg(long)]
     pub one_by_one: bool,
+    /// MSRP over TLS beside plaintext: certificates made at start, the
+    /// embedded engine given a TLS listener, and the profile run twice,
+    /// plaintext then with `msrps:` sessions, with the same settings (with
+    /// --repeat N: N pairs); the report carries both, their ratio and the
+    /// handshake rate.
+    #[arg(long)]
+    pub tls: bool,
     /// The embedded engine's spool [default: /dev/shm when present].
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
@@ -252,9 +259,15 @@ impl BenchArgs {
         if self.one_by_one {
             p.control = ControlForm::OneByOne;
         }
+        if self.tls {
+            p.tls = true;
+        }
         p.validate()?;
         if self.mode == SetupMode::Rest && !(1..=BATCH_MAX).contains(&self.rest_batch) {
             anyhow::bail!("--rest-batch {}: between 1 and {BATCH_MAX}", self.rest_batch);
+        }
+        if p.tls && (self.mode != SetupMode::Inject || self.target.is_some()) {
+            anyhow::bail!("--tls runs against the embedded engine with injected sessions (no --mode sip/rest, no --target)");
         }
         if self.mode != SetupMode::Rest && self.rest.is_some() {
             anyhow::bail!("--rest needs --mode rest");

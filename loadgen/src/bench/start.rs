@@ -58,6 +58,7 @@ pub(super) fn engine(bench: &Bench) -> Result<Engine> {
             connections: profile.connections,
             chunk_bytes: profile.chunk_bytes,
             spool: args.spool.clone().unwrap_or_else(default_spool),
+            tls: profile.tls,
         })?,
     })
 }

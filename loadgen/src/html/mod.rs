@@ -20,7 +20,7 @@ use std::fmt::{self, Write as _};
 use crate::report::Report;
 use crate::units::fixed;
 use latency::latency;
-use sections::{calibration, errors, host, mixed, profile, rest, sip, summary, warnings};
+use sections::{calibration, errors, host, mixed, profile, rest, sip, summary, tls, warnings};
 use throughput::throughput_charts;
 pub use trend::render as render_trend;
 
@@ -98,6 +98,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
     throughput_charts(o, &r.timeline)?;
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
+    tls(o, r)?;
     sip(o, r)?;
     rest(o, r)?;
     errors(o, &r.errors)?;
@@ -258,6 +259,7 @@ mod tests {
             runs: Vec::new(),
             stats: Default::default(),
             sweep: None,
+            tls: None,
         }
     }
 

@@ -191,6 +191,79 @@ pub(super) fn mixed(o: &mut String, r: &Report) -> fmt::Result {
     kv_table(o, &rows)
 }
 
+/// `--tls`: handshakes, the engine's TLS counters, and the plaintext run
+/// beside this one with their ratio.
+pub(super) fn tls(o: &mut String, r: &Report) -> fmt::Result {
+    let Some(t) = &r.tls else {
+        return Ok(());
+    };
+    writeln!(o, "<h2>MSRP over TLS (--tls)</h2>")?;
+    let h = &t.handshakes;
+    let mut rows = vec![
+        kv("Negotiated", format!("{} {}", h.protocol, h.cipher_suite)),
+        kv(
+            "Full handshakes/s",
+            format!(
+                "{} ({} threads, {} s)",
+                fixed(h.full_per_s, 0),
+                h.threads,
+                fixed(h.seconds_each, 2)
+            ),
+        ),
+        kv(
+            "Resuming handshakes/s",
+            format!(
+                "{} ({} of {} resumed)",
+                fixed(h.resumed_per_s, 0),
+                grouped(h.resumed),
+                grouped(h.resumed_tries)
+            ),
+        ),
+        kv(
+            "Engine: handshakes, resumed, failures",
+            format!(
+                "{}, {}, {}",
+                grouped(t.engine_handshakes),
+                grouped(t.engine_resumed),
+                grouped(t.engine_failures)
+            ),
+        ),
+    ];
+    if let Some(b) = &t.beside {
+        rows.extend([
+            kv(
+                "Plaintext messages/s, MB/s",
+                format!(
+                    "{}, {}",
+                    fixed(b.plaintext.messages_per_s, 1),
+                    fixed(b.plaintext.bytes_per_s / 1e6, 2)
+                ),
+            ),
+            kv(
+                "TLS messages/s, MB/s",
+                format!(
+                    "{}, {}",
+                    fixed(r.throughput.messages_per_s, 1),
+                    fixed(r.throughput.bytes_per_s / 1e6, 2)
+                ),
+            ),
+            kv("TLS / plaintext (messages)", percent(b.messages_ratio)),
+            kv("TLS / plaintext (bytes)", percent(b.bytes_ratio)),
+            kv(
+                "Engine cores, plaintext / TLS",
+                format!(
+                    "{} / {}",
+                    fixed(b.plaintext_cpu.engine_cores, 2),
+                    fixed(r.cpu.engine_cores, 2)
+                ),
+            ),
+        ]);
+        let pairs: Vec<String> = b.pairs.iter().map(|p| percent(p.messages_ratio)).collect();
+        rows.push(kv("Ratio of each pair", pairs.join(", ")));
+    }
+    kv_table(o, &rows)
+}
+
 /// `--mode sip`: the calls that set the sessions up.
 pub(super) fn sip(o: &mut String, r: &Report) -> fmt::Result {
     let Some(c) = &r.sip else {

@@ -63,6 +63,9 @@ pub struct Shared {
     pub worker_tids: Mutex<Vec<i32>>,
     /// The engine-direction driver's thread id.
     pub commander_tid: AtomicI32,
+    /// `msrps:`: the load's TLS handshakes done, and of those resumed.
+    pub tls_handshakes: AtomicU64,
+    pub tls_resumed: AtomicU64,
 }
 
 impl Shared {
@@ -117,6 +120,9 @@ pub struct LoadSettings {
     pub epoch: Instant,
     pub target: SocketAddr,
     pub shared: Arc<Shared>,
+    /// `msrps:` sessions: each connection handshakes with this client
+    /// configuration (towards [`crate::tls::ENGINE_NAME`]) first.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Latency kinds for `mixed` (beside the report's standard ones).

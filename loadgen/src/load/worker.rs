@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use msrp_engine::driver::{self, ConnectionHost};
+use msrp_engine::driver::{self, ConnectionHost, Handshake, TlsHost};
 use msrp_engine::Connection;
 use msrp_engine::{
     ConnectionConfig, ContentSource, Event, MessageRef, OutgoingMessage, ReceivedBody, Role, SendError,
@@ -168,8 +168,15 @@ pub async fn run(plan: WorkerPlan, settings: Arc<LoadSettings>) -> Result<Record
         texts_paced: 0,
         sessions: 0,
     }));
+    let tls = settings.tls.clone();
     for (ci, stream) in streams.into_iter().enumerate() {
-        driver::start(&worker, ci, stream);
+        match &tls {
+            None => driver::start(&worker, ci, stream),
+            Some(config) => {
+                let tls = crate::tls::client(config)?;
+                driver::start_tls(&worker, ci, stream, rustls::Connection::Client(tls));
+            }
+        }
     }
     let WorkerPlan {
         sessions,
@@ -625,4 +632,20 @@ impl ConnectionHost for Worker {
         self.pump(ci);
         self.end_turn();
     }
+}
+
+/// `msrps:`: the load counts its handshakes; it trusts the engine's
+/// certificate by the run's CA (the handshake checked it), and a failure
+/// closes the connection with the reason, counted as closed early.
+impl TlsHost for Worker {
+    fn tls_established(&mut self, _ci: usize, how: Handshake, _peer: &[Vec<u8>]) -> Result<(), String> {
+        let shared = &self.settings.shared;
+        shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+        if how == Handshake::Resumed {
+            shared.tls_resumed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn tls_failed(&mut self, _ci: usize) {}
 }
