@@ -497,11 +497,9 @@ fn a_peer_that_stops_reading_costs_bounded_memory_and_others_keep_flowing() {
 /// the texts queued behind it fail with a local 408 after the transaction
 /// timeout (RFC 4975 7.1.1: the timer runs from when the request was
 /// "submitted to the operating system for sending"). The window is larger
-/// than the kernel's socket buffers, so the engine's write blocks: without
-/// the driver change no timer of the connection runs, and nothing fails.
+/// than the kernel's socket buffers, so the engine's write blocks: the
+/// shard's writer runs the connection's timers while it waits.
 #[test]
-#[ignore = "needs the shard writer to run the timers while a write is blocked \
-            (engine/src/shard/driver.rs, owned elsewhere: /tmp/h3-driver.patch)"]
 fn a_peer_that_stops_reading_gets_its_sends_failed_after_the_transaction_timeout() {
     let d = Daemon::start(
         "zero-window-timeout",

@@ -505,7 +505,7 @@ fn uas_call(name: &str) -> Duration {
 
 /// msrp-signal killed (SIGKILL) with calls up: the next one, started on the
 /// same dialog journal, ends each with a BYE that sipp answers, and closes
-/// their engine sessions, logging each.
+/// their engine sessions, logging each; then a new call works.
 #[test]
 fn a_restarted_msrp_signal_ends_the_calls_its_predecessor_left() {
     require_sipp();
@@ -552,6 +552,24 @@ fn a_restarted_msrp_signal_ends_the_calls_its_predecessor_left() {
         2,
         "{log}"
     );
+
+    // New calls work on the restarted process: one is set up (the scenario
+    // checks the 200's SDP) and ended by sipp's BYE, and its session with it.
+    let callfile = dir.join("calls-after-restart.txt");
+    let mut args = keys(&[
+        ("setup", "active"),
+        ("msrpport", "9"),
+        ("callfile", &callfile.to_string_lossy()),
+    ]);
+    args.extend(["-t", "u1", "-d", "200"].map(String::from));
+    args.push(second.udp.to_string());
+    let mut sipp = Sipp::start(&dir, "uac_msrp.xml", 1, &args);
+    sipp.wait_success();
+    assert_eq!(
+        wait_lines(&callfile, 1, Duration::from_secs(5), &mut sipp).len(),
+        1
+    );
+    wait_no_sessions(&engine);
 }
 
 /// An UPDATE that changes what the peer takes (accept-types, max-size) is

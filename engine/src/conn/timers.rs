@@ -104,7 +104,16 @@ impl Connection {
                 continue;
             }
             let secs = self.config.transaction_timeout.as_secs_f64();
-            let behind = matches!(txn.kind, TxnKind::Chunk { .. }).then_some(txn.session);
+            // Only the first chunk of a message to time out fails what
+            // waited behind it: the message's later chunks time out moments
+            // after, and a message queued since then has not waited.
+            let behind = match txn.kind {
+                TxnKind::Chunk { slot, message, .. } => self
+                    .session(txn.session)
+                    .is_some_and(|s| s.has_message(slot, message))
+                    .then_some(txn.session),
+                _ => None,
+            };
             self.end_txn(txn, 408, now, &|| {
                 format!("no response within {secs} s (RFC 4975 7.1.1)")
             });

@@ -142,6 +142,15 @@ impl Session {
         slots
     }
 
+    /// Whether the message in `msg_slot` is still `reference` and waits for
+    /// its outcome.
+    pub(crate) fn has_message(&self, msg_slot: usize, reference: MessageRef) -> bool {
+        self.active
+            .as_ref()
+            .and_then(|a| a.outgoing.messages.get(msg_slot))
+            .is_some_and(|m| m.reference == reference)
+    }
+
     /// The messages of which no chunk was cut yet, in `send` order.
     pub fn unstarted_messages(&self) -> Vec<usize> {
         let Some(active) = &self.active else {

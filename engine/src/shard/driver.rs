@@ -289,7 +289,33 @@ async fn write_loop<H: ConnectionHost, W: Wire<H>>(
                 break;
             }
             host.borrow_mut().set_writing(id, true);
-            let written = write_all(&stream, out).await;
+            let written = {
+                // The timers run while a write waits for a peer that does
+                // not read (RFC 4975 7.1.1: the chunks in it were handed to
+                // the operating system); a connection they close is shut
+                // down, which ends the write.
+                let write = write_all(&stream, out);
+                tokio::pin!(write);
+                loop {
+                    let deadline = host.borrow_mut().connection(id).and_then(|c| c.poll_timeout());
+                    let Some(deadline) = deadline else {
+                        break write.await;
+                    };
+                    tokio::select! {
+                        written = &mut write => break written,
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                            let mut h = host.borrow_mut();
+                            let Some(conn) = h.connection(id) else { return };
+                            conn.handle_timeout(Instant::now());
+                            let closed = conn.is_closed();
+                            h.end_turn(&host, id);
+                            if closed {
+                                let _ = stream.shutdown(std::net::Shutdown::Both);
+                            }
+                        }
+                    }
+                }
+            };
             host.borrow_mut().set_writing(id, false);
             if let Err(error) = written {
                 out.clear();
