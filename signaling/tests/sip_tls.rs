@@ -169,7 +169,9 @@ fn a_sips_call_runs_sip_over_tls_and_msrp_over_tls_with_fingerprints() {
         .expect(201)
         .json();
     let a_id = id_of(&created);
-    let a_up = a_events.wait("connected", WAIT, |e| e.event == "connected" && e.session() == a_id);
+    let a_up = a_events.wait("connected", WAIT, |e| {
+        e.event == "connected" && e.session() == a_id
+    });
     let b_up = b_events.wait("connected", WAIT, |e| e.event == "connected");
     let b_id = b_up.session();
     let (a_up, b_up) = (a_up.json(), b_up.json());
@@ -183,13 +185,19 @@ fn a_sips_call_runs_sip_over_tls_and_msrp_over_tls_with_fingerprints() {
     // The SDP both ways: TCP/TLS/MSRP with a sha-256 fingerprint (RFC 4572 5).
     // (B's session keeps both: A's offer as its remote SDP, its answer.)
     let b_view = b.pair.api.get(&format!("/v1/sessions/{b_id}")).expect(200).json();
-    assert!(b_view["to"].as_str().unwrap_or_default().contains("sips:"), "{b_view}");
+    assert!(
+        b_view["to"].as_str().unwrap_or_default().contains("sips:"),
+        "{b_view}"
+    );
     for (who, sdp) in [
         ("A's offer", b_view["remote_sdp"].as_str()),
         ("B's answer", b_view["local_sdp"].as_str()),
     ] {
         let sdp = sdp.unwrap_or_else(|| panic!("{who} missing: {b_view}"));
-        assert!(sdp.contains("m=message ") && sdp.contains(" TCP/TLS/MSRP *"), "{who}:\n{sdp}");
+        assert!(
+            sdp.contains("m=message ") && sdp.contains(" TCP/TLS/MSRP *"),
+            "{who}:\n{sdp}"
+        );
         assert!(sdp.contains("a=fingerprint:sha-256 "), "{who}:\n{sdp}");
         assert!(!sdp.contains(" TCP/MSRP "), "{who}:\n{sdp}");
     }
@@ -220,8 +228,16 @@ fn a_sips_call_runs_sip_over_tls_and_msrp_over_tls_with_fingerprints() {
     b_events.expect("delivered", &b_id);
 
     // The INVITE went over TLS: A made a handshake, B accepted one.
-    assert!(a.metric("msrp_signal_sip_tls_handshakes_total") >= 1.0, "{}", a.pair.logs());
-    assert!(b.metric("msrp_signal_sip_tls_handshakes_total") >= 1.0, "{}", b.pair.logs());
+    assert!(
+        a.metric("msrp_signal_sip_tls_handshakes_total") >= 1.0,
+        "{}",
+        a.pair.logs()
+    );
+    assert!(
+        b.metric("msrp_signal_sip_tls_handshakes_total") >= 1.0,
+        "{}",
+        b.pair.logs()
+    );
     assert_eq!(a.metric("msrp_signal_sip_tls_handshake_failures_total"), 0.0);
     // And MSRP did: one engine connected with TLS, the other accepted.
     assert!(a.engine_tls_handshakes() >= 1, "{}", a.pair.logs());
@@ -252,7 +268,10 @@ fn a_server_certificate_our_ca_did_not_sign_fails_the_call_with_the_reason() {
         reason.contains("TLS") && reason.to_ascii_lowercase().contains("certificate"),
         "the reason names the certificate: {ended}"
     );
-    assert_eq!(ended["status"], 503, "RFC 3261 8.1.3.1: a transport failure is a 503: {ended}");
+    assert_eq!(
+        ended["status"], 503,
+        "RFC 3261 8.1.3.1: a transport failure is a 503: {ended}"
+    );
     assert!(a.metric("msrp_signal_sip_tls_handshake_failures_total") >= 1.0);
     assert_eq!(rogue.pair.engine().sessions(), 0, "no call reached the rogue");
 }

@@ -147,7 +147,10 @@ async fn first_party(
     let to = Uri::parse(to_text).map_err(|e| ApiError::field("to", e))?;
     if request.secure && !to.as_sip().is_some_and(|sip| sip.secure) {
         // RFC 3261 26.2.2: a secure 1PCC session is a sips: call.
-        return Err(ApiError::field("secure", "a secure 1pcc session calls a sips: URI"));
+        return Err(ApiError::field(
+            "secure",
+            "a secure 1pcc session calls a sips: URI",
+        ));
     }
     let from = request
         .from

@@ -84,7 +84,11 @@ impl Default for Policy {
 
 impl Policy {
     /// The proto, endpoint and `a=fingerprint` of an m= line of ours.
-    fn media_endpoint(&self, transport: MsrpTransport, local: &LocalEndpoint) -> (LocalEndpoint, Option<String>) {
+    fn media_endpoint(
+        &self,
+        transport: MsrpTransport,
+        local: &LocalEndpoint,
+    ) -> (LocalEndpoint, Option<String>) {
         match (transport, &self.tls) {
             (MsrpTransport::Tls, Some(tls)) => (tls.authority(), Some(tls.fingerprint.clone())),
             _ => (local.clone(), None),

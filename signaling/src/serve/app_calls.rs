@@ -148,7 +148,8 @@ impl Core {
         match offer {
             Some(offer) => {
                 let tls = (self.msrp_tls.clone(), secure);
-                let task = calls::answer_offer(self.engine.clone(), policy, self.local.clone(), tls, call, offer);
+                let task =
+                    calls::answer_offer(self.engine.clone(), policy, self.local.clone(), tls, call, offer);
                 self.spawn_decision(task);
             }
             None if secure && self.msrp_tls.is_none() => {
@@ -364,7 +365,11 @@ impl Core {
                         .map(|(way, method, status, n)| (way.name(), method, status, n))
                         .collect(),
                     udp_send_queue_full: self.udp_send_queue_full,
-                    tls_handshakes: self.tls.counters.handshakes.load(std::sync::atomic::Ordering::Relaxed),
+                    tls_handshakes: self
+                        .tls
+                        .counters
+                        .handshakes
+                        .load(std::sync::atomic::Ordering::Relaxed),
                     tls_handshake_failures: self
                         .tls
                         .counters

@@ -355,7 +355,13 @@ impl Core {
                             .get(&flow.remote)
                             .cloned()
                             .unwrap_or_else(|| flow.remote.ip().to_string());
-                        tokio::spawn(net_tls::tls_connect(self.tls.clone(), flow.remote, name, id, inputs));
+                        tokio::spawn(net_tls::tls_connect(
+                            self.tls.clone(),
+                            flow.remote,
+                            name,
+                            id,
+                            inputs,
+                        ));
                     } else {
                         tokio::spawn(net::tcp_connect(flow.remote, id, inputs));
                     }
@@ -760,7 +766,7 @@ impl Core {
             remote: call.target,
             conn: self.stream_by_addr.get(&(call.transport, call.target)).copied(),
         };
-        if call.transport == Transport::Tls && !flow.conn.is_some() {
+        if call.transport == Transport::Tls && flow.conn.is_none() {
             // RFC 5922 7.1: the server is verified for the URI's host.
             if let Some(sip) = call.to.as_sip() {
                 self.tls_names.insert(call.target, sip.host.to_string());

@@ -183,7 +183,10 @@ impl Signal {
 
     /// `start` with the files of SIP over TLS: a `tls:` listener needs
     /// `cert` and `key`; outbound TLS (sips:) needs `ca`.
-    pub async fn start_with_tls(mut settings: ServeSettings, tls_files: &SipTlsFiles) -> anyhow::Result<Signal> {
+    pub async fn start_with_tls(
+        mut settings: ServeSettings,
+        tls_files: &SipTlsFiles,
+    ) -> anyhow::Result<Signal> {
         let listens_tls = settings.sip.iter().any(|l| l.transport == Transport::Tls);
         let tls = net_tls::SipTls::load(tls_files, listens_tls)?;
         // The application layer checks pushed files: the engine holds their
@@ -321,7 +324,10 @@ impl Signal {
     pub fn sip_tls_handshakes(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         let counters = &self.tls_counters;
-        (counters.handshakes.load(Relaxed), counters.handshake_failures.load(Relaxed))
+        (
+            counters.handshakes.load(Relaxed),
+            counters.handshake_failures.load(Relaxed),
+        )
     }
 
     pub fn policy(&self) -> &CallPolicy {
@@ -363,7 +369,9 @@ impl Signal {
                 ))
             }
             _ if sip.secure => Transport::Tls,
-            Some(t) => Transport::from_param(t).ok_or_else(|| format!("transport={t} is not udp, tcp or tls"))?,
+            Some(t) => {
+                Transport::from_param(t).ok_or_else(|| format!("transport={t} is not udp, tcp or tls"))?
+            }
             None if have(Transport::Udp) => Transport::Udp,
             None => Transport::Tcp,
         };
@@ -518,7 +526,9 @@ async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, Engine
                 .advertise
                 .rsplit_once(':')
                 .and_then(|(host, port)| Some((host, port.parse().ok()?)))
-                .ok_or_else(|| anyhow::anyhow!("msrpd advertises msrps at `{}`, not host:port", tls.advertise))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("msrpd advertises msrps at `{}`, not host:port", tls.advertise)
+                })?;
             Some(TlsEndpoint {
                 host: host.trim_matches(['[', ']']).to_string(),
                 port,

@@ -185,7 +185,12 @@ pub async fn tcp_connect(remote: SocketAddr, conn: ConnId, inputs: mpsc::Sender<
     }
 }
 
-pub(super) async fn connect_failed(inputs: &mpsc::Sender<Input>, transport: Transport, remote: SocketAddr, error: String) {
+pub(super) async fn connect_failed(
+    inputs: &mpsc::Sender<Input>,
+    transport: Transport,
+    remote: SocketAddr,
+    error: String,
+) {
     let _ = inputs
         .send(Input::Net(NetInput::ConnectFailed {
             transport,

@@ -122,7 +122,9 @@ impl SipTls {
                 };
                 let config = builder
                     .with_single_cert(chain.clone(), key.clone_key())
-                    .map_err(|e| anyhow::anyhow!("--sip-cert and --sip-key do not make a server identity: {e}"))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!("--sip-cert and --sip-key do not make a server identity: {e}")
+                    })?;
                 Some(TlsAcceptor::from(Arc::new(config)))
             }
             (None, true) => anyhow::bail!("--sip tls:ADDR needs --sip-cert and --sip-key"),
@@ -166,8 +168,15 @@ impl SipTls {
 
 /// Accepts TLS connections; each handshake is a task of its own, and a
 /// finished one becomes a stream with a connection id.
-pub async fn tls_acceptor(listener: TcpListener, tls: SipTls, inputs: mpsc::Sender<Input>, ids: Arc<AtomicU64>) {
-    let Some(acceptor) = tls.server.clone() else { return };
+pub async fn tls_acceptor(
+    listener: TcpListener,
+    tls: SipTls,
+    inputs: mpsc::Sender<Input>,
+    ids: Arc<AtomicU64>,
+) {
+    let Some(acceptor) = tls.server.clone() else {
+        return;
+    };
     let permits = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -200,7 +209,13 @@ pub async fn tls_acceptor(listener: TcpListener, tls: SipTls, inputs: mpsc::Send
 
 /// Opens a TLS connection for a request of ours to `remote`, verifying the
 /// server as `name` (the host of the URI, RFC 5922 7.1).
-pub async fn tls_connect(tls: SipTls, remote: SocketAddr, name: String, conn: ConnId, inputs: mpsc::Sender<Input>) {
+pub async fn tls_connect(
+    tls: SipTls,
+    remote: SocketAddr,
+    name: String,
+    conn: ConnId,
+    inputs: mpsc::Sender<Input>,
+) {
     let connector = match &tls.client {
         Ok(connector) => connector.clone(),
         Err(why) => return connect_failed(&inputs, Transport::Tls, remote, why.clone()).await,

@@ -145,7 +145,10 @@ impl UserAgent {
             self.endpoint.respond(now, txn, 503, response);
             return;
         }
-        let sips = request.request_uri().and_then(|uri| uri.as_sip()).is_some_and(|sip| sip.secure);
+        let sips = request
+            .request_uri()
+            .and_then(|uri| uri.as_sip())
+            .is_some_and(|sip| sip.secure);
         if sips && flow.transport != Transport::Tls {
             // RFC 3261 26.2.2: a sips: Request-URI means every hop is TLS;
             // one that came in the clear is refused. 8.2.2.1: a scheme the

@@ -300,7 +300,13 @@ impl UserAgent {
     /// The shell could not open a `transport` connection to `remote`
     /// (refused, or its TLS handshake failed, `reason` says which): the
     /// requests waiting for it fail as 503 (RFC 3261 8.1.3.1).
-    pub fn handle_connect_failed(&mut self, now: Instant, transport: Transport, remote: SocketAddr, reason: &str) {
+    pub fn handle_connect_failed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        remote: SocketAddr,
+        reason: &str,
+    ) {
         self.endpoint.handle_connect_failed(transport, remote, reason);
         self.drain_endpoint(now);
     }

@@ -205,7 +205,13 @@ impl UserAgent {
 
     /// Our request got no final response: a timeout (408), or a transport
     /// that could not carry it (503, RFC 3261 8.1.3.1), with `reason`.
-    pub(super) fn handle_client_failure(&mut self, _now: Instant, txn: ClientTxnId, status: u16, reason: &str) {
+    pub(super) fn handle_client_failure(
+        &mut self,
+        _now: Instant,
+        txn: ClientTxnId,
+        status: u16,
+        reason: &str,
+    ) {
         let Some(&call) = self.by_client_txn.get(&txn) else {
             return;
         };
