@@ -10,7 +10,7 @@ use msrp_signaling::app::auth::Tokens;
 use msrp_signaling::app::{App, AppConfig};
 use msrp_signaling::rest::RestSettings;
 use msrp_signaling::serve::config::FileConfig;
-use msrp_signaling::serve::{CallPolicy, MsmlSettings, ServeSettings, Signal, SipListen};
+use msrp_signaling::serve::{CallPolicy, MsmlSettings, ServeSettings, Signal, SipListen, SipTlsFiles};
 use msrp_signaling::sip::EndpointConfig;
 use msrp_signaling::transfer::{FilesPolicy, TransferConfig, Transfers};
 
@@ -41,10 +41,26 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// A SIP listener, udp:ADDR or tcp:ADDR; repeat for several
+    /// A SIP listener, udp:ADDR, tcp:ADDR or tls:ADDR; repeat for several
     /// (default udp:127.0.0.1:5060 and tcp:127.0.0.1:5060).
     #[arg(long, value_name = "TRANSPORT:ADDR")]
     sip: Vec<SipListen>,
+    /// SIP over TLS: our PEM certificate chain (with --sip-key), for the
+    /// tls: listener and as our client certificate.
+    #[arg(long, value_name = "FILE", requires = "sip_key")]
+    sip_cert: Option<PathBuf>,
+    /// The PEM private key of --sip-cert.
+    #[arg(long, value_name = "FILE", requires = "sip_cert")]
+    sip_key: Option<PathBuf>,
+    /// The CA bundle (PEM) the SIP servers we connect to over TLS are
+    /// verified against, for the host of the URI (RFC 5922); without it no
+    /// outbound SIP over TLS (sips:) is made.
+    #[arg(long, value_name = "FILE")]
+    sip_ca: Option<PathBuf>,
+    /// Require SIP-over-TLS clients to present a certificate signed by
+    /// this CA bundle (PEM).
+    #[arg(long, value_name = "FILE")]
+    sip_client_ca: Option<PathBuf>,
     /// msrpd's control socket.
     #[arg(long, value_name = "PATH")]
     engine: Option<PathBuf>,
@@ -164,11 +180,32 @@ struct TransferArgs {
     store_dir: Option<PathBuf>,
 }
 
+/// A ready line on stdout. A reader that has gone (a supervisor that
+/// read what it wanted and closed the pipe) does not stop the server, as
+/// `println!` would by panicking.
+fn ready(what: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "msrp-signal ready {what}").and_then(|()| out.flush());
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let Command::Serve(args) = Cli::parse().command;
     let mut transfer = transfer_args(&args)?;
-    let (mut settings, rest) = settings(args)?;
+    let sip_tls = SipTlsFiles {
+        cert: args.sip_cert.clone(),
+        key: args.sip_key.clone(),
+        ca: args.sip_ca.clone(),
+        client_ca: args.sip_client_ca.clone(),
+    };
+    let (mut settings, rest, file_tls) = settings(args)?;
+    let sip_tls = SipTlsFiles {
+        cert: sip_tls.cert.or(file_tls.cert),
+        key: sip_tls.key.or(file_tls.key),
+        ca: sip_tls.ca.or(file_tls.ca),
+        client_ca: sip_tls.client_ca.or(file_tls.client_ca),
+    };
     if let Some((rest, _)) = &rest {
         // The config file's [rest] files_dirs hold for transfers too.
         transfer.config.files.dirs = rest.files_dirs.clone();
@@ -189,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         .map(|config| App::new(&config, fastrand::u32(..)))
         .map(|app| std::sync::Arc::new(std::sync::Mutex::new(app)));
         settings.app = app.clone();
-        let signal = Signal::start(settings).await?;
+        let signal = Signal::start_with_tls(settings, &sip_tls).await?;
         let transfers = app
             .clone()
             .map(|app| Transfers::new(signal.clone(), app, transfer.config.clone()));
@@ -205,14 +242,11 @@ fn main() -> anyhow::Result<()> {
         }
         if let (Some((rest, _)), Some(app)) = (rest, app) {
             let served = msrp_signaling::rest::start(rest, signal.clone(), app, transfers).await?;
-            println!("msrp-signal ready http={}", served.local);
+            ready(&format!("http={}", served.local));
         }
         for listen in signal.local() {
-            println!(
-                "msrp-signal ready sip={}:{}",
-                listen.transport.via_name().to_ascii_lowercase(),
-                listen.addr
-            );
+            let transport = listen.transport.via_name().to_ascii_lowercase();
+            ready(&format!("sip={transport}:{}", listen.addr));
         }
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
@@ -227,7 +261,11 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSettings, AppConfig)>)> {
+/// What `serve` runs, the REST side, and the `[sip]` TLS files of the
+/// config file.
+type Settings = (ServeSettings, Option<(RestSettings, AppConfig)>, SipTlsFiles);
+
+fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let file = match &args.config {
         Some(path) => FileConfig::read(path).map_err(anyhow::Error::msg)?,
         None => FileConfig::default(),
@@ -351,6 +389,12 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
         true => file.sip.trusted_sources.unwrap_or_default(),
         false => args.trusted_source,
     };
+    let file_tls = SipTlsFiles {
+        cert: file.sip.cert.clone(),
+        key: file.sip.key.clone(),
+        ca: file.sip.ca.clone(),
+        client_ca: file.sip.client_ca.clone(),
+    };
     let state = args
         .state
         .unwrap_or_else(|| engine.with_file_name("msrp-signal.dialogs"));
@@ -364,7 +408,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<(ServeSettings, Option<(RestSetti
         endpoint,
         calls_max: args.calls_max.or(file.sip.calls_max).unwrap_or(100_000),
     };
-    Ok((serve, rest))
+    Ok((serve, rest, file_tls))
 }
 
 fn transfer_args(args: &ServeArgs) -> anyhow::Result<TransferArgs> {

@@ -32,10 +32,22 @@ fn help_shows_the_two_process_example() {
 }
 
 #[test]
-fn a_tls_listener_is_refused_with_the_reason() {
-    let (code, text) = signal(&["serve", "--sip", "tls:127.0.0.1:5061"]);
+fn a_tls_listener_without_a_certificate_is_refused_with_the_reason() {
+    let (code, text) = signal(&[
+        "serve",
+        "--sip",
+        "tls:127.0.0.1:0",
+        "--engine",
+        "/nonexistent/msrpd.sock",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("--sip tls:ADDR needs --sip-cert and --sip-key"),
+        "{text}"
+    );
+    let (code, text) = signal(&["serve", "--sip", "sctp:127.0.0.1:5061"]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("not built yet"), "{text}");
+    assert!(text.contains("the SIP transport is udp, tcp or tls"), "{text}");
 }
 
 #[test]

@@ -53,6 +53,7 @@ fn policy() -> Policy {
         max_size: Some(10_485_760),
         sessions_per_dialog_max: 4,
         allow_tls: false,
+        ..Policy::default()
     }
 }
 
@@ -246,7 +247,8 @@ fn tls_offers_are_refused_with_the_reason_while_tls_is_off() {
         let rejection = answer_vector(id, &local()).unwrap_err();
         assert_eq!(rejection.status, 488, "{id}");
         assert_eq!(
-            rejection.warning, "TCP/TLS/MSRP needs TLS, which this server does not offer yet",
+            rejection.warning,
+            "TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen",
             "{id}"
         );
     }

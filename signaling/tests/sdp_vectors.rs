@@ -54,6 +54,7 @@ fn policy() -> Policy {
         max_size: Some(10_485_760),
         sessions_per_dialog_max: 4,
         allow_tls: false,
+        ..Policy::default()
     }
 }
 
@@ -276,7 +277,8 @@ fn tls_and_pull_offers_are_refused_with_the_reason() {
         let rejection = our_answer(id, &policy()).unwrap_err();
         assert_eq!(rejection.status, 488, "{id}");
         assert_eq!(
-            rejection.warning, "TCP/TLS/MSRP needs TLS, which this server does not offer yet",
+            rejection.warning,
+            "TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen",
             "{id}"
         );
     }

@@ -102,6 +102,7 @@ fn uac_calls(name: &str, transport: Transport, setup: &str, calls: u32) {
     let (target, transport_flag) = match transport {
         Transport::Udp => (signal.udp, "u1"),
         Transport::Tcp => (signal.tcp, "t1"),
+        Transport::Tls => unreachable!("these scenarios run over UDP and TCP"),
     };
     let mut args = keys(&[
         ("setup", setup),
@@ -292,6 +293,7 @@ fn refused(name: &str, scenario: &str, transport: Transport, warning: &str) {
     let (target, transport_flag) = match transport {
         Transport::Udp => (signal.udp, "u1"),
         Transport::Tcp => (signal.tcp, "t1"),
+        Transport::Tls => unreachable!("these scenarios run over UDP and TCP"),
     };
     let mut args = keys(&[("msrpport", "2855"), ("callfile", &callfile.to_string_lossy())]);
     args.extend(["-t", transport_flag].map(String::from));
@@ -322,7 +324,7 @@ fn an_offer_of_msrp_over_tls_is_refused_488_with_a_warning() {
         "refused-tls",
         "uac_refused_tls.xml",
         Transport::Tcp,
-        "TCP/TLS/MSRP needs TLS, which this server does not offer yet",
+        "TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen",
     );
 }
 

@@ -87,7 +87,7 @@ impl Pair {
         };
         match self.transport {
             Transport::Udp => to.handle_datagram(self.now, source, bytes),
-            Transport::Tcp => to.handle_stream_bytes(self.now, 1, source, &bytes),
+            transport => to.handle_stream_bytes_on(self.now, transport, 1, source, &bytes),
         }
     }
 

@@ -25,7 +25,7 @@ const DEPARTURES: &[(&str, u16, &str)] = &[
     (
         "SIP05",
         488,
-        "TCP/TLS/MSRP is refused with a Warning until the TLS issue",
+        "this application has no engine TLS (Policy::default): TCP/TLS/MSRP is refused with a Warning",
     ),
     (
         "SIP08",
@@ -35,7 +35,7 @@ const DEPARTURES: &[(&str, u16, &str)] = &[
     (
         "SIP15",
         488,
-        "TCP/TLS/MSRP is refused with a Warning until the TLS issue",
+        "this application has no engine TLS (Policy::default): TCP/TLS/MSRP is refused with a Warning",
     ),
 ];
 
@@ -75,6 +75,9 @@ impl Uas {
         match transport {
             "udp" => self.ua.handle_datagram(self.now, self.peer, bytes),
             // A TLS vector is the decrypted stream.
+            "tls" => self
+                .ua
+                .handle_stream_bytes_on(self.now, Transport::Tls, 7, self.peer, &bytes),
             _ => self.ua.handle_stream_bytes(self.now, 7, self.peer, &bytes),
         }
         self.answer_calls(hold);

@@ -241,7 +241,7 @@ async fn run(
     let bounds = (plan.load.calls.len() * 2).max(100_000);
     let (udp_port, tcp_port) = match link.transport() {
         Transport::Udp => (Some(local.port()), None),
-        Transport::Tcp => (None, Some(local.port())),
+        Transport::Tcp | Transport::Tls => (None, Some(local.port())),
     };
     let ua = UserAgent::new(UaConfig {
         host: local.ip().to_string(),

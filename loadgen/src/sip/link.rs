@@ -59,6 +59,12 @@ impl Link {
                     remote,
                 }
             }
+            Transport::Tls => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "msrp-loadgen speaks SIP over UDP or TCP, not TLS",
+                ))
+            }
             Transport::Tcp => {
                 let stream = TcpStream::connect(remote).await?;
                 stream.set_nodelay(true)?;

@@ -157,6 +157,16 @@ pub(super) async fn get_metrics(State(state): State<RestState>, _caller: super::
             &one(sip.endpoint.retransmissions_absorbed),
         );
         scrape.counter(
+            "sip_tls_handshakes",
+            "SIP over TLS handshakes completed (accepted and ours)",
+            &one(sip.tls_handshakes),
+        );
+        scrape.counter(
+            "sip_tls_handshake_failures",
+            "SIP over TLS handshakes that failed or timed out (a refused certificate, not TLS)",
+            &one(sip.tls_handshake_failures),
+        );
+        scrape.counter(
             "udp_send_dropped",
             "datagrams lost to a full UDP send queue",
             &one(sip.udp_send_queue_full),

@@ -145,6 +145,13 @@ async fn first_party(
         .as_deref()
         .ok_or_else(|| ApiError::field("to", "required for a 1pcc session"))?;
     let to = Uri::parse(to_text).map_err(|e| ApiError::field("to", e))?;
+    if request.secure && !to.as_sip().is_some_and(|sip| sip.secure) {
+        // RFC 3261 26.2.2: a secure 1PCC session is a sips: call.
+        return Err(ApiError::field(
+            "secure",
+            "a secure 1pcc session calls a sips: URI",
+        ));
+    }
     let from = request
         .from
         .as_deref()
@@ -223,7 +230,11 @@ async fn third_party(
             "a 3pcc session sends no SIP: to, from and headers are the application's",
         ));
     }
-    let mut policy = calls::sdp_policy(state.signal.policy());
+    let tls = state.signal.msrp_tls();
+    if request.secure && tls.is_none() {
+        return Err(ApiError::field("secure", calls::NO_ENGINE_TLS));
+    }
+    let mut policy = calls::sdp_policy(state.signal.policy(), tls.as_ref(), request.secure);
     if let Some(types) = &request.accept_types {
         policy.accept_types = types.clone();
     }

@@ -33,6 +33,12 @@ pub struct CreateSession {
     pub tag: Option<String>,
     /// 3PCC: the peer's offer; we answer it. Without it we offer.
     pub remote_sdp: Option<String>,
+    /// 3PCC: the session is secure (RFC 4975 14): our offer is
+    /// `TCP/TLS/MSRP` with an msrps path and our `a=fingerprint`, and an
+    /// offer of plain `TCP/MSRP` is refused. 1PCC: a `sips:` `to` makes
+    /// the session secure by itself.
+    #[serde(default)]
+    pub secure: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

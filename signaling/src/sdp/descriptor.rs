@@ -4,7 +4,7 @@
 
 use msrp_engine::control::{SessionDescriptor, SessionDirection, SessionRole};
 
-use super::media::Direction;
+use super::media::{Direction, MsrpTransport};
 use super::offer_answer::NegotiatedMedia;
 
 impl From<Direction> for SessionDirection {
@@ -37,6 +37,12 @@ impl NegotiatedMedia {
             max_size: self.local.max_size,
             remote_accept_types: self.remote.accept_types.clone(),
             remote_max_size: self.remote.max_size,
+            // RFC 4572 5 / RFC 8122: an msrps peer's certificate is the one
+            // its SDP names (the engine checks it as the active side).
+            fingerprint: match self.remote.transport {
+                MsrpTransport::Tls => self.remote.fingerprint.clone(),
+                MsrpTransport::Tcp => None,
+            },
             ..SessionDescriptor::default()
         }
     }

@@ -240,6 +240,15 @@ impl MsrpMedia {
                 out.setup = Some(parse_setup(attribute.value.as_deref())?);
             }
         }
+        if out.fingerprint.is_none() {
+            // RFC 4572 5: a session-level fingerprint applies to every
+            // media line that has none of its own.
+            out.fingerprint = session_attributes
+                .iter()
+                .find(|a| a.attribute == "fingerprint")
+                .and_then(|a| a.value.as_deref())
+                .map(|v| v.trim().to_owned());
+        }
         out.file = (!file.is_empty()).then_some(file);
         Ok(out)
     }

@@ -25,5 +25,5 @@ pub use media::{Direction, MediaError, MsrpMedia, MsrpTransport, Setup};
 pub use multipart::{find_sdp, ContentType, MultipartError};
 pub use offer_answer::{
     answer, complete, new_session_id, offer, parse_sdp, reanswer, try_new_session_id, Answer, LocalEndpoint,
-    NegotiatedMedia, Offer, OfferOptions, Policy, Rejection,
+    NegotiatedMedia, Offer, OfferOptions, Policy, Rejection, TlsEndpoint,
 };

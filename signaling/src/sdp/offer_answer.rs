@@ -29,6 +29,25 @@ pub struct LocalEndpoint {
     pub port: u16,
 }
 
+/// The engine's MSRP-over-TLS side (`msrpd --tls-listen`): the authority
+/// of its msrps URIs (`--tls-advertise`) and its certificate's fingerprint
+/// for our `a=fingerprint` (RFC 4572 5, RFC 8122 5: `sha-256 AB:CD:...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub fingerprint: String,
+}
+
+impl TlsEndpoint {
+    fn authority(&self) -> LocalEndpoint {
+        LocalEndpoint {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+}
+
 /// What we accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -41,6 +60,12 @@ pub struct Policy {
     pub sessions_per_dialog_max: usize,
     /// `TCP/TLS/MSRP` is refused while false.
     pub allow_tls: bool,
+    /// Where our msrps paths point and our fingerprint; `None` puts them
+    /// on the plain endpoint without `a=fingerprint`.
+    pub tls: Option<TlsEndpoint>,
+    /// The dialog is secure (sips:, or over TLS): RFC 4975 14, its MSRP
+    /// is `TCP/TLS/MSRP` only, and our offers are.
+    pub secure: bool,
 }
 
 impl Default for Policy {
@@ -51,6 +76,35 @@ impl Default for Policy {
             max_size: None,
             sessions_per_dialog_max: 4,
             allow_tls: false,
+            tls: None,
+            secure: false,
+        }
+    }
+}
+
+impl Policy {
+    /// The proto, endpoint and `a=fingerprint` of an m= line of ours.
+    fn media_endpoint(
+        &self,
+        transport: MsrpTransport,
+        local: &LocalEndpoint,
+    ) -> (LocalEndpoint, Option<String>) {
+        match (transport, &self.tls) {
+            (MsrpTransport::Tls, Some(tls)) => (tls.authority(), Some(tls.fingerprint.clone())),
+            _ => (local.clone(), None),
+        }
+    }
+
+    /// Why an offered proto is refused, if it is.
+    fn refuses(&self, transport: MsrpTransport) -> Option<&'static str> {
+        match transport {
+            MsrpTransport::Tls if !self.allow_tls => {
+                Some("TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen")
+            }
+            MsrpTransport::Tcp if self.secure => Some(
+                "TCP/MSRP in a secure (sips: or TLS) dialog: its MSRP must be TCP/TLS/MSRP (RFC 4975 14)",
+            ),
+            _ => None,
         }
     }
 }
@@ -491,8 +545,8 @@ fn answer_line(
         // offerer removes.
         return Err("m=message with port 0 (stream removed)".to_owned());
     }
-    if theirs.transport == MsrpTransport::Tls && !policy.allow_tls {
-        return Err("TCP/TLS/MSRP needs TLS, which this server does not offer yet".to_owned());
+    if let Some(reason) = policy.refuses(theirs.transport) {
+        return Err(reason.to_owned());
     }
     if theirs.path.is_empty() {
         return Err("m=message without a=path (RFC 4975 8.2)".to_owned());
@@ -539,11 +593,14 @@ fn answer_line(
         Some(e) => e.local_session_id.clone(),
         None => session_ids(),
     };
+    // RFC 4975 14 / RFC 4572 5: an msrps line names the engine's TLS
+    // authority and carries our certificate's fingerprint.
+    let (endpoint, fingerprint) = policy.media_endpoint(theirs.transport, local);
     let local_media = MsrpMedia {
         // RFC 4145 4.1 / RFC 6135 4.2.2: an active side's port is 9.
-        port: if we_connect { 9 } else { local.port },
+        port: if we_connect { 9 } else { endpoint.port },
         transport: theirs.transport,
-        path: vec![path_uri(theirs.transport, local, &session_id)],
+        path: vec![path_uri(theirs.transport, &endpoint, &session_id)],
         accept_types,
         accept_wrapped_types: policy.accept_wrapped_types.clone(),
         max_size: policy.max_size,
@@ -551,7 +608,7 @@ fn answer_line(
         // RFC 6135 4.2.1: always explicit.
         setup: Some(setup),
         connection_new: None,
-        fingerprint: None,
+        fingerprint,
         file,
         other: Vec::new(),
     };
@@ -559,7 +616,8 @@ fn answer_line(
 }
 
 /// Our offer: one `m=message` line with `a=setup:actpass` (RFC 6135 4.2.2: a
-/// reachable UA MUST offer actpass).
+/// reachable UA MUST offer actpass); `TCP/TLS/MSRP` with our fingerprint
+/// in a secure dialog (RFC 4975 14, RFC 4572 5).
 pub fn offer(
     policy: &Policy,
     local: &LocalEndpoint,
@@ -568,10 +626,16 @@ pub fn offer(
 ) -> Offer {
     let origin = origin_id(&session_ids());
     let session_id = session_ids();
+    let transport = if policy.secure {
+        MsrpTransport::Tls
+    } else {
+        MsrpTransport::Tcp
+    };
+    let (endpoint, fingerprint) = policy.media_endpoint(transport, local);
     let media = MsrpMedia {
-        port: local.port,
-        transport: MsrpTransport::Tcp,
-        path: vec![path_uri(MsrpTransport::Tcp, local, &session_id)],
+        port: endpoint.port,
+        transport,
+        path: vec![path_uri(transport, &endpoint, &session_id)],
         accept_types: options
             .accept_types
             .clone()
@@ -581,7 +645,7 @@ pub fn offer(
         direction: options.direction,
         setup: Some(options.setup.unwrap_or(Setup::ActPass)),
         connection_new: None,
-        fingerprint: None,
+        fingerprint,
         file: options.file.clone(),
         other: Vec::new(),
     };

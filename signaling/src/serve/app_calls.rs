@@ -57,6 +57,10 @@ pub struct SipStats {
     /// (direction, method, status or 0 for requests, count).
     pub messages: Vec<(&'static str, &'static str, u16, u64)>,
     pub udp_send_queue_full: u64,
+    /// SIP over TLS handshakes completed and failed (ours and the
+    /// listener's).
+    pub tls_handshakes: u64,
+    pub tls_handshake_failures: u64,
 }
 
 fn now_ms() -> u64 {
@@ -140,10 +144,25 @@ impl Core {
         if let Some(types) = accept_types.clone() {
             policy.accept_types = types;
         }
+        let secure = self.calls.get(&call).is_some_and(|record| record.secure);
         match offer {
             Some(offer) => {
-                let task = calls::answer_offer(self.engine.clone(), policy, self.local.clone(), call, offer);
+                let tls = (self.msrp_tls.clone(), secure);
+                let task =
+                    calls::answer_offer(self.engine.clone(), policy, self.local.clone(), tls, call, offer);
                 self.spawn_decision(task);
+            }
+            None if secure && self.msrp_tls.is_none() => {
+                // RFC 4975 14: nothing but TCP/TLS/MSRP may be offered.
+                self.spawn_decision(async move {
+                    calls::Decision::Reject {
+                        call,
+                        status: 488,
+                        reason: calls::reason_phrase(488).into(),
+                        warning: calls::NO_ENGINE_TLS.into(),
+                        retry_after: None,
+                    }
+                });
             }
             None => {
                 let options = OfferOptions {
@@ -151,7 +170,7 @@ impl Core {
                     ..OfferOptions::default()
                 };
                 let offer = sdp::offer(
-                    &calls::sdp_policy(&policy),
+                    &calls::sdp_policy(&policy, self.msrp_tls.as_ref(), secure),
                     &self.local,
                     &options,
                     &mut sdp::new_session_id,
@@ -346,6 +365,16 @@ impl Core {
                         .map(|(way, method, status, n)| (way.name(), method, status, n))
                         .collect(),
                     udp_send_queue_full: self.udp_send_queue_full,
+                    tls_handshakes: self
+                        .tls
+                        .counters
+                        .handshakes
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    tls_handshake_failures: self
+                        .tls
+                        .counters
+                        .handshake_failures
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 };
                 let _ = reply.send(stats);
             }

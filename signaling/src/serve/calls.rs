@@ -7,7 +7,7 @@ use std::time::Duration;
 use msrp_engine::control::{AsyncClient, ClientError, UpdateRequest};
 
 use super::config::CallPolicy;
-use crate::sdp::{self, Answer, LocalEndpoint, NegotiatedMedia, Policy};
+use crate::sdp::{self, Answer, LocalEndpoint, NegotiatedMedia, Policy, TlsEndpoint};
 use crate::sip::{Body, CallId, ReofferId};
 
 /// How long one engine command may take before the call is refused.
@@ -44,28 +44,38 @@ pub enum Decision {
     },
 }
 
-pub fn sdp_policy(policy: &CallPolicy) -> Policy {
+/// The SDP policy of a call: `tls`, the engine's MSRP-over-TLS side
+/// (TCP/TLS/MSRP is taken only with it); `secure`, the dialog is sips: or
+/// over TLS (RFC 4975 14: its MSRP is TCP/TLS/MSRP only).
+pub fn sdp_policy(policy: &CallPolicy, tls: Option<&TlsEndpoint>, secure: bool) -> Policy {
     Policy {
         accept_types: policy.accept_types.clone(),
         accept_wrapped_types: policy.accept_wrapped_types.clone(),
         max_size: policy.max_size,
         sessions_per_dialog_max: policy.sessions_per_dialog_max,
-        allow_tls: false,
+        allow_tls: tls.is_some(),
+        tls: tls.cloned(),
+        secure,
     }
 }
+
+/// Why a secure dialog cannot have its MSRP: the engine has no TLS.
+pub const NO_ENGINE_TLS: &str =
+    "a secure (sips: or TLS) dialog needs MSRP over TLS (RFC 4975 14), and this server's msrpd has no --tls-listen";
 
 /// An incoming INVITE with an offer: answer it, create its sessions.
 pub async fn answer_offer(
     engine: Option<AsyncClient>,
     policy: CallPolicy,
     local: LocalEndpoint,
+    (tls, secure): (Option<TlsEndpoint>, bool),
     call: CallId,
     offer: Body,
 ) -> Decision {
     let answer = match sdp::answer(
         &offer.bytes,
         &offer.content_type,
-        &sdp_policy(&policy),
+        &sdp_policy(&policy, tls.as_ref(), secure),
         &local,
         &mut sdp::new_session_id,
     ) {

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use crate::sip::Transport;
 
-/// One `--sip` listener: `udp:ADDR` or `tcp:ADDR`.
+/// One `--sip` listener: `udp:ADDR`, `tcp:ADDR` or `tls:ADDR` (RFC 3261
+/// 26.2.1; TLS needs `--sip-cert` and `--sip-key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SipListen {
     pub transport: Transport,
@@ -22,13 +23,9 @@ impl FromStr for SipListen {
     fn from_str(text: &str) -> Result<SipListen, String> {
         let (scheme, addr) = text
             .split_once(':')
-            .ok_or_else(|| format!("`{text}`: expected udp:ADDR or tcp:ADDR"))?;
-        let transport = match scheme.to_ascii_lowercase().as_str() {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            "tls" => return Err("SIP over TLS (tls:ADDR) is not built yet; use udp: or tcp:".into()),
-            other => return Err(format!("`{other}`: the SIP transport is udp or tcp")),
-        };
+            .ok_or_else(|| format!("`{text}`: expected udp:ADDR, tcp:ADDR or tls:ADDR"))?;
+        let transport = Transport::from_param(scheme)
+            .ok_or_else(|| format!("`{scheme}`: the SIP transport is udp, tcp or tls"))?;
         let addr = addr.parse().map_err(|e| format!("`{addr}`: {e}"))?;
         Ok(SipListen { transport, addr })
     }
@@ -123,6 +120,14 @@ pub struct FileSip {
     pub invite_rate_per_source: Option<u32>,
     pub request_rate_per_source: Option<u32>,
     pub trusted_sources: Option<Vec<std::net::IpAddr>>,
+    /// SIP over TLS: our PEM certificate chain and key (`--sip-cert`,
+    /// `--sip-key`), the CA bundle servers are verified against
+    /// (`--sip-ca`), and the one clients must be signed by
+    /// (`--sip-client-ca`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

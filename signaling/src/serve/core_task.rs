@@ -23,12 +23,13 @@ const MSML_INFO_TYPES: [&str; 2] = ["application/msml+xml", "application/xml"];
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 use super::journal::{DialogRecord, Journal};
 use super::net::{self, NetInput};
+use super::net_tls::{self, SipTls};
 use super::{
     engine_endpoint, engine_events, subscribe, CallError, CallPolicy, EngineLink, Established, Input,
     OutboundCall,
 };
 use crate::app::{EndedBy, SharedApp};
-use crate::sdp::{self, Answer, LocalEndpoint, Offer};
+use crate::sdp::{self, Answer, LocalEndpoint, Offer, TlsEndpoint};
 use crate::sip::{
     Body, CallId, ConnId, Flow, InviteRequest, ReofferId, Transmit, Transport, UaEvent, UserAgent,
 };
@@ -52,6 +53,9 @@ pub(super) struct CallRecord {
     pub(super) pending_offer: Option<Option<Body>>,
     /// The application waiting for its answer to be sent.
     pub(super) answer_waiter: Option<oneshot::Sender<Result<(), CallError>>>,
+    /// The dialog is secure (sips:, or over TLS): its MSRP is msrps only
+    /// (RFC 4975 14).
+    pub(super) secure: bool,
 }
 
 impl CallRecord {
@@ -66,23 +70,38 @@ impl CallRecord {
             app_session: None,
             pending_offer: None,
             answer_waiter: None,
+            secure: false,
         }
     }
+}
+
+/// A stream connection (TCP or TLS) the core writes to.
+pub(super) struct Stream {
+    remote: SocketAddr,
+    transport: Transport,
+    writer: mpsc::Sender<Bytes>,
 }
 
 pub(super) struct Core {
     pub(super) ua: UserAgent,
     pub(super) policy: CallPolicy,
     pub(super) local: LocalEndpoint,
+    /// The engine's MSRP-over-TLS side, when it has one.
+    pub(super) msrp_tls: Option<TlsEndpoint>,
+    /// SIP over TLS: the listener's and our client configuration.
+    pub(super) tls: SipTls,
+    /// The name a TLS connection being opened verifies its server as (the
+    /// URI's host, RFC 5922 7.1); without an entry, the address.
+    pub(super) tls_names: HashMap<SocketAddr, String>,
     pub(super) engine: Option<AsyncClient>,
     pub(super) engine_path: PathBuf,
     pub(super) inputs: mpsc::Sender<Input>,
     /// Datagrams to send, for the UDP writer task (`net::udp_writer`).
     pub(super) udp: Option<net::UdpOut>,
-    pub(super) streams: HashMap<ConnId, (SocketAddr, mpsc::Sender<Bytes>)>,
-    pub(super) stream_by_addr: HashMap<SocketAddr, ConnId>,
-    /// Requests waiting for a TCP connection we are opening.
-    pub(super) connecting: HashMap<SocketAddr, Vec<Bytes>>,
+    pub(super) streams: HashMap<ConnId, Stream>,
+    pub(super) stream_by_addr: HashMap<(Transport, SocketAddr), ConnId>,
+    /// Requests waiting for a TCP or TLS connection we are opening.
+    pub(super) connecting: HashMap<(Transport, SocketAddr), Vec<Bytes>>,
     pub(super) conn_ids: Arc<AtomicU64>,
     pub(super) calls: HashMap<CallId, CallRecord>,
     pub(super) by_session: HashMap<String, CallId>,
@@ -183,11 +202,13 @@ impl Core {
             }
             Input::Engine(_) => {}
             Input::EngineGone(why) => self.engine_gone(now, &why),
-            Input::EngineBack(client, events, local) => {
-                tracing::info!(msrp = %format!("{}:{}", local.host, local.port), "msrpd is back");
+            Input::EngineBack(client, events, msrp) => {
+                let local = msrp.plain.clone();
+                tracing::info!(msrp = %format!("{}:{}", local.host, local.port), tls = msrp.tls.is_some(), "msrpd is back");
                 self.link.set(Some(client.clone()));
-                self.link.set_msrp(local.clone());
+                self.link.set_msrp(msrp.clone());
                 self.local = local;
+                self.msrp_tls = msrp.tls;
                 self.engine = Some(client);
                 tokio::spawn(engine_events(events, self.inputs.clone()));
             }
@@ -219,27 +240,55 @@ impl Core {
     fn handle_net(&mut self, now: Instant, input: NetInput) {
         match input {
             NetInput::Datagram { from, bytes } => self.ua.handle_datagram(now, from, bytes),
-            NetInput::StreamOpened { conn, remote, writer } => {
-                for bytes in self.connecting.remove(&remote).unwrap_or_default() {
+            NetInput::StreamOpened {
+                conn,
+                transport,
+                remote,
+                writer,
+            } => {
+                if transport == Transport::Tls {
+                    self.tls_names.remove(&remote);
+                }
+                for bytes in self.connecting.remove(&(transport, remote)).unwrap_or_default() {
                     let _ = writer.try_send(bytes);
                 }
-                self.streams.insert(conn, (remote, writer));
-                self.stream_by_addr.insert(remote, conn);
+                self.streams.insert(
+                    conn,
+                    Stream {
+                        remote,
+                        transport,
+                        writer,
+                    },
+                );
+                self.stream_by_addr.insert((transport, remote), conn);
             }
             NetInput::StreamBytes { conn, remote, bytes } => {
-                self.ua.handle_stream_bytes(now, conn, remote, &bytes)
+                // (StreamOpened always comes first on the same channel.)
+                let transport = self.streams.get(&conn).map_or(Transport::Tcp, |s| s.transport);
+                self.ua
+                    .handle_stream_bytes_on(now, transport, conn, remote, &bytes)
             }
             NetInput::StreamClosed { conn } => {
-                if let Some((remote, _)) = self.streams.remove(&conn) {
-                    if self.stream_by_addr.get(&remote) == Some(&conn) {
-                        self.stream_by_addr.remove(&remote);
+                if let Some(stream) = self.streams.remove(&conn) {
+                    let key = (stream.transport, stream.remote);
+                    if self.stream_by_addr.get(&key) == Some(&conn) {
+                        self.stream_by_addr.remove(&key);
                     }
                 }
                 self.ua.handle_stream_closed(conn);
             }
-            NetInput::ConnectFailed { remote, error } => {
-                tracing::warn!(%remote, %error, "SIP TCP connect failed");
-                self.connecting.remove(&remote);
+            NetInput::ConnectFailed {
+                transport,
+                remote,
+                error,
+            } => {
+                tracing::warn!(%remote, %error, "SIP {} connect failed", transport.via_name());
+                self.connecting.remove(&(transport, remote));
+                if transport == Transport::Tls {
+                    self.tls_names.remove(&remote);
+                }
+                let reason = format!("SIP over {} to {remote} failed: {error}", transport.via_name());
+                self.ua.handle_connect_failed(now, transport, remote, &reason);
             }
         }
         self.drain_events(now);
@@ -254,8 +303,8 @@ impl Core {
         }
         while let Some((conn, reason)) = self.ua.poll_close() {
             tracing::info!(conn, %reason, "closing a SIP stream");
-            if let Some((remote, _)) = self.streams.remove(&conn) {
-                self.stream_by_addr.remove(&remote);
+            if let Some(stream) = self.streams.remove(&conn) {
+                self.stream_by_addr.remove(&(stream.transport, stream.remote));
             }
         }
         while let Some(transmit) = self.ua.poll_transmit() {
@@ -274,28 +323,48 @@ impl Core {
                     }
                 }
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                let key = (flow.transport, flow.remote);
+                // A stream of another transport never carries it: a sips:
+                // request is never downgraded (RFC 3261 26.2.2).
                 let conn = flow
                     .conn
-                    .filter(|c| self.streams.contains_key(c))
-                    .or_else(|| self.stream_by_addr.get(&flow.remote).copied());
+                    .filter(|c| self.streams.get(c).is_some_and(|s| s.transport == flow.transport))
+                    .or_else(|| self.stream_by_addr.get(&key).copied());
                 if let Some(conn) = conn {
-                    if let Some((_, writer)) = self.streams.get(&conn) {
-                        if writer.try_send(bytes).is_err() {
-                            tracing::warn!(conn, "SIP TCP peer does not read: closing");
-                            self.streams.remove(&conn);
+                    if let Some(stream) = self.streams.get(&conn) {
+                        if stream.writer.try_send(bytes).is_err() {
+                            tracing::warn!(conn, "SIP stream peer does not read: closing");
+                            if let Some(stream) = self.streams.remove(&conn) {
+                                self.stream_by_addr.remove(&(stream.transport, stream.remote));
+                            }
                         }
                     }
                     return;
                 }
                 // RFC 3261 18.2.2: the connection is gone; open a new one
                 // to the same address.
-                let queued = self.connecting.entry(flow.remote).or_default();
+                let queued = self.connecting.entry(key).or_default();
                 queued.push(bytes);
                 if queued.len() == 1 {
                     let id = self.conn_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let inputs = self.inputs.clone();
-                    tokio::spawn(net::tcp_connect(flow.remote, id, inputs));
+                    if flow.transport == Transport::Tls {
+                        let name = self
+                            .tls_names
+                            .get(&flow.remote)
+                            .cloned()
+                            .unwrap_or_else(|| flow.remote.ip().to_string());
+                        tokio::spawn(net_tls::tls_connect(
+                            self.tls.clone(),
+                            flow.remote,
+                            name,
+                            id,
+                            inputs,
+                        ));
+                    } else {
+                        tokio::spawn(net::tcp_connect(flow.remote, id, inputs));
+                    }
                 }
             }
         }
@@ -310,13 +379,20 @@ impl Core {
     fn handle_ua_event(&mut self, now: Instant, event: UaEvent) {
         match event {
             UaEvent::IncomingCall {
-                call, offer, request, ..
+                call,
+                offer,
+                request,
+                flow,
             } => {
                 tracing::debug!(?call, from = %request.from(), "incoming call");
                 if self.msml_incoming(now, call, &request, offer.as_ref()) {
                     return;
                 }
-                self.calls.insert(call, CallRecord::new(None));
+                let mut record = CallRecord::new(None);
+                // RFC 3261 12.1.1: over TLS (a sips: Request-URI off TLS
+                // was refused 416 by the user agent).
+                record.secure = flow.transport == Transport::Tls;
+                self.calls.insert(call, record);
                 if self.app_incoming(call, &request, offer.as_ref()) && !self.policy.auto_answer {
                     // An application answers (or the timeout refuses it).
                     if let Some(record) = self.calls.get_mut(&call) {
@@ -431,11 +507,12 @@ impl Core {
                 488,
                 "this call's SDP cannot be renegotiated (we were not the answerer)".to_string(),
             ))?;
+        let secure = self.calls.get(&call).is_some_and(|record| record.secure);
         let answer = sdp::reanswer(
             previous,
             &offer.bytes,
             &offer.content_type,
-            &calls::sdp_policy(&self.policy),
+            &calls::sdp_policy(&self.policy, self.msrp_tls.as_ref(), secure),
             &self.local,
             &mut sdp::new_session_id,
         )
@@ -670,8 +747,16 @@ impl Core {
         if self.engine.is_none() {
             return Err("no connection to msrpd".into());
         }
+        let sips = call.to.as_sip().is_some_and(|sip| sip.secure);
+        if sips && call.transport != Transport::Tls {
+            return Err("a sips: URI goes over TLS only (RFC 3261 26.2.2)".into());
+        }
+        let secure = sips || call.transport == Transport::Tls;
+        if secure && self.msrp_tls.is_none() {
+            return Err(calls::NO_ENGINE_TLS.into());
+        }
         let offer = sdp::offer(
-            &calls::sdp_policy(&self.policy),
+            &calls::sdp_policy(&self.policy, self.msrp_tls.as_ref(), secure),
             &self.local,
             &call.options,
             &mut sdp::new_session_id,
@@ -679,8 +764,14 @@ impl Core {
         let flow = Flow {
             transport: call.transport,
             remote: call.target,
-            conn: self.stream_by_addr.get(&call.target).copied(),
+            conn: self.stream_by_addr.get(&(call.transport, call.target)).copied(),
         };
+        if call.transport == Transport::Tls && flow.conn.is_none() {
+            // RFC 5922 7.1: the server is verified for the URI's host.
+            if let Some(sip) = call.to.as_sip() {
+                self.tls_names.insert(call.target, sip.host.to_string());
+            }
+        }
         let request = InviteRequest {
             to: call.to,
             from: call.from,
@@ -689,7 +780,9 @@ impl Core {
             headers,
         };
         let id = self.ua.invite(now, request).map_err(|error| error.to_string())?;
-        self.calls.insert(id, CallRecord::new(Some(offer)));
+        let mut record = CallRecord::new(Some(offer));
+        record.secure = secure;
+        self.calls.insert(id, record);
         Ok(id)
     }
 
@@ -723,11 +816,11 @@ impl Core {
                 let Ok((client, events)) = AsyncClient::connect(&path).await else {
                     continue;
                 };
-                let Ok((_, local)) = engine_endpoint(&client).await else {
+                let Ok((_, msrp)) = engine_endpoint(&client).await else {
                     continue;
                 };
                 if subscribe(&client, &tag).await.is_ok() {
-                    let _ = inputs.send(Input::EngineBack(client, events, local)).await;
+                    let _ = inputs.send(Input::EngineBack(client, events, msrp)).await;
                     return;
                 }
             }

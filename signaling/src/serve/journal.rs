@@ -63,10 +63,7 @@ impl DialogRecord {
     /// The dialog again, to send its BYE; `None` when a value no longer
     /// parses (the line is logged and dropped).
     pub fn dialog(&self) -> Option<Dialog> {
-        let transport = match self.transport.as_str() {
-            "TCP" => Transport::Tcp,
-            _ => Transport::Udp,
-        };
+        let transport = Transport::from_param(&self.transport).unwrap_or(Transport::Udp);
         Some(Dialog {
             id: DialogId {
                 call_id: self.call_id.clone(),

@@ -12,6 +12,7 @@ mod core_task;
 mod journal;
 mod msml;
 mod net;
+mod net_tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::SharedApp;
-use crate::sdp::{LocalEndpoint, OfferOptions};
+use crate::sdp::{LocalEndpoint, OfferOptions, TlsEndpoint};
 use crate::sip::{CallId, EndpointConfig, NameAddr, Transport, UaConfig, Uri, UserAgent};
 use app_calls::AppCommand;
 pub use app_calls::SipStats;
@@ -34,6 +35,7 @@ pub use config::{CallPolicy, SipListen};
 use core_task::Core;
 pub use msml::MsmlSettings;
 use net::NetInput;
+pub use net_tls::{SipTlsCounters, SipTlsFiles};
 
 /// Inputs queued for the core task; senders wait beyond it.
 const CORE_QUEUE_DEPTH: usize = 8192;
@@ -96,7 +98,7 @@ enum Input {
     Decision(Decision),
     Engine(EngineEvent),
     EngineGone(String),
-    EngineBack(AsyncClient, EventStream, LocalEndpoint),
+    EngineBack(AsyncClient, EventStream, EngineMsrp),
     Invite(Box<OutboundCall>, oneshot::Sender<Result<Established, CallError>>),
     Hangup(CallId, String),
     Shutdown(oneshot::Sender<()>),
@@ -116,19 +118,28 @@ enum Input {
     },
 }
 
+/// Where the engine takes MSRP: its plain advertised address and, with
+/// `--tls-listen`, its msrps authority and certificate fingerprint (from
+/// its `stats`, read again at each reconnection).
+#[derive(Clone, Debug)]
+pub struct EngineMsrp {
+    pub plain: LocalEndpoint,
+    pub tls: Option<TlsEndpoint>,
+}
+
 /// The engine connection of the moment, for those outside the core task
 /// (REST sends messages on it; `None` while msrpd is away), and the MSRP
-/// address that engine advertises (read again at each reconnection: a
+/// addresses that engine advertises (read again at each reconnection: a
 /// restarted msrpd may listen elsewhere).
 #[derive(Clone)]
-pub struct EngineLink(Arc<Mutex<(Option<AsyncClient>, LocalEndpoint)>>);
+pub struct EngineLink(Arc<Mutex<(Option<AsyncClient>, EngineMsrp)>>);
 
 impl EngineLink {
-    fn new(client: AsyncClient, msrp: LocalEndpoint) -> EngineLink {
+    fn new(client: AsyncClient, msrp: EngineMsrp) -> EngineLink {
         EngineLink(Arc::new(Mutex::new((Some(client), msrp))))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<AsyncClient>, LocalEndpoint)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<AsyncClient>, EngineMsrp)> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -137,14 +148,18 @@ impl EngineLink {
     }
 
     pub fn msrp(&self) -> LocalEndpoint {
-        self.lock().1.clone()
+        self.lock().1.plain.clone()
+    }
+
+    pub fn msrp_tls(&self) -> Option<TlsEndpoint> {
+        self.lock().1.tls.clone()
     }
 
     fn set(&self, client: Option<AsyncClient>) {
         self.lock().0 = client;
     }
 
-    fn set_msrp(&self, msrp: LocalEndpoint) {
+    fn set_msrp(&self, msrp: EngineMsrp) {
         self.lock().1 = msrp;
     }
 }
@@ -156,24 +171,37 @@ pub struct Signal {
     local: Vec<SipListen>,
     engine: EngineLink,
     policy: CallPolicy,
+    tls_counters: Arc<SipTlsCounters>,
 }
 
 impl Signal {
     /// Binds the SIP listeners, connects to msrpd and starts the core task
-    /// on the current tokio runtime.
-    pub async fn start(mut settings: ServeSettings) -> anyhow::Result<Signal> {
+    /// on the current tokio runtime (without SIP over TLS files).
+    pub async fn start(settings: ServeSettings) -> anyhow::Result<Signal> {
+        Signal::start_with_tls(settings, &SipTlsFiles::default()).await
+    }
+
+    /// `start` with the files of SIP over TLS: a `tls:` listener needs
+    /// `cert` and `key`; outbound TLS (sips:) needs `ca`.
+    pub async fn start_with_tls(
+        mut settings: ServeSettings,
+        tls_files: &SipTlsFiles,
+    ) -> anyhow::Result<Signal> {
+        let listens_tls = settings.sip.iter().any(|l| l.transport == Transport::Tls);
+        let tls = net_tls::SipTls::load(tls_files, listens_tls)?;
         // The application layer checks pushed files: the engine holds their
         // success REPORTs for it.
         settings.policy.check_pushed_files = settings.app.is_some();
         let (client, events) = AsyncClient::connect(&settings.engine)
             .await
             .map_err(|e| anyhow::anyhow!("msrpd at {}: {e}", settings.engine.display()))?;
-        let (advertise, local) = engine_endpoint(&client).await?;
+        let (advertise, msrp) = engine_endpoint(&client).await?;
+        let local = msrp.plain.clone();
         subscribe(&client, &settings.policy.tag).await?;
         if let Some(app) = &settings.app {
             app_events::start(settings.engine.clone(), settings.policy.tag.clone(), app.clone()).await?;
         }
-        let link = EngineLink::new(client.clone(), local.clone());
+        let link = EngineLink::new(client.clone(), msrp.clone());
         let (inputs, rx) = mpsc::channel(CORE_QUEUE_DEPTH);
         let conn_ids = Arc::new(AtomicU64::new(1));
         let mut udp = None;
@@ -203,6 +231,16 @@ impl Signal {
                     let ids = conn_ids.clone();
                     tokio::spawn(net::tcp_acceptor(listener, inputs.clone(), ids));
                 }
+                Transport::Tls => {
+                    let listener = TcpListener::bind(listen.addr).await?;
+                    let addr = listener.local_addr()?;
+                    bound.push(SipListen {
+                        transport: Transport::Tls,
+                        addr,
+                    });
+                    let ids = conn_ids.clone();
+                    tokio::spawn(net_tls::tls_acceptor(listener, tls.clone(), inputs.clone(), ids));
+                }
             }
         }
         if settings.host.is_none() && bound.iter().any(|l| l.addr.ip().is_unspecified()) {
@@ -217,6 +255,7 @@ impl Signal {
             host,
             udp_port: port_of(Transport::Udp),
             tcp_port: port_of(Transport::Tcp),
+            tls_port: port_of(Transport::Tls),
             calls_max: settings.calls_max,
             endpoint: settings.endpoint.clone(),
             ..UaConfig::default()
@@ -226,6 +265,9 @@ impl Signal {
             ua,
             policy: settings.policy.clone(),
             local,
+            msrp_tls: msrp.tls.clone(),
+            tls: tls.clone(),
+            tls_names: HashMap::new(),
             engine: Some(client),
             engine_path: settings.engine.clone(),
             inputs: inputs.clone(),
@@ -259,6 +301,7 @@ impl Signal {
             local: bound,
             engine: link,
             policy: settings.policy.clone(),
+            tls_counters: tls.counters.clone(),
         })
     }
 
@@ -270,6 +313,21 @@ impl Signal {
     /// The engine's MSRP address, as our SDP names it.
     pub fn msrp_endpoint(&self) -> LocalEndpoint {
         self.engine.msrp()
+    }
+
+    /// The engine's MSRP-over-TLS side, when it has `--tls-listen`.
+    pub fn msrp_tls(&self) -> Option<TlsEndpoint> {
+        self.engine.msrp_tls()
+    }
+
+    /// SIP over TLS handshakes: (completed, failed), listener and ours.
+    pub fn sip_tls_handshakes(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = &self.tls_counters;
+        (
+            counters.handshakes.load(Relaxed),
+            counters.handshake_failures.load(Relaxed),
+        )
     }
 
     pub fn policy(&self) -> &CallPolicy {
@@ -295,27 +353,38 @@ impl Signal {
         self.app_command(command, rx).await
     }
 
-    /// Answers an incoming session; returns once the 200 is sent (the
-    /// engine sessions exist) or the call was refused.
     /// Where an INVITE to `to` goes: the URI's host and port (RFC 3263's
     /// DNS lookups are not done: an address, or a name the system
     /// resolves), by its `transport` parameter or the first listener we
-    /// have.
+    /// have. A sips: URI goes over TLS only (RFC 3261 26.2.2), never
+    /// downgraded, on port 5061 by default (19.1.2).
     pub async fn next_hop(&self, to: &Uri) -> Result<(SocketAddr, Transport), String> {
-        let sip = to.as_sip().ok_or("a call goes to a sip: URI")?;
+        let sip = to.as_sip().ok_or("a call goes to a sip: or sips: URI")?;
         let have = |t: Transport| self.local.iter().any(|l| l.transport == t);
-        let transport = match sip.param("transport").and_then(|v| v.as_deref()) {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
-            Some(t) => return Err(format!("transport={t} is not udp or tcp")),
+        let param = sip.param("transport").and_then(|v| v.as_deref());
+        let transport = match param {
+            Some(t) if sip.secure && !t.eq_ignore_ascii_case("tcp") && !t.eq_ignore_ascii_case("tls") => {
+                return Err(format!(
+                    "a sips: URI goes over TLS only (RFC 3261 26.2.2), not transport={t}"
+                ))
+            }
+            _ if sip.secure => Transport::Tls,
+            Some(t) => {
+                Transport::from_param(t).ok_or_else(|| format!("transport={t} is not udp, tcp or tls"))?
+            }
             None if have(Transport::Udp) => Transport::Udp,
             None => Transport::Tcp,
         };
         if !have(transport) {
-            return Err(format!("msrp-signal has no {transport:?} listener"));
+            return Err(format!(
+                "msrp-signal has no {} listener (--sip {}:ADDR)",
+                transport.via_name(),
+                transport.via_name().to_ascii_lowercase()
+            ));
         }
         let host = sip.host.to_string();
-        let port = sip.port.unwrap_or(5060);
+        let default_port = if transport == Transport::Tls { 5061 } else { 5060 };
+        let port = sip.port.unwrap_or(default_port);
         tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
             .await
             .ok()
@@ -332,6 +401,8 @@ impl Signal {
             .map_err(|_| CallError::Gone)
     }
 
+    /// Answers an incoming session; returns once the 200 is sent (the
+    /// engine sessions exist) or the call was refused.
     pub async fn app_answer(
         &self,
         session: &str,
@@ -434,8 +505,8 @@ impl Signal {
     }
 }
 
-/// The engine's MSRP address, as its URIs carry it.
-async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, LocalEndpoint)> {
+/// The engine's MSRP addresses, as its URIs carry them.
+async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, EngineMsrp)> {
     let stats = client
         .stats()
         .await
@@ -448,7 +519,30 @@ async fn engine_endpoint(client: &AsyncClient) -> anyhow::Result<(String, LocalE
         .parse()
         .map_err(|_| anyhow::anyhow!("msrpd advertises `{advertise}`, not host:port"))?;
     let host = host.trim_matches(['[', ']']).to_string();
-    Ok((advertise, LocalEndpoint { host, port }))
+    let tls = match &stats.tls {
+        None => None,
+        Some(tls) => {
+            let (host, port) = tls
+                .advertise
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host, port.parse().ok()?)))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("msrpd advertises msrps at `{}`, not host:port", tls.advertise)
+                })?;
+            Some(TlsEndpoint {
+                host: host.trim_matches(['[', ']']).to_string(),
+                port,
+                fingerprint: tls.local_fingerprint.clone(),
+            })
+        }
+    };
+    Ok((
+        advertise,
+        EngineMsrp {
+            plain: LocalEndpoint { host, port },
+            tls,
+        },
+    ))
 }
 
 /// The engine tells us when a session of ours closes (the peer's MSRP

@@ -1,17 +1,18 @@
 //! The SIP transports of `msrp-signal serve`: UDP sockets and TCP
 //! connections as tokio tasks, each reporting to the core loop over one
-//! bounded channel. They frame nothing; the sans-IO endpoint does.
+//! bounded channel. They frame nothing; the sans-IO endpoint does. TLS
+//! (`net_tls`) runs its streams through the same `run_stream`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::Input;
-use crate::sip::ConnId;
+use crate::sip::{ConnId, Transport};
 
 /// Octets queued towards one TCP connection; beyond it the connection is
 /// closed as too slow (a peer that does not read cannot hold our memory).
@@ -34,6 +35,7 @@ pub enum NetInput {
     },
     StreamOpened {
         conn: ConnId,
+        transport: Transport,
         remote: SocketAddr,
         writer: mpsc::Sender<Bytes>,
     },
@@ -46,6 +48,7 @@ pub enum NetInput {
         conn: ConnId,
     },
     ConnectFailed {
+        transport: Transport,
         remote: SocketAddr,
         error: String,
     },
@@ -160,7 +163,8 @@ pub async fn tcp_acceptor(
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let conn = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tokio::spawn(run_stream(stream, conn, remote, inputs.clone()));
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(run_stream(stream, Transport::Tcp, conn, remote, inputs.clone()));
             }
             Err(error) => {
                 tracing::warn!(%error, "SIP TCP accept failed");
@@ -173,24 +177,49 @@ pub async fn tcp_acceptor(
 /// Opens a TCP connection for a request of ours (RFC 3261 18.1.1).
 pub async fn tcp_connect(remote: SocketAddr, conn: ConnId, inputs: mpsc::Sender<Input>) {
     match TcpStream::connect(remote).await {
-        Ok(stream) => run_stream(stream, conn, remote, inputs).await,
-        Err(error) => {
-            let _ = inputs
-                .send(Input::Net(NetInput::ConnectFailed {
-                    remote,
-                    error: error.to_string(),
-                }))
-                .await;
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            run_stream(stream, Transport::Tcp, conn, remote, inputs).await
         }
+        Err(error) => connect_failed(&inputs, Transport::Tcp, remote, error.to_string()).await,
     }
 }
 
-async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs: mpsc::Sender<Input>) {
-    let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+pub(super) async fn connect_failed(
+    inputs: &mpsc::Sender<Input>,
+    transport: Transport,
+    remote: SocketAddr,
+    error: String,
+) {
+    let _ = inputs
+        .send(Input::Net(NetInput::ConnectFailed {
+            transport,
+            remote,
+            error,
+        }))
+        .await;
+}
+
+/// One stream connection (TCP, or TLS whose handshake is done) until it
+/// closes: its octets to the core, the core's queue to it.
+pub(super) async fn run_stream<S>(
+    stream: S,
+    transport: Transport,
+    conn: ConnId,
+    remote: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(stream);
     let (writer, mut queue) = mpsc::channel::<Bytes>(STREAM_WRITE_QUEUE_MAX);
     if inputs
-        .send(Input::Net(NetInput::StreamOpened { conn, remote, writer }))
+        .send(Input::Net(NetInput::StreamOpened {
+            conn,
+            transport,
+            remote,
+            writer,
+        }))
         .await
         .is_err()
     {
@@ -208,7 +237,8 @@ async fn run_stream(stream: TcpStream, conn: ConnId, remote: SocketAddr, inputs:
                     Err(_) => break,
                 }
             }
-            if write.write_all(&out).await.is_err() {
+            // (A TLS stream holds records until flushed; TCP's flush is free.)
+            if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
                 return;
             }
             out.clear();

@@ -157,12 +157,16 @@ impl Dialog {
             Host::V6(ip) => (*ip).into(),
             Host::Name(_) => return self.flow,
         };
+        // RFC 3261 26.2.2: a sips: target is reached over TLS only, never
+        // downgraded by a transport parameter.
         let transport = match sip.param("transport").cloned().flatten().as_deref() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
-            _ => self.flow.transport,
+            _ if sip.secure => Transport::Tls,
+            Some(t) => Transport::from_param(t).unwrap_or(self.flow.transport),
+            None => self.flow.transport,
         };
-        let remote = SocketAddr::new(ip, sip.port.unwrap_or(5060));
+        // RFC 3261 19.1.2: 5061 is the default port of sips: and of TLS.
+        let default_port = if transport == Transport::Tls { 5061 } else { 5060 };
+        let remote = SocketAddr::new(ip, sip.port.unwrap_or(default_port));
         let conn = (transport == self.flow.transport && remote == self.flow.remote)
             .then_some(self.flow.conn)
             .flatten();

@@ -28,18 +28,25 @@ use super::transaction::{
 };
 use super::wire;
 
-/// A stream connection the shell owns (TCP, later TLS).
+/// A stream connection the shell owns (TCP or TLS).
 pub type ConnId = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 3261 26.2.1): framed as TCP is (18.3).
+    Tls,
 }
 
 impl Transport {
     pub fn is_reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
+    }
+
+    /// A stream transport: messages are cut by Content-Length (RFC 3261 18.3).
+    pub fn is_stream(self) -> bool {
+        self != Transport::Udp
     }
 
     /// The Via transport token (RFC 3261 20.42).
@@ -47,7 +54,15 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
+    }
+
+    /// The `transport` URI parameter (RFC 3261 19.1.1), case-insensitive.
+    pub fn from_param(value: &str) -> Option<Transport> {
+        [Transport::Udp, Transport::Tcp, Transport::Tls]
+            .into_iter()
+            .find(|t| t.via_name().eq_ignore_ascii_case(value))
     }
 }
 
@@ -95,6 +110,12 @@ pub enum EndpointEvent {
     /// Timer B or F: the request got no final response (treated as 408).
     Timeout {
         txn: ClientTxnId,
+    },
+    /// The request could not be sent: its connection was refused or its
+    /// TLS handshake failed (RFC 3261 8.1.3.1: treated as 503).
+    TransportFailed {
+        txn: ClientTxnId,
+        reason: String,
     },
     /// Timer H: our non-2xx final response was never acknowledged.
     AckTimeout {
@@ -253,11 +274,25 @@ impl Endpoint {
         }
     }
 
-    /// Octets read from a stream connection; messages are cut by
+    /// Octets read from a TCP connection; messages are cut by
     /// Content-Length (RFC 3261 18.3).
     pub fn handle_stream_bytes(&mut self, now: Instant, conn: ConnId, remote: SocketAddr, bytes: &[u8]) {
+        self.handle_stream_bytes_on(now, Transport::Tcp, conn, remote, bytes);
+    }
+
+    /// Octets read from a stream connection of `transport` (TCP, or the
+    /// plaintext of a TLS connection: framed the same, RFC 3261 18.3).
+    pub fn handle_stream_bytes_on(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        conn: ConnId,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        debug_assert!(transport.is_stream());
         let flow = Flow {
-            transport: Transport::Tcp,
+            transport,
             remote,
             conn: Some(conn),
         };
@@ -613,6 +648,29 @@ impl Endpoint {
             self.reap(TxnRef::Client(id));
         }
         self.streams.remove(&conn);
+    }
+
+    /// The shell could not open a connection of `transport` to `remote`
+    /// (refused, or a TLS handshake that failed): RFC 3261 8.1.3.1 and
+    /// 18.4, the requests waiting for it fail at once as if answered 503,
+    /// with `reason` for the TU.
+    pub fn handle_connect_failed(&mut self, transport: Transport, remote: SocketAddr, reason: &str) {
+        let clients: Vec<ClientTxnId> = self
+            .clients
+            .iter()
+            .filter(|(_, e)| e.flow.transport == transport && e.flow.remote == remote)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in clients {
+            if let Some(entry) = self.clients.get_mut(&id) {
+                entry.txn.handle_transport_error();
+            }
+            self.events.push_back(EndpointEvent::TransportFailed {
+                txn: id,
+                reason: reason.to_string(),
+            });
+            self.reap(TxnRef::Client(id));
+        }
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

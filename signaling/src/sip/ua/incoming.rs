@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::super::dialog::{Dialog, DialogId};
-use super::super::endpoint::{Flow, ServerTxnId};
+use super::super::endpoint::{Flow, ServerTxnId, Transport};
 use super::super::message::{Message, MessageBuilder};
 use super::super::method::Method;
 use super::super::wire;
@@ -143,6 +143,28 @@ impl UserAgent {
                 .header("Warning", &warning)
                 .build();
             self.endpoint.respond(now, txn, 503, response);
+            return;
+        }
+        let sips = request
+            .request_uri()
+            .and_then(|uri| uri.as_sip())
+            .is_some_and(|sip| sip.secure);
+        if sips && flow.transport != Transport::Tls {
+            // RFC 3261 26.2.2: a sips: Request-URI means every hop is TLS;
+            // one that came in the clear is refused. 8.2.2.1: a scheme the
+            // UAS does not serve (here: sips: off TLS) gets 416. We chose
+            // 416 over 480: 480 says "try again later", and the same
+            // request over the same hop never succeeds. (RFC 5630, which
+            // refines SIPS use, is not in spec/rfc; this follows 3261.)
+            let warning = format!(
+                "399 {} \"a sips: Request-URI must arrive over TLS (RFC 3261 26.2.2)\"",
+                self.config.endpoint.warn_agent
+            );
+            let response = self
+                .response(&request, &flow, 416, "Unsupported URI Scheme", Some(&wire::tag()))
+                .header("Warning", &warning)
+                .build();
+            self.endpoint.respond(now, txn, 416, response);
             return;
         }
         if request.contacts().is_empty() {

@@ -38,6 +38,8 @@ pub struct UaConfig {
     pub host: String,
     pub udp_port: Option<u16>,
     pub tcp_port: Option<u16>,
+    /// Our SIP-over-TLS port (RFC 3261 26.2.1), when we listen on one.
+    pub tls_port: Option<u16>,
     /// Server and User-Agent header value.
     pub user_agent: String,
     /// Calls live at once; over it an INVITE gets 503 with Retry-After.
@@ -54,6 +56,7 @@ impl Default for UaConfig {
             host: "127.0.0.1".into(),
             udp_port: Some(5060),
             tcp_port: Some(5060),
+            tls_port: None,
             user_agent: concat!("msrp-signal/", env!("CARGO_PKG_VERSION")).into(),
             calls_max: 100_000,
             info_types: Vec::new(),
@@ -279,6 +282,35 @@ impl UserAgent {
         self.drain_endpoint(now);
     }
 
+    /// Octets of a stream of `transport` (TCP, or a TLS connection's
+    /// plaintext).
+    pub fn handle_stream_bytes_on(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        conn: ConnId,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.endpoint
+            .handle_stream_bytes_on(now, transport, conn, remote, bytes);
+        self.drain_endpoint(now);
+    }
+
+    /// The shell could not open a `transport` connection to `remote`
+    /// (refused, or its TLS handshake failed, `reason` says which): the
+    /// requests waiting for it fail as 503 (RFC 3261 8.1.3.1).
+    pub fn handle_connect_failed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        remote: SocketAddr,
+        reason: &str,
+    ) {
+        self.endpoint.handle_connect_failed(transport, remote, reason);
+        self.drain_endpoint(now);
+    }
+
     pub fn handle_stream_closed(&mut self, conn: ConnId) {
         self.endpoint.handle_stream_closed(conn);
     }
@@ -362,6 +394,11 @@ impl UserAgent {
                         self.handle_client_timeout(now, txn)
                     }
                 }
+                EndpointEvent::TransportFailed { txn, reason } => {
+                    if !self.info_timeout(txn) {
+                        self.handle_client_failure(now, txn, 503, &reason)
+                    }
+                }
                 EndpointEvent::AckTimeout { .. } => {}
                 EndpointEvent::CloseStream { conn, reason } => {
                     tracing::info!(conn, %reason, "SIP stream closed: framing lost");
@@ -409,6 +446,7 @@ impl UserAgent {
         let port = match transport {
             Transport::Udp => self.config.udp_port,
             Transport::Tcp => self.config.tcp_port,
+            Transport::Tls => self.config.tls_port,
         };
         let host = bracketed(&self.config.host);
         let sent_by = match port {
@@ -422,16 +460,20 @@ impl UserAgent {
         )
     }
 
-    /// Our Contact for `transport` (RFC 3261 8.1.1.8).
+    /// Our Contact for `transport` (RFC 3261 8.1.1.8). Over TLS it is a
+    /// sips: URI (8.1.1.8 and 12.1.1: a sips: Request-URI asks for a sips:
+    /// Contact; we give one on every TLS flow so that the peer's requests
+    /// in the dialog come back over TLS too, 26.2.2).
     fn contact(&self, transport: Transport) -> String {
         let host = bracketed(&self.config.host);
-        let (port, param) = match transport {
-            Transport::Udp => (self.config.udp_port, ""),
-            Transport::Tcp => (self.config.tcp_port, ";transport=tcp"),
+        let (scheme, port, param) = match transport {
+            Transport::Udp => ("sip", self.config.udp_port, ""),
+            Transport::Tcp => ("sip", self.config.tcp_port, ";transport=tcp"),
+            Transport::Tls => ("sips", self.config.tls_port, ""),
         };
         match port {
-            Some(port) => format!("<sip:msrp-signal@{host}:{port}{param}>"),
-            None => format!("<sip:msrp-signal@{host}{param}>"),
+            Some(port) => format!("<{scheme}:msrp-signal@{host}:{port}{param}>"),
+            None => format!("<{scheme}:msrp-signal@{host}{param}>"),
         }
     }
 }

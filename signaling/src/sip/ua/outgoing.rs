@@ -199,7 +199,19 @@ impl UserAgent {
         self.events.push_back(UaEvent::Established { call, answer });
     }
 
-    pub(super) fn handle_client_timeout(&mut self, _now: Instant, txn: ClientTxnId) {
+    pub(super) fn handle_client_timeout(&mut self, now: Instant, txn: ClientTxnId) {
+        self.handle_client_failure(now, txn, 408, "Request Timeout");
+    }
+
+    /// Our request got no final response: a timeout (408), or a transport
+    /// that could not carry it (503, RFC 3261 8.1.3.1), with `reason`.
+    pub(super) fn handle_client_failure(
+        &mut self,
+        _now: Instant,
+        txn: ClientTxnId,
+        status: u16,
+        reason: &str,
+    ) {
         let Some(&call) = self.by_client_txn.get(&txn) else {
             return;
         };
@@ -211,8 +223,8 @@ impl UserAgent {
                 self.remove_call(call);
                 self.events.push_back(UaEvent::Failed {
                     call,
-                    status: 408,
-                    reason: "Request Timeout".into(),
+                    status,
+                    reason: reason.into(),
                 });
             }
             CallState::Ending { .. } => self.remove_call(call),
