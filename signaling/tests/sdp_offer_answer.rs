@@ -650,3 +650,28 @@ fn an_offer_takes_the_setup_and_max_size_it_is_given() {
     let plain = offer(&policy(), &local(), &OfferOptions::default(), &mut counter("p"));
     assert!(String::from_utf8_lossy(&plain.sdp).contains("a=setup:actpass\r\n"));
 }
+
+/// Lines sdp-types 0.1.8 cannot survive are refused 400 before it sees
+/// them, each naming the line (RFC 4566 5); both once panicked it under the
+/// `sdp` fuzz target, where a panic is fatal whatever catches it later.
+#[test]
+fn sdp_lines_that_broke_the_parser_are_refused_400_naming_the_line() {
+    for (sdp, says) in [
+        (
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n== \r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\n",
+            "line 3 \"== \" is not <type>=<value>",
+        ),
+        (
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\ns=late\r\n",
+            "line 5 \"s=late\" is a session-level line after an m= line",
+        ),
+    ] {
+        match msrp_signaling::sdp::parse_sdp(sdp.as_bytes()) {
+            Err(rejection) => {
+                assert_eq!(rejection.status, 400, "{sdp:?}");
+                assert!(rejection.warning.contains(says), "{}", rejection.warning);
+            }
+            Ok(_) => panic!("accepted {sdp:?}"),
+        }
+    }
+}

@@ -281,7 +281,7 @@ fn negotiate_types(ours: &[String], theirs: &[String]) -> Vec<String> {
 }
 
 /// Parses SDP text with sdp-types, after checking every line is `X=...`
-/// (RFC 4566 5: `<type>=<value>`, one character type).
+/// (RFC 4566 5: `<type>=<value>`, the type one letter).
 ///
 /// sdp-types 0.1.8 does not survive a malformed line on its own: in the
 /// session part it stops reading and returns the session so far (every
@@ -296,7 +296,11 @@ pub fn parse_sdp(sdp: &[u8]) -> Result<Session, Rejection> {
             continue;
         }
         let shown = || String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
-        if line.get(1) != Some(&b'=') {
+        // The type is one letter (RFC 4566 5, 9): sdp-types reads `==...`
+        // as a line with no key, skips it while peeking and then hands the
+        // next line to `Media::parse`, which panics (found by the `sdp`
+        // fuzz target).
+        if line.get(1) != Some(&b'=') || !line[0].is_ascii_alphabetic() {
             return Err(Rejection::new(
                 400,
                 format!(
