@@ -248,7 +248,7 @@ fn tls_offers_are_refused_with_the_reason_while_tls_is_off() {
         assert_eq!(rejection.status, 488, "{id}");
         assert_eq!(
             rejection.warning,
-            "TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen",
+            "TCP/TLS/MSRP needs MSRP over TLS, and the msrpd of this server has no --tls-listen",
             "{id}"
         );
     }

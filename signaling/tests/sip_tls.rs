@@ -295,7 +295,7 @@ fn a_tls_msrp_offer_to_a_node_without_engine_tls_gets_488_with_the_reason() {
     assert_eq!(ended["status"], 488, "{ended}");
     let log = plain.pair.signal.log();
     assert!(
-        log.contains("TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen"),
+        log.contains("TCP/TLS/MSRP needs MSRP over TLS, and the msrpd of this server has no --tls-listen"),
         "the node says why it refused:\n{log}"
     );
     // Its SIP over TLS worked: the refusal came back on the TLS dialog.

@@ -324,7 +324,7 @@ fn an_offer_of_msrp_over_tls_is_refused_488_with_a_warning() {
         "refused-tls",
         "uac_refused_tls.xml",
         Transport::Tcp,
-        "TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen",
+        "TCP/TLS/MSRP needs MSRP over TLS, and the msrpd of this server has no --tls-listen",
     );
 }
 

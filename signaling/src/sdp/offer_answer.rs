@@ -99,7 +99,7 @@ impl Policy {
     fn refuses(&self, transport: MsrpTransport) -> Option<&'static str> {
         match transport {
             MsrpTransport::Tls if !self.allow_tls => {
-                Some("TCP/TLS/MSRP needs MSRP over TLS, and this server's msrpd has no --tls-listen")
+                Some("TCP/TLS/MSRP needs MSRP over TLS, and the msrpd of this server has no --tls-listen")
             }
             MsrpTransport::Tcp if self.secure => Some(
                 "TCP/MSRP in a secure (sips: or TLS) dialog: its MSRP must be TCP/TLS/MSRP (RFC 4975 14)",

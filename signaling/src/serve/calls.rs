@@ -61,7 +61,7 @@ pub fn sdp_policy(policy: &CallPolicy, tls: Option<&TlsEndpoint>, secure: bool) 
 
 /// Why a secure dialog cannot have its MSRP: the engine has no TLS.
 pub const NO_ENGINE_TLS: &str =
-    "a secure (sips: or TLS) dialog needs MSRP over TLS (RFC 4975 14), and this server's msrpd has no --tls-listen";
+    "a secure (sips: or TLS) dialog needs MSRP over TLS (RFC 4975 14), and the msrpd of this server has no --tls-listen";
 
 /// An incoming INVITE with an offer: answer it, create its sessions.
 pub async fn answer_offer(
