@@ -108,6 +108,22 @@ struct Node {
 }
 
 impl Node {
+    /// Places a 1PCC call to `to` over REST and returns its `hangup`
+    /// event (for the calls a test expects to fail).
+    fn call_until_hangup(&self, to: &str) -> serde_json::Value {
+        let mut events = Sse::open(&self.pair.api, "/v1/events", None);
+        let created = self
+            .pair
+            .api
+            .post("/v1/sessions", &json!({"to": to}))
+            .expect(201)
+            .json();
+        let id = id_of(&created);
+        events
+            .wait("hangup", WAIT, |e| e.event == "hangup" && e.session() == id)
+            .json()
+    }
+
     fn start(name: &str, pki: &Pki, engine_tls: bool, sip_leaf: &Leaf) -> Node {
         let engine_leaf = pki.leaf(&format!("{name}-msrpd"));
         let engine_args: Vec<&str> = match engine_tls {
@@ -252,17 +268,7 @@ fn a_server_certificate_our_ca_did_not_sign_fails_the_call_with_the_reason() {
     let pki = Pki::new("rogue");
     let a = Node::start("siptls-ra", &pki, true, &pki.leaf("ra-sip"));
     let rogue = Node::start("siptls-rogue", &pki, true, &pki.self_signed("rogue-sip"));
-    let mut a_events = Sse::open(&a.pair.api, "/v1/events", None);
-    let created = a
-        .pair
-        .api
-        .post("/v1/sessions", &json!({"to": rogue.sips_uri("x")}))
-        .expect(201)
-        .json();
-    let a_id = id_of(&created);
-    let ended = a_events
-        .wait("hangup", WAIT, |e| e.event == "hangup" && e.session() == a_id)
-        .json();
+    let ended = a.call_until_hangup(&rogue.sips_uri("x"));
     let reason = ended["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("TLS") && reason.to_ascii_lowercase().contains("certificate"),
@@ -281,17 +287,7 @@ fn a_tls_msrp_offer_to_a_node_without_engine_tls_gets_488_with_the_reason() {
     let pki = Pki::new("488");
     let a = Node::start("siptls-488a", &pki, true, &pki.leaf("488a-sip"));
     let plain = Node::start("siptls-488b", &pki, false, &pki.leaf("488b-sip"));
-    let mut a_events = Sse::open(&a.pair.api, "/v1/events", None);
-    let created = a
-        .pair
-        .api
-        .post("/v1/sessions", &json!({"to": plain.sips_uri("b")}))
-        .expect(201)
-        .json();
-    let a_id = id_of(&created);
-    let ended = a_events
-        .wait("hangup", WAIT, |e| e.event == "hangup" && e.session() == a_id)
-        .json();
+    let ended = a.call_until_hangup(&plain.sips_uri("b"));
     assert_eq!(ended["status"], 488, "{ended}");
     let log = plain.pair.signal.log();
     assert!(
