@@ -564,3 +564,94 @@ fn the_descriptor_s_fingerprint_decides_the_server_certificate() {
     exchange(&b, &mut a_events, &mut b_events, &[b"pinned".to_vec()]);
     assert_eq!(b.stats().shards[0].tls_failures, 1);
 }
+
+/// RFC 8122 5 on the passive side: the engine asks every client for a
+/// certificate; a session whose descriptor names the peer's fingerprint is
+/// claimed only by a connection that presented that certificate (a
+/// resumed one included), and otherwise fails with both fingerprints in
+/// the reason while its connection is closed.
+#[test]
+fn the_descriptor_s_fingerprint_decides_the_client_certificate() {
+    let pki = Pki::new("fingerprint-passive");
+    let (a_leaf, b_leaf, c_leaf) = (pki.leaf("a"), pki.self_signed("b"), pki.self_signed("c"));
+    let a = start("tls-fpp-a", &pki, &a_leaf, &[]);
+    let b = start("tls-fpp-b", &pki, &b_leaf, &[]);
+    let (mut a_events, mut b_events) = (a.events(), b.events());
+    let b_print = Fingerprint::of(FingerprintHash::Sha256, &b_leaf.der).to_string();
+    let c_print = Fingerprint::of(FingerprintHash::Sha256, &c_leaf.der).to_string();
+    // a0 expects c's certificate; b's engine connects with its own.
+    a.client()
+        .create_session(SessionDescriptor {
+            fingerprint: Some(c_print.clone()),
+            ..passive("a0", secure_uri(&b, "b0"))
+        })
+        .unwrap();
+    b.client()
+        .create_session(active("b0", secure_uri(&a, "a0")))
+        .unwrap();
+    collect_events(&mut a_events, Duration::from_secs(30), |event, _| match event {
+        EngineEvent::SessionClosed { session_id, reason } if session_id == "a0" => {
+            assert!(reason.contains(&b_print) && reason.contains(&c_print), "{reason}");
+            true
+        }
+        EngineEvent::SessionReady { .. } => panic!("a wrong client certificate was accepted"),
+        _ => false,
+    });
+    collect_events(&mut b_events, Duration::from_secs(30), |event, _| match event {
+        EngineEvent::SessionClosed { session_id, .. } => session_id == "b0",
+        EngineEvent::SessionReady { .. } => panic!("b0 became ready on a refused connection"),
+        _ => false,
+    });
+    assert_eq!(a.stats().sessions_pending, 0);
+    // a1 expects b's: the same engines now make the session.
+    let a_uri = secure_uri(&a, "a1");
+    a.client()
+        .create_session(SessionDescriptor {
+            fingerprint: Some(b_print.clone()),
+            ..passive("a1", secure_uri(&b, "b1"))
+        })
+        .unwrap();
+    b.client().create_session(active("b1", a_uri)).unwrap();
+    for events in [&mut a_events, &mut b_events] {
+        collect_events(events, Duration::from_secs(30), |event, _| match event {
+            EngineEvent::SessionReady { .. } => true,
+            EngineEvent::SessionClosed { reason, .. } => panic!("session closed: {reason}"),
+            _ => false,
+        });
+    }
+    exchange(&b, &mut a_events, &mut b_events, &[b"pinned both ways".to_vec()]);
+    // A client with no certificate: 403, and the session fails.
+    let peer_uri = "msrps://127.0.0.1:9/me;tcp";
+    let mut ctl = a.client();
+    for id in ["a2", "a3"] {
+        let pinned = SessionDescriptor {
+            fingerprint: Some(c_print.clone()),
+            ..passive(id, peer_uri)
+        };
+        ctl.create_session(pinned).unwrap();
+    }
+    let mut tls = tls_connect(tls_addr(&a), pki.client_config(None)).unwrap();
+    assert_eq!(send_over(&mut tls, "n1", &secure_uri(&a, "a2")), Some(403));
+    collect_events(&mut a_events, Duration::from_secs(30), |event, _| match event {
+        EngineEvent::SessionClosed { session_id, reason } if session_id == "a2" => {
+            assert!(
+                reason.contains("no client certificate") && reason.contains(&c_print),
+                "{reason}"
+            );
+            true
+        }
+        _ => false,
+    });
+    // c's certificate, on a resumed connection too: the session is claimed.
+    let c_config = pki.client_config(Some(&c_leaf));
+    let mut first = tls_connect(tls_addr(&a), c_config.clone()).unwrap();
+    assert_eq!(
+        send_over(&mut first, "c1", "msrps://127.0.0.1:9/nobody;tcp"),
+        Some(481)
+    );
+    drop(first);
+    let mut again = tls_connect(tls_addr(&a), c_config).unwrap();
+    assert_eq!(send_over(&mut again, "c2", &secure_uri(&a, "a3")), Some(200));
+    assert_eq!(again.conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+    assert_eq!(a.stats().shards[0].tls_fingerprint_mismatches, 2);
+}

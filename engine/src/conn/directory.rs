@@ -16,7 +16,10 @@ pub enum Lookup {
     Claim(Box<SessionConfig>),
     /// A passive session waiting for its connection, named by a request
     /// from someone else: 403, and the session stays pending, untouched
-    /// (RFC 4975 7.3: the From-Path must be the negotiated peer's).
+    /// (RFC 4975 7.3: the From-Path must be the negotiated peer's). Also
+    /// 403 when the directory refuses this connection the session for
+    /// reasons of its own (RFC 8122 5: not the certificate the peer's SDP
+    /// named), having failed the session.
     Forbidden,
 }
 

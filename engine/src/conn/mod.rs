@@ -368,6 +368,13 @@ impl Connection {
         self.control.clear();
     }
 
+    /// The shell ends the connection for a reason of its own (its peer is
+    /// not who the signaling said): as when framing is lost, every session
+    /// fails and the responses already owed still go out.
+    pub fn end(&mut self, reason: &str) {
+        self.close(reason);
+    }
+
     /// The connection must end (framing lost): every session fails, but the
     /// responses already owed, such as the 200s for frames accepted before
     /// the error, are still handed out by `poll_transmit` before the shell

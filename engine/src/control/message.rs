@@ -589,6 +589,10 @@ pub struct ShardStats {
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
     pub tls_failures: u64,
+    /// Passive msrps sessions claimed by a connection whose client
+    /// certificate was not the one the peer's SDP named (RFC 8122 5): the
+    /// session failed, the connection closed.
+    pub tls_fingerprint_mismatches: u64,
     /// Requests that named a pending session over the wrong transport (an
     /// msrps session on a plain connection, or the reverse): 481.
     pub sessions_wrong_transport: u64,

@@ -284,8 +284,10 @@ impl ControlServer {
         };
         let tag: Option<Arc<str>> = d.tag.as_deref().map(Into::into);
         if d.role == SessionRole::Passive {
+            // A plain session has no certificate to check it against.
+            let fingerprint = fingerprint.filter(|_| config.local_uri.is_secure());
             self.directory
-                .insert_pending(&session_id, config, tag, Instant::now())?;
+                .insert_pending(&session_id, config, (tag, fingerprint), Instant::now())?;
             return Ok(ready(created));
         }
         // RFC 4975 5.4: the active side connects to the first URI of the

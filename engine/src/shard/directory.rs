@@ -10,6 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::tls::{check_client, Fingerprint};
 use crate::{Lookup, MsrpUri, SessionConfig, SessionDirectory};
 
 /// A session-id as the map's key, kept inside its session's URI: one
@@ -84,6 +85,9 @@ struct Pending {
     config: Box<SessionConfig>,
     expires: Instant,
     tag: Option<Arc<str>>,
+    /// msrps: the peer's certificate as its SDP named it (RFC 8122 5); the
+    /// connection that claims the session must have presented it.
+    fingerprint: Option<Fingerprint>,
 }
 
 enum Entry {
@@ -154,7 +158,7 @@ impl Directory {
         &self,
         session_id: &str,
         config: SessionConfig,
-        tag: Option<Arc<str>>,
+        (tag, fingerprint): (Option<Arc<str>>, Option<Fingerprint>),
         now: Instant,
     ) -> Result<(), DirectoryError> {
         let mut entries = self.lock();
@@ -170,6 +174,7 @@ impl Directory {
             config: Box::new(config),
             expires: now + self.pending_expiry,
             tag,
+            fingerprint,
         };
         entries.map.insert(key, Entry::Pending(Box::new(pending)));
         Ok(())
@@ -275,6 +280,15 @@ impl Router<'_> {
     }
 }
 
+/// A pending session a connection claimed without the certificate its
+/// peer's SDP named: the directory forgot it; the shard fails it and closes
+/// the connection.
+pub(crate) struct Untrusted {
+    pub session_id: String,
+    pub tag: Option<Arc<str>>,
+    pub reason: String,
+}
+
 /// One shard's view, handed to [`Connection::handle_input_with`](crate::Connection::handle_input_with):
 /// a pending session named by its peer is claimed for this shard; the
 /// connection then reports it ([`Event::SessionClaimed`](crate::Event::SessionClaimed),
@@ -284,8 +298,12 @@ pub(crate) struct Claims<'a> {
     pub shard: usize,
     /// The connection is carried over TLS.
     pub secure: bool,
+    /// The certificate (DER) the connection's TLS peer presented.
+    pub peer_certificate: Option<&'a [u8]>,
     /// Requests that named a session of the other transport.
     pub wrong_transport: &'a mut u64,
+    /// Sessions this connection claimed without their certificate.
+    pub untrusted: &'a mut Vec<Untrusted>,
 }
 
 impl SessionDirectory for Claims<'_> {
@@ -298,7 +316,7 @@ impl SessionDirectory for Claims<'_> {
         let Some((key, entry)) = entries.map.get_key_value(session_id) else {
             return Lookup::Unknown;
         };
-        match entry {
+        let checked = match entry {
             // Rare (a second connection naming a bound session): parse then.
             Entry::Owned { .. } => {
                 return match key.uri().parse::<MsrpUri>().is_ok_and(|own| own == *uri) {
@@ -317,7 +335,24 @@ impl SessionDirectory for Claims<'_> {
             // Someone who knows the URI but is not the peer must not bind the
             // session for their connection, nor change it in any way.
             Entry::Pending(p) if !from_peer(&p.config) => return Lookup::Forbidden,
-            Entry::Pending(_) => {}
+            Entry::Pending(p) => match &p.fingerprint {
+                Some(expected) => {
+                    check_client(expected, self.peer_certificate).map_err(|reason| (reason, p.tag.clone()))
+                }
+                None => Ok(()),
+            },
+        };
+        // RFC 4975 14.4: the negotiated peer but not the certificate its SDP
+        // named; the session is torn down (403 to the request), as a
+        // client's check tears it down.
+        if let Err((reason, tag)) = checked {
+            entries.remove(session_id);
+            self.untrusted.push(Untrusted {
+                session_id: session_id.to_owned(),
+                tag,
+                reason,
+            });
+            return Lookup::Forbidden;
         }
         let Some(entry) = entries.map.get_mut(session_id) else {
             unreachable!("found above, under the same lock")

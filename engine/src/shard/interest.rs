@@ -76,15 +76,33 @@ impl Shard {
     /// Queues an event some subscriber wants: one wanted only by
     /// subscribers of other sessions goes no further (false).
     pub(super) fn emit(&mut self, event: EngineEvent, payload: Bytes) -> bool {
+        self.emit_with_tag(event, payload, |shard, event| {
+            shard
+                .by_session_id
+                .get(event.session_id())
+                .and_then(|&s| shard.sessions[s].tag.clone())
+        })
+    }
+
+    /// An event of a session this shard does not hold (yet), with the tag
+    /// it was created with.
+    pub(super) fn emit_tagged(&mut self, event: EngineEvent, tag: Option<Arc<str>>) -> bool {
+        self.emit_with_tag(event, Bytes::new(), |_, _| tag)
+    }
+
+    /// `tag` is asked only when some subscriber filters by session.
+    fn emit_with_tag(
+        &mut self,
+        event: EngineEvent,
+        payload: Bytes,
+        tag: impl FnOnce(&Shard, &EngineEvent) -> Option<Arc<str>>,
+    ) -> bool {
         let bit = event.kind().bit();
         let all = self.tap.kinds_all.load(Ordering::Relaxed) & bit != 0;
         let some = self.tap.kinds_some.load(Ordering::Relaxed) & bit != 0;
         let tag = match some {
             false => None,
-            true => self
-                .by_session_id
-                .get(event.session_id())
-                .and_then(|&s| self.sessions[s].tag.clone()),
+            true => tag(self, &event),
         };
         if !all {
             if !some {

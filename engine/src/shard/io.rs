@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_uring::net::{TcpListener, TcpStream};
 
-use super::directory::Claims;
+use super::directory::{Claims, Untrusted};
 use super::driver::{self, ConnectionHost};
 use super::tls_io::{self, Handshake, TlsHost};
 use super::{Shard, ShardRef};
+use crate::control::{EngineEvent, EventKind};
 use crate::Connection;
 
 /// Accepts on one listener; `secure`: a `--tls-listen` one, whose
@@ -207,13 +208,19 @@ impl ConnectionHost for Shard {
             return;
         };
         entry.conn.set_refuse_sends(refuse_sends);
+        let mut untrusted = Vec::new();
         let mut claims = Claims {
             directory: &self.directory,
             shard: self.index,
             secure: entry.secure,
+            peer_certificate: entry.peer_certificate.as_deref(),
             wrong_transport: &mut self.totals.sessions_wrong_transport,
+            untrusted: &mut untrusted,
         };
         entry.conn.handle_input_with(now, &mut claims);
+        if !untrusted.is_empty() {
+            self.refuse_untrusted(ci, untrusted, now);
+        }
     }
 
     fn end_turn(&mut self, this: &ShardRef, (ci, serial): (usize, u64)) {
@@ -266,16 +273,50 @@ impl ConnectionHost for Shard {
     }
 }
 
+impl Shard {
+    /// A connection claimed sessions without the certificate their peer's
+    /// SDP named: each fails with the reason, and the connection, whose
+    /// peer is not who the signaling said, is closed (RFC 8122 5).
+    fn refuse_untrusted(&mut self, ci: usize, untrusted: Vec<Untrusted>, now: Instant) {
+        let mut reasons = Vec::with_capacity(untrusted.len());
+        for Untrusted {
+            session_id,
+            tag,
+            reason,
+        } in untrusted
+        {
+            self.totals.tls_fingerprint_mismatches += 1;
+            if let Some(suppressed) = self.logs.refused.allow(now) {
+                tracing::warn!(shard = self.index, conn = ci, %session_id, %reason, suppressed, "refused a session's connection");
+            }
+            if self.wants(EventKind::SessionClosed) {
+                let event = EngineEvent::SessionClosed {
+                    session_id,
+                    reason: reason.clone(),
+                };
+                self.emit_tagged(event, tag);
+            }
+            reasons.push(reason);
+        }
+        self.conns[ci].conn.end(&reasons.join("; "));
+    }
+}
+
 /// What a shard adds for TLS connections: its counters.
 impl TlsHost for Shard {
     fn tls_established(
         &mut self,
         (ci, serial): (usize, u64),
         how: Handshake,
-        _peer: &[Vec<u8>],
+        peer: &[Vec<u8>],
     ) -> Result<(), String> {
-        if self.conn_mut(ci, serial).is_none() {
+        let Some(entry) = self.conn_mut(ci, serial) else {
             return Err("the connection is gone".into());
+        };
+        // Checked when a request claims a session (RFC 8122 5); the client
+        // side verified its server during the handshake.
+        if entry.tls_peer.is_none() {
+            entry.peer_certificate = peer.first().map(|der| der.as_slice().into());
         }
         self.totals.tls_handshakes += 1;
         if how == Handshake::Resumed {

@@ -103,6 +103,9 @@ struct ConnEntry {
     /// Active TLS: what the peer's certificate was verified for; a session
     /// reuses the connection only when it expects the same.
     tls_peer: Option<TlsPeer>,
+    /// Passive TLS: the certificate (DER) the client presented, for the
+    /// fingerprint of a session it claims (RFC 8122 5).
+    peer_certificate: Option<Box<[u8]>>,
     sessions: ConnSessions,
     messages: IdMap<MessageRef, OutInfo>,
     spools: HashMap<(SessionKey, MessageId), Rc<spool::Spool>>,
@@ -305,6 +308,7 @@ impl Shard {
             peer,
             secure,
             tls_peer,
+            peer_certificate: None,
             sessions: ConnSessions::default(),
             messages: IdMap::default(),
             spools: HashMap::new(),

@@ -49,12 +49,13 @@ impl Shard {
                 }
             }
             Event::ClaimRefused { session_id, reason } => {
+                let tag = self.directory.tag(&session_id);
                 self.directory.remove(&session_id);
                 if self.wants(EventKind::SessionClosed) {
                     let reason = format!(
                         "the peer's connection could not take the session: {reason} (sessions-per-connection-max)"
                     );
-                    self.emit(EngineEvent::SessionClosed { session_id, reason }, Bytes::new());
+                    self.emit_tagged(EngineEvent::SessionClosed { session_id, reason }, tag);
                 }
             }
             Event::SessionReady { session } => {

@@ -8,6 +8,7 @@ mod fingerprint;
 mod verify;
 
 pub use fingerprint::{Fingerprint, FingerprintError, FingerprintHash};
+pub(crate) use verify::check_client;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,7 +173,10 @@ impl TlsConfigs {
                 })?;
                 builder.with_client_cert_verifier(verifier)
             }
-            None => builder.with_no_client_auth(),
+            // RFC 8122 5 on the passive side: a certificate is asked for,
+            // and compared with the claimed session's fingerprint.
+            None => builder
+                .with_client_cert_verifier(Arc::new(verify::ClientCertificateAsked { provider: provider() })),
         };
         let mut server = builder
             .with_single_cert(chain.clone(), key.clone_key())

@@ -2,13 +2,20 @@
 //! carried the peer's `a=fingerprint`, the certificate that hashes to it is
 //! the peer, self-signed or not; the handshake's signatures are still
 //! checked, so the peer must hold the certificate's key.
+//!
+//! A client (the active side) is checked against its server's certificate
+//! during the handshake. A server (the passive side) learns which session a
+//! connection is for only from its first request, so it asks every client
+//! for a certificate, accepts any, and the shard compares it with the
+//! session's fingerprint when the request claims the session.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::Fingerprint;
 
@@ -70,5 +77,87 @@ impl ServerCertVerifier for FingerprintVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// Asks every client for a certificate without requiring one, and accepts
+/// whichever it presents once its handshake signature proves it holds the
+/// key: the session it claims decides later (RFC 8122 5), and a session
+/// without a fingerprint needs none (RFC 4975 14 leaves client
+/// certificates optional).
+#[derive(Debug)]
+pub(super) struct ClientCertificateAsked {
+    pub provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for ClientCertificateAsked {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The passive side's check when a request claims a session whose peer's
+/// fingerprint the signaling gave: `Err` says what was seen and expected.
+pub(crate) fn check_client(expected: &Fingerprint, presented: Option<&[u8]>) -> Result<(), String> {
+    match presented {
+        Some(der) if expected.matches(der) => Ok(()),
+        Some(der) => Err(format!(
+            "the peer's client certificate fingerprint is {}, the session expects {expected} (a=fingerprint)",
+            Fingerprint::of(expected.hash, der)
+        )),
+        None => Err(format!(
+            "the peer presented no client certificate, the session expects {expected} (a=fingerprint)"
+        )),
     }
 }
