@@ -66,6 +66,12 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// The open file descriptors (sockets included) of a process.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(entries.count() as u64)
+}
+
 /// The peak resident set size (`VmHWM`), in octets.
 pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
@@ -110,6 +116,12 @@ mod tests {
         assert!(process_cpu(pid).is_some());
         assert!(rss_bytes(pid).unwrap() > 0);
         assert!(peak_rss_bytes(pid).unwrap() >= rss_bytes(pid).unwrap() / 2);
+        // stdin, stdout, stderr at least; one more while a file is open.
+        let before = open_fds(pid).unwrap();
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        assert!(before >= 3);
+        assert_eq!(open_fds(pid).unwrap(), before + 1);
+        drop(file);
         let host = host();
         assert!(host.cpus >= 1 && host.memory_bytes > 0 && !host.kernel.is_empty());
     }

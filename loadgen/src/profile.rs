@@ -239,6 +239,11 @@ pub struct Profile {
     /// texts too.
     #[serde(default)]
     pub file_session: FileSession,
+    /// `mixed`: each time the file is through, the next one starts, until
+    /// the measured interval ends (a soak: the second half is texts beside
+    /// files, not beside one).
+    #[serde(default)]
+    pub file_repeat: bool,
     /// The load's sessions: one-chunk messages that may go between two
     /// chunks of a larger one (`SessionSettings::interleave_messages_max`;
     /// 0 sends each message whole before the next, as before interleaving).
@@ -276,6 +281,7 @@ impl Profile {
             file_bytes: 0,
             control: ControlForm::Batched,
             file_session: FileSession::Other,
+            file_repeat: false,
             interleave_messages_max: default_interleave_messages_max(),
             tls: false,
         };
@@ -376,6 +382,9 @@ impl Profile {
         }
         if self.file_session == FileSession::Same && self.scenario != Scenario::Mixed {
             bail!("--file-session same is for the mixed scenario, the one that sends a file beside texts");
+        }
+        if self.file_repeat && self.scenario != Scenario::Mixed {
+            bail!("--file-repeat is for the mixed scenario, the one that sends a file beside texts");
         }
         Ok(())
     }

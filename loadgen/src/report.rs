@@ -203,6 +203,18 @@ pub struct Bucket {
     pub messages: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// At the bucket's end: the engine's resident set and open file
+    /// descriptors (absent against a `--target` engine), and the load's own
+    /// (with `--mode sip`, the embedded msrp-signal's too): a soak's curve,
+    /// flat after warm-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_rss_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_fds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_rss_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_fds: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -297,6 +309,10 @@ pub struct Mixed {
     pub p99_ratio: f64,
     pub file_bytes: u64,
     pub file_bytes_per_s: f64,
+    /// Files delivered whole: one, or with `--file-repeat` as many as the
+    /// second half held.
+    #[serde(default)]
+    pub files: u64,
     /// The file on a session of its own (`other`) or on one of texts
     /// (`same`).
     #[serde(default)]

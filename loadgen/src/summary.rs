@@ -83,9 +83,13 @@ pub fn table(r: &Report) -> String {
         row(
             "mixed: file",
             format!(
-                "{} octets at {}/s, on {}",
+                "{} octets at {}/s, {} whole, on {}",
                 m.file_bytes,
                 megabytes(m.file_bytes_per_s),
+                match m.files {
+                    1 => "1 file".to_string(),
+                    n => format!("{n} files"),
+                },
                 match m.file_session {
                     FileSession::Other => "a session of its own",
                     FileSession::Same => "a session of texts (--file-session same)",
@@ -192,6 +196,9 @@ pub fn table(r: &Report) -> String {
             megabytes(r.rss_bytes.load_peak as f64)
         ),
     );
+    if let Some(drift) = footprint_drift(&r.timeline) {
+        row("footprint after warm-up", drift);
+    }
     row(
         "cpu (cores busy)",
         format!(
@@ -373,5 +380,75 @@ fn tls_rows(row: &mut impl FnMut(&str, String), r: &Report) {
                 pairs.join(", ")
             ),
         );
+    }
+}
+
+/// A soak's question: from the end of the first tenth of the run (warm-up)
+/// to its end, how the engine's and the load's memory and descriptors moved.
+fn footprint_drift(timeline: &[crate::report::Bucket]) -> Option<String> {
+    let sampled: Vec<_> = timeline
+        .iter()
+        .filter(|b| b.engine_rss_bytes.is_some() || b.load_rss_bytes.is_some())
+        .collect();
+    let warm = sampled.get(sampled.len() / 10)?;
+    let last = sampled.last()?;
+    let moved = |name: &str, value: fn(&crate::report::Bucket) -> Option<u64>, unit: fn(u64) -> String| {
+        let (from, to) = (value(warm)?, value(last)?);
+        let peak = sampled.iter().filter_map(|b| value(b)).max()?;
+        Some(format!(
+            "{name} {} -> {} (peak {})",
+            unit(from),
+            unit(to),
+            unit(peak)
+        ))
+    };
+    let mb = |v: u64| megabytes(v as f64);
+    let plain = |v: u64| v.to_string();
+    let parts: Vec<String> = [
+        moved("engine RSS", |b| b.engine_rss_bytes, mb),
+        moved("fds", |b| b.engine_fds, plain),
+        moved("load RSS", |b| b.load_rss_bytes, mb),
+        moved("fds", |b| b.load_fds, plain),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| format!("{} from {:.0} s", parts.join(", "), warm.t_s + 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::footprint_drift;
+    use crate::report::Bucket;
+
+    fn bucket(t: u64, engine_rss: u64, engine_fds: u64) -> Bucket {
+        Bucket {
+            t_s: t as f64,
+            engine_rss_bytes: Some(engine_rss),
+            engine_fds: Some(engine_fds),
+            load_rss_bytes: Some(5_000_000),
+            load_fds: Some(20),
+            ..Bucket::default()
+        }
+    }
+
+    #[test]
+    fn drift_is_measured_from_the_end_of_the_first_tenth() {
+        // A start-up climb in the first tenth, then a slow leak.
+        let timeline: Vec<Bucket> = (0..20)
+            .map(|t| match t {
+                0 => bucket(t, 1_000_000, 10),
+                1 => bucket(t, 30_000_000, 40),
+                _ => bucket(t, 30_000_000 + t * 100_000, 40 + t),
+            })
+            .collect();
+        let text = footprint_drift(&timeline).unwrap();
+        assert!(
+            text.starts_with("engine RSS 30.2 MB -> 31.9 MB (peak 31.9 MB), fds 42 -> 59 (peak 59)"),
+            "{text}"
+        );
+        assert!(text.contains("load RSS 5.0 MB -> 5.0 MB"), "{text}");
+        assert!(text.ends_with("from 3 s"), "{text}");
+        assert_eq!(footprint_drift(&[Bucket::default()]), None);
     }
 }

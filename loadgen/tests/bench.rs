@@ -327,6 +327,40 @@ fn mixed_reports_text_latency_with_and_without_the_file() {
     assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
 }
 
+/// A soak's shape: with `--file-repeat` the second half sends file after
+/// file; every bucket of the timeline carries the engine's and the load's
+/// memory and descriptors, and the summary says how they moved.
+#[test]
+fn mixed_with_file_repeat_sends_files_until_the_end_and_records_the_footprint() {
+    let (report, _, stdout) = smoke(
+        "mixed-repeat",
+        &[
+            "--scenario",
+            "mixed",
+            "--file-repeat",
+            "--file-size",
+            "2MiB",
+            "--no-calibrate",
+        ],
+    );
+    let mixed = &report["mixed"];
+    assert!(mixed["files"].as_u64().unwrap() >= 2, "{mixed}");
+    // Whole files, and the chunks of the one still going when the run ended.
+    let files = mixed["files"].as_u64().unwrap();
+    assert!(mixed["file_bytes"].as_u64().unwrap() >= files * (2 << 20), "{mixed}");
+    assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty());
+    for bucket in timeline {
+        // An embedded engine: its control socket, listener, shards' rings.
+        assert!(bucket["engine_fds"].as_u64().unwrap() >= 3, "{bucket}");
+        assert!(bucket["engine_rss_bytes"].as_u64().unwrap() > 1 << 20, "{bucket}");
+        assert!(bucket["load_fds"].as_u64().unwrap() >= 3, "{bucket}");
+        assert!(bucket["load_rss_bytes"].as_u64().unwrap() > 1 << 20, "{bucket}");
+    }
+    assert!(stdout.contains("footprint after warm-up"), "{stdout}");
+}
+
 #[test]
 fn files_are_spooled_where_asked() {
     let spool = out_dir("files-spool");
@@ -488,6 +522,12 @@ fn bad_flags_and_profiles_are_refused_with_a_reason() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("for the mixed scenario"));
+    let output = loadgen()
+        .args(["bench", "--quiet", "--file-repeat"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--file-repeat is for the mixed scenario"));
 }
 
 /// Checks a `--tls` report: both runs measured, handshakes full and

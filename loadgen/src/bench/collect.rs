@@ -93,7 +93,7 @@ pub(super) fn report(
         .iter()
         .map(|(kind, h)| (kind.to_string(), Latency::of(h)))
         .collect();
-    let mixed = mixed_file.map(|(file_bytes, took)| {
+    let mixed = mixed_file.map(|(file_bytes, took, files)| {
         let p99 = |kind: &str| latency_us.get(kind).map_or(0, |l| l.p99);
         let (alone, with_file) = (p99(LATENCY_TEXTS_ALONE), p99(LATENCY_TEXTS_WITH_FILE));
         let file_session_texts = (profile.file_session == FileSession::Same).then(|| {
@@ -114,6 +114,7 @@ pub(super) fn report(
             p99_ratio: with_file as f64 / alone.max(1) as f64,
             file_bytes,
             file_bytes_per_s: file_bytes as f64 / took.as_secs_f64().max(1e-9),
+            files,
             file_session: profile.file_session,
             file_session_texts,
         }

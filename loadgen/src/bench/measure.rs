@@ -24,7 +24,9 @@ pub(super) struct Measurement {
     pub(super) measured: Duration,
     pub(super) timeline: Vec<Bucket>,
     /// `mixed`: the file's octets and how long they took.
-    pub(super) mixed_file: Option<(u64, Duration)>,
+    /// `mixed`: the file's octets answered 200, the time they took, and
+    /// the files delivered whole.
+    pub(super) mixed_file: Option<(u64, Duration, u64)>,
     pub(super) counts_0: Counts,
     pub(super) counts_1: Counts,
     pub(super) events_0: u64,
@@ -78,7 +80,7 @@ pub(super) fn measure(bench: &Bench, engine: &Engine, shared: &Shared, threads: 
             // is through.
             sample(
                 shared,
-                progress,
+                (progress, engine.pid),
                 &mut timeline,
                 measure_started,
                 profile.duration.0 / 2.0,
@@ -87,18 +89,29 @@ pub(super) fn measure(bench: &Bench, engine: &Engine, shared: &Shared, threads: 
             shared.file_running.store(true, Ordering::Relaxed);
             let file_started = Instant::now();
             let file_bytes_0 = shared.file_bytes.load(Ordering::Relaxed);
-            let limit = profile.duration.0 / 2.0 + 600.0;
-            sample(shared, progress, &mut timeline, measure_started, limit, || {
-                !shared.file_running.load(Ordering::Relaxed)
-            });
+            let files_0 = shared.files_done.load(Ordering::Relaxed);
+            // One file: until it is through; repeated: the whole interval.
+            let limit = match profile.file_repeat {
+                true => profile.duration.0,
+                false => profile.duration.0 / 2.0 + 600.0,
+            };
+            sample(
+                shared,
+                (progress, engine.pid),
+                &mut timeline,
+                measure_started,
+                limit,
+                || !shared.file_running.load(Ordering::Relaxed),
+            );
             mixed_file = Some((
                 shared.file_bytes.load(Ordering::Relaxed) - file_bytes_0,
                 file_started.elapsed(),
+                shared.files_done.load(Ordering::Relaxed) - files_0,
             ));
         }
         _ => sample(
             shared,
-            progress,
+            (progress, engine.pid),
             &mut timeline,
             measure_started,
             profile.duration.0,
@@ -164,10 +177,10 @@ impl Counts {
 }
 
 /// Adds one bucket per whole second until `until_s` after `start` or
-/// `done()`.
+/// `done()`, with the engine's (`engine_pid`) and the load's footprint.
 fn sample(
     shared: &Shared,
-    progress: &Progress,
+    (progress, engine_pid): (&Progress, Option<u32>),
     timeline: &mut Vec<Bucket>,
     start: Instant,
     until_s: f64,
@@ -195,6 +208,10 @@ fn sample(
             messages: d.delivered + d.received,
             bytes: d.delivered_bytes + d.received_bytes,
             errors: d.failed,
+            engine_rss_bytes: engine_pid.and_then(procfs::rss_bytes),
+            engine_fds: engine_pid.and_then(procfs::open_fds),
+            load_rss_bytes: procfs::rss_bytes(std::process::id()),
+            load_fds: procfs::open_fds(std::process::id()),
         });
         progress.tick(d.delivered + d.received, d.delivered_bytes + d.received_bytes);
         if Instant::now() >= end {

@@ -85,6 +85,10 @@ pub struct BenchArgs {
     /// its send queue behind the file's chunks [default: other].
     #[arg(long, value_enum, value_name = "WHICH")]
     pub file_session: Option<FileSession>,
+    /// `mixed`: start the next file each time one is through, until the
+    /// measured interval ends, instead of ending with the first (a soak).
+    #[arg(long)]
+    pub file_repeat: bool,
     /// One-chunk messages the load's sessions send between two chunks of a
     /// larger message (0: each message whole before the next, the order
     /// before interleaving) [default: 16].
@@ -252,6 +256,9 @@ impl BenchArgs {
         }
         if self.success_report {
             p.success_report = true;
+        }
+        if self.file_repeat {
+            p.file_repeat = true;
         }
         if self.no_calibrate {
             p.calibrate = false;

@@ -8,6 +8,7 @@
 //! through `coord`, so an empty or degenerate report still draws.
 
 mod chart;
+mod footprint;
 mod latency;
 mod runs;
 mod sections;
@@ -19,6 +20,7 @@ use std::fmt::{self, Write as _};
 
 use crate::report::Report;
 use crate::units::fixed;
+use footprint::footprint_charts;
 use latency::latency;
 use sections::{calibration, errors, host, mixed, profile, rest, sip, summary, tls, warnings};
 use throughput::throughput_charts;
@@ -96,6 +98,7 @@ fn write_page(o: &mut String, r: &Report) -> fmt::Result {
         sweep::sweep(o, curve)?;
     }
     throughput_charts(o, &r.timeline)?;
+    footprint_charts(o, &r.timeline)?;
     latency(o, &r.latency_us)?;
     mixed(o, r)?;
     tls(o, r)?;
@@ -184,6 +187,10 @@ mod tests {
                     messages: 49_000 + i * 200,
                     bytes: 8_000_000,
                     errors: u64::from(i == 3),
+                    engine_rss_bytes: Some((40 << 20) + i * 1000),
+                    engine_fds: Some(30),
+                    load_rss_bytes: Some(10 << 20),
+                    load_fds: Some(24),
                 })
                 .collect(),
             latency_us,
@@ -217,6 +224,7 @@ mod tests {
                 p99_ratio: 1.5,
                 file_bytes: 100 << 20,
                 file_bytes_per_s: 5.0e7,
+                files: 1,
                 file_session: FileSession::Same,
                 file_session_texts: Some(SessionTexts {
                     p99_alone_us: 310,
@@ -292,8 +300,10 @@ mod tests {
             let marker = format!("<polyline class=\"series\" data-series=\"{kind}\"");
             assert_eq!(page.matches(&marker).count(), 1, "{kind}");
         }
-        // The two throughput charts, and the three kinds.
-        assert_eq!(page.matches("<polyline").count(), 5);
+        // The two throughput charts, the three kinds, and the engine's and
+        // the load's memory and descriptors.
+        assert_eq!(page.matches("<polyline").count(), 9);
+        assert!(page.contains("Memory and file descriptors over time"));
         for label in ["0%", "90%", "99%", "99.9%", "99.99%"] {
             assert!(page.contains(&format!(">{label}</text>")), "{label}");
         }

@@ -187,6 +187,7 @@ pub(super) fn mixed(o: &mut String, r: &Report) -> fmt::Result {
     rows.extend([
         kv("File bytes", bytes(m.file_bytes)),
         kv("File MB/s", fixed(m.file_bytes_per_s / 1e6, 2)),
+        kv("Files whole", m.files.to_string()),
     ]);
     kv_table(o, &rows)
 }

@@ -55,6 +55,8 @@ pub struct Shared {
     pub unsent: AtomicU64,
     /// `mixed`: octets of the file answered 200.
     pub file_bytes: AtomicU64,
+    /// `mixed`: files delivered whole.
+    pub files_done: AtomicU64,
     /// Sessions or connections that ended before the run did; the first
     /// reasons are kept for the report.
     pub closed_early: AtomicU64,

@@ -486,7 +486,12 @@ impl Worker {
                     return;
                 };
                 if out.file {
-                    self.settings.shared.file_running.store(false, Ordering::Relaxed);
+                    let shared = &self.settings.shared;
+                    shared.files_done.fetch_add(1, Ordering::Relaxed);
+                    match self.settings.profile.file_repeat && self.measuring() {
+                        true => self.send_file(),
+                        false => shared.file_running.store(false, Ordering::Relaxed),
+                    }
                     return;
                 }
                 if self.measuring() {
