@@ -12,26 +12,26 @@
 //!   sent before were failed over to B and answered;
 //! - the restarted A is probed back in and takes calls again.
 //!
+//! And with no node up at all, every caller gets the broker's 503 with
+//! Retry-After: after each node's INVITE timed out while the broker still
+//! believed in them, at once when its probes have taken them all out.
+//!
 //! `cargo test -p msrp-signaling --features kamailio --test kamailio`;
 //! without kamailio or sipp on PATH it fails and says what to install.
 //! Every wait is for a condition with a generous deadline, never a sleep.
 
 #[path = "kamailio/cluster.rs"]
 mod cluster;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
+mod support;
+use support::{msrp_peer, processes};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster::{require_kamailio, Broker, Load, Node, Stats};
+use cluster::{free_udp_port, require_kamailio, Broker, Load, Node, Stats};
 use msrp_peer::{authority, Peer};
-use processes::{free_port, require_sipp, test_dir};
+use processes::{free_port, require_sipp, test_dir, Sipp};
 
 /// The broker's probe and transaction timers in this test (seconds, ms).
 const PROBE_INTERVAL_S: u64 = 1;
@@ -160,7 +160,7 @@ fn kamailio_spreads_calls_fails_over_from_a_killed_node_and_takes_it_back() {
             node.advertise
         );
     }
-    let list = Broker::write_list(&dir, &[&a, &b]);
+    let list = Broker::write_list(&dir, &[a.sip, b.sip]);
     let broker_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
     let broker = Broker::start(
         &dir,
@@ -384,4 +384,75 @@ fn kamailio_spreads_calls_fails_over_from_a_killed_node_and_takes_it_back() {
         count_on(&calls, b.ip, 0),
         started.elapsed()
     );
+}
+
+/// The dispatcher list names two addresses where nothing answers SIP: the
+/// first call's INVITE times out on each node in turn (each then taken
+/// out) and the caller gets 503; once the probes agree that no node is up,
+/// every call gets 503 at once from the dispatch route. Never silence.
+#[test]
+fn kamailio_answers_503_with_retry_after_when_no_node_is_up() {
+    require_sipp();
+    require_kamailio();
+    let dir = test_dir("kamailio-no-node");
+    let silent: Vec<SocketAddr> = [2, 3]
+        .map(|last| {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+            SocketAddr::new(ip, free_udp_port(ip))
+        })
+        .to_vec();
+    let list = Broker::write_list(&dir, &silent);
+    let broker_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
+    let broker = Broker::start(
+        &dir,
+        broker_addr,
+        &list,
+        &[
+            ("PROBE_INTERVAL", PROBE_INTERVAL_S.to_string()),
+            ("PROBE_FAILS", "2".into()),
+            ("PROBE_OKS", "1".into()),
+            ("FR_TIMER", FR_TIMER_MS.to_string()),
+            ("FR_INV_TIMER", "5000".into()),
+            ("CHILDREN", "2".into()),
+        ],
+    );
+    let callfile = dir.join("calls.txt");
+    let run = |calls: u32| {
+        let args: Vec<String> = ["-key", "callfile"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([callfile.display().to_string(), broker_addr.to_string()])
+            .collect();
+        let mut sipp = Sipp::start(&dir, "uac_no_node.xml", calls, &args);
+        sipp.wait_success()
+    };
+    let first = run(1);
+    let context = || cluster::tail(&broker.log, 40);
+    let log = broker.log_text();
+    for node in &silent {
+        assert!(
+            log.contains(&format!("msrp-broker: node timed out du=sip:{node} ")),
+            "the first call did not try {node}:\n{}",
+            context()
+        );
+    }
+    // The probes keep them out (no probe is answered); then the dispatch
+    // route itself refuses.
+    wait_for("both nodes down", context, || {
+        let log = broker.log_text();
+        silent
+            .iter()
+            .all(|node| taken_out_at(&log, *node).is_some())
+            .then_some(())
+    });
+    let later = run(3);
+    let refused_at_once = broker.log_text().matches("msrp-broker: no node up for ").count();
+    assert!(refused_at_once >= 3, "{}", context());
+    let lines = std::fs::read_to_string(&callfile).unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for line in &lines {
+        assert!(line.ends_with("status=503 retry_after=5"), "{line}");
+    }
+    eprintln!("no node up: the first 503 after {first:?} (two INVITE timeouts), three more in {later:?}");
 }

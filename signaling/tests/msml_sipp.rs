@@ -8,18 +8,8 @@
 //!
 //! `cargo test -p msrp-signaling --features sipp --test msml_sipp`.
 
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
+mod support;
+use support::{processes, sse, stack};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

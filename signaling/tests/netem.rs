@@ -11,26 +11,10 @@
 //! saying so without them. Run:
 //! `cargo test -p msrp-signaling --features faults --test netem`.
 
-#[allow(dead_code)]
-#[path = "rest/common.rs"]
-mod common;
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
+mod support;
+use support::{common, sse, stack};
 #[path = "netem/link.rs"]
 mod link;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,34 +1,15 @@
 //! The JSON REST API of `msrp-signal serve --http`, end to end: real
 //! `msrpd` and `msrp-signal` processes on loopback, a hand-written HTTP/1.1
-//! client and SSE reader (`rest/http.rs`, `rest/sse.rs`), a webhook
-//! receiver on a std listener (`rest/webhook_receiver.rs`) and, for 3PCC, a
-//! hand-written MSRP peer (`sipp/msrp_peer.rs`, RFC 4975 7.1).
+//! client and SSE reader (`support/http.rs`, `support/sse.rs`), a webhook
+//! receiver on a std listener (`support/webhook_receiver.rs`) and, for 3PCC, a
+//! hand-written MSRP peer (`support/msrp_peer.rs`, RFC 4975 7.1).
 //!
 //! Each test starts its own processes (ports from the system) and kills
 //! them when it ends. `msrpd` is built into the same target directory on
-//! first use (`sipp/processes.rs`, `msrpd_binary`).
+//! first use (`support/processes.rs`, `msrpd_binary`).
 
-#[allow(dead_code)]
-#[path = "rest/common.rs"]
-mod common;
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
-#[allow(dead_code)]
-#[path = "rest/webhook_receiver.rs"]
-mod webhook_receiver;
+mod support;
+use support::{common, sse, stack, webhook_receiver};
 
 use std::time::{Duration, Instant};
 

@@ -2,27 +2,8 @@
 //! apart, every error status with its JSON body, and what the engine's
 //! restart and bad INVITE headers do (real processes, as in `rest.rs`).
 
-#[allow(dead_code)]
-#[path = "rest/common.rs"]
-mod common;
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
-#[allow(dead_code)]
-#[path = "rest/webhook_receiver.rs"]
-mod webhook_receiver;
+mod support;
+use support::{common, http, processes, sse, stack, webhook_receiver};
 
 use std::time::{Duration, Instant};
 

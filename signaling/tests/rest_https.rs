@@ -5,16 +5,10 @@
 //! `cargo test -p msrp-signaling --test rest_https`; curl must be on PATH
 //! (it is on Debian, `apt-get install -y curl` otherwise).
 
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
-// stack.rs speaks plain HTTP through this client; HTTPS goes through curl.
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
+// support's stack speaks plain HTTP through its own client; HTTPS goes
+// through curl.
+mod support;
+use support::{processes, stack};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

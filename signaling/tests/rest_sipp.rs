@@ -8,21 +8,8 @@
 //! `cargo test -p msrp-signaling --features sipp --test rest_sipp`. Without
 //! sipp on PATH every test fails and says how to install it.
 
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
+mod support;
+use support::{msrp_peer, processes, sse, stack};
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};

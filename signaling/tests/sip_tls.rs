@@ -9,24 +9,8 @@
 //!
 //! `cargo test -p msrp-signaling --test sip_tls` (no sipp needed).
 
-#[allow(dead_code)]
-#[path = "rest/common.rs"]
-mod common;
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
+mod support;
+use support::{common, processes, sse, stack};
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};

@@ -11,10 +11,8 @@
 //! call to a file (`<exec>`) with the paths it offered and was answered, so
 //! that the test can act on them while sipp holds the call open (`-d`).
 
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[path = "sipp/processes.rs"]
-mod processes;
+mod support;
+use support::{msrp_peer, processes};
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

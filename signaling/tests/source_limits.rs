@@ -7,9 +7,8 @@
 //! - `--invite-rate-per-source`: a burst beyond the bucket gets 503.
 //! - `--trusted-source`: the same address, named, is exempt from both.
 
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
+mod support;
+use support::processes;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};

@@ -9,24 +9,8 @@
 //! Real processes on loopback; the MSML path with sipp as the application
 //! server is `msml_sipp.rs`.
 
-#[allow(dead_code)]
-#[path = "rest/common.rs"]
-mod common;
-#[allow(dead_code)]
-#[path = "rest/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "sipp/msrp_peer.rs"]
-mod msrp_peer;
-#[allow(dead_code)]
-#[path = "sipp/processes.rs"]
-mod processes;
-#[allow(dead_code)]
-#[path = "rest/sse.rs"]
-mod sse;
-#[allow(dead_code)]
-#[path = "rest/stack.rs"]
-mod stack;
+mod support;
+use support::{processes, sse, stack};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -194,13 +194,14 @@ pub fn deploy_dir() -> PathBuf {
 }
 
 impl Broker {
-    /// The dispatcher list from the template, one node per placeholder.
-    pub fn write_list(dir: &Path, nodes: &[&Node]) -> PathBuf {
+    /// The dispatcher list from the template, one node's SIP address per
+    /// placeholder.
+    pub fn write_list(dir: &Path, nodes: &[SocketAddr]) -> PathBuf {
         let template = std::fs::read_to_string(deploy_dir().join("dispatcher.list")).unwrap();
         let mut list = template;
         for (placeholder, node) in ["NODE_A_ADDR", "NODE_B_ADDR"].iter().zip(nodes) {
             assert!(list.contains(placeholder), "no {placeholder} in the template");
-            list = list.replace(placeholder, &node.sip.to_string());
+            list = list.replace(placeholder, &node.to_string());
         }
         let path = dir.join("dispatcher.list");
         std::fs::write(&path, list).unwrap();

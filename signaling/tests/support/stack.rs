@@ -1,4 +1,4 @@
-//! The processes of a REST test: `msrpd serve` (from `sipp/processes.rs`)
+//! The processes of a REST test: `msrpd serve` (from `processes.rs`)
 //! and `msrp-signal serve --http`, each pair on loopback with its own
 //! directory, ports from the system read back from the ready lines, and
 //! killed when dropped.
@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::http::Http;
-use crate::processes::{in_netns, test_dir, Msrpd};
+use super::http::Http;
+use super::processes::{in_netns, test_dir, Msrpd};
 
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
