@@ -347,7 +347,10 @@ fn mixed_with_file_repeat_sends_files_until_the_end_and_records_the_footprint() 
     assert!(mixed["files"].as_u64().unwrap() >= 2, "{mixed}");
     // Whole files, and the chunks of the one still going when the run ended.
     let files = mixed["files"].as_u64().unwrap();
-    assert!(mixed["file_bytes"].as_u64().unwrap() >= files * (2 << 20), "{mixed}");
+    assert!(
+        mixed["file_bytes"].as_u64().unwrap() >= files * (2 << 20),
+        "{mixed}"
+    );
     assert_eq!(errors_total(&report), 0, "{:#}", report["errors"]);
     let timeline = report["timeline"].as_array().unwrap();
     assert!(!timeline.is_empty());
