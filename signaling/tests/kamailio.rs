@@ -387,9 +387,9 @@ fn kamailio_spreads_calls_fails_over_from_a_killed_node_and_takes_it_back() {
 }
 
 /// The dispatcher list names two addresses where nothing answers SIP: the
-/// first call's INVITE times out on each node in turn (each then taken
-/// out) and the caller gets 503; once the probes agree that no node is up,
-/// every call gets 503 at once from the dispatch route. Never silence.
+/// first caller gets 503 (after its INVITE timed out on each node, or at
+/// once if the probes were quicker); once both nodes are out, every call
+/// gets 503 at once from the dispatch route. Never silence.
 #[test]
 fn kamailio_answers_503_with_retry_after_when_no_node_is_up() {
     require_sipp();
@@ -428,16 +428,9 @@ fn kamailio_answers_503_with_retry_after_when_no_node_is_up() {
     };
     let first = run(1);
     let context = || cluster::tail(&broker.log, 40);
-    let log = broker.log_text();
-    for node in &silent {
-        assert!(
-            log.contains(&format!("msrp-broker: node timed out du=sip:{node} ")),
-            "the first call did not try {node}:\n{}",
-            context()
-        );
-    }
-    // The probes keep them out (no probe is answered); then the dispatch
-    // route itself refuses.
+    // Whether the first INVITE timed out on the nodes or the probes had
+    // already taken them out depends on timing; either way both end out,
+    // and from then on the dispatch route itself refuses.
     wait_for("both nodes down", context, || {
         let log = broker.log_text();
         silent
@@ -454,5 +447,5 @@ fn kamailio_answers_503_with_retry_after_when_no_node_is_up() {
     for line in &lines {
         assert!(line.ends_with("status=503 retry_after=5"), "{line}");
     }
-    eprintln!("no node up: the first 503 after {first:?} (two INVITE timeouts), three more in {later:?}");
+    eprintln!("no node up: the first 503 after {first:?}, three more in {later:?}");
 }
