@@ -36,6 +36,20 @@ use processes::{free_port, require_sipp, test_dir, Sipp};
 /// The broker's probe and transaction timers in this test (seconds, ms).
 const PROBE_INTERVAL_S: u64 = 1;
 const FR_TIMER_MS: u64 = 2000;
+/// The broker's `-A` defines in these tests: probes every second, a node
+/// out after two unanswered probes and back after one answered, an INVITE
+/// branch given up after FR_TIMER.
+fn broker_settings() -> [(&'static str, String); 6] {
+    [
+        ("PROBE_INTERVAL", PROBE_INTERVAL_S.to_string()),
+        ("PROBE_FAILS", "2".into()),
+        ("PROBE_OKS", "1".into()),
+        ("FR_TIMER", FR_TIMER_MS.to_string()),
+        ("FR_INV_TIMER", "5000".into()),
+        ("CHILDREN", "2".into()),
+    ]
+}
+
 /// How long any one condition may take to come true on a slow machine.
 const WAIT_MAX: Duration = Duration::from_secs(90);
 
@@ -162,19 +176,7 @@ fn kamailio_spreads_calls_fails_over_from_a_killed_node_and_takes_it_back() {
     }
     let list = Broker::write_list(&dir, &[a.sip, b.sip]);
     let broker_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
-    let broker = Broker::start(
-        &dir,
-        broker_addr,
-        &list,
-        &[
-            ("PROBE_INTERVAL", PROBE_INTERVAL_S.to_string()),
-            ("PROBE_FAILS", "2".into()),
-            ("PROBE_OKS", "1".into()),
-            ("FR_TIMER", FR_TIMER_MS.to_string()),
-            ("FR_INV_TIMER", "5000".into()),
-            ("CHILDREN", "2".into()),
-        ],
-    );
+    let broker = Broker::start(&dir, broker_addr, &list, &broker_settings());
     let callfile = dir.join("calls.txt");
     let args: Vec<String> = ["-key", "msrpport", "9", "-key", "callfile"]
         .iter()
@@ -403,19 +405,7 @@ fn kamailio_answers_503_with_retry_after_when_no_node_is_up() {
         .to_vec();
     let list = Broker::write_list(&dir, &silent);
     let broker_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
-    let broker = Broker::start(
-        &dir,
-        broker_addr,
-        &list,
-        &[
-            ("PROBE_INTERVAL", PROBE_INTERVAL_S.to_string()),
-            ("PROBE_FAILS", "2".into()),
-            ("PROBE_OKS", "1".into()),
-            ("FR_TIMER", FR_TIMER_MS.to_string()),
-            ("FR_INV_TIMER", "5000".into()),
-            ("CHILDREN", "2".into()),
-        ],
-    );
+    let broker = Broker::start(&dir, broker_addr, &list, &broker_settings());
     let callfile = dir.join("calls.txt");
     let run = |calls: u32| {
         let args: Vec<String> = ["-key", "callfile"]

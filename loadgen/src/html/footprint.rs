@@ -4,7 +4,8 @@
 
 use std::fmt::{self, Write as _};
 
-use super::chart::{draw, linear_ticks, Chart, Frame, Scale, Series, PALETTE};
+use super::chart::{draw, linear_ticks, Series, PALETTE};
+use super::throughput::over_time;
 use crate::report::Bucket;
 
 pub(super) fn footprint_charts(o: &mut String, timeline: &[Bucket]) -> fmt::Result {
@@ -41,8 +42,6 @@ pub(super) fn footprint_charts(o: &mut String, timeline: &[Bucket]) -> fmt::Resu
     ];
     writeln!(o, "<div class=\"charts\">")?;
     for (title, y_label, engine, load) in charts {
-        let y_peak = engine.iter().chain(&load).map(|p| p.1).fold(0.0_f64, f64::max);
-        let (y_max, y_ticks) = linear_ticks(y_peak, 5.0);
         let series = [("engine", PALETTE[0], engine), ("load", PALETTE[1], load)]
             .into_iter()
             .filter(|(_, _, points)| !points.is_empty())
@@ -52,36 +51,7 @@ pub(super) fn footprint_charts(o: &mut String, timeline: &[Bucket]) -> fmt::Resu
                 points,
             })
             .collect();
-        draw(
-            o,
-            &Chart {
-                title,
-                frame: Frame {
-                    width: 480.0,
-                    height: 240.0,
-                    left: 58.0,
-                    right: 12.0,
-                    top: 24.0,
-                    bottom: 40.0,
-                },
-                x: Scale {
-                    min: 0.0,
-                    max: x_max,
-                    log: false,
-                },
-                x_ticks: x_ticks.clone(),
-                x_label: "time since the measured interval began (s)",
-                y: Scale {
-                    min: 0.0,
-                    max: y_max,
-                    log: false,
-                },
-                y_ticks,
-                y_label,
-                series,
-                legend: true,
-            },
-        )?;
+        draw(o, &over_time(title, y_label, (x_max, &x_ticks), series, true))?;
     }
     writeln!(o, "</div>")
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::chart::{draw, linear_ticks, Chart, Frame, Scale, Series, PALETTE};
+use super::chart::{draw, linear_ticks, Chart, Frame, Scale, Series, Tick, PALETTE};
 use super::escape;
 use crate::report::Bucket;
 use crate::units::fixed;
@@ -27,42 +27,12 @@ pub(super) fn throughput_charts(o: &mut String, timeline: &[Bucket]) -> fmt::Res
         ("Messages/s (1 s buckets)", "messages/s", messages, PALETTE[0]),
         ("MB/s (1 s buckets)", "MB/s", megabytes, PALETTE[2]),
     ] {
-        let y_peak = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
-        let (y_max, y_ticks) = linear_ticks(y_peak, 5.0);
-        draw(
-            o,
-            &Chart {
-                title,
-                frame: Frame {
-                    width: 480.0,
-                    height: 240.0,
-                    left: 58.0,
-                    right: 12.0,
-                    top: 24.0,
-                    bottom: 40.0,
-                },
-                x: Scale {
-                    min: 0.0,
-                    max: x_max,
-                    log: false,
-                },
-                x_ticks: x_ticks.clone(),
-                x_label: "time since the measured interval began (s)",
-                y: Scale {
-                    min: 0.0,
-                    max: y_max,
-                    log: false,
-                },
-                y_ticks,
-                y_label,
-                series: vec![Series {
-                    name: y_label.to_owned(),
-                    color,
-                    points,
-                }],
-                legend: false,
-            },
-        )?;
+        let series = vec![Series {
+            name: y_label.to_owned(),
+            color,
+            points,
+        }];
+        draw(o, &over_time(title, y_label, (x_max, &x_ticks), series, false))?;
     }
     let errors: u64 = buckets.iter().fold(0, |a, b| a.saturating_add(b.errors));
     writeln!(o, "</div>")?;
@@ -79,4 +49,48 @@ pub(super) fn throughput_charts(o: &mut String, timeline: &[Bucket]) -> fmt::Res
         )?;
     }
     Ok(())
+}
+
+/// A chart over the measured interval (x: seconds since it began, up to
+/// `x_max`), its y axis from 0 to above the series' peak.
+pub(super) fn over_time<'a>(
+    title: &'a str,
+    y_label: &'a str,
+    (x_max, x_ticks): (f64, &[Tick]),
+    series: Vec<Series>,
+    legend: bool,
+) -> Chart<'a> {
+    let y_peak = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.1)
+        .fold(0.0_f64, f64::max);
+    let (y_max, y_ticks) = linear_ticks(y_peak, 5.0);
+    Chart {
+        title,
+        frame: Frame {
+            width: 480.0,
+            height: 240.0,
+            left: 58.0,
+            right: 12.0,
+            top: 24.0,
+            bottom: 40.0,
+        },
+        x: Scale {
+            min: 0.0,
+            max: x_max,
+            log: false,
+        },
+        x_ticks: x_ticks.to_vec(),
+        x_label: "time since the measured interval began (s)",
+        y: Scale {
+            min: 0.0,
+            max: y_max,
+            log: false,
+        },
+        y_ticks,
+        y_label,
+        series,
+        legend,
+    }
 }
